@@ -1,0 +1,3 @@
+"""vislab: a research workflow for image deep learning."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,234 @@
+"""The command line: the same verbs as the Python API, over the same config.
+
+Heavy libraries (torch, lightning, timm) are imported inside the commands that need them, so
+`vislab --help` answers at once. Exit codes: 0 success, 1 input problems (reported), 2 usage.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vislab.errors import VislabError
+
+app = typer.Typer(
+    help="vislab: image deep learning research workflow (data -> model -> evaluation).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Inspect data sources: check for problems, preview augmentations.")
+app.add_typer(data_app, name="data")
+
+
+def _say(text: str = "") -> None:
+    typer.echo(text)
+
+
+def _write_json(path: Path | None, data: dict) -> None:
+    if path is not None:
+        from vislab.runs import write_json
+
+        write_json(path, data)
+        _say(f"wrote {path}")
+
+
+@app.command()
+def quickstart(
+    out: Annotated[Path, typer.Option(help="Folder for the run directory.")] = Path("runs"),
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 12,
+) -> None:
+    """The whole flow offline on scikit-learn's digits: check, train, evaluate, report."""
+    from vislab.quickstart import run_quickstart
+
+    run_quickstart(out, epochs=epochs, say=_say)
+
+
+@data_app.command("check")
+def data_check(
+    source: Annotated[
+        str, typer.Argument(help="Image folder, manifest (.csv/.parquet) or config (.yaml).")
+    ],
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the full summary here.")
+    ] = None,
+) -> None:
+    """Scan a source: unreadable files with reasons, counts per class, imbalance, duplicates."""
+    from vislab.data.check import scan, summarize
+
+    table = _table_for(source)
+    summary = summarize(table, scan(table))
+    _print_check(summary)
+    _write_json(json_out, summary)
+    if summary["n_unreadable"]:
+        raise typer.Exit(1)
+
+
+def _table_for(source: str):
+    from vislab.data.sources import load_source, source_from_path
+
+    if source.endswith((".yaml", ".yml")):
+        from vislab.config import load_config
+
+        return load_source(load_config(source).data)
+    return source_from_path(source)
+
+
+def _print_check(summary: dict) -> None:
+    _say(f"{summary['source']}: {summary['n_images']} images, {len(summary['classes'])} classes")
+    for name, count in summary["classes"].items():
+        _say(f"  {name:<20} {count}")
+    if summary.get("splits"):
+        _say("splits: " + ", ".join(f"{s} {sum(c.values())}" for s, c in summary["splits"].items()))
+    _say(f"imbalance ratio (largest/smallest class): {summary['imbalance_ratio']}")
+    _say(
+        f"exact duplicates: {summary['n_duplicate_groups']} group(s), "
+        f"{summary['n_cross_split_duplicates']} across splits"
+    )
+    _say(f"unreadable: {summary['n_unreadable']}")
+    for item in summary["unreadable"]:
+        _say(f"  {item['path']}: {item['reason']}")
+
+
+@data_app.command("preview")
+def data_preview(
+    config: Annotated[Path, typer.Argument(help="Experiment config (.yaml).")],
+    out: Annotated[Path, typer.Option(help="PNG file for the grid.")] = Path("preview.png"),
+    count: Annotated[int, typer.Option(help="Number of augmented images.")] = 24,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a field: key=value.")
+    ] = None,
+) -> None:
+    """Save a grid of augmented training images, as the model will see them."""
+    from vislab.config import load_config
+    from vislab.data.preview import save_preview
+
+    save_preview(load_config(config, set_ or []), out, count)
+    _say(f"wrote {out}")
+
+
+@app.command()
+def train(
+    config: Annotated[Path | None, typer.Argument(help="Experiment config (.yaml).")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a field: key=value.")
+    ] = None,
+    resume: Annotated[Path | None, typer.Option(help="Continue this run directory.")] = None,
+) -> None:
+    """Train a model; writes a new run directory with checkpoints, predictions, metrics, report."""
+    from vislab.errors import UsageError
+    from vislab.train import train as run_training
+
+    if config is None and resume is None:
+        raise UsageError("give a CONFIG.yaml, or --resume RUN_DIR.")
+    run_dir = run_training(config, set_ or [], resume=resume, progress=sys.stderr.isatty())
+    if (run_dir / "metrics.json").is_file():
+        _print_metrics(json.loads((run_dir / "metrics.json").read_text()))
+        _say(f"run directory: {run_dir}")
+        _say(f"report: {run_dir / 'report.html'}")
+
+
+@app.command()
+def evaluate(
+    task: Annotated[
+        str, typer.Argument(help="classification | detection | captioning | video, or a RUN_DIR.")
+    ],
+    predictions: Annotated[
+        Path | None, typer.Option(help="Predictions file (CSV for classification).")
+    ] = None,
+    references: Annotated[
+        Path | None, typer.Option(help="References file (detection, captioning).")
+    ] = None,
+    group_by: Annotated[
+        list[str] | None, typer.Option("--group-by", help="Metadata column (A*B: intersection).")
+    ] = None,
+    bootstrap: Annotated[
+        int, typer.Option(help="Bootstrap resamples; 0 skips the intervals.")
+    ] = 1000,
+    confidence: Annotated[float, typer.Option(help="Interval confidence level.")] = 0.95,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    out: Annotated[Path | None, typer.Option(help="Write metrics.json here.")] = None,
+) -> None:
+    """Metrics with bootstrap intervals (and per group) from a predictions file, or a run."""
+    from vislab.errors import UsageError
+    from vislab.evaluate import evaluate as run_evaluation
+    from vislab.evaluate import evaluate_run
+
+    if Path(task).is_dir():
+        metrics = evaluate_run(task)
+    else:
+        if predictions is None:
+            raise UsageError("--predictions FILE is required (or give a RUN_DIR instead of TASK).")
+        metrics = run_evaluation(
+            task, predictions, references, group_by or [], bootstrap, confidence, seed
+        )
+    _print_metrics(metrics)
+    _write_json(out, metrics)
+
+
+def _print_metrics(metrics: dict) -> None:
+    _say(f"{metrics['task']}: n = {metrics['n']}")
+    for name, entry in metrics["metrics"].items():
+        ci = entry.get("ci")
+        interval = f"  [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else ""
+        _say(f"  {name:<18} {entry['value']:.4f}{interval}")
+    for spec, groups in metrics.get("groups", {}).items():
+        _say(f"by {spec}:")
+        for name, entry in groups.items():
+            accuracy = entry["metrics"].get("accuracy", {})
+            flag = "  (small group)" if entry["small"] else ""
+            _say(
+                f"  {name:<18} n={entry['n']:<6} accuracy {accuracy.get('value', float('nan')):.4f}{flag}"
+            )
+
+
+@app.command()
+def predict(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")],
+    images: Annotated[list[Path], typer.Argument(help="Image files or folders.")],
+    out: Annotated[Path, typer.Option(help="Predictions CSV to write.")] = Path("predictions.csv"),
+) -> None:
+    """Predict images with a run's model and its own preprocessing."""
+    from vislab.predict import predict_images
+    from vislab.runs import write_atomic
+
+    table = predict_images(run_dir, images)
+    write_atomic(out, table.to_csv(index=False))
+    for row in table.head(10).itertuples():
+        score = getattr(row, f"score_{row.prediction}", float("nan"))
+        _say(f"{row.id}: {row.prediction} ({score:.3f})")
+    if len(table) > 10:
+        _say(f"... {len(table) - 10} more")
+    _say(f"wrote {out}")
+
+
+def run(argv: list[str]) -> int:
+    """Run the command line on `argv`; return the exit code (0, 1 input problems, 2 usage)."""
+    import click
+
+    try:
+        app(args=argv, prog_name="vislab", standalone_mode=False)
+    except VislabError as error:
+        typer.echo(f"error: {error}", err=True)
+        return error.exit_code
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except click.ClickException as error:
+        error.show()
+        return 2
+    except click.exceptions.Abort:
+        typer.echo("aborted", err=True)
+        return 1
+    return 0
+
+
+def main() -> None:
+    sys.exit(run(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""DATA LAYER: sources -> sample tables; decoding; transform presets; splits; batching."""

@@ -1,0 +1,81 @@
+"""Robust image decoding: whatever the file, an upright 8-bit RGB image, or a reason why not.
+
+EXIF orientation is applied; grayscale, palette, RGBA (composited on white), CMYK, and 16-bit
+images become 8-bit RGB. `image_problem` says in words why a file cannot be used (missing, zero
+bytes, not an image, truncated) without raising, for `vislab data check` and the pre-training scan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from vislab.errors import InputError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Convert any PIL mode to 8-bit RGB; transparency is composited on white."""
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(image, dtype=np.float64)
+        high = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+        image = Image.fromarray(np.clip(array / high * 255.0 + 0.5, 0, 255).astype(np.uint8))
+    elif image.mode == "F":
+        array = np.asarray(image, dtype=np.float64)
+        span = float(array.max() - array.min()) or 1.0
+        image = Image.fromarray(((array - array.min()) / span * 255.0).astype(np.uint8))
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def read_image(path: str | Path) -> Image.Image:
+    """Decode `path` to RGB, raising InputError that names the file and the reason."""
+    problem = image_problem(path)
+    if problem:
+        raise InputError(f"{path}: {problem}")
+    with Image.open(path) as image:
+        image.load()
+        return to_rgb(image)
+
+
+def image_problem(path: str | Path) -> str | None:
+    """Why `path` cannot be used as an image, or None when it decodes fully."""
+    path = Path(path)
+    if not path.exists():
+        return "missing: no file at this path"
+    if not path.is_file():
+        return "not a file"
+    if path.stat().st_size == 0:
+        return "zero bytes: the file is empty"
+    try:
+        with Image.open(path) as image:
+            image.load()  # decodes every pixel: catches truncation that verify() misses
+            if image.width == 0 or image.height == 0:
+                return "the image has zero width or height"
+    except UnidentifiedImageError:
+        return "not an image: Pillow cannot identify the file format"
+    except (OSError, SyntaxError, ValueError) as error:
+        text = str(error)
+        if "truncated" in text.lower():
+            return f"truncated: {text}"
+        return f"cannot be decoded: {text}"
+    return None
+
+
+def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
+    """sha256 of the file's bytes (exact-duplicate detection, data fingerprints)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

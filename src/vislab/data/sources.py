@@ -1,0 +1,268 @@
+"""Data sources -> one `SampleTable`: a row per image, every metadata column kept.
+
+Sources (`data.source` in the config):
+
+- `imagefolder`: `root/<class>/<image>`; `root/{train,val,test}/<class>/<image>` gives the splits.
+- `manifest`: a CSV or Parquet file; `path` relative to the manifest's folder, `label`, an
+  optional `split` column and any other columns (kept for group analysis).
+- `hf`: a Hugging Face dataset by hub name (`cifar10`, `cifar100`, `imagenet-1k`; needs a network)
+  or a local `save_to_disk` folder; their differing image/label column names are mapped.
+- `torchvision`: CIFAR-10/100 from a local root (as `torchvision.datasets` downloads them).
+- `sample`: datasets that ship inside installed packages, offline: `digits` (scikit-learn).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from vislab.data.images import read_image
+from vislab.errors import InputError
+
+SPLIT_NAMES = {
+    "train": "train", "training": "train",
+    "val": "val", "valid": "val", "validation": "val", "dev": "val",
+    "test": "test", "testing": "test",
+}  # fmt: skip
+
+
+@dataclass
+class SampleTable:
+    """A row per image (`id`, `path`, `label`, optional `split`, metadata) and a way to read it."""
+
+    frame: pd.DataFrame
+    classes: list[str]
+    read: Callable[[int], Image.Image]  # row position -> RGB image
+    description: str
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def label_indices(self) -> np.ndarray:
+        lookup = {name: index for index, name in enumerate(self.classes)}
+        return self.frame["label"].map(lookup).to_numpy(dtype=np.int64)
+
+    def subset(self, positions: Sequence[int] | np.ndarray) -> SampleTable:
+        positions = np.asarray(positions, dtype=np.int64)
+        parent = self.read
+        return SampleTable(
+            frame=self.frame.iloc[positions].reset_index(drop=True),
+            classes=self.classes,
+            read=_Subset(parent, positions),
+            description=self.description,
+        )
+
+
+@dataclass
+class _Subset:
+    parent: Callable[[int], Image.Image]
+    positions: np.ndarray
+
+    def __call__(self, position: int) -> Image.Image:
+        return self.parent(int(self.positions[position]))
+
+
+@dataclass
+class _Files:
+    paths: list[str]
+
+    def __call__(self, position: int) -> Image.Image:
+        return read_image(self.paths[position])
+
+
+@dataclass
+class _Arrays:
+    """Images held in memory: (N, H, W) or (N, H, W, 3) uint8."""
+
+    arrays: np.ndarray
+
+    def __call__(self, position: int) -> Image.Image:
+        return Image.fromarray(self.arrays[position]).convert("RGB")
+
+
+def load_source(data) -> SampleTable:
+    """The SampleTable for a `DataConfig`."""
+    loaders = {
+        "imagefolder": lambda: from_imagefolder(data.root),
+        "manifest": lambda: from_manifest(
+            data.root, data.path_column, data.label_column, data.split_column
+        ),
+        "hf": lambda: _from_huggingface(data.name, data.root),
+        "torchvision": lambda: from_torchvision(data.name, data.root),
+        "sample": lambda: from_sample(data.name),
+    }
+    return loaders[data.source]()
+
+
+def _from_huggingface(name: str | None, root: str | None) -> SampleTable:
+    from vislab.data.hf import from_huggingface
+
+    return from_huggingface(name, root)
+
+
+def source_from_path(path: str | Path) -> SampleTable:
+    """Guess the source from a path: a folder is an image folder, a .csv/.parquet a manifest."""
+    path = Path(path)
+    if path.is_dir():
+        return from_imagefolder(path)
+    if path.suffix.lower() in (".csv", ".parquet", ".pq", ".tsv"):
+        return from_manifest(path)
+    raise InputError(f"{path}: expected an image folder or a manifest (.csv, .parquet).")
+
+
+def from_imagefolder(root: str | Path) -> SampleTable:
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"{root}: no such folder. data.root must be a folder of class folders.")
+    top = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if top and all(p.name.lower() in SPLIT_NAMES for p in top):
+        rows = [r for d in top for r in _class_folder_rows(d, root, SPLIT_NAMES[d.name.lower()])]
+    else:
+        rows = _class_folder_rows(root, root, None)
+    if not rows:
+        raise InputError(
+            f"{root}: no images found. Put each class's images in a subfolder: root/<class>/<file>."
+        )
+    frame = pd.DataFrame(rows)
+    if frame["split"].isna().all():
+        frame = frame.drop(columns="split")
+    classes = sorted(frame["label"].unique().tolist())
+    return SampleTable(frame, classes, _Files(frame["path"].tolist()), f"image folder {root}")
+
+
+def _class_folder_rows(folder: Path, root: Path, split: str | None) -> list[dict]:
+    rows = []
+    for class_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
+        if class_dir.name.startswith("."):
+            continue
+        for file in sorted(class_dir.rglob("*")):
+            if file.is_file() and not file.name.startswith("."):
+                rows.append({
+                    "id": file.relative_to(root).as_posix(),
+                    "path": str(file.resolve()),
+                    "label": class_dir.name,
+                    "split": split,
+                })  # fmt: skip
+    return rows
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV / TSV / Parquet table, with an error naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file.")
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        return pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
+    except Exception as error:
+        raise InputError(f"{path}: cannot be read as a table ({error}).") from error
+
+
+def from_manifest(
+    manifest: str | Path,
+    path_column: str = "path",
+    label_column: str = "label",
+    split_column: str = "split",
+) -> SampleTable:
+    manifest = Path(manifest)
+    frame = read_table(manifest)
+    for column in (path_column, label_column):
+        if column not in frame.columns:
+            raise InputError(
+                f"{manifest}: no '{column}' column. Columns found: {', '.join(frame.columns)}. "
+                f"Set data.path_column / data.label_column to the right names."
+            )
+    empty_paths = frame.index[frame[path_column].isna()].tolist()
+    if empty_paths:
+        rows = ", ".join(str(i + 2) for i in empty_paths[:10])
+        raise InputError(f"{manifest}: empty '{path_column}' on line(s) {rows}.")
+    frame = frame.rename(columns={path_column: "path", label_column: "label"})
+    if split_column in frame.columns and split_column != "split":
+        frame = frame.rename(columns={split_column: "split"})
+    frame.insert(0, "id", frame["path"].astype(str))
+    base = manifest.resolve().parent
+    frame["path"] = [str((base / p).resolve()) for p in frame["path"].astype(str)]
+    frame["label"] = labels_as_text(frame["label"])
+    if "split" in frame.columns:
+        frame["split"] = _normalize_splits(frame["split"], manifest)
+    classes = sorted(frame["label"].dropna().unique().tolist())
+    return SampleTable(frame, classes, _Files(frame["path"].tolist()), f"manifest {manifest}")
+
+
+def labels_as_text(labels: pd.Series) -> pd.Series:
+    """Labels as strings ('3', 'cat'); integers stay integers in text ('3', not '3.0')."""
+    if pd.api.types.is_float_dtype(labels) and labels.dropna().mod(1).eq(0).all():
+        labels = labels.astype("Int64")
+    return labels.astype("string").astype(object).where(labels.notna(), None)
+
+
+def _normalize_splits(splits: pd.Series, source: Path | str) -> pd.Series:
+    lowered = splits.astype(str).str.strip().str.lower()
+    unknown = sorted(set(lowered) - set(SPLIT_NAMES))
+    if unknown:
+        raise InputError(f"{source}: unknown split value(s) {unknown}. Use train, val or test.")
+    return lowered.map(SPLIT_NAMES)
+
+
+def from_sample(name: str | None) -> SampleTable:
+    """Datasets that ship inside installed packages, so they work offline."""
+    if name != "digits":
+        raise InputError(f"data.name: unknown sample dataset '{name}'. Available: digits.")
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    # (1797, 8, 8) values 0..16 -> uint8 0..255, dark strokes on a light background inverted:
+    # sklearn stores ink as high values, which we keep (white digit on black, like MNIST).
+    images = np.clip(digits.images * (255.0 / 16.0) + 0.5, 0, 255).astype(np.uint8)
+    ink = images.reshape(len(images), -1).mean(axis=1)
+    frame = pd.DataFrame({
+        "id": [f"digits/{i:04d}" for i in range(len(images))],
+        "path": [f"sklearn:digits/{i}" for i in range(len(images))],
+        "label": digits.target.astype(str),
+        "stroke": np.where(ink > np.median(ink), "heavy", "light"),
+    })  # fmt: skip
+    classes = [str(c) for c in digits.target_names]
+    return SampleTable(
+        frame, classes, _Arrays(images), "scikit-learn digits (1,797 real 8x8 images)"
+    )
+
+
+def from_torchvision(name: str | None, root: str | Path) -> SampleTable:
+    """CIFAR-10 / CIFAR-100 from a local root, as `torchvision.datasets` lays them out."""
+    import torchvision
+
+    classes_by_name = {
+        "cifar10": torchvision.datasets.CIFAR10,
+        "cifar100": torchvision.datasets.CIFAR100,
+    }
+    key = (name or "").lower().replace("-", "")
+    if key not in classes_by_name:
+        raise InputError(f"data.name: torchvision source supports cifar10, cifar100. Got '{name}'.")
+    dataset_class = classes_by_name[key]
+    parts = []
+    for split, train in (("train", True), ("test", False)):
+        try:
+            dataset = dataset_class(str(root), train=train, download=False)
+        except RuntimeError as error:
+            raise InputError(
+                f"{root}: no {name} found ({error}). Download it once on a machine with a network: "
+                f"torchvision.datasets.{dataset_class.__name__}('{root}', download=True)."
+            ) from error
+        parts.append((split, dataset))
+    arrays = np.concatenate([d.data for _, d in parts])
+    classes = list(parts[0][1].classes)
+    labels = np.concatenate([np.asarray(d.targets) for _, d in parts])
+    splits = np.concatenate([[s] * len(d) for s, d in parts])
+    frame = pd.DataFrame({
+        "id": [f"{s}/{i}" for s, d in parts for i in range(len(d))],
+        "path": [f"torchvision:{key}/{s}/{i}" for s, d in parts for i in range(len(d))],
+        "label": [classes[i] for i in labels],
+        "split": splits,
+    })  # fmt: skip
+    return SampleTable(frame, classes, _Arrays(arrays), f"torchvision {name} at {root}")

@@ -1,0 +1,106 @@
+"""Preprocessing presets on torchvision.transforms.v2, as the seeds describe them.
+
+- train: RandomResizedCrop(size, scale) + augmentations (flip, ColorJitter, AutoAugment,
+  RandAugment, TrivialAugmentWide) + normalization;
+- eval: Resize(round(size * 256 / 224)) + CenterCrop(size) + normalization;
+- normalization `imagenet` (mean 0.485/0.456/0.406, std 0.229/0.224/0.225) or `dataset`
+  (per-channel mean/std measured on the train split only, stored in the run, reused later).
+MixUp and CutMix act on whole batches: see `batch_mixer`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torchvision.transforms import v2
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def augmentation(name: str) -> v2.Transform:
+    """One named augmentation; operates on uint8 images, before normalization."""
+    table: dict[str, Callable[[], v2.Transform]] = {
+        "flip": lambda: v2.RandomHorizontalFlip(p=0.5),
+        "color_jitter": lambda: v2.ColorJitter(
+            brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1
+        ),
+        "autoaugment": lambda: v2.AutoAugment(v2.AutoAugmentPolicy.IMAGENET),
+        "randaugment": lambda: v2.RandAugment(),
+        "trivialaugment": lambda: v2.TrivialAugmentWide(),
+    }
+    return table[name]()
+
+
+def resize_size(image_size: int) -> int:
+    """The eval resize before the center crop: 256 for 224, in proportion otherwise."""
+    return round(image_size * 256 / 224)
+
+
+def train_transform(
+    image_size: int,
+    augment: Sequence[str],
+    mean: Sequence[float],
+    std: Sequence[float],
+    crop_scale: tuple[float, float] = (0.08, 1.0),
+) -> v2.Compose:
+    return v2.Compose([
+        v2.ToImage(),
+        v2.RandomResizedCrop(image_size, scale=crop_scale, antialias=True),
+        *(augmentation(name) for name in augment),
+        v2.ToDtype(torch.float32, scale=True),
+        v2.Normalize(mean=list(mean), std=list(std)),
+    ])  # fmt: skip
+
+
+def eval_transform(image_size: int, mean: Sequence[float], std: Sequence[float]) -> v2.Compose:
+    return v2.Compose([
+        *unnormalized_eval_steps(image_size),
+        v2.Normalize(mean=list(mean), std=list(std)),
+    ])  # fmt: skip
+
+
+def unnormalized_eval_steps(image_size: int) -> list[v2.Transform]:
+    return [
+        v2.ToImage(),
+        v2.Resize(resize_size(image_size), antialias=True),
+        v2.CenterCrop(image_size),
+        v2.ToDtype(torch.float32, scale=True),
+    ]
+
+
+def dataset_statistics(images, image_size: int, limit: int = 5000, seed: int = 0):
+    """Per-channel mean and std of (up to `limit`, drawn at random) training images.
+
+    `images` is a SampleTable of the train split. Images pass through the eval resize and crop,
+    so the statistics describe what the model sees.
+    """
+    import numpy as np
+
+    steps = v2.Compose(unnormalized_eval_steps(image_size))
+    count = len(images)
+    picks = np.random.default_rng(seed).permutation(count)[: min(limit, count)]
+    total = torch.zeros(3, dtype=torch.float64)
+    total_sq = torch.zeros(3, dtype=torch.float64)
+    pixels = 0
+    for position in picks:
+        tensor = steps(images.read(int(position))).double()  # (3, H, W)
+        total += tensor.sum(dim=(1, 2))
+        total_sq += (tensor**2).sum(dim=(1, 2))
+        pixels += tensor.shape[1] * tensor.shape[2]
+    mean = total / pixels
+    std = (total_sq / pixels - mean**2).clamp_min(1e-12).sqrt()
+    return [round(float(m), 6) for m in mean], [round(float(s), 6) for s in std]
+
+
+def batch_mixer(num_classes: int, mixup: float, cutmix: float) -> v2.Transform | None:
+    """MixUp and/or CutMix over a batch (one of them, at random, when both are on)."""
+    mixers = []
+    if mixup > 0:
+        mixers.append(v2.MixUp(alpha=mixup, num_classes=num_classes))
+    if cutmix > 0:
+        mixers.append(v2.CutMix(alpha=cutmix, num_classes=num_classes))
+    if not mixers:
+        return None
+    return mixers[0] if len(mixers) == 1 else v2.RandomChoice(mixers)

@@ -1,0 +1,100 @@
+"""`vislab evaluate`: a predictions table in, metrics.json (DESIGN's shape) out.
+
+Evaluation never needs the model: it reads a predictions file from vislab or any other tool.
+`evaluate_run` is the step at the end of training: predict the held-out split, evaluate, report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from vislab.errors import InputError, UsageError
+
+TASKS = ("classification", "detection", "captioning", "video")
+
+
+def evaluate(
+    task: str,
+    predictions: str | Path | pd.DataFrame,
+    references: str | Path | None = None,
+    group_by: list[str] | tuple[str, ...] = (),
+    bootstrap: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict:
+    """Metrics with bootstrap intervals (and per group) for a predictions file or table."""
+    if task not in TASKS:
+        raise UsageError(f"unknown task '{task}'. Choose one of: {', '.join(TASKS)}.")
+    if task != "classification":
+        raise UsageError(f"evaluation of '{task}' is not built yet (see the project's issues).")
+    if references is not None:
+        raise UsageError("classification predictions carry their labels: --references is not used.")
+    source = "predictions" if isinstance(predictions, pd.DataFrame) else str(predictions)
+    if not isinstance(predictions, pd.DataFrame):
+        from vislab.data.sources import read_table
+
+        predictions = read_table(predictions)
+    from vislab.evaluation.classification import evaluate_classification
+
+    return evaluate_classification(predictions, group_by, bootstrap, confidence, seed, source)
+
+
+def evaluate_run(run_dir: str | Path, config=None, data=None, model=None) -> dict:
+    """Predict a run's held-out split (if needed), then write metrics.json and report.html."""
+    from vislab.runs import write_atomic, write_json
+
+    run_dir = Path(run_dir)
+    predictions_path = run_dir / "predictions.csv"
+    if model is not None:
+        predictions = _predict_held_out(config, data, model)
+        write_atomic(predictions_path, predictions.to_csv(index=False))
+    elif predictions_path.is_file():
+        predictions = pd.read_csv(predictions_path)
+    else:
+        raise InputError(f"{run_dir}: no predictions.csv: is this a finished vislab run?")
+    if config is None:
+        from vislab.config import load_config
+
+        config = load_config(run_dir / "config.yaml")
+    settings = config.evaluate
+    metrics = evaluate(
+        config.task, predictions, group_by=settings.group_by, bootstrap=settings.bootstrap,
+        confidence=settings.confidence, seed=settings.seed,
+    )  # fmt: skip
+    write_json(run_dir / "metrics.json", metrics)
+    from vislab.report.html import write_run_report
+
+    write_run_report(run_dir, metrics, predictions, _image_reader(config, data))
+    return metrics
+
+
+def _image_reader(config, data):
+    """id -> image, for the report's gallery; None when the source cannot be loaded here."""
+    table = data.table if data is not None else None
+    if table is None:
+        try:
+            from vislab.data.sources import load_source
+
+            table = load_source(config.data)
+        except Exception:  # the data moved or needs a network: the report says so
+            return None
+    positions = dict(zip(table.frame["id"], range(len(table)), strict=True))
+    return lambda image_id: table.read(positions[image_id])
+
+
+def _predict_held_out(config, data, model) -> pd.DataFrame:
+    import torch
+
+    from vislab.data.transforms import eval_transform
+    from vislab.predict import predict_table
+    from vislab.train import evaluation_split
+
+    split = evaluation_split(data)
+    table = data.split(split)
+    transform = eval_transform(config.data.image_size, data.mean, data.std)
+    device = "cuda" if torch.cuda.is_available() and config.train.accelerator != "cpu" else "cpu"
+    return predict_table(
+        model, table, transform, config.data.batch_size, config.data.num_workers, device
+    )

@@ -1,0 +1,1 @@
+"""EVALUATION LAYER: metrics per task, bootstrap intervals, groups and disparities."""

@@ -1,0 +1,73 @@
+"""Matplotlib figures for the report, returned as PNG bytes (Agg backend, no display needed)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def figure_png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    _pyplot().close(figure)
+    return buffer.getvalue()
+
+
+def confusion_matrix_png(counts: list[list[int]], classes: list[str]) -> bytes:
+    plt = _pyplot()
+    matrix = np.asarray(counts, dtype=np.float64)
+    rows = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)  # share of each true class
+    size = max(4.0, 0.45 * len(classes) + 2)
+    figure, axes = plt.subplots(figsize=(size, size * 0.85))
+    image = axes.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+    axes.set_xticks(range(len(classes)), classes, rotation=90 if len(classes) > 8 else 0)
+    axes.set_yticks(range(len(classes)), classes)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    if len(classes) <= 20:
+        for (i, j), count in np.ndenumerate(matrix):
+            if count:
+                color = "white" if rows[i, j] > 0.6 else "black"
+                axes.text(j, i, int(count), ha="center", va="center", fontsize=8, color=color)
+    figure.colorbar(image, ax=axes, fraction=0.046, label="share of the true class")
+    axes.set_title("Confusion matrix (counts; colour = row share)")
+    return figure_png(figure)
+
+
+def per_class_png(per_class: dict[str, dict[str, float]]) -> bytes:
+    plt = _pyplot()
+    classes = list(per_class)
+    positions = np.arange(len(classes))
+    figure, axes = plt.subplots(figsize=(max(5.0, 0.5 * len(classes) + 2), 3.2))
+    for offset, metric in zip((-0.27, 0, 0.27), ("precision", "recall", "f1"), strict=True):
+        values = [per_class[c][metric] for c in classes]
+        axes.bar(positions + offset, values, width=0.27, label=metric)
+    axes.set_xticks(positions, classes, rotation=90 if len(classes) > 12 else 0)
+    axes.set_ylim(0, 1.05)
+    axes.set_ylabel("score")
+    axes.legend(loc="lower right", ncols=3, fontsize=8)
+    axes.set_title("Per-class precision, recall and F1")
+    return figure_png(figure)
+
+
+def image_grid_png(images: list, captions: list[str], columns: int = 6) -> bytes:
+    plt = _pyplot()
+    rows = max(1, int(np.ceil(len(images) / columns)))
+    figure, grid = plt.subplots(rows, columns, figsize=(columns * 1.9, rows * 2.1), squeeze=False)
+    for axes in grid.ravel():
+        axes.axis("off")
+    for axes, image, caption in zip(grid.ravel(), images, captions, strict=False):
+        axes.imshow(image, interpolation="nearest" if min(image.size) < 64 else "antialiased")
+        axes.set_title(caption, fontsize=7)
+    figure.tight_layout()
+    return figure_png(figure)

@@ -1,0 +1,1 @@
+"""One module per task: the Lightning module and its predict-to-table step."""
