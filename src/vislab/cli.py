@@ -208,21 +208,13 @@ def predict(
 
 def run(argv: list[str]) -> int:
     """Run the command line on `argv`; return the exit code (0, 1 input problems, 2 usage)."""
-    import click
-
     try:
-        app(args=argv, prog_name="vislab", standalone_mode=False)
+        app(args=argv, prog_name="vislab")  # usage errors: typer prints them and exits with 2
+    except SystemExit as done:
+        return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
     except VislabError as error:
         typer.echo(f"error: {error}", err=True)
         return error.exit_code
-    except click.exceptions.Exit as done:
-        return done.exit_code
-    except click.ClickException as error:
-        error.show()
-        return 2
-    except click.exceptions.Abort:
-        typer.echo("aborted", err=True)
-        return 1
     return 0
 
 

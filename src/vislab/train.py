@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -45,11 +46,17 @@ def train(
     config, checkpoint = _resolve(config, overrides, resume)
     if not progress:
         logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    # Lightning 2.6 calls a torch API that torch 2.14 deprecates: not the user's concern.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     L.seed_everything(config.train.seed, workers=True, verbose=False)
     data = prepare(config.data, seed_stats=config.train.seed)
     run_dir = Path(resume) if resume else _run_dir(config)
     if rank_zero_only.rank == 0 and not resume:
         _record(run_dir, config, data)
+    if resume:  # the checkpoints of the earlier attempt are what we continue from
+        warnings.filterwarnings(
+            "ignore", message=r"Checkpoint directory .* exists and is not empty"
+        )
     module, trainer, loaders = _build(config, data, run_dir, progress)
     trainer.fit(module, *loaders, ckpt_path=checkpoint, weights_only=False)
     if trainer.global_rank != 0:
@@ -111,6 +118,7 @@ def _build(config: ExperimentConfig, data: PreparedData, run_dir: Path, progress
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
     cfg_data, cfg_train = config.data, config.train
+    attempt = _log_version(run_dir)
     train_table, val_table = data.split("train"), data.split("val")
     warn_if_imbalanced(train_table)
     labels = train_table.label_indices()
@@ -157,8 +165,8 @@ def _build(config: ExperimentConfig, data: PreparedData, run_dir: Path, progress
         precision=cfg_train.precision,
         callbacks=callbacks,
         logger=[
-            CSVLogger(run_dir / "logs", name="", version=""),
-            TensorBoardLogger(run_dir / "logs", name="tensorboard", version=""),
+            CSVLogger(run_dir / "logs", name="", version=attempt),
+            TensorBoardLogger(run_dir / "logs", name="tensorboard", version=attempt),
         ],
         enable_progress_bar=progress,
         enable_model_summary=False,
@@ -167,6 +175,17 @@ def _build(config: ExperimentConfig, data: PreparedData, run_dir: Path, progress
         deterministic=False,
     )
     return module, trainer, loaders
+
+
+def _log_version(run_dir: Path) -> str:
+    """'' for the first attempt (logs/metrics.csv), 'resume-N' for the N-th resume: no log is lost."""
+    logs = run_dir / "logs"
+    if not (logs / "metrics.csv").exists():
+        return ""
+    count = 1
+    while (logs / f"resume-{count}").exists():
+        count += 1
+    return f"resume-{count}"
 
 
 def _finish(run_dir, config, data: PreparedData, module, trainer) -> None:

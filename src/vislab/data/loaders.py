@@ -18,7 +18,8 @@ class ImageDataset(Dataset):
     def __init__(self, table: SampleTable, transform) -> None:
         self.table = table
         self.transform = transform
-        self.labels = table.label_indices() if table.frame["label"].notna().all() else None
+        labelled = "label" in table.frame.columns and table.frame["label"].notna().all()
+        self.labels = table.label_indices() if labelled else None
 
     def __len__(self) -> int:
         return len(self.table)
@@ -41,7 +42,10 @@ def balanced_sampler(labels: np.ndarray, num_classes: int, seed: int) -> Weighte
     per_class = class_weights(labels, num_classes).double()
     generator = torch.Generator().manual_seed(seed)
     return WeightedRandomSampler(
-        per_class[labels], len(labels), replacement=True, generator=generator
+        per_class[torch.from_numpy(np.array(labels))],
+        len(labels),
+        replacement=True,
+        generator=generator,
     )
 
 

@@ -45,7 +45,7 @@ class SampleTable:
 
     def label_indices(self) -> np.ndarray:
         lookup = {name: index for index, name in enumerate(self.classes)}
-        return self.frame["label"].map(lookup).to_numpy(dtype=np.int64)
+        return self.frame["label"].map(lookup).to_numpy(dtype=np.int64, copy=True)
 
     def subset(self, positions: Sequence[int] | np.ndarray) -> SampleTable:
         positions = np.asarray(positions, dtype=np.int64)

@@ -1,0 +1,31 @@
+"""Batching with care for class imbalance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.utils.class_weight import compute_class_weight
+
+from vislab.data.loaders import balanced_sampler, class_weights, warn_if_imbalanced
+from vislab.data.sources import SampleTable
+
+
+def test_class_weights_match_scikit_learn_balanced():
+    labels = np.array([0] * 50 + [1] * 10 + [2] * 5)
+    expected = compute_class_weight("balanced", classes=np.arange(3), y=labels)
+    assert np.allclose(class_weights(labels, 3).numpy(), expected)
+
+
+def test_balanced_sampler_draws_classes_equally():
+    labels = np.array([0] * 900 + [1] * 90 + [2] * 10)
+    drawn = labels[list(balanced_sampler(labels, 3, seed=0))]
+    shares = np.bincount(drawn, minlength=3) / len(drawn)
+    assert np.allclose(shares, 1 / 3, atol=0.05)
+
+
+def test_imbalance_warning_names_the_counts():
+    frame = pd.DataFrame({"label": ["a"] * 50 + ["b"] * 10})
+    table = SampleTable(frame, ["a", "b"], lambda i: None, "t")
+    with pytest.warns(UserWarning, match=r"'a' has 50 images, smallest 'b' has 10 \(5.0x\)"):
+        warn_if_imbalanced(table)

@@ -1,0 +1,223 @@
+"""`vislab train` end to end on tiny generated image folders and manifests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from tests.conftest import tiny_config, write_config
+from vislab.cli import run
+from vislab.config import config_from_dict
+from vislab.errors import InputError
+from vislab.models.backbones import create_classifier
+from vislab.train import train
+
+
+def _train(root, out, progress=False, **sections):
+    return train(config_from_dict(tiny_config(root, out, **sections)), progress=progress)
+
+
+def test_cli_train_writes_a_complete_run_directory(image_folder, tmp_path, capsys):
+    config = write_config(tmp_path / "c.yaml", tiny_config(image_folder, tmp_path / "runs"))
+    assert run(["train", str(config), "--set", "data.batch_size=4"]) == 0
+    printed = capsys.readouterr().out
+    run_dir = tmp_path / "runs" / "classification-test_resnet"
+    assert f"run directory: {run_dir}" in printed and "accuracy" in printed
+    names = {p.name for p in run_dir.iterdir()}
+    expected = {"config.yaml", "environment.json", "checkpoints", "logs", "predictions.csv",
+                "metrics.json", "report.html", "model.safetensors", "preprocessing.json", "splits.csv"}  # fmt: skip
+    assert expected <= names
+    assert {"best.ckpt", "last.ckpt"} <= {p.name for p in (run_dir / "checkpoints").iterdir()}
+    assert (run_dir / "logs" / "metrics.csv").is_file()
+    assert any((run_dir / "logs" / "tensorboard").iterdir())
+    environment = json.loads((run_dir / "environment.json").read_text())
+    assert environment["seed"] == 0 and len(environment["data_fingerprint"]) == 64
+    assert environment["libraries"]["torch"] == "2.14.1" and environment["splits"] == {
+        "test": 6,
+        "train": 24,
+        "val": 6,
+    }
+    assert "batch_size: 4" in (run_dir / "config.yaml").read_text()  # the resolved config
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["task"] == "classification" and metrics["n"] == 6
+    assert {"accuracy", "f1_macro", "cohen_kappa", "ece"} <= set(metrics["metrics"])
+    assert len(metrics["metrics"]["accuracy"]["ci"]) == 2
+    predictions = pd.read_csv(run_dir / "predictions.csv")
+    assert list(predictions.columns[:4]) == ["id", "path", "label", "prediction"]
+    assert {"score_red", "score_green", "score_blue", "split"} <= set(predictions.columns)
+    report = (run_dir / "report.html").read_text()
+    assert report.count("data:image/png;base64,") >= 2 and "config.yaml" in report
+    # a second run never overwrites the first
+    assert run(["train", str(config)]) == 0
+    assert (tmp_path / "runs" / "classification-test_resnet-2" / "metrics.json").is_file()
+
+
+def test_manifest_groups_dataset_normalization_and_predict(manifest, tmp_path, capsys):
+    run_dir = _train(
+        manifest, tmp_path / "runs",
+        data={"source": "manifest", "normalize": "dataset", "split": {"val": 0.2, "test": 0.3, "seed": 1, "group_by": "photographer"}},
+        evaluate={"group_by": ["site"], "bootstrap": 20},
+    )  # fmt: skip
+    splits = pd.read_csv(run_dir / "splits.csv").merge(
+        pd.read_csv(manifest).assign(id=lambda f: f["path"])
+    )
+    assert (splits.groupby("photographer")["split"].nunique() == 1).all()
+    preprocessing = json.loads((run_dir / "preprocessing.json").read_text())
+    assert preprocessing["normalize"] == "dataset" and preprocessing["mean"] != [
+        0.485,
+        0.456,
+        0.406,
+    ]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert set(metrics["groups"]["site"]) == {"north", "south"}
+    assert "accuracy" in metrics["disparities"]["site"]
+    predictions = pd.read_csv(run_dir / "predictions.csv")
+    assert {"site", "photographer"} <= set(predictions.columns)
+    # `vislab predict` uses the run's own preprocessing: same scores as the run's predictions
+    images = [str(manifest.parent / p) for p in predictions["id"][:4]]
+    out = tmp_path / "new.csv"
+    assert run(["predict", str(run_dir), *images, "--out", str(out)]) == 0
+    again = pd.read_csv(out)
+    score_columns = [c for c in predictions.columns if c.startswith("score_")]
+    assert (
+        again[score_columns].to_numpy() - predictions[score_columns][:4].to_numpy()
+    ).max() < 1e-5
+    assert list(again["prediction"]) == list(predictions["prediction"][:4])
+
+
+def test_bad_images_stop_training_by_name_or_are_skipped_and_logged(image_folder, tmp_path):
+    (image_folder / "red" / "broken.png").write_bytes(b"\x89PNG not really")
+    with pytest.raises(InputError, match=r"red/broken.png: (not an image|cannot be decoded)"):
+        _train(image_folder, tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()  # nothing was started
+    run_dir = _train(image_folder, tmp_path / "runs", data={"on_bad_image": "skip"})
+    skipped = pd.read_csv(run_dir / "skipped_images.csv")
+    assert list(skipped["id"]) == ["red/broken.png"]
+    assert json.loads((run_dir / "environment.json").read_text())["skipped_images"] == 1
+    assert "red/broken.png" not in set(pd.read_csv(run_dir / "splits.csv")["id"])
+
+
+def _pretrained_file(tmp_path) -> Path:
+    torch.manual_seed(123)
+    path = tmp_path / "pretrained.safetensors"
+    model = create_classifier("test_resnet", num_classes=10)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    return path
+
+
+def test_linear_probe_keeps_the_backbone_and_unfreezing_trains_it(image_folder, tmp_path):
+    pretrained = _pretrained_file(tmp_path)
+    original = load_file(str(pretrained))
+    body = [k for k in original if not k.startswith("fc.")]
+    probe = _train(
+        image_folder,
+        tmp_path / "runs",
+        model={"pretrained": str(pretrained), "mode": "linear_probe"},
+    )
+    probed = load_file(str(probe / "model.safetensors"))
+    assert all(torch.equal(original[k], probed[k]) for k in body)  # BatchNorm statistics included
+    assert probed["fc.weight"].shape == (3, original["fc.weight"].shape[1])
+    model = {"pretrained": str(pretrained), "mode": "linear_probe", "unfreeze_after": 1}
+    thawed = load_file(
+        str(_train(image_folder, tmp_path / "runs", model=model) / "model.safetensors")
+    )
+    assert not all(torch.equal(original[k], thawed[k]) for k in body)
+
+
+def test_resume_continues_from_the_last_checkpoint(image_folder, tmp_path, monkeypatch):
+    import lightning as L
+
+    import vislab.train as training
+
+    class Crash(L.Callback):
+        def on_train_epoch_start(self, trainer, module):
+            if trainer.current_epoch == 1:  # epoch 0 finished and was checkpointed
+                raise RuntimeError("simulated crash")
+
+    build = training._build
+
+    def build_with_crash(*args, **kwargs):
+        module, trainer, loaders = build(*args, **kwargs)
+        trainer.callbacks.append(Crash())
+        return module, trainer, loaders
+
+    monkeypatch.setattr(training, "_build", build_with_crash)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        _train(image_folder, tmp_path / "runs", train={"epochs": 3})
+    run_dir = tmp_path / "runs" / "classification-test_resnet"
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file() and not (
+        run_dir / "metrics.json"
+    ).exists()
+    monkeypatch.setattr(training, "_build", build)
+    assert run(["train", "--resume", str(run_dir)]) == 0
+    first = pd.read_csv(run_dir / "logs" / "metrics.csv")  # the crashed attempt's log is kept
+    resumed = pd.read_csv(run_dir / "logs" / "resume-1" / "metrics.csv")
+    assert sorted(first["epoch"].dropna().unique().astype(int)) == [0]
+    assert sorted(resumed["epoch"].dropna().unique().astype(int)) == [1, 2]
+    assert (run_dir / "metrics.json").is_file()
+    assert not (tmp_path / "runs" / "classification-test_resnet-2").exists()
+
+
+def test_every_training_option_runs(image_folder, tmp_path):
+    run_dir = _train(
+        image_folder, tmp_path / "runs",
+        data={"sampler": "balanced", "mixup": 0.2, "cutmix": 1.0, "augment": ["flip", "color_jitter", "trivialaugment"],
+              "split": {"val": 0.0, "test": 0.25, "seed": 0}},
+        model={"backbone": "torchvision:mobilenet_v3_small", "backbone_lr_scale": 0.1},
+        train={"optimizer": "sgd", "label_smoothing": 0.1, "class_weighted_loss": True, "warmup_epochs": 1,
+               "early_stopping": 2, "precision": "bf16-mixed"},
+    )  # fmt: skip
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["n"] == 9  # no val split: the last checkpoint is evaluated on test
+
+
+def test_class_weighted_loss_uses_the_weights():
+    from vislab.tasks.classification import ClassificationModule
+
+    config = config_from_dict(
+        {"data": {"source": "sample", "name": "digits"}, "model": {"backbone": "test_resnet"}}
+    )
+    weights = torch.tensor([1.0, 5.0, 0.5])
+    module = ClassificationModule(create_classifier("test_resnet", 3), config, 3, weights)
+    logits, targets = torch.randn(6, 3), torch.tensor([0, 1, 2, 1, 0, 2])
+    expected = torch.nn.functional.cross_entropy(logits, targets, weight=weights)
+    assert torch.allclose(module.loss(logits, targets), expected)
+
+
+def test_warmup_cosine_schedule():
+    from vislab.tasks.classification import warmup_cosine
+
+    schedule = warmup_cosine(total_steps=100, warmup_steps=10)
+    values = [schedule(step) for step in range(100)]
+    assert values[0] < values[5] < values[9] < 1.0 and values[10] == pytest.approx(1.0)
+    assert values[55] == pytest.approx(0.5, abs=0.01) and values[99] < 0.01
+
+
+def test_ddp_with_two_cpu_processes(image_folder, tmp_path):
+    config = tiny_config(
+        image_folder,
+        tmp_path / "runs",
+        train={"epochs": 1, "accelerator": "cpu", "devices": 2, "strategy": "ddp"},
+    )
+    path = write_config(tmp_path / "ddp.yaml", config)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("VISLAB_RUN_DIR", None)
+    command = [sys.executable, "-m", "vislab.cli", "train", str(path)]
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = list((tmp_path / "runs").iterdir())
+    assert [p.name for p in runs] == ["classification-test_resnet"]  # one directory for both ranks
+    log = pd.read_csv(runs[0] / "logs" / "metrics.csv")
+    steps = log["step"].max() + 1
+    assert steps == (24 // 2) // 8  # each of the 2 processes sees half of the 24 training images
+    assert json.loads((runs[0] / "metrics.json").read_text())["n"] == 6
