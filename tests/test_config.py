@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import write_config
@@ -117,3 +119,8 @@ def test_fingerprint_changes_with_the_settings(tmp_path):
     two = _load(tmp_path, DESIGN_EXAMPLE, ["train.seed=1"])
     assert one.fingerprint() != two.fingerprint()
     assert one.fingerprint() == _load(tmp_path, DESIGN_EXAMPLE).fingerprint()
+
+
+@pytest.mark.parametrize("example", sorted((Path(__file__).parents[1] / "examples").glob("*.yaml")))
+def test_example_configs_are_valid(example):
+    assert load_config(example).task == "classification"

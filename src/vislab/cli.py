@@ -94,6 +94,20 @@ def _print_check(summary: dict) -> None:
         _say(f"  {item['path']}: {item['reason']}")
 
 
+@data_app.command("sample")
+def data_sample(
+    name: Annotated[str, typer.Argument(help="A bundled dataset: digits.")] = "digits",
+    out: Annotated[Path, typer.Option(help="New folder for images/ and manifest.csv.")] = Path(
+        "digits"
+    ),
+) -> None:
+    """Write a bundled dataset as an image folder and a manifest CSV, to try every command."""
+    from vislab.data.export import export_sample
+
+    export_sample(name, out)
+    _say(f"wrote {out / 'images'} (a folder per class) and {out / 'manifest.csv'}")
+
+
 @data_app.command("preview")
 def data_preview(
     config: Annotated[Path, typer.Argument(help="Experiment config (.yaml).")],
@@ -121,7 +135,7 @@ def train(
 ) -> None:
     """Train a model; writes a new run directory with checkpoints, predictions, metrics, report."""
     from vislab.errors import UsageError
-    from vislab.train import train as run_training
+    from vislab.training import train as run_training
 
     if config is None and resume is None:
         raise UsageError("give a CONFIG.yaml, or --resume RUN_DIR.")
@@ -155,8 +169,8 @@ def evaluate(
 ) -> None:
     """Metrics with bootstrap intervals (and per group) from a predictions file, or a run."""
     from vislab.errors import UsageError
-    from vislab.evaluate import evaluate as run_evaluation
-    from vislab.evaluate import evaluate_run
+    from vislab.evaluation.evaluate import evaluate as run_evaluation
+    from vislab.evaluation.evaluate import evaluate_run
 
     if Path(task).is_dir():
         metrics = evaluate_run(task)
@@ -193,7 +207,7 @@ def predict(
     out: Annotated[Path, typer.Option(help="Predictions CSV to write.")] = Path("predictions.csv"),
 ) -> None:
     """Predict images with a run's model and its own preprocessing."""
-    from vislab.predict import predict_images
+    from vislab.prediction import predict_images
     from vislab.runs import write_atomic
 
     table = predict_images(run_dir, images)
@@ -203,6 +217,8 @@ def predict(
         _say(f"{row.id}: {row.prediction} ({score:.3f})")
     if len(table) > 10:
         _say(f"... {len(table) - 10} more")
+    counts = table["prediction"].value_counts()
+    _say("predicted: " + ", ".join(f"{name} {count}" for name, count in counts.items()))
     _say(f"wrote {out}")
 
 

@@ -47,7 +47,7 @@ def run_quickstart(
     from vislab.data.check import scan, summarize
     from vislab.data.sources import from_sample
     from vislab.runs import read_json
-    from vislab.train import train
+    from vislab.training import train
 
     start = time.perf_counter()
     config = quickstart_config(out, epochs)

@@ -30,7 +30,8 @@ def confusion_matrix_png(counts: list[list[int]], classes: list[str]) -> bytes:
     size = max(4.0, 0.45 * len(classes) + 2)
     figure, axes = plt.subplots(figsize=(size, size * 0.85))
     image = axes.imshow(rows, cmap="Blues", vmin=0, vmax=1)
-    axes.set_xticks(range(len(classes)), classes, rotation=90 if len(classes) > 8 else 0)
+    long_names = max(map(len, classes)) > 3
+    axes.set_xticks(range(len(classes)), classes, rotation=90 if long_names else 0)
     axes.set_yticks(range(len(classes)), classes)
     axes.set_xlabel("predicted")
     axes.set_ylabel("true")

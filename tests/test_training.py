@@ -18,7 +18,7 @@ from vislab.cli import run
 from vislab.config import config_from_dict
 from vislab.errors import InputError
 from vislab.models.backbones import create_classifier
-from vislab.train import train
+from vislab.training import train
 
 
 def _train(root, out, progress=False, **sections):
@@ -135,7 +135,7 @@ def test_linear_probe_keeps_the_backbone_and_unfreezing_trains_it(image_folder, 
 def test_resume_continues_from_the_last_checkpoint(image_folder, tmp_path, monkeypatch):
     import lightning as L
 
-    import vislab.train as training
+    import vislab.training as training
 
     class Crash(L.Callback):
         def on_train_epoch_start(self, trainer, module):
@@ -221,3 +221,15 @@ def test_ddp_with_two_cpu_processes(image_folder, tmp_path):
     steps = log["step"].max() + 1
     assert steps == (24 // 2) // 8  # each of the 2 processes sees half of the 24 training images
     assert json.loads((runs[0] / "metrics.json").read_text())["n"] == 6
+
+
+def test_python_api_has_the_same_verbs(image_folder, tmp_path):
+    import vislab
+
+    path = write_config(tmp_path / "c.yaml", tiny_config(image_folder, tmp_path / "runs"))
+    run_dir = vislab.train(path, overrides=["train.epochs=1"], progress=False)
+    table = vislab.predict(run_dir, [image_folder / "red"])
+    assert len(table) == 12 and set(table["prediction"]) <= {"red", "green", "blue"}
+    table["label"] = "red"
+    metrics = vislab.evaluate("classification", table, bootstrap=0)
+    assert metrics["n"] == 12 and 0 <= metrics["metrics"]["accuracy"]["value"] <= 1

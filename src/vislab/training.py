@@ -44,8 +44,7 @@ def train(
 ) -> Path:
     """Train, predict the test split, evaluate and report; return the run directory."""
     config, checkpoint = _resolve(config, overrides, resume)
-    if not progress:
-        logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no tips, no banners
     # Lightning 2.6 calls a torch API that torch 2.14 deprecates: not the user's concern.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     L.seed_everything(config.train.seed, workers=True, verbose=False)
@@ -135,6 +134,8 @@ def _build(config: ExperimentConfig, data: PreparedData, run_dir: Path, progress
     )  # fmt: skip
     loaders = [train_loader]
     has_val = len(val_table) > 0
+    if not has_val:  # split.val: 0 is a choice, not a mistake
+        warnings.filterwarnings("ignore", message=r"You defined a `validation_step` but have no")
     if has_val:
         val_transform = eval_transform(cfg_data.image_size, data.mean, data.std)
         loaders.append(
@@ -192,7 +193,7 @@ def _finish(run_dir, config, data: PreparedData, module, trainer) -> None:
     """Best weights to safetensors, then predict + evaluate the test split, then the report."""
     from safetensors.torch import save
 
-    from vislab.evaluate import evaluate_run
+    from vislab.evaluation.evaluate import evaluate_run
 
     best = (
         trainer.checkpoint_callback.best_model_path or trainer.checkpoint_callback.last_model_path

@@ -88,8 +88,8 @@ def _predict_held_out(config, data, model) -> pd.DataFrame:
     import torch
 
     from vislab.data.transforms import eval_transform
-    from vislab.predict import predict_table
-    from vislab.train import evaluation_split
+    from vislab.prediction import predict_table
+    from vislab.training import evaluation_split
 
     split = evaluation_split(data)
     table = data.split(split)

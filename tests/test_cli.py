@@ -1,0 +1,92 @@
+"""The command line: exit codes, summaries, and the files each command writes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from tests.conftest import tiny_config, write_config
+from vislab.cli import run
+
+
+def test_help_and_usage_errors_exit_2(capsys):
+    assert run(["--help"]) == 0
+    assert "quickstart" in capsys.readouterr().out
+    assert run(["train", "--no-such-flag"]) == 2
+    assert run(["evaluate", "classification"]) == 2  # --predictions missing
+    assert run(["evaluate", "segmentation", "--predictions", "x.csv"]) == 2
+    assert "unknown task 'segmentation'" in capsys.readouterr().err
+
+
+def test_bad_config_exits_1_with_the_field(tmp_path, capsys):
+    path = write_config(
+        tmp_path / "c.yaml", {"data": {"source": "sample", "name": "digits"}, "train": {"lr": 0}}
+    )
+    assert run(["train", str(path)]) == 1
+    assert "train.lr" in capsys.readouterr().err
+
+
+def test_evaluate_writes_design_shaped_metrics(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    labels = rng.choice(["cat", "dog"], 200)
+    flip = rng.random(200) < 0.2
+    predictions = np.where(flip, np.where(labels == "cat", "dog", "cat"), labels)
+    frame = pd.DataFrame(
+        {"label": labels, "prediction": predictions, "gender": rng.choice(["f", "m"], 200)}
+    )
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    out = tmp_path / "metrics.json"
+    command = ["evaluate", "classification", "--predictions", str(tmp_path / "p.csv"),
+               "--group-by", "gender", "--bootstrap", "100", "--out", str(out)]  # fmt: skip
+    assert run(command) == 0
+    metrics = json.loads(out.read_text())
+    assert set(metrics) >= {"task", "n", "metrics", "groups", "disparities", "bootstrap"}
+    assert metrics["n"] == 200 and metrics["bootstrap"]["resamples"] == 100
+    entry = metrics["groups"]["gender"]["f"]
+    assert set(entry) >= {"n", "metrics"} and "ci" in entry["metrics"]["accuracy"]
+    assert set(metrics["disparities"]["gender"]["accuracy"]) >= {"difference", "ratio", "ci"}
+    assert "by gender:" in capsys.readouterr().out
+    assert (
+        run(
+            [
+                "evaluate",
+                "classification",
+                "--predictions",
+                str(tmp_path / "p.csv"),
+                "--bootstrap",
+                "0",
+            ]
+        )
+        == 0
+    )
+    assert run(["evaluate", "classification", "--predictions", str(tmp_path / "missing.csv")]) == 1
+
+
+def test_data_preview_saves_a_grid(image_folder, tmp_path):
+    config = write_config(tmp_path / "c.yaml", tiny_config(image_folder, tmp_path / "runs"))
+    out = tmp_path / "grid.png"
+    assert run(["data", "preview", str(config), "--out", str(out), "--count", "8"]) == 0
+    grid = Image.open(out)
+    assert grid.size[0] > 400 and grid.size[1] > 150
+
+
+def test_predict_reports_unreadable_images(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    assert run(["predict", str(tmp_path / "run"), str(tmp_path / "x.png")]) == 1
+    assert "no model.safetensors" in capsys.readouterr().err
+
+
+def test_quickstart_reaches_97_percent_offline(tmp_path, capsys):
+    assert run(["quickstart", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    run_dir = tmp_path / "quickstart-digits"
+    assert f"report: {run_dir / 'report.html'}" in printed
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["metrics"]["accuracy"]["value"] >= 0.97
+    assert metrics["n"] == 359 and set(metrics["groups"]["stroke"]) == {"heavy", "light"}
+    assert metrics["metrics"]["accuracy"]["ci"][0] < metrics["metrics"]["accuracy"]["value"]
+    report = (run_dir / "report.html").read_text()
+    assert "Most confident errors" in report and "by stroke" in report
