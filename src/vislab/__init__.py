@@ -36,11 +36,23 @@ def predict(run_dir: str | Path, images: list[str | Path], batch_size: int = 64)
 
 def evaluate(task: str, predictions: Any, references: str | Path | None = None,
              group_by: list[str] | tuple[str, ...] = (), bootstrap: int = 1000,
-             confidence: float = 0.95, seed: int = 0) -> dict:  # fmt: skip
-    """metrics.json's content for a predictions file or DataFrame."""
+             confidence: float = 0.95, seed: int = 0, cluster: str | None = None,
+             weight: str | None = None, interval: str = "percentile") -> dict:  # fmt: skip
+    """metrics.json's content for a predictions file or DataFrame (see vislab.evaluation)."""
     from vislab.evaluation.evaluate import evaluate as run_evaluation
 
-    return run_evaluation(task, predictions, references, group_by, bootstrap, confidence, seed)
+    return run_evaluation(
+        task,
+        predictions,
+        references,
+        group_by,
+        bootstrap,
+        confidence,
+        seed,
+        cluster,
+        weight,
+        interval,
+    )
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()):

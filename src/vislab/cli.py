@@ -165,6 +165,13 @@ def evaluate(
     ] = 1000,
     confidence: Annotated[float, typer.Option(help="Interval confidence level.")] = 0.95,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    cluster: Annotated[
+        str | None, typer.Option(help="Resample whole clusters of this column (person, event).")
+    ] = None,
+    weights: Annotated[
+        str | None, typer.Option(help="Column of sampling weights (validation samples).")
+    ] = None,
+    interval: Annotated[str, typer.Option(help="percentile | bca")] = "percentile",
     out: Annotated[Path | None, typer.Option(help="Write metrics.json here.")] = None,
 ) -> None:
     """Metrics with bootstrap intervals (and per group) from a predictions file, or a run."""
@@ -177,9 +184,12 @@ def evaluate(
     else:
         if predictions is None:
             raise UsageError("--predictions FILE is required (or give a RUN_DIR instead of TASK).")
+        if interval not in ("percentile", "bca"):
+            raise UsageError(f"--interval must be percentile or bca. Got '{interval}'.")
         metrics = run_evaluation(
-            task, predictions, references, group_by or [], bootstrap, confidence, seed
-        )
+            task, predictions, references, group_by or [], bootstrap, confidence, seed,
+            cluster=cluster, weight=weights, interval=interval,
+        )  # fmt: skip
     _print_metrics(metrics)
     _write_json(out, metrics)
 

@@ -132,6 +132,8 @@ class EvaluateConfig(_Section):
     bootstrap: int = Field(1000, ge=0)
     confidence: float = Field(0.95, gt=0, lt=1)
     group_by: list[str] = []
+    cluster: str | None = None  # resample whole clusters (a person, a photographer, an event)
+    interval: Literal["percentile", "bca"] = "percentile"
     seed: int = 0
 
 

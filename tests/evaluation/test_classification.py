@@ -12,7 +12,7 @@ from sklearn import metrics as skm
 from torchmetrics.functional.classification import multiclass_calibration_error
 
 from vislab.errors import InputError
-from vislab.evaluation.classification import evaluate_classification
+from vislab.evaluation.metrics_json import evaluate_classification
 
 
 def _random_predictions(seed: int, n: int | None = None, k: int | None = None):
@@ -108,6 +108,8 @@ def test_intervals_are_repeatable_and_contain_the_value():
         "confidence": 0.95,
         "seed": 1,
         "method": "percentile",
+        "unit": "images",
+        "weights": None,
     }
 
 

@@ -5,6 +5,11 @@ The predictions table is the contract (DESIGN): columns `label`, `prediction`, o
 other tool. Point values use scikit-learn's conventions (see `confusion.py`); `top5_accuracy`
 needs scores and more than five classes; `ece` (expected calibration error, 15 equal-width bins
 on the top-class probability, as torchmetrics) needs scores.
+
+Every metric is computed from additive statistics (`replicate_stats`): confusion counts, the
+number of top-5 hits, and per calibration bin the count, summed confidence and summed
+correctness. Sampling weights (inverse-probability weights of a validation sample) multiply
+each image's contribution, so weighted estimates use the same code.
 """
 
 from __future__ import annotations
@@ -15,18 +20,23 @@ import numpy as np
 import pandas as pd
 
 from vislab.errors import InputError
-from vislab.evaluation.bootstrap import bootstrap_distribution, percentile_interval
-from vislab.evaluation.confusion import confusion_stack, metrics_from_confusion, per_class
+from vislab.evaluation.bootstrap import Replicates
+from vislab.evaluation.confusion import metrics_from_confusion
 
 SCORE_PREFIX = "score_"
 ECE_BINS = 15
-SMALL_GROUP = 30
 
 
 class ClassificationData:
-    """Integer-coded labels, predictions and (optional) scores, checked once."""
+    """Integer-coded labels, predictions, optional scores, sampling weights and clusters."""
 
-    def __init__(self, predictions: pd.DataFrame, source: str = "predictions") -> None:
+    def __init__(
+        self,
+        predictions: pd.DataFrame,
+        source: str = "predictions",
+        weight_column: str | None = None,
+        cluster_column: str | None = None,
+    ) -> None:
         for column in ("label", "prediction"):
             if column not in predictions.columns:
                 raise InputError(
@@ -34,7 +44,7 @@ class ClassificationData:
                     f"'label' and 'prediction' (optional 'score_<class>'). Found: "
                     f"{', '.join(map(str, predictions.columns))}."
                 )
-        _no_empty(predictions, ("label", "prediction"), source)
+        no_empty_cells(predictions, ("label", "prediction"), source)
         labels = predictions["label"].astype(str).to_numpy()
         guesses = predictions["prediction"].astype(str).to_numpy()
         score_columns = [c for c in predictions.columns if str(c).startswith(SCORE_PREFIX)]
@@ -42,11 +52,13 @@ class ClassificationData:
             self.classes = [str(c)[len(SCORE_PREFIX) :] for c in score_columns]
             self.scores = _checked_scores(predictions, score_columns, source)
         else:
-            self.classes = sorted(set(labels) | set(guesses), key=_natural_key)
+            self.classes = sorted(set(labels) | set(guesses), key=natural_key)
             self.scores = None
         lookup = {name: k for k, name in enumerate(self.classes)}
         self.labels = _encode(labels, lookup, "label", source)
         self.predictions = _encode(guesses, lookup, "prediction", source)
+        self.weights = _weights(predictions, weight_column, source) if weight_column else None
+        self.clusters = _codes(predictions, cluster_column, source) if cluster_column else None
         self.frame = predictions.reset_index(drop=True)
 
     @property
@@ -58,15 +70,19 @@ class ClassificationData:
         clone.classes = self.classes
         clone.labels, clone.predictions = self.labels[mask], self.predictions[mask]
         clone.scores = self.scores[mask] if self.scores is not None else None
+        clone.weights = self.weights[mask] if self.weights is not None else None
+        clone.clusters = None
+        if self.clusters is not None:
+            clone.clusters = np.unique(self.clusters[mask], return_inverse=True)[1]
         clone.frame = self.frame[mask].reset_index(drop=True)
         return clone
 
 
-def _natural_key(name: str):
+def natural_key(name: str):
     return (0, int(name), "") if name.lstrip("-").isdigit() else (1, 0, name)
 
 
-def _no_empty(frame: pd.DataFrame, columns: Sequence[str], source: str) -> None:
+def no_empty_cells(frame: pd.DataFrame, columns: Sequence[str], source: str) -> None:
     for column in columns:
         empty = np.flatnonzero(frame[column].isna().to_numpy())
         if empty.size:
@@ -96,9 +112,34 @@ def _encode(values: np.ndarray, lookup: dict[str, int], column: str, source: str
     return codes
 
 
-def point_and_sample_arrays(data: ClassificationData) -> dict[str, np.ndarray]:
-    """Per-sample arrays that every statistic is built from."""
+def _weights(frame: pd.DataFrame, column: str, source: str) -> np.ndarray:
+    if column not in frame.columns:
+        raise InputError(f"{source}: no weight column '{column}'.")
+    weights = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(weights) | (weights <= 0))
+    if bad.size:
+        rows = ", ".join(map(str, bad[:10]))
+        raise InputError(
+            f"{source}: weight column '{column}' must be > 0; not so on row(s) {rows}."
+        )
+    return weights
+
+
+def _codes(frame: pd.DataFrame, column: str, source: str) -> np.ndarray:
+    if column not in frame.columns:
+        raise InputError(
+            f"{source}: --cluster '{column}': no such column. Columns: "
+            f"{', '.join(map(str, frame.columns))}."
+        )
+    no_empty_cells(frame, [column], source)
+    return np.unique(frame[column].astype(str).to_numpy(), return_inverse=True)[1]
+
+
+def unit_arrays(data: ClassificationData) -> dict[str, np.ndarray]:
+    """Per-image arrays that every statistic is built from."""
     arrays = {"cells": data.labels * len(data.classes) + data.predictions}
+    if data.weights is not None:
+        arrays["weight"] = data.weights
     if data.scores is not None:
         if len(data.classes) > 5:
             top5 = np.argpartition(-data.scores, 5, axis=1)[:, :5]
@@ -106,94 +147,83 @@ def point_and_sample_arrays(data: ClassificationData) -> dict[str, np.ndarray]:
         confidence = data.scores.max(axis=1)
         arrays["confidence"] = confidence
         arrays["correct"] = (data.scores.argmax(axis=1) == data.labels).astype(np.float64)
-        arrays["bin"] = np.clip(
-            np.ceil(confidence * ECE_BINS).astype(np.int64) - 1, 0, ECE_BINS - 1
-        )
+        bins = np.ceil(confidence * ECE_BINS).astype(np.int64) - 1
+        arrays["bin"] = np.clip(bins, 0, ECE_BINS - 1)
     return arrays
 
 
-def statistic_for(data: ClassificationData):
-    """The function from resample indices (b, n) (or None: the data as is) to metric arrays."""
-    arrays = point_and_sample_arrays(data)
-    num_classes = len(data.classes)
-
-    def statistic(indices: np.ndarray | None) -> dict[str, np.ndarray]:
-        confusion = confusion_stack(arrays["cells"], num_classes, indices)
-        values = metrics_from_confusion(confusion)
-        if "top5" in arrays:
-            values["top5_accuracy"] = _mean(arrays["top5"], indices)
-        if "bin" in arrays:
-            values["ece"] = _ece(arrays, indices)
-        return values
-
-    return statistic
+def _binned(codes: np.ndarray, size: int, weights: np.ndarray | None) -> np.ndarray:
+    """(b, size) sums of `weights` (or counts) of each code, per replicate row of `codes`."""
+    rows = codes.shape[0]
+    keys = codes + (np.arange(rows, dtype=np.int64) * size)[:, None]
+    flat = np.bincount(keys.ravel(), None if weights is None else weights.ravel(), rows * size)
+    return flat.reshape(rows, size).astype(np.float64)
 
 
-def _mean(values: np.ndarray, indices: np.ndarray | None) -> np.ndarray:
-    return values[None, :].mean(axis=1) if indices is None else values[indices].mean(axis=1)
-
-
-def _ece(arrays: dict[str, np.ndarray], indices: np.ndarray | None) -> np.ndarray:
-    """sum over bins of |mean confidence - accuracy| * bin share, per resample."""
-    if indices is None:
-        indices = np.arange(len(arrays["bin"]))[None, :]
-    draws, n = indices.shape
-    keys = (indices * 0 + np.arange(draws)[:, None]) * ECE_BINS + arrays["bin"][indices]
-    size = draws * ECE_BINS
-    count = np.bincount(keys.ravel(), minlength=size).reshape(draws, ECE_BINS)
-    confidence = np.bincount(keys.ravel(), arrays["confidence"][indices].ravel(), size)
-    correct = np.bincount(keys.ravel(), arrays["correct"][indices].ravel(), size)
-    gap = np.abs(confidence - correct).reshape(draws, ECE_BINS)
-    return gap.sum(axis=1) / np.maximum(count.sum(axis=1), 1)
-
-
-def metrics_with_intervals(
-    data: ClassificationData, resamples: int, confidence: float, seed: int
-) -> tuple[dict[str, dict], dict[str, np.ndarray]]:
-    """{metric: {"value", "ci"}} and the bootstrap draws behind the intervals."""
-    statistic = statistic_for(data)
-    point = {name: float(values[0]) for name, values in statistic(None).items()}
-    draws = bootstrap_distribution(data.n, statistic, resamples, seed) if resamples > 0 else {}
-    metrics = {}
-    for name, value in point.items():
-        entry: dict = {"value": value}
-        if draws:
-            entry["ci"] = percentile_interval(draws[name], confidence)
-        metrics[name] = entry
-    return metrics, draws
-
-
-def evaluate_classification(
-    predictions: pd.DataFrame,
-    group_by: Sequence[str] = (),
-    bootstrap: int = 1000,
-    confidence: float = 0.95,
-    seed: int = 0,
-    source: str = "predictions",
-) -> dict:
-    """metrics.json (DESIGN's shape) for a classification predictions table."""
-    data = ClassificationData(predictions, source)
-    if data.n == 0:
-        raise InputError(f"{source}: the predictions table has no rows.")
-    metrics, _ = metrics_with_intervals(data, bootstrap, confidence, seed)
-    confusion = confusion_stack(point_and_sample_arrays(data)["cells"], len(data.classes))[0]
-    result = {
-        "task": "classification",
-        "n": data.n,
-        "metrics": metrics,
-        "per_class": per_class(confusion, data.classes),
-        "confusion_matrix": {"classes": data.classes, "counts": confusion.tolist()},
+def replicate_stats(
+    arrays: dict[str, np.ndarray], num_classes: int, replicates: Replicates | None = None
+) -> dict[str, np.ndarray]:
+    """Additive statistics per replicate (leading axis b); None: the data as observed (b = 1)."""
+    n = len(arrays["cells"])
+    sampling = arrays.get("weight")
+    if replicates is not None and replicates.indices is not None:
+        index = replicates.indices
+        weights = sampling[index] if sampling is not None else None
+        gather = lambda name: arrays[name][index]  # noqa: E731
+    else:
+        weights = replicates.weights if replicates is not None else None
+        if sampling is not None:
+            weights = sampling[None, :] if weights is None else weights * sampling[None, :]
+        rows = 1 if replicates is None else replicates.count
+        gather = lambda name: np.broadcast_to(arrays[name], (rows, n))  # noqa: E731
+    cells = gather("cells")
+    stats = {
+        "confusion": _binned(cells, num_classes * num_classes, weights),
+        "count": weights.sum(axis=1) if weights is not None else np.full(len(cells), float(n)),
     }
-    if group_by:
-        from vislab.evaluation.groups import group_breakdown
+    if "top5" in arrays:
+        hits = gather("top5")
+        stats["top5"] = (hits * weights).sum(axis=1) if weights is not None else hits.sum(axis=1)
+    if "bin" in arrays:
+        bins = gather("bin")
+        base = weights if weights is not None else np.ones(bins.shape)
+        stats["bin_count"] = _binned(bins, ECE_BINS, weights)
+        stats["bin_confidence"] = _binned(bins, ECE_BINS, gather("confidence") * base)
+        stats["bin_correct"] = _binned(bins, ECE_BINS, gather("correct") * base)
+    return stats
 
-        result["groups"], result["disparities"] = group_breakdown(
-            data, group_by, bootstrap, confidence, seed, source
-        )
-    result["bootstrap"] = {
-        "resamples": bootstrap,
-        "confidence": confidence,
-        "seed": seed,
-        "method": "percentile",
+
+def metrics_from_stats(stats: dict[str, np.ndarray], num_classes: int) -> dict[str, np.ndarray]:
+    """Every metric, (b,) values, from a stack of additive statistics."""
+    confusion = stats["confusion"].reshape(-1, num_classes, num_classes)
+    values = metrics_from_confusion(confusion)
+    count = np.maximum(stats["count"], 1e-300)
+    if "top5" in stats:
+        values["top5_accuracy"] = stats["top5"] / count
+    if "bin_count" in stats:
+        gap = np.abs(stats["bin_confidence"] - stats["bin_correct"]).sum(axis=1)
+        values["ece"] = gap / count
+    return values
+
+
+def unit_stats(arrays: dict[str, np.ndarray], num_classes: int, units: np.ndarray) -> dict:
+    """Additive statistics of each unit (image or cluster): (U, ...) for the jackknife."""
+    count = int(units.max()) + 1
+    sampling = arrays.get("weight")
+    ones = np.ones(len(units)) if sampling is None else sampling
+
+    def per_unit(codes: np.ndarray, size: int, weights: np.ndarray) -> np.ndarray:
+        flat = np.bincount(units * size + codes, weights, count * size)
+        return flat.reshape(count, size)
+
+    stats = {
+        "confusion": per_unit(arrays["cells"], num_classes * num_classes, ones),
+        "count": np.bincount(units, ones, count),
     }
-    return result
+    if "top5" in arrays:
+        stats["top5"] = np.bincount(units, arrays["top5"] * ones, count)
+    if "bin" in arrays:
+        stats["bin_count"] = per_unit(arrays["bin"], ECE_BINS, ones)
+        stats["bin_confidence"] = per_unit(arrays["bin"], ECE_BINS, arrays["confidence"] * ones)
+        stats["bin_correct"] = per_unit(arrays["bin"], ECE_BINS, arrays["correct"] * ones)
+    return stats

@@ -23,8 +23,16 @@ def evaluate(
     bootstrap: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    cluster: str | None = None,
+    weight: str | None = None,
+    interval: str = "percentile",
 ) -> dict:
-    """Metrics with bootstrap intervals (and per group) for a predictions file or table."""
+    """Metrics with bootstrap intervals (and per group) for a predictions file or table.
+
+    `cluster`: a column whose values are resampled whole (images of one person, photographer,
+    event are not independent). `weight`: a column of sampling weights (inverse-probability
+    weights from `vislab validation-sample`). `interval`: percentile or bca.
+    """
     if task not in TASKS:
         raise UsageError(f"unknown task '{task}'. Choose one of: {', '.join(TASKS)}.")
     if task != "classification":
@@ -36,9 +44,11 @@ def evaluate(
         from vislab.data.sources import read_table
 
         predictions = read_table(predictions)
-    from vislab.evaluation.classification import evaluate_classification
+    from vislab.evaluation.metrics_json import evaluate_classification
 
-    return evaluate_classification(predictions, group_by, bootstrap, confidence, seed, source)
+    return evaluate_classification(
+        predictions, group_by, bootstrap, confidence, seed, source, cluster, weight, interval
+    )
 
 
 def evaluate_run(run_dir: str | Path, config=None, data=None, model=None) -> dict:
@@ -61,7 +71,8 @@ def evaluate_run(run_dir: str | Path, config=None, data=None, model=None) -> dic
     settings = config.evaluate
     metrics = evaluate(
         config.task, predictions, group_by=settings.group_by, bootstrap=settings.bootstrap,
-        confidence=settings.confidence, seed=settings.seed,
+        confidence=settings.confidence, seed=settings.seed, cluster=settings.cluster,
+        interval=settings.interval,
     )  # fmt: skip
     write_json(run_dir / "metrics.json", metrics)
     from vislab.report.html import write_run_report
