@@ -194,6 +194,86 @@ def evaluate(
     _write_json(out, metrics)
 
 
+@app.command()
+def agreement(
+    codings: Annotated[Path, typer.Argument(help="CSV: one row per item, one column per coder.")],
+    raters: Annotated[str, typer.Option(help="Coder columns, comma-separated: A,B,C.")],
+    model: Annotated[str | None, typer.Option(help="Column with the model's labels.")] = None,
+    level: Annotated[
+        str, typer.Option(help="nominal | ordinal | interval (Krippendorff's alpha).")
+    ] = "nominal",
+    levels: Annotated[
+        str | None, typer.Option(help="Order of the codes for ordinal data: low,mid,high.")
+    ] = None,
+    weights: Annotated[str | None, typer.Option(help="Column of sampling weights.")] = None,
+    bootstrap: Annotated[
+        int, typer.Option(help="Bootstrap resamples of items; 0 skips the intervals.")
+    ] = 1000,
+    confidence: Annotated[float, typer.Option(help="Interval confidence level.")] = 0.95,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    out: Annotated[Path | None, typer.Option(help="Write agreement.json here.")] = None,
+) -> None:
+    """Agreement between coders (and a model): Cohen's and Fleiss' kappa, Krippendorff's alpha."""
+    from vislab.data.sources import read_table
+    from vislab.evaluation.agreement import agreement as measure
+
+    coders = [name.strip() for name in raters.split(",") if name.strip()]
+    order = [v.strip() for v in levels.split(",")] if levels else None
+    result = measure(read_table(codings), coders, model, level, bootstrap, confidence, seed,
+                     weights, order, str(codings))  # fmt: skip
+    _say(
+        f"{result['n_items']} items, {len(coders)} coders ({result['n_items_coded_by_all']} coded by all)"
+    )
+    _say(f"  Krippendorff's alpha ({level}) {_entry(result['krippendorff_alpha'])}")
+    _say(f"  Fleiss' kappa              {_entry(result['fleiss_kappa'])}")
+    for pair, entry in result["cohen_kappa"].items():
+        _say(f"  Cohen's kappa {pair:<12} {_entry(entry)}")
+    if model:
+        entries = result["model"]
+        _say(
+            f"  model vs coders (mean kappa) {_entry(entries['mean_cohen_kappa_model_vs_coders'])}"
+        )
+        _say(
+            f"  coders vs coders (mean kappa) {_entry(entries['mean_cohen_kappa_between_coders'])}"
+        )
+    _write_json(out, result)
+
+
+@app.command()
+def compare(
+    a: Annotated[Path, typer.Argument(help="Predictions CSV of model A.")],
+    b: Annotated[Path, typer.Argument(help="Predictions CSV of model B (same images).")],
+    bootstrap: Annotated[int, typer.Option(help="Paired bootstrap resamples.")] = 1000,
+    confidence: Annotated[float, typer.Option(help="Interval confidence level.")] = 0.95,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    out: Annotated[Path | None, typer.Option(help="Write compare.json here.")] = None,
+) -> None:
+    """Compare two models on the same images: paired bootstrap differences, McNemar's test."""
+    from vislab.data.sources import read_table
+    from vislab.evaluation.compare import compare as run_compare
+
+    result = run_compare(
+        read_table(a), read_table(b), bootstrap, confidence, seed, (str(a), str(b))
+    )
+    _say(f"{result['n']} images; difference = B - A")
+    for name, entry in result["metrics"].items():
+        ci = entry.get("ci")
+        interval = f"  [{ci[0]:+.4f}, {ci[1]:+.4f}]  p={entry['p_value']:.3f}" if ci else ""
+        _say(
+            f"  {name:<18} A {entry['a']:.4f}  B {entry['b']:.4f}  {entry['difference']:+.4f}{interval}"
+        )
+    test = result["mcnemar"]
+    _say(f"McNemar: statistic {test['statistic']:.3f}, p = {test['p_value']:.4f}")
+    _write_json(out, result)
+
+
+def _entry(entry: dict) -> str:
+    value = entry["value"]
+    text = "n/a" if value is None else f"{value:.4f}"
+    ci = entry.get("ci")
+    return text + (f"  [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")
+
+
 def _print_metrics(metrics: dict) -> None:
     _say(f"{metrics['task']}: n = {metrics['n']}")
     for name, entry in metrics["metrics"].items():

@@ -1,0 +1,266 @@
+"""Agreement between coders — and between a model and coders — with bootstrap intervals.
+
+Social scientists validate a model the way they validate a human coder. The codings table has
+one row per item and one column per coder; an empty cell means that coder did not code it.
+
+- Cohen's kappa for each pair of coders, on the items both coded;
+- Fleiss' kappa over the items that every coder coded;
+- Krippendorff's alpha (nominal, ordinal or interval), missing codings allowed.
+
+Each statistic is a function of per-item additive statistics (pair confusion counts, Fleiss'
+per-item agreement, Krippendorff's coincidence matrix), so a bootstrap replicate — items drawn
+with replacement — is a weighted sum of item rows. Sampling weights of a validation sample
+multiply each item's row, so estimates hold for the whole collection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+
+from vislab.errors import InputError
+from vislab.evaluation.bootstrap import percentile_interval
+from vislab.evaluation.classification import natural_key
+from vislab.evaluation.confusion import metrics_from_confusion
+
+Level = str  # "nominal" | "ordinal" | "interval"
+
+
+class Codings:
+    """Item x coder codes as integers (-1 = not coded) over an ordered list of values."""
+
+    def __init__(self, frame: pd.DataFrame, coders: Sequence[str], source: str, levels=None):
+        missing = [c for c in coders if c not in frame.columns]
+        if missing:
+            raise InputError(
+                f"{source}: no column(s) {missing} for the coders. Columns: {', '.join(map(str, frame.columns))}."
+            )
+        if len(coders) < 2:
+            raise InputError(f"{source}: agreement needs at least two coders, got {list(coders)}.")
+        text = [[_as_text(v) for v in frame[c].tolist()] for c in coders]  # coder x item
+        observed = sorted({v for column in text for v in column if v is not None}, key=natural_key)
+        self.values = [str(v) for v in levels] if levels else observed
+        unknown = sorted(set(observed) - set(self.values))
+        if unknown:
+            raise InputError(f"{source}: code(s) {unknown} are not among --levels {self.values}.")
+        lookup = {value: index for index, value in enumerate(self.values)}
+        codes = [[lookup[v] if v is not None else -1 for v in column] for column in text]
+        self.codes = np.array(codes, dtype=np.int64).T.reshape(len(frame), len(coders))
+        self.coders = list(coders)
+
+    @property
+    def n_items(self) -> int:
+        return self.codes.shape[0]
+
+
+def _as_text(value) -> str | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    text = str(value).strip()
+    return text or None
+
+
+def pair_stats(codes: np.ndarray, first: int, second: int, size: int) -> np.ndarray:
+    """(items, size*size): each item's one-hot cell in the pair's confusion matrix (0 if unpaired)."""
+    both = (codes[:, first] >= 0) & (codes[:, second] >= 0)
+    rows = np.zeros((codes.shape[0], size * size))
+    cells = codes[both, first] * size + codes[both, second]
+    rows[np.flatnonzero(both), cells] = 1.0
+    return rows
+
+
+def fleiss_stats(codes: np.ndarray, size: int) -> np.ndarray:
+    """(items, size + 2): category counts, agreement P_i and 1 for each fully coded item."""
+    complete = (codes >= 0).all(axis=1)
+    coders = codes.shape[1]
+    counts = np.zeros((codes.shape[0], size))
+    for column in codes.T:
+        counts[np.flatnonzero(complete), column[complete]] += 1
+    agreement = (np.sum(counts**2, axis=1) - coders) / (coders * (coders - 1))
+    return np.column_stack([counts, np.where(complete, agreement, 0.0), complete.astype(float)])
+
+
+def fleiss_from_stats(stats: np.ndarray, coders: int) -> np.ndarray:
+    """Fleiss' kappa per replicate row of summed Fleiss statistics."""
+    counts, agreement, items = stats[:, :-2], stats[:, -2], stats[:, -1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        observed = agreement / items
+        shares = counts / (items * coders)[:, None]
+        expected = np.sum(shares**2, axis=1)
+        return (observed - expected) / (1 - expected)
+
+
+def coincidence_stats(codes: np.ndarray, size: int) -> np.ndarray:
+    """(items, size*size): each item's contribution to Krippendorff's coincidence matrix."""
+    counts = np.zeros((codes.shape[0], size))
+    for column in codes.T:
+        coded = column >= 0
+        counts[np.flatnonzero(coded), column[coded]] += 1
+    pairable = counts.sum(axis=1)
+    outer = counts[:, :, None] * counts[:, None, :]
+    outer[:, np.arange(size), np.arange(size)] -= counts  # n_uc (n_uc - 1) on the diagonal
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(pairable >= 2, 1.0 / (pairable - 1), 0.0)
+    return (outer * scale[:, None, None]).reshape(codes.shape[0], size * size)
+
+
+def distance(level: Level, values: list[str], marginals: np.ndarray) -> np.ndarray:
+    """Squared difference function δ² (b, V, V) for the level of measurement."""
+    size = len(values)
+    if level == "nominal":
+        return np.broadcast_to(1.0 - np.eye(size), (len(marginals), size, size))
+    if level == "interval":
+        numbers = np.array([float(v) for v in values])
+        return np.broadcast_to(
+            (numbers[:, None] - numbers[None, :]) ** 2, (len(marginals), size, size)
+        )
+    cumulative = np.cumsum(marginals, axis=1)  # ordinal: ranks through the marginal counts
+    low, high = (
+        np.minimum.outer(np.arange(size), np.arange(size)),
+        np.maximum.outer(np.arange(size), np.arange(size)),
+    )
+    between = (
+        cumulative[:, high] - cumulative[:, low] + marginals[:, low]
+    )  # sum of n_g, g in [low, high]
+    return (between - (marginals[:, :, None] + marginals[:, None, :]) / 2) ** 2
+
+
+def alpha_from_stats(stats: np.ndarray, size: int, level: Level, values: list[str]) -> np.ndarray:
+    """Krippendorff's alpha per replicate row of summed coincidence matrices."""
+    coincidence = stats.reshape(-1, size, size)
+    marginals = coincidence.sum(axis=2)
+    total = marginals.sum(axis=1)
+    delta = distance(level, values, marginals)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        observed = np.sum(coincidence * delta, axis=(1, 2)) / total
+        expected = np.sum(marginals[:, :, None] * marginals[:, None, :] * delta, axis=(1, 2)) / (
+            total * (total - 1)
+        )
+        return 1 - observed / expected
+
+
+def replicate_sums(rows: np.ndarray, weights: np.ndarray, resamples: int, seed: int) -> np.ndarray:
+    """(1 + resamples, S): the weighted total, then one weighted total per bootstrap replicate."""
+    items = len(rows)
+    rng = np.random.default_rng(seed)
+    totals = [(weights @ rows)[None, :]]
+    per_chunk = max(1, 5_000_000 // max(items, 1))
+    done = 0
+    while done < resamples:
+        size = min(per_chunk, resamples - done)
+        drawn = rng.integers(0, items, size=(size, items))
+        offsets = (np.arange(size) * items)[:, None]
+        multiplicity = np.bincount((drawn + offsets).ravel(), minlength=size * items).reshape(
+            size, items
+        )
+        totals.append((multiplicity * weights[None, :]) @ rows)
+        done += size
+    return np.concatenate(totals)
+
+
+def agreement(
+    frame: pd.DataFrame,
+    raters: Sequence[str],
+    model: str | None = None,
+    level: Level = "nominal",
+    bootstrap: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    weight: str | None = None,
+    levels: Sequence[str] | None = None,
+    source: str = "codings",
+) -> dict:
+    """agreement.json: alpha, Fleiss' kappa, pairwise Cohen's kappa, and model vs humans."""
+    if level not in ("nominal", "ordinal", "interval"):
+        raise InputError(f"--level must be nominal, ordinal or interval. Got '{level}'.")
+    columns = [*raters, *([model] if model else [])]
+    codings = Codings(frame, columns, source, levels)
+    if level == "interval":
+        _require_numbers(codings.values, source)
+    weights = _item_weights(frame, weight, source)
+    size, values = len(codings.values), codings.values
+    humans = codings.codes[:, : len(raters)]
+
+    def summarize(replicated: np.ndarray) -> dict:
+        entry = {"value": _number(replicated[0])}
+        if bootstrap > 0:
+            entry["ci"] = percentile_interval(replicated[1:], confidence)
+        return entry
+
+    def sums(rows: np.ndarray) -> np.ndarray:
+        return replicate_sums(rows, weights, bootstrap, seed)
+
+    def kappa(first: int, second: int) -> np.ndarray:
+        stacked = sums(pair_stats(codings.codes, first, second, size)).reshape(-1, size, size)
+        return metrics_from_confusion(stacked)["cohen_kappa"]
+
+    alpha = alpha_from_stats(sums(coincidence_stats(humans, size)), size, level, values)
+    fleiss = fleiss_from_stats(sums(fleiss_stats(humans, size)), len(raters))
+    pairs = {
+        f"{raters[a]}|{raters[b]}": kappa(a, b) for a, b in combinations(range(len(raters)), 2)
+    }
+    result = {
+        "krippendorff_alpha": summarize(alpha),
+        "fleiss_kappa": summarize(fleiss),
+        "cohen_kappa": {pair: summarize(values_) for pair, values_ in pairs.items()},
+        "n_items": codings.n_items,
+        "n_items_coded_by_all": int((humans >= 0).all(axis=1).sum()),
+        "level": level,
+        "values": values,
+    }
+    if model:
+        result["model"] = _model_entries(
+            codings, raters, model, pairs, kappa, summarize, sums, level
+        )
+    result["bootstrap"] = {"resamples": bootstrap, "confidence": confidence, "seed": seed,
+                           "unit": "items", "weights": weight}  # fmt: skip
+    return result
+
+
+def _model_entries(codings, raters, model, pairs, kappa, summarize, sums, level) -> dict:
+    """Model vs each coder beside coder vs coder, and the difference of the two means."""
+    model_index = len(raters)
+    versus = {f"{model}|{r}": kappa(model_index, i) for i, r in enumerate(raters)}
+    model_mean = np.mean(np.stack(list(versus.values())), axis=0)
+    human_mean = np.mean(np.stack(list(pairs.values())), axis=0)
+    size = len(codings.values)
+    with_model = alpha_from_stats(
+        sums(coincidence_stats(codings.codes, size)), size, level, codings.values
+    )
+    return {
+        "cohen_kappa": {pair: summarize(values) for pair, values in versus.items()},
+        "mean_cohen_kappa_model_vs_coders": summarize(model_mean),
+        "mean_cohen_kappa_between_coders": summarize(human_mean),
+        "difference_model_minus_coders": summarize(model_mean - human_mean),
+        "krippendorff_alpha_with_model": summarize(with_model),
+    }
+
+
+def _number(value) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def _item_weights(frame: pd.DataFrame, weight: str | None, source: str) -> np.ndarray:
+    if weight is None:
+        return np.ones(len(frame))
+    if weight not in frame.columns:
+        raise InputError(f"{source}: no weight column '{weight}'.")
+    values = pd.to_numeric(frame[weight], errors="coerce").to_numpy(np.float64)
+    bad = np.flatnonzero(~np.isfinite(values) | (values <= 0))
+    if bad.size:
+        raise InputError(
+            f"{source}: weight column '{weight}' must be > 0; not so on row(s) {bad[:10].tolist()}."
+        )
+    return values
+
+
+def _require_numbers(values: list[str], source: str) -> None:
+    try:
+        [float(v) for v in values]
+    except ValueError as error:
+        raise InputError(f"{source}: --level interval needs numeric codes ({error}).") from None
