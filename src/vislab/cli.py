@@ -172,6 +172,13 @@ def evaluate(
         str | None, typer.Option(help="Column of sampling weights (validation samples).")
     ] = None,
     interval: Annotated[str, typer.Option(help="percentile | bca")] = "percentile",
+    sample: Annotated[
+        Path | None,
+        typer.Option(help="A validation-sample folder: adds weights and model outputs."),
+    ] = None,
+    label_column: Annotated[
+        str | None, typer.Option(help="Column holding the true label (e.g. a coder's column).")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Write metrics.json here.")] = None,
 ) -> None:
     """Metrics with bootstrap intervals (and per group) from a predictions file, or a run."""
@@ -186,9 +193,10 @@ def evaluate(
             raise UsageError("--predictions FILE is required (or give a RUN_DIR instead of TASK).")
         if interval not in ("percentile", "bca"):
             raise UsageError(f"--interval must be percentile or bca. Got '{interval}'.")
+        table = _predictions_table(predictions, sample, label_column)
         metrics = run_evaluation(
-            task, predictions, references, group_by or [], bootstrap, confidence, seed,
-            cluster=cluster, weight=weights, interval=interval,
+            task, table, references, group_by or [], bootstrap, confidence, seed,
+            cluster=cluster, weight="weight" if sample else weights, interval=interval,
         )  # fmt: skip
     _print_metrics(metrics)
     _write_json(out, metrics)
@@ -206,6 +214,10 @@ def agreement(
         str | None, typer.Option(help="Order of the codes for ordinal data: low,mid,high.")
     ] = None,
     weights: Annotated[str | None, typer.Option(help="Column of sampling weights.")] = None,
+    sample: Annotated[
+        Path | None,
+        typer.Option(help="A validation-sample folder: adds weights and the model's 'prediction'."),
+    ] = None,
     bootstrap: Annotated[
         int, typer.Option(help="Bootstrap resamples of items; 0 skips the intervals.")
     ] = 1000,
@@ -219,7 +231,12 @@ def agreement(
 
     coders = [name.strip() for name in raters.split(",") if name.strip()]
     order = [v.strip() for v in levels.split(",")] if levels else None
-    result = measure(read_table(codings), coders, model, level, bootstrap, confidence, seed,
+    table = read_table(codings)
+    if sample:
+        from vislab.evaluation.validation import attach_sample
+
+        table, weights = attach_sample(table, sample, keep=coders), "weight"
+    result = measure(table, coders, model, level, bootstrap, confidence, seed,
                      weights, order, str(codings))  # fmt: skip
     _say(
         f"{result['n_items']} items, {len(coders)} coders ({result['n_items_coded_by_all']} coded by all)"
@@ -272,6 +289,67 @@ def _entry(entry: dict) -> str:
     text = "n/a" if value is None else f"{value:.4f}"
     ci = entry.get("ci")
     return text + (f"  [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")
+
+
+def _predictions_table(path: Path, sample: Path | None, label_column: str | None):
+    from vislab.data.sources import read_table
+    from vislab.errors import InputError
+
+    table = read_table(path)
+    if label_column:
+        if label_column not in table.columns:
+            raise InputError(f"{path}: no column '{label_column}' (--label-column).")
+        table = table.drop(
+            columns=[c for c in ("label",) if c in table.columns and c != label_column]
+        )
+        table = table.rename(columns={label_column: "label"})
+    if sample:
+        from vislab.evaluation.validation import attach_sample
+
+        table = attach_sample(table, sample, keep=("label",))
+    return table
+
+
+@app.command("validation-sample")
+def validation_sample(
+    predictions: Annotated[Path, typer.Argument(help="Predictions CSV of the whole collection.")],
+    size: Annotated[int, typer.Option(help="Number of images to code.")],
+    strata: Annotated[
+        str, typer.Option(help="Columns to stratify by, comma-separated.")
+    ] = "prediction",
+    oversample_uncertain: Annotated[
+        bool, typer.Option(help="Add confidence bands as strata; sample low confidence more.")
+    ] = False,
+    allocation: Annotated[str, typer.Option(help="proportional | equal")] = "proportional",
+    coders: Annotated[
+        str, typer.Option(help="Blank coder columns of the sheet.")
+    ] = "coder1,coder2",
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    out: Annotated[
+        Path, typer.Option(help="New folder for the sheet, the sample and the design.")
+    ] = Path("validation"),
+) -> None:
+    """Draw a stratified sample for human coding, with sampling weights."""
+    from vislab.data.sources import read_table
+    from vislab.errors import UsageError
+    from vislab.evaluation.validation import draw_sample, write_sample
+
+    if allocation not in ("proportional", "equal"):
+        raise UsageError(f"--allocation must be proportional or equal. Got '{allocation}'.")
+    table = read_table(predictions)
+    columns = [c.strip() for c in strata.split(",") if c.strip()]
+    sample = draw_sample(table, size, columns, oversample_uncertain, allocation, seed)
+    design = {
+        "population": len(table), "sample": len(sample), "strata": columns,
+        "oversample_uncertain": oversample_uncertain, "allocation": allocation, "seed": seed,
+        "source": str(predictions),
+        "per_stratum": {str(k): {"population": int(round((g["weight"]).sum())), "sample": len(g)}
+                        for k, g in sample.groupby("stratum")},
+    }  # fmt: skip
+    write_sample(sample, out, [c.strip() for c in coders.split(",")], design)
+    _say(f"sampled {len(sample)} of {len(table)} images in {sample['stratum'].nunique()} strata")
+    _say(f"wrote {out / 'coding_sheet.csv'} (give this to the coders: no model labels in it)")
+    _say(f"wrote {out / 'sample.csv'} (weights and model outputs) and {out / 'design.json'}")
 
 
 def _print_metrics(metrics: dict) -> None:

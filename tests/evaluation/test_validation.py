@@ -1,0 +1,128 @@
+"""Validation samples: stratified draws, weights, and estimates that hold for the collection."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vislab.cli import run
+from vislab.errors import InputError
+from vislab.evaluation.metrics_json import evaluate_classification
+from vislab.evaluation.validation import allocate, draw_sample
+
+
+def _collection(n=20_000, seed=0):
+    """A collection where the model is good on 'cat' (95 %) and poor on rare 'dog' (60 %)."""
+    rng = np.random.default_rng(seed)
+    predicted = np.where(rng.random(n) < 0.85, "cat", "dog")
+    right = rng.random(n) < np.where(predicted == "cat", 0.95, 0.6)
+    truth = np.where(right, predicted, np.where(predicted == "cat", "dog", "cat"))
+    confidence = np.where(right, rng.uniform(0.7, 1.0, n), rng.uniform(0.5, 0.8, n))
+    return pd.DataFrame({
+        "id": [f"img{i}" for i in range(n)], "path": [f"/data/img{i}.jpg" for i in range(n)],
+        "prediction": predicted, "truth": truth,
+        "score_cat": np.where(predicted == "cat", confidence, 1 - confidence),
+        "score_dog": np.where(predicted == "dog", confidence, 1 - confidence),
+    })  # fmt: skip
+
+
+def test_allocation_respects_size_and_strata():
+    sizes = pd.Series({"a": 900, "b": 90, "c": 10})
+    proportional = allocate(sizes, 100, None, "proportional")
+    assert (
+        proportional.sum() == 100
+        and proportional["a"] > proportional["b"] >= proportional["c"] >= 1
+    )
+    equal = allocate(sizes, 60, None, "equal")
+    assert equal.to_dict() == {"a": 25, "b": 25, "c": 10}  # c has only 10: the rest goes to a and b
+    assert allocate(sizes, 5000, None, "equal").equals(sizes)
+
+
+def test_weights_reconstruct_the_collection():
+    collection = _collection()
+    sample = draw_sample(collection, 400, ["prediction"], allocation="equal", seed=1)
+    assert len(sample) == 400 and sample["weight"].sum() == pytest.approx(len(collection))
+    counts = collection["prediction"].value_counts()
+    for name, group in sample.groupby("prediction"):
+        assert group["weight"].iloc[0] == pytest.approx(counts[name] / len(group))
+
+
+def test_weighted_accuracy_estimates_the_collection_and_naive_does_not():
+    collection = _collection()
+    true_accuracy = float((collection["truth"] == collection["prediction"]).mean())
+    sample = draw_sample(collection, 600, ["prediction"], allocation="equal", seed=2)
+    coded = sample.rename(columns={"truth": "label"})
+    naive = evaluate_classification(coded.drop(columns="weight"), bootstrap=0)["metrics"][
+        "accuracy"
+    ]["value"]
+    weighted = evaluate_classification(coded, bootstrap=500, weight="weight")["metrics"]["accuracy"]
+    assert abs(naive - true_accuracy) > 0.05  # dogs are half the sample but 15 % of the collection
+    assert abs(weighted["value"] - true_accuracy) < 0.03
+    assert weighted["ci"][0] <= true_accuracy <= weighted["ci"][1]
+
+
+def test_oversampling_uncertain_images_adds_confidence_strata():
+    collection = _collection()
+    sample = draw_sample(collection, 300, ["prediction"], oversample_uncertain=True, seed=0)
+    assert set(sample["confidence_band"]) <= {"low", "mid", "high"}
+    share_in_collection = (collection[["score_cat", "score_dog"]].max(axis=1) < 0.6).mean()
+    assert (sample["confidence_band"] == "low").mean() > 1.5 * share_in_collection
+    assert sample["stratum"].str.contains(r"\|").all()
+    with pytest.raises(InputError, match="score_<class>"):
+        draw_sample(
+            _collection().drop(columns=["score_cat", "score_dog"]), 10, oversample_uncertain=True
+        )
+
+
+def test_sheet_hides_the_model_and_the_coded_sheet_comes_back(tmp_path, capsys):
+    collection = _collection(n=3000)
+    collection.drop(columns="truth").to_csv(tmp_path / "predictions.csv", index=False)
+    out = tmp_path / "validation"
+    command = [
+        "validation-sample",
+        str(tmp_path / "predictions.csv"),
+        "--size",
+        "200",
+        "--coders",
+        "A,B",
+        "--out",
+        str(out),
+    ]
+    assert run(command) == 0
+    sheet = pd.read_csv(out / "coding_sheet.csv")
+    assert list(sheet.columns) == ["item", "id", "path", "A", "B"]
+    assert sheet[["A", "B"]].isna().all().all() and len(sheet) == 200
+    design = json.loads((out / "design.json").read_text())
+    assert design["population"] == 3000 and design["sample"] == 200
+    truth = collection.set_index("id")["truth"]
+    rng = np.random.default_rng(0)
+    sheet["A"] = truth.loc[sheet["id"]].to_numpy()
+    sheet["B"] = np.where(rng.random(200) < 0.9, sheet["A"], "cat")
+    sheet.to_csv(tmp_path / "coded.csv", index=False)
+    metrics_path = tmp_path / "m.json"
+    command = ["evaluate", "classification", "--predictions", str(tmp_path / "coded.csv"), "--sample", str(out),
+               "--label-column", "A", "--bootstrap", "100", "--out", str(metrics_path)]  # fmt: skip
+    assert run(command) == 0
+    metrics = json.loads(metrics_path.read_text())
+    assert metrics["bootstrap"]["weights"] == "weight" and metrics["n"] == 200
+    command = ["agreement", str(tmp_path / "coded.csv"), "--raters", "A,B", "--model", "prediction",
+               "--sample", str(out), "--bootstrap", "50", "--out", str(tmp_path / "g.json")]  # fmt: skip
+    assert run(command) == 0
+    agreement = json.loads((tmp_path / "g.json").read_text())
+    assert agreement["bootstrap"]["weights"] == "weight" and "model" in agreement
+    assert (
+        run(
+            [
+                "validation-sample",
+                str(tmp_path / "predictions.csv"),
+                "--size",
+                "5",
+                "--out",
+                str(out),
+            ]
+        )
+        == 1
+    )
