@@ -310,6 +310,60 @@ def _predictions_table(path: Path, sample: Path | None, label_column: str | None
     return table
 
 
+@app.command()
+def audit(
+    source: Annotated[
+        str, typer.Argument(help="Image folder, manifest (.csv/.parquet) or config (.yaml).")
+    ],
+    attributes: Annotated[
+        list[str] | None,
+        typer.Option("--attributes", help="Metadata column (repeat; default: all)."),
+    ] = None,
+    reference: Annotated[
+        Path | None, typer.Option(help="CSV of reference shares: attribute,value,share.")
+    ] = None,
+    min_share: Annotated[float, typer.Option(help="Flag groups below this share.")] = 0.05,
+    min_count: Annotated[int, typer.Option(help="Flag groups with fewer images.")] = 30,
+    out: Annotated[
+        Path, typer.Option(help="Folder for audit.html, audit.json and tables/.")
+    ] = Path("audit"),
+) -> None:
+    """Representation audit of a dataset's metadata: shares, gaps, label associations."""
+    from vislab.data.sources import read_table
+    from vislab.evaluation.audit import audit as run_audit
+    from vislab.evaluation.audit import audit_tables
+    from vislab.report.audit_page import write_audit_page
+    from vislab.runs import write_atomic, write_json
+
+    frame = _table_for(source).frame
+    columns = attributes or _metadata_columns(frame)
+    result = run_audit(
+        frame, columns, read_table(reference) if reference else None, min_share, min_count, source
+    )
+    write_json(out / "audit.json", result)
+    for name, table in audit_tables(result).items():
+        write_atomic(out / "tables" / f"{name}.csv", table.to_csv(index=False))
+    write_audit_page(result, out)
+    for spec, entry in result["attributes"].items():
+        flagged = [name for name, g in entry["groups"].items() if g["under_represented"]]
+        association = entry.get("label_association", {})
+        test = (
+            f"; label association p = {association['p_value']:.3g}"
+            if association.get("p_value") is not None
+            else ""
+        )
+        _say(
+            f"{spec}: {len(entry['groups'])} groups, {entry['missing']} missing, under-represented: {flagged or 'none'}{test}"
+        )
+    _say(f"wrote {out / 'audit.html'}, {out / 'audit.json'} and {out / 'tables'}/")
+
+
+def _metadata_columns(frame) -> list[str]:
+    """Columns other than id/path/label/split with at most 50 distinct values."""
+    skip = {"id", "path", "label", "split"}
+    return [c for c in frame.columns if c not in skip and frame[c].nunique() <= 50]
+
+
 @app.command("validation-sample")
 def validation_sample(
     predictions: Annotated[Path, typer.Argument(help="Predictions CSV of the whole collection.")],

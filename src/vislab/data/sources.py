@@ -185,7 +185,13 @@ def from_manifest(
     frame = frame.rename(columns={path_column: "path", label_column: "label"})
     if split_column in frame.columns and split_column != "split":
         frame = frame.rename(columns={split_column: "split"})
-    frame.insert(0, "id", frame["path"].astype(str))
+    if "id" in frame.columns:  # the manifest's own ids, if unique
+        duplicated = frame["id"][frame["id"].duplicated()].astype(str).unique()[:5].tolist()
+        if duplicated:
+            raise InputError(f"{manifest}: the 'id' column repeats {duplicated}; ids must be unique.")
+        frame.insert(0, "id", frame.pop("id").astype(str))
+    else:
+        frame.insert(0, "id", frame["path"].astype(str))
     base = manifest.resolve().parent
     frame["path"] = [str((base / p).resolve()) for p in frame["path"].astype(str)]
     frame["label"] = labels_as_text(frame["label"])

@@ -23,7 +23,7 @@ img{max-width:100%}pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size
 """
 
 
-def _img(png: bytes, alt: str) -> str:
+def embed_png(png: bytes, alt: str) -> str:
     data = base64.b64encode(png).decode()
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
@@ -114,7 +114,7 @@ def errors_section(predictions: pd.DataFrame, read_image: Callable[[str], object
     for row in errors.itertuples():
         images.append(read_image(row.id))
         captions.append(f"true {row.label} → {row.prediction}\np={row.confidence:.2f}")
-    return _img(plots.image_grid_png(images, captions), "most confident errors")
+    return embed_png(plots.image_grid_png(images, captions), "most confident errors")
 
 
 def write_run_report(
@@ -130,8 +130,8 @@ def write_run_report(
         f"<p>Task: {metrics['task']}. Evaluated on {metrics['n']} images. Intervals: "
         f"{_bootstrap_text(metrics['bootstrap'])}.</p>",
         "<h2>Metrics</h2>", metrics_table(metrics["metrics"]),
-        "<h2>Confusion matrix</h2>", _img(plots.confusion_matrix_png(confusion["counts"], confusion["classes"]), "confusion matrix"),
-        "<h2>Per class</h2>", _img(plots.per_class_png(metrics["per_class"]), "per-class scores"),
+        "<h2>Confusion matrix</h2>", embed_png(plots.confusion_matrix_png(confusion["counts"], confusion["classes"]), "confusion matrix"),
+        "<h2>Per class</h2>", embed_png(plots.per_class_png(metrics["per_class"]), "per-class scores"),
     ]  # fmt: skip
     if metrics.get("groups"):
         sections += ["<h2>Groups</h2>", groups_section(metrics)]

@@ -1,0 +1,73 @@
+"""The audit's HTML page: a bar chart of shares per attribute and the tables."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+
+from vislab.report.html import STYLE, embed_png
+from vislab.report.plots import _pyplot, figure_png
+from vislab.runs import write_atomic
+
+
+def shares_png(spec: str, entry: dict) -> bytes:
+    plt = _pyplot()
+    names = list(entry["groups"])
+    shares = [entry["groups"][n]["share"] for n in names]
+    flagged = [entry["groups"][n]["under_represented"] for n in names]
+    figure, axes = plt.subplots(figsize=(6, 0.35 * len(names) + 1.2))
+    colors = ["#c0392b" if f else "#2e86c1" for f in flagged]
+    axes.barh(np.arange(len(names)), shares, color=colors)
+    axes.set_yticks(np.arange(len(names)), names)
+    axes.invert_yaxis()
+    reference = entry.get("reference", {}).get("groups", {})
+    for i, name in enumerate(names):
+        if name in reference:
+            axes.plot([reference[name]["reference_share"]] * 2, [i - 0.4, i + 0.4], color="black")
+    axes.set_xlabel("share of images (red: under-represented; black line: reference share)")
+    axes.set_title(spec)
+    return figure_png(figure)
+
+
+def audit_summary_html(result: dict) -> str:
+    """The audit's sections (also embedded in run reports)."""
+    parts = []
+    for spec, entry in result["attributes"].items():
+        parts.append(
+            f"<h3>{html.escape(spec)}</h3>"
+            + embed_png(shares_png(spec, entry), f"shares of {spec}")
+        )
+        rows = "".join(
+            f"<tr><td>{html.escape(name)}</td><td>{g['count']}</td><td>{g['share']:.3f}</td>"
+            f"<td>{'yes' if g['under_represented'] else ''}</td></tr>"
+            for name, g in entry["groups"].items()
+        )
+        parts.append(
+            f"<table><tr><th>group</th><th>n</th><th>share</th><th>under-represented</th></tr>{rows}</table>"
+        )
+        parts.append(f"<p>Missing: {entry['missing']}.</p>")
+        association = entry.get("label_association")
+        if association and association.get("chi2") is not None:
+            parts.append(
+                f"<p>Label × {html.escape(spec)}: χ² = {association['chi2']:.2f}, dof = {association['dof']}, "
+                f"p = {association['p_value']:.3g}, Cramér's V = {association['cramers_v']:.3f}.</p>"
+            )
+        reference = entry.get("reference")
+        if reference:
+            parts.append(
+                f"<p>Against the reference shares: χ² = {reference['chi2']:.2f}, p = {reference['p_value']:.3g}.</p>"
+            )
+    return "".join(parts)
+
+
+def write_audit_page(result: dict, out: str | Path) -> Path:
+    thresholds = result["thresholds"]
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>vislab audit</title><style>{STYLE}</style></head><body>"
+        f"<h1>Representation audit</h1><p>{html.escape(result['source'])}: {result['n']} images. Under-represented: "
+        f"share below {thresholds['min_share']:.0%} or fewer than {thresholds['min_count']} images.</p>"
+        f"{audit_summary_html(result)}</body></html>"
+    )
+    return write_atomic(Path(out) / "audit.html", page)
