@@ -80,3 +80,19 @@ def write_config(path: Path, config: dict) -> Path:
 
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory) -> Path:
+    """One finished tiny run (manifest, groups, gallery), shared by the tests that only read it."""
+    from vislab.config import config_from_dict
+    from vislab.training import train
+
+    root = tmp_path_factory.mktemp("trained")
+    folder = make_image_folder(root / "data" / "images", per_class=12)
+    rows = [{"path": p.relative_to(root / "data").as_posix(), "label": p.parent.name,
+             "site": "north" if i % 2 else "south"} for i, p in enumerate(sorted(folder.rglob("*.png")))]  # fmt: skip
+    pd.DataFrame(rows).to_csv(root / "data" / "manifest.csv", index=False)
+    config = tiny_config(root / "data" / "manifest.csv", root / "runs", data={"source": "manifest"},
+                         evaluate={"group_by": ["site"], "bootstrap": 50})  # fmt: skip
+    return train(config_from_dict(config), progress=False)

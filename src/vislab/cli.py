@@ -311,6 +311,30 @@ def _predictions_table(path: Path, sample: Path | None, label_column: str | None
 
 
 @app.command()
+def explain(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")],
+    images: Annotated[list[Path], typer.Argument(help="Image files or folders.")],
+    method: Annotated[
+        str, typer.Option(help="gradcam | gradcam++ | eigencam | scorecam | attention")
+    ] = "gradcam",
+    target: Annotated[str, typer.Option(help="predicted | true | a class name")] = "predicted",
+    out: Annotated[
+        Path, typer.Option(help="Folder for the overlays, explanations.csv and .html.")
+    ] = Path("explanations"),
+) -> None:
+    """Show what the model looked at, with a faithfulness score (ROAD) per image."""
+    from vislab.explain.run import explain_run
+
+    table = explain_run(run_dir, images, method, target, out)
+    for row in table.head(10).itertuples():
+        _say(f"{row.image}: {row.target} (p={row.probability:.3f}) ROAD {row.road:+.3f}")
+    _say(
+        f"mean ROAD {table['road'].mean():+.3f} (random maps: {table['road_random_map'].mean():+.3f}; higher is more faithful)"
+    )
+    _say(f"wrote {len(table)} overlays, {out / 'explanations.csv'} and {out / 'explanations.html'}")
+
+
+@app.command()
 def audit(
     source: Annotated[
         str, typer.Argument(help="Image folder, manifest (.csv/.parquet) or config (.yaml).")

@@ -135,6 +135,9 @@ class EvaluateConfig(_Section):
     cluster: str | None = None  # resample whole clusters (a person, a photographer, an event)
     interval: Literal["percentile", "bca"] = "percentile"
     seed: int = 0
+    explain: Literal["gradcam", "gradcam++", "eigencam", "scorecam", "attention", "none"] = (
+        "gradcam"
+    )
 
 
 class ExperimentConfig(_Section):

@@ -68,7 +68,9 @@ def load_run_model(run_dir: str | Path):
         )
     config = load_config(run_dir / "config.yaml")
     preprocessing = read_json(run_dir / "preprocessing.json")
-    model = create_classifier(config.model.backbone, len(preprocessing["classes"]))
+    model = create_classifier(
+        config.model.backbone, len(preprocessing["classes"]), image_size=preprocessing["image_size"]
+    )
     model.load_state_dict(load_file(str(weights)))
     return model.eval(), preprocessing, config
 

@@ -144,8 +144,9 @@ def _build(config: ExperimentConfig, data: PreparedData, run_dir: Path, progress
             )
         )
     model = create_classifier(
-        config.model.backbone, num_classes, config.model.pretrained, config.model.drop_rate
-    )
+        config.model.backbone, num_classes, config.model.pretrained, config.model.drop_rate,
+        image_size=cfg_data.image_size,
+    )  # fmt: skip
     weights = class_weights(labels, num_classes) if cfg_train.class_weighted_loss else None
     module = ClassificationModule(model, config, num_classes, weights)
     callbacks = [

@@ -188,7 +188,9 @@ def from_manifest(
     if "id" in frame.columns:  # the manifest's own ids, if unique
         duplicated = frame["id"][frame["id"].duplicated()].astype(str).unique()[:5].tolist()
         if duplicated:
-            raise InputError(f"{manifest}: the 'id' column repeats {duplicated}; ids must be unique.")
+            raise InputError(
+                f"{manifest}: the 'id' column repeats {duplicated}; ids must be unique."
+            )
         frame.insert(0, "id", frame.pop("id").astype(str))
     else:
         frame.insert(0, "id", frame["path"].astype(str))

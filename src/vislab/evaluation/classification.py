@@ -227,3 +227,14 @@ def unit_stats(arrays: dict[str, np.ndarray], num_classes: int, units: np.ndarra
         stats["bin_confidence"] = per_unit(arrays["bin"], ECE_BINS, arrays["confidence"] * ones)
         stats["bin_correct"] = per_unit(arrays["bin"], ECE_BINS, arrays["correct"] * ones)
     return stats
+
+
+def reliability(data: ClassificationData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per ECE bin: mean confidence, accuracy and count (the reliability diagram's points)."""
+    arrays = unit_arrays(data)
+    if "bin" not in arrays:
+        raise InputError("a reliability diagram needs score_<class> columns.")
+    stats = replicate_stats(arrays, len(data.classes))
+    count = stats["bin_count"][0]
+    safe = np.maximum(count, 1e-300)
+    return stats["bin_confidence"][0] / safe, stats["bin_correct"][0] / safe, count

@@ -52,7 +52,7 @@ def evaluate(
 
 
 def evaluate_run(run_dir: str | Path, config=None, data=None, model=None) -> dict:
-    """Predict a run's held-out split (if needed), then write metrics.json and report.html."""
+    """Predict a run's held-out split (if needed), then write metrics.json, tables and report."""
     from vislab.runs import write_atomic, write_json
 
     run_dir = Path(run_dir)
@@ -74,11 +74,43 @@ def evaluate_run(run_dir: str | Path, config=None, data=None, model=None) -> dic
         confidence=settings.confidence, seed=settings.seed, cluster=settings.cluster,
         interval=settings.interval,
     )  # fmt: skip
+    read_image = _image_reader(config, data)
+    sections = {}
+    gallery = _gallery(run_dir, config, predictions, read_image, model)
+    if gallery:
+        sections["What the model looked at"], metrics["explanations"] = gallery
+    if settings.group_by:
+        sections["Data audit of the evaluated images"] = _audit_section(
+            predictions, settings.group_by
+        )
     write_json(run_dir / "metrics.json", metrics)
     from vislab.report.html import write_run_report
 
-    write_run_report(run_dir, metrics, predictions, _image_reader(config, data))
+    write_run_report(run_dir, metrics, predictions, read_image, sections)
     return metrics
+
+
+def _gallery(run_dir: Path, config, predictions, read_image, model):
+    """The explanation gallery and its faithfulness summary, or None when switched off."""
+    method = config.evaluate.explain
+    if method == "none" or read_image is None or not (run_dir / "model.safetensors").is_file():
+        return None
+    from vislab.prediction import load_run_model
+    from vislab.report.gallery import gallery_section
+    from vislab.runs import read_json
+
+    preprocessing = read_json(run_dir / "preprocessing.json")
+    if model is None:
+        model, preprocessing, _ = load_run_model(run_dir)
+    return gallery_section(model.cpu().eval(), preprocessing, predictions, read_image, method)
+
+
+def _audit_section(predictions: pd.DataFrame, group_by) -> str:
+    from vislab.evaluation.audit import audit
+    from vislab.report.audit_page import audit_summary_html
+
+    columns = sorted({column for spec in group_by for column in spec.split("*")})
+    return audit_summary_html(audit(predictions, columns, source="evaluated split"))
 
 
 def _image_reader(config, data):

@@ -50,21 +50,43 @@ def check_backbone_name(name: str) -> None:
 
 
 def create_classifier(
-    backbone: str, num_classes: int, pretrained: str = "none", drop_rate: float = 0.0
+    backbone: str,
+    num_classes: int,
+    pretrained: str = "none",
+    drop_rate: float = 0.0,
+    image_size: int | None = None,
 ) -> nn.Module:
-    """Build `backbone` with a new `num_classes` head and the requested weights."""
+    """Build `backbone` with a new `num_classes` head and the requested weights.
+
+    Models with a fixed input size (timm ViTs) are built for `image_size`; their position
+    embeddings are resized from pretrained weights by timm.
+    """
     if backbone.startswith(TORCHVISION_PREFIX):
         model = _torchvision_model(backbone.removeprefix(TORCHVISION_PREFIX), pretrained)
         replace_head(model, num_classes)
     else:
         import timm
 
+        extra = {}
+        if image_size and _fixed_input_size(backbone):
+            extra["img_size"] = image_size
         model = timm.create_model(
-            backbone, pretrained=pretrained == "hub", num_classes=num_classes, drop_rate=drop_rate
+            backbone,
+            pretrained=pretrained == "hub",
+            num_classes=num_classes,
+            drop_rate=drop_rate,
+            **extra,
         )
     if pretrained not in ("none", "hub"):
         load_weights(model, pretrained)
     return model
+
+
+def _fixed_input_size(backbone: str) -> bool:
+    import timm
+
+    config = timm.models.get_pretrained_cfg(backbone.split(".")[0])
+    return bool(config and getattr(config, "fixed_input_size", False))
 
 
 def _torchvision_model(name: str, pretrained: str) -> nn.Module:

@@ -117,31 +117,102 @@ def errors_section(predictions: pd.DataFrame, read_image: Callable[[str], object
     return embed_png(plots.image_grid_png(images, captions), "most confident errors")
 
 
+def calibration_section(metrics: dict, predictions: pd.DataFrame) -> str:
+    """Reliability diagram overall and per group (first group column), when scores exist."""
+    from vislab.evaluation.classification import ClassificationData, reliability
+    from vislab.evaluation.groups import group_values
+
+    if "ece" not in metrics["metrics"]:
+        return "<p>No scores in the predictions: calibration cannot be assessed.</p>"
+    data = ClassificationData(predictions)
+    curves = {"all": reliability(data)}
+    specs = list(metrics.get("groups", {}))
+    if specs:
+        values = group_values(predictions, specs[0], "predictions").to_numpy()
+        for name in sorted(set(values)):
+            curves[f"{specs[0]}={name}"] = reliability(data.subset(values == name))
+    ece = metrics["metrics"]["ece"]
+    text = f"<p>Expected calibration error (15 bins): {_fmt(ece['value'])}"
+    if ece.get("ci"):
+        text += f" [{_fmt(ece['ci'][0])}, {_fmt(ece['ci'][1])}]"
+    return text + ".</p>" + embed_png(plots.reliability_png(curves), "reliability diagram")
+
+
+def forest_section(metrics: dict, names=("accuracy", "f1_macro")) -> str:
+    parts = []
+    for spec, groups in metrics.get("groups", {}).items():
+        for name in names:
+            if name in metrics["metrics"]:
+                png = plots.forest_png(spec, name, groups, metrics["metrics"][name])
+                parts.append(embed_png(png, f"{name} by {spec}"))
+    return "".join(parts)
+
+
+def fairness_section(metrics: dict) -> str:
+    parts = []
+    for spec, by_class in metrics.get("fairness", {}).items():
+        if not by_class:
+            continue
+        measures = list(next(iter(by_class.values())))
+        head = "".join(f"<th>{html.escape(m.replace('_', ' '))}</th>" for m in measures)
+        rows = "".join(
+            f"<tr><td>{html.escape(cls)}</td>"
+            + "".join(_cell(entry[m]) for m in measures)
+            + "</tr>"
+            for cls, entry in by_class.items()
+        )
+        parts.append(
+            f"<h3>by {html.escape(spec)} (each class against the rest)</h3>"
+            f"<table><tr><th>class</th>{head}</tr>{rows}</table>"
+        )
+    return "".join(parts)
+
+
 def write_run_report(
     run_dir: str | Path,
     metrics: dict,
     predictions: pd.DataFrame,
     read_image: Callable[[str], object] | None = None,
+    extra_sections: dict[str, str] | None = None,
 ) -> Path:
+    """report.html: metrics, confusion, calibration, groups, fairness, gallery, audit, provenance."""
     run_dir = Path(run_dir)
     confusion = metrics["confusion_matrix"]
     sections = [
         f"<h1>vislab report: {html.escape(run_dir.name)}</h1>",
         f"<p>Task: {metrics['task']}. Evaluated on {metrics['n']} images. Intervals: "
-        f"{_bootstrap_text(metrics['bootstrap'])}.</p>",
+        f"{_bootstrap_text(metrics['bootstrap'])}. Tables for a paper: <code>tables/*.csv</code>, "
+        "<code>tables/*.tex</code>.</p>",
         "<h2>Metrics</h2>", metrics_table(metrics["metrics"]),
-        "<h2>Confusion matrix</h2>", embed_png(plots.confusion_matrix_png(confusion["counts"], confusion["classes"]), "confusion matrix"),
+        "<h2>Confusion matrix</h2>",
+        embed_png(plots.confusion_matrix_png(confusion["counts"], confusion["classes"]), "confusion matrix"),
         "<h2>Per class</h2>", embed_png(plots.per_class_png(metrics["per_class"]), "per-class scores"),
+        "<h2>Calibration</h2>", calibration_section(metrics, predictions),
     ]  # fmt: skip
     if metrics.get("groups"):
-        sections += ["<h2>Groups</h2>", groups_section(metrics)]
+        sections += ["<h2>Groups</h2>", forest_section(metrics), groups_section(metrics)]
+        sections += ["<h2>Fairness</h2>", _FAIRNESS_TEXT, fairness_section(metrics)]
+    for title, body in (extra_sections or {}).items():
+        sections += [f"<h2>{html.escape(title)}</h2>", body]
     sections += ["<h2>Most confident errors</h2>", errors_section(predictions, read_image)]
     sections += ["<h2>Provenance</h2>", _provenance(run_dir)]
     page = (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>vislab report {html.escape(run_dir.name)}</title>"
-        f"<style>{STYLE}</style></head><body>{''.join(sections)}</body></html>"
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>vislab report {html.escape(run_dir.name)}</title><style>{STYLE}</style></head>"
+        f"<body>{''.join(sections)}</body></html>"
     )
+    from vislab.report.tables import write_tables
+
+    write_tables(metrics, run_dir / "tables")
     return write_atomic(run_dir / "report.html", page)
+
+
+_FAIRNESS_TEXT = (
+    "<p>Between groups, for each class against the rest (fairlearn's definitions): demographic "
+    "parity difference and ratio (share of images predicted as the class), equalized odds "
+    "difference (larger of the true- and false-positive-rate gaps), equal opportunity "
+    "difference (true-positive-rate gap). 0 difference and ratio 1 mean parity.</p>"
+)
 
 
 def _bootstrap_text(settings: dict) -> str:

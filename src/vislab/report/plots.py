@@ -72,3 +72,46 @@ def image_grid_png(images: list, captions: list[str], columns: int = 6) -> bytes
         axes.set_title(caption, fontsize=7)
     figure.tight_layout()
     return figure_png(figure)
+
+
+def reliability_png(curves: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]) -> bytes:
+    """Reliability diagram: accuracy against confidence per bin, one line per population.
+
+    `curves` maps a name ("all", or a group) to (mean confidence, accuracy, count) per bin.
+    """
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(4.6, 4.2))
+    axes.plot(
+        [0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect calibration"
+    )
+    for name, (confidence, accuracy, count) in curves.items():
+        used = count > 0
+        line = axes.plot(confidence[used], accuracy[used], alpha=0.5, linewidth=1)[0]
+        sizes = 120 * count[used] / max(count.max(), 1) + 4  # marker area: images in the bin
+        axes.scatter(confidence[used], accuracy[used], s=sizes, color=line.get_color(), label=name)
+    axes.set_xlabel("confidence (top-class probability)")
+    axes.set_ylabel("accuracy")
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1.02)
+    axes.legend(fontsize=7, loc="upper left")
+    axes.set_title("Reliability diagram (marker area: images per bin)")
+    return figure_png(figure)
+
+
+def forest_png(spec: str, metric: str, groups: dict, overall: dict) -> bytes:
+    """Each group's value with its interval, and the overall value as a vertical line."""
+    plt = _pyplot()
+    names = list(groups)
+    figure, axes = plt.subplots(figsize=(5.6, 0.4 * len(names) + 1.3))
+    for row, name in enumerate(names):
+        entry = groups[name]["metrics"][metric]
+        low, high = entry.get("ci", [entry["value"], entry["value"]])
+        color = "#c0392b" if groups[name]["small"] else "#1f4e79"
+        axes.plot([low, high], [row, row], color=color, linewidth=2)
+        axes.plot(entry["value"], row, "o", color=color)
+    axes.axvline(overall["value"], color="grey", linestyle="--", linewidth=1)
+    axes.set_yticks(range(len(names)), [f"{n} (n={groups[n]['n']})" for n in names])
+    axes.invert_yaxis()
+    axes.set_xlabel(f"{metric} (dashed: all images; red: group under 30)")
+    axes.set_title(f"{metric} by {spec}")
+    return figure_png(figure)

@@ -1,0 +1,1 @@
+"""Grad-CAM and friends, attention maps, faithfulness."""

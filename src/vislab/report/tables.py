@@ -1,0 +1,72 @@
+"""metrics.json as flat tables: CSV for analysis, LaTeX for a paper's appendix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from vislab.runs import write_atomic
+
+
+def _interval(entry: dict) -> tuple[float | None, float | None]:
+    ci = entry.get("ci") or [None, None]
+    return ci[0], ci[1]
+
+
+def metrics_tables(metrics: dict) -> dict[str, pd.DataFrame]:
+    tables = {
+        "metrics": pd.DataFrame(
+            [{"metric": name, "value": e["value"], "ci_low": _interval(e)[0], "ci_high": _interval(e)[1]}
+             for name, e in metrics["metrics"].items()]
+        ),
+        "per_class": pd.DataFrame([{"class": name, **entry} for name, entry in metrics["per_class"].items()]),
+    }  # fmt: skip
+    groups = [
+        {"group_by": spec, "group": group, "n": entry["n"], "small": entry["small"], "metric": name,
+         "value": m["value"], "ci_low": _interval(m)[0], "ci_high": _interval(m)[1]}
+        for spec, by_group in metrics.get("groups", {}).items()
+        for group, entry in by_group.items()
+        for name, m in entry["metrics"].items()
+    ]  # fmt: skip
+    if groups:
+        tables["groups"] = pd.DataFrame(groups)
+    disparities = [
+        {"group_by": spec, "metric": name, "difference": d["difference"], "ratio": d["ratio"],
+         "ci_low": _interval(d)[0], "ci_high": _interval(d)[1], "highest": d["highest"], "lowest": d["lowest"]}
+        for spec, by_metric in metrics.get("disparities", {}).items()
+        for name, d in by_metric.items()
+    ]  # fmt: skip
+    if disparities:
+        tables["disparities"] = pd.DataFrame(disparities)
+    fairness = [
+        {"group_by": spec, "class": cls, "measure": measure, "value": m["value"],
+         "ci_low": _interval(m)[0], "ci_high": _interval(m)[1]}
+        for spec, by_class in metrics.get("fairness", {}).items()
+        for cls, measures in by_class.items()
+        for measure, m in measures.items()
+    ]  # fmt: skip
+    if fairness:
+        tables["fairness"] = pd.DataFrame(fairness)
+    return tables
+
+
+def latex(table: pd.DataFrame, caption: str) -> str:
+    """A booktabs table with numbers to 3 decimals and intervals as [low, high]."""
+    shown = table.copy()
+    if {"ci_low", "ci_high"} <= set(shown.columns):
+        shown["95% CI"] = [
+            f"[{low:.3f}, {high:.3f}]" if pd.notna(low) and pd.notna(high) else "--"
+            for low, high in zip(shown.pop("ci_low"), shown.pop("ci_high"), strict=True)
+        ]
+    return shown.to_latex(index=False, float_format="%.3f", caption=caption, escape=True)
+
+
+def write_tables(metrics: dict, folder: str | Path) -> list[Path]:
+    folder = Path(folder)
+    written = []
+    for name, table in metrics_tables(metrics).items():
+        written.append(write_atomic(folder / f"{name}.csv", table.to_csv(index=False)))
+        caption = f"{name.replace('_', ' ').capitalize()} ({metrics['task']}, n = {metrics['n']})."
+        written.append(write_atomic(folder / f"{name}.tex", latex(table, caption)))
+    return written

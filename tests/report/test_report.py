@@ -1,0 +1,81 @@
+"""The run report: sections, embedded figures, tables for a paper, and rendering in Chromium."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from vislab.evaluation.classification import ClassificationData, reliability
+
+
+def test_report_has_every_section_and_valid_figures(trained_run):
+    page = (trained_run / "report.html").read_text()
+    for title in ("Metrics", "Confusion matrix", "Calibration", "Groups", "Fairness",
+                  "What the model looked at", "Data audit of the evaluated images", "Provenance"):  # fmt: skip
+        assert f"<h2>{title}</h2>" in page, title
+    figures = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(figures) >= 7
+    for encoded in figures:
+        assert Image.open(io.BytesIO(base64.b64decode(encoded))).size[0] > 100
+    assert "http://" not in page and "https://" not in page  # self-contained, no network
+
+
+def test_tables_for_a_paper(trained_run):
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    table = pd.read_csv(trained_run / "tables" / "metrics.csv")
+    assert table.set_index("metric")["value"].to_dict()["accuracy"] == pytest.approx(
+        metrics["metrics"]["accuracy"]["value"]
+    )
+    groups = pd.read_csv(trained_run / "tables" / "groups.csv")
+    assert set(groups["group"]) == {"north", "south"}
+    latex = (trained_run / "tables" / "metrics.tex").read_text()
+    assert "\\begin{table}" in latex and "accuracy" in latex and "95\\% CI" in latex
+    assert (trained_run / "tables" / "fairness.csv").is_file()
+    assert "explanations" in metrics and metrics["explanations"]["method"] == "gradcam"
+
+
+def test_reliability_points_equal_a_direct_binning():
+    rng = np.random.default_rng(0)
+    scores = rng.dirichlet(np.ones(3), 200)
+    labels = rng.integers(0, 3, 200)
+    frame = pd.DataFrame({"label": labels, "prediction": scores.argmax(axis=1)})
+    for k in range(3):
+        frame[f"score_{k}"] = scores[:, k]
+    confidence, accuracy, count = reliability(ClassificationData(frame))
+    top = scores.max(axis=1)
+    bins = np.clip(np.ceil(top * 15).astype(int) - 1, 0, 14)
+    for b in np.unique(bins):
+        chosen = bins == b
+        assert count[b] == chosen.sum()
+        assert confidence[b] == pytest.approx(top[chosen].mean())
+        assert accuracy[b] == pytest.approx((scores.argmax(axis=1) == labels)[chosen].mean())
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="Chromium is not installed (.ci/run installs Debian's chromium)"
+)
+def test_report_renders_in_headless_chromium(trained_run, tmp_path):
+    shot = tmp_path / "report.png"
+    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1200,3000",
+               (trained_run / "report.html").as_uri()]  # fmt: skip
+    subprocess.run(command, capture_output=True, timeout=120, check=True)
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    assert pixels.shape == (3000, 1200)
+    assert (pixels < 200).mean() > 0.03  # text and figures drawn, not a blank page
+    # the confusion matrix (dark blue cells) is painted: some strongly coloured pixels exist
+    colour = np.asarray(Image.open(shot).convert("RGB"), dtype=float)
+    assert ((colour[:, :, 2] - colour[:, :, 0]) > 80).sum() > 500
