@@ -193,6 +193,9 @@ def evaluate(
             raise UsageError("--predictions FILE is required (or give a RUN_DIR instead of TASK).")
         if interval not in ("percentile", "bca"):
             raise UsageError(f"--interval must be percentile or bca. Got '{interval}'.")
+        from vislab.evaluation.evaluate import check_task
+
+        check_task(task)
         table = _predictions_table(predictions, sample, label_column)
         metrics = run_evaluation(
             task, table, references, group_by or [], bootstrap, confidence, seed,

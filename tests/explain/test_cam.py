@@ -101,3 +101,12 @@ def test_road_prefers_the_faithful_map():
     good = road_scores(model, images, faithful, [1] * 4)
     bad = road_scores(model, images, unfaithful, [1] * 4)
     assert np.isfinite(good).all() and good.mean() > bad.mean() + 0.05
+
+
+def test_maps_of_a_frozen_backbone():
+    from vislab.models.backbones import freeze_backbone
+
+    model = create_classifier("test_resnet", 3)
+    freeze_backbone(model)  # a linear probe: no parameter of the target layer needs gradients
+    maps = class_maps(model, torch.rand(2, 3, 64, 64), [0, 1], "gradcam")
+    assert maps.shape == (2, 64, 64) and np.isfinite(maps).all()

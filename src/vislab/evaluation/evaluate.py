@@ -15,6 +15,13 @@ from vislab.errors import InputError, UsageError
 TASKS = ("classification", "detection", "captioning", "video")
 
 
+def check_task(task: str) -> None:
+    if task not in TASKS:
+        raise UsageError(f"unknown task '{task}'. Choose one of: {', '.join(TASKS)}.")
+    if task != "classification":
+        raise UsageError(f"evaluation of '{task}' is not built yet (see the project's issues).")
+
+
 def evaluate(
     task: str,
     predictions: str | Path | pd.DataFrame,
@@ -33,10 +40,7 @@ def evaluate(
     event are not independent). `weight`: a column of sampling weights (inverse-probability
     weights from `vislab validation-sample`). `interval`: percentile or bca.
     """
-    if task not in TASKS:
-        raise UsageError(f"unknown task '{task}'. Choose one of: {', '.join(TASKS)}.")
-    if task != "classification":
-        raise UsageError(f"evaluation of '{task}' is not built yet (see the project's issues).")
+    check_task(task)
     if references is not None:
         raise UsageError("classification predictions carry their labels: --references is not used.")
     source = "predictions" if isinstance(predictions, pd.DataFrame) else str(predictions)

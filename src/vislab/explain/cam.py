@@ -91,6 +91,8 @@ def class_maps(
     if method == "attention":
         return attention_rollout(model, images)
     cam = make_cam(model.eval(), method, images.shape[-1])
+    # Gradients must reach the target layer even when the backbone is frozen (linear probe).
+    images = images.detach().clone().requires_grad_(True)
     with cam:
         return cam(input_tensor=images, targets=[ClassifierOutputTarget(t) for t in targets])
 
