@@ -23,6 +23,7 @@ format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix src tests bench
 
 bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/bootstrap_speed.py
 	$(BIN)/python bench/train_throughput.py
 
 $(VENV)/.created:

@@ -2,7 +2,8 @@
 
 Data check -> a small CNN (timm `resnet10t`) trained from scratch on 32x32 upsampled digits ->
 evaluation with bootstrap intervals, broken down by `stroke` (heavy or light ink, a column
-derived from the pixels: above or below the median ink of the dataset) -> HTML report.
+derived from the pixels: above or below the median ink of the dataset), with fairness measures,
+calibration and a Grad-CAM gallery scored for faithfulness (ROAD) -> HTML report.
 """
 
 from __future__ import annotations
@@ -67,6 +68,11 @@ def run_quickstart(
     for group, entry in metrics.get("groups", {}).get("stroke", {}).items():
         accuracy = entry["metrics"]["accuracy"]
         say(f"  stroke={group:<7} n={entry['n']:<4} accuracy {accuracy['value']:.4f}")
+    explanations = metrics.get("explanations")
+    if explanations:
+        say(f"  explanations: {explanations['method']} maps of {explanations['images']} images, "
+            f"ROAD faithfulness {explanations['road_mean']:+.3f} (random maps "
+            f"{explanations['road_random_map_mean']:+.3f})")  # fmt: skip
     say(f"run directory: {run_dir}")
     say(f"report: {run_dir / 'report.html'}")
     say(f"done in {time.perf_counter() - start:.0f} s")

@@ -4,7 +4,7 @@ Both predictions tables must hold the same images (matched on `id` when both hav
 row order) with the same labels. Each bootstrap replicate draws the same images for both models,
 so `difference = b - a` has an interval that accounts for the pairing. The p-value of a
 difference is the two-sided bootstrap p-value: twice the smaller share of replicates on either
-side of 0 (at most 1). McNemar's test (statsmodels; exact binomial when fewer than 25 images
+side of 0, counted as (k + 1) / (B + 1) so that it is never 0 (at most 1). McNemar's test (statsmodels; exact binomial when fewer than 25 images
 are discordant) compares the accuracies.
 """
 
@@ -85,8 +85,8 @@ def _bootstrap_p_value(difference: np.ndarray) -> float:
     difference = difference[np.isfinite(difference)]
     if difference.size == 0:
         return float("nan")
-    share = min(np.mean(difference <= 0), np.mean(difference >= 0))
-    return float(min(1.0, 2 * share))
+    beyond = min(np.sum(difference <= 0), np.sum(difference >= 0))
+    return float(min(1.0, 2 * (beyond + 1) / (difference.size + 1)))  # never exactly 0
 
 
 def _mcnemar(first: ClassificationData, second: ClassificationData) -> dict:
