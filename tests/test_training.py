@@ -233,3 +233,17 @@ def test_python_api_has_the_same_verbs(image_folder, tmp_path):
     table["label"] = "red"
     metrics = vislab.evaluate("classification", table, bootstrap=0)
     assert metrics["n"] == 12 and 0 <= metrics["metrics"]["accuracy"]["value"] <= 1
+
+
+def test_same_seed_same_results_and_early_stopping_stops(image_folder, tmp_path):
+    one = _train(image_folder, tmp_path / "a", train={"epochs": 1})
+    two = _train(image_folder, tmp_path / "b", train={"epochs": 1})
+    scores = [c for c in pd.read_csv(one / "predictions.csv").columns if c.startswith("score_")]
+    first, second = pd.read_csv(one / "predictions.csv"), pd.read_csv(two / "predictions.csv")
+    assert (first[scores] - second[scores]).abs().to_numpy().max() < 1e-6  # seed everything
+    # a learning rate far too high: the validation loss stops improving at once
+    stopped = _train(
+        image_folder, tmp_path / "c", train={"epochs": 30, "lr": 50.0, "early_stopping": 1}
+    )
+    log = pd.read_csv(stopped / "logs" / "metrics.csv")
+    assert log["epoch"].max() < 10

@@ -1,0 +1,163 @@
+"""COCO detection metrics equal to pycocotools, with image-bootstrap intervals and groups.
+
+pycocotools' `COCOeval.evaluate()` matches detections to ground truth per image, category and
+area range; that matching is done once. `accumulate()`'s precision/recall computation is then
+redone here, vectorized and with a weight per image: weights of 1 give pycocotools' twelve
+numbers exactly; bootstrap replicates weight each image by its multiplicity in the resample
+(duplicated images included), and a group's numbers weight its images 1 and the others 0.
+
+Duplicated images enter the cumulative sums at once (weight 2 adds 2 true or false positives at
+one rank) rather than as two adjacent ranks; this changes precision only between the recall
+levels of the two copies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+STATS = (  # name, kind, IoU threshold (None: 0.50:0.95), area, max detections
+    ("mAP", "ap", None, "all", 100), ("mAP_50", "ap", 0.5, "all", 100),
+    ("mAP_75", "ap", 0.75, "all", 100), ("mAP_small", "ap", None, "small", 100),
+    ("mAP_medium", "ap", None, "medium", 100), ("mAP_large", "ap", None, "large", 100),
+    ("AR_1", "ar", None, "all", 1), ("AR_10", "ar", None, "all", 10),
+    ("AR_100", "ar", None, "all", 100), ("AR_small", "ar", None, "small", 100),
+    ("AR_medium", "ar", None, "medium", 100), ("AR_large", "ar", None, "large", 100),
+)  # fmt: skip
+AREAS = ("all", "small", "medium", "large")
+CELLS_PER_CHUNK = 20_000_000
+
+
+@dataclass
+class Matches:
+    """One category and area range: every detection, in pycocotools' accumulation order."""
+
+    scores: np.ndarray  # (D,) sorted by score, descending (stable, as pycocotools)
+    image: np.ndarray  # (D,) image index of each detection
+    rank: np.ndarray  # (D,) rank of the detection within its image (for max-detection limits)
+    true_positive: np.ndarray  # (T, D) matched and not ignored
+    false_positive: np.ndarray  # (T, D) unmatched and not ignored
+    ground_truth: np.ndarray  # (I,) non-ignored ground-truth boxes per image
+
+
+def matches_from_cocoeval(
+    evaluation,
+) -> tuple[dict[tuple[int, str], Matches], list, np.ndarray, np.ndarray]:
+    """Per (category index, area name) Matches from a COCOeval after `evaluate()`."""
+    params = evaluation.params
+    images, categories = list(params.imgIds), list(params.catIds)
+    area_names = dict(zip(map(tuple, params.areaRng), AREAS, strict=True))
+    count_images, count_areas = len(images), len(params.areaRng)
+    table = {}
+    for k in range(len(categories)):
+        for a, area in enumerate(params.areaRng):
+            start = k * count_areas * count_images + a * count_images
+            entries = evaluation.evalImgs[start : start + count_images]
+            table[(k, area_names[tuple(area)])] = _matches(entries, len(params.iouThrs))
+    return table, categories, np.asarray(params.iouThrs), np.asarray(params.recThrs)
+
+
+def _matches(entries: list, thresholds: int) -> Matches:
+    scores, image, rank, matched, ignored = [], [], [], [], []
+    ground_truth = np.zeros(len(entries))
+    for index, entry in enumerate(entries):
+        if entry is None:
+            continue
+        count = len(entry["dtScores"])
+        scores.append(np.asarray(entry["dtScores"], dtype=float))
+        image.append(np.full(count, index))
+        rank.append(np.arange(count))
+        matched.append(np.asarray(entry["dtMatches"]).reshape(thresholds, count) > 0)
+        ignored.append(np.asarray(entry["dtIgnore"]).reshape(thresholds, count) > 0)
+        ground_truth[index] = np.count_nonzero(np.asarray(entry["gtIgnore"]) == 0)
+    if not scores:
+        empty = np.zeros((thresholds, 0), dtype=bool)
+        return Matches(np.zeros(0), np.zeros(0, int), np.zeros(0, int), empty, empty, ground_truth)
+    scores_all = np.concatenate(scores)
+    order = np.argsort(-scores_all, kind="mergesort")
+    hit, skip = np.concatenate(matched, axis=1)[:, order], np.concatenate(ignored, axis=1)[:, order]
+    return Matches(
+        scores_all[order], np.concatenate(image)[order], np.concatenate(rank)[order],
+        hit & ~skip, ~hit & ~skip, ground_truth,
+    )  # fmt: skip
+
+
+def precision_recall(
+    matches: Matches, weights: np.ndarray, max_dets: int, recall_levels: np.ndarray
+):
+    """Interpolated precision (b, T, R) and final recall (b, T); -1 where no ground truth."""
+    keep = matches.rank < max_dets
+    true_positive, false_positive = matches.true_positive[:, keep], matches.false_positive[:, keep]
+    detection_weight = weights[:, matches.image[keep]]  # (b, D)
+    positives = weights @ matches.ground_truth  # (b,)
+    rows, thresholds, count = weights.shape[0], true_positive.shape[0], true_positive.shape[1]
+    precision = np.zeros((rows, thresholds, len(recall_levels)))
+    recall = np.zeros((rows, thresholds))
+    if count:
+        tp = np.cumsum(detection_weight[:, None, :] * true_positive[None], axis=2)  # (b, T, D)
+        fp = np.cumsum(detection_weight[:, None, :] * false_positive[None], axis=2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rc = tp / positives[:, None, None]
+        pr = tp / (fp + tp + np.spacing(1))
+        envelope = np.maximum.accumulate(pr[:, :, ::-1], axis=2)[:, :, ::-1]
+        recall = rc[:, :, -1]
+        precision = _sample(np.nan_to_num(rc, nan=np.inf), envelope, recall_levels)
+    missing = positives == 0
+    precision[missing], recall[missing] = -1.0, -1.0
+    return precision, recall
+
+
+def _sample(rc: np.ndarray, envelope: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """envelope at the first rank whose recall reaches each level (0 beyond the last rank).
+
+    Exact, like pycocotools' `searchsorted(rc, levels, side="left")` row by row: each recall
+    value is placed among the levels once, and the counts per row say where each level falls.
+    """
+    rows, thresholds, count = rc.shape
+    placed = np.searchsorted(levels, rc.ravel(), side="right")  # levels <= each recall value
+    size = len(levels) + 1
+    keys = placed.reshape(rows * thresholds, count) + (np.arange(rows * thresholds) * size)[:, None]
+    histogram = np.bincount(keys.ravel(), minlength=rows * thresholds * size).reshape(-1, size)
+    position = np.cumsum(histogram, axis=1)[:, : len(levels)].reshape(rows, thresholds, -1)
+    inside = position < count
+    picked = np.take_along_axis(envelope, np.minimum(position, count - 1), axis=2)
+    return np.where(inside, picked, 0.0)
+
+
+def detection_metrics(table: dict, categories: list, thresholds: np.ndarray, levels: np.ndarray,
+                      weights: np.ndarray) -> dict[str, np.ndarray]:  # fmt: skip
+    """The twelve COCO numbers (b,) and per-category AP (b, K) for image weights (b, I)."""
+    combos = {(area, max_dets) for _, _, _, area, max_dets in STATS}
+    per = {}
+    for area, max_dets in combos:
+        results = [
+            precision_recall(table[(k, area)], weights, max_dets, levels)
+            for k in range(len(categories))
+        ]
+        per[(area, max_dets)] = (
+            np.stack([r[0] for r in results], axis=3),
+            np.stack([r[1] for r in results], axis=2),
+        )
+    values = {}
+    for name, kind, iou, area, max_dets in STATS:
+        precision, recall = per[(area, max_dets)]  # (b, T, R, K), (b, T, K)
+        chosen = slice(None) if iou is None else np.flatnonzero(np.isclose(thresholds, iou))
+        part = precision[:, chosen] if kind == "ap" else recall[:, chosen]
+        values[name] = _valid_mean(part.reshape(part.shape[0], -1))
+    precision = per[("all", 100)][0]
+    values["per_class_ap"] = np.stack(
+        [
+            _valid_mean(precision[:, :, :, k].reshape(precision.shape[0], -1))
+            for k in range(len(categories))
+        ],
+        axis=1,
+    )
+    return values
+
+
+def _valid_mean(values: np.ndarray) -> np.ndarray:
+    valid = values > -1
+    with np.errstate(invalid="ignore"):
+        means = np.where(valid, values, 0).sum(axis=1) / valid.sum(axis=1)
+    return np.where(valid.any(axis=1), means, -1.0)
