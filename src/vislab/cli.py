@@ -179,6 +179,10 @@ def evaluate(
     label_column: Annotated[
         str | None, typer.Option(help="Column holding the true label (e.g. a coder's column).")
     ] = None,
+    metadata: Annotated[
+        Path | None,
+        typer.Option(help="Detection: image metadata CSV (image_id or file_name) for --group-by."),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Write metrics.json here.")] = None,
 ) -> None:
     """Metrics with bootstrap intervals (and per group) from a predictions file, or a run."""
@@ -196,10 +200,14 @@ def evaluate(
         from vislab.evaluation.evaluate import check_task
 
         check_task(task)
-        table = _predictions_table(predictions, sample, label_column)
+        table = (
+            _predictions_table(predictions, sample, label_column)
+            if task == "classification"
+            else predictions
+        )
         metrics = run_evaluation(
             task, table, references, group_by or [], bootstrap, confidence, seed,
-            cluster=cluster, weight="weight" if sample else weights, interval=interval,
+            cluster=cluster, weight="weight" if sample else weights, interval=interval, metadata=metadata,
         )  # fmt: skip
     _print_metrics(metrics)
     _write_json(out, metrics)
@@ -438,15 +446,16 @@ def _print_metrics(metrics: dict) -> None:
     for name, entry in metrics["metrics"].items():
         ci = entry.get("ci")
         interval = f"  [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else ""
-        _say(f"  {name:<18} {entry['value']:.4f}{interval}")
+        value = "n/a" if entry["value"] is None else f"{entry['value']:.4f}"
+        _say(f"  {name:<18} {value}{interval}")
     for spec, groups in metrics.get("groups", {}).items():
         _say(f"by {spec}:")
         for name, entry in groups.items():
-            accuracy = entry["metrics"].get("accuracy", {})
+            headline = "accuracy" if "accuracy" in entry["metrics"] else "mAP"
+            value = entry["metrics"][headline]["value"]
             flag = "  (small group)" if entry["small"] else ""
-            _say(
-                f"  {name:<18} n={entry['n']:<6} accuracy {accuracy.get('value', float('nan')):.4f}{flag}"
-            )
+            shown = "n/a" if value is None else f"{value:.4f}"
+            _say(f"  {name:<18} n={entry['n']:<6} {headline} {shown}{flag}")
 
 
 @app.command()

@@ -90,3 +90,77 @@ def test_image_weights_of_zero_equal_evaluating_the_other_images():
     ours = detection_metrics(table, categories, thresholds, levels, weights)
     for index, (name, *_) in enumerate(STATS):
         assert ours[name][0] == pytest.approx(reference.stats[index], abs=1e-9), name
+
+
+def _write(tmp_path, seed=1, images=30):
+    import json
+
+    gt, detections = random_coco(seed, images=images)
+    (tmp_path / "instances.json").write_text(json.dumps(gt))
+    (tmp_path / "results.json").write_text(json.dumps(detections))
+    return gt, detections
+
+
+def test_evaluate_detection_command_with_intervals_and_groups(tmp_path, capsys):
+    import json
+
+    import pandas as pd
+
+    from vislab.cli import run
+
+    gt, detections = _write(tmp_path)
+    reference, _ = run_pycocotools(gt, detections)
+    pd.DataFrame({"image_id": [i["id"] for i in gt["images"]],
+                  "setting": ["indoor" if i["id"] % 3 else "outdoor" for i in gt["images"]]}).to_csv(tmp_path / "meta.csv", index=False)  # fmt: skip
+    command = ["evaluate", "detection", "--predictions", str(tmp_path / "results.json"), "--references",
+               str(tmp_path / "instances.json"), "--group-by", "setting", "--metadata", str(tmp_path / "meta.csv"),
+               "--bootstrap", "60", "--out", str(tmp_path / "metrics.json")]  # fmt: skip
+    assert run(command) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert [metrics["metrics"][name]["value"] for name, *_ in STATS] == pytest.approx(
+        list(reference.stats), abs=1e-9
+    )
+    low, high = metrics["metrics"]["mAP"]["ci"]
+    assert low <= metrics["metrics"]["mAP"]["value"] <= high and low < high
+    assert set(metrics["per_class"]) == {"c0", "c1", "c2"}
+    assert set(metrics["groups"]["setting"]) == {"indoor", "outdoor"}
+    assert metrics["groups"]["setting"]["indoor"]["n"] == 20
+    assert "difference" in metrics["disparities"]["setting"]["mAP"]
+    assert "mAP" in capsys.readouterr().out
+
+
+def test_group_metrics_equal_pycocotools_on_the_group_images(tmp_path):
+    from vislab.evaluation.detection_json import evaluate_detection
+
+    gt, detections = _write(tmp_path, seed=4, images=24)
+    metadata = __import__("pandas").DataFrame({"image_id": [i["id"] for i in gt["images"]],
+                                               "half": ["a" if i["id"] <= 12 else "b" for i in gt["images"]]})  # fmt: skip
+    result = evaluate_detection(
+        tmp_path / "results.json", tmp_path / "instances.json", ["half"], metadata, bootstrap=0
+    )
+    keep = {i["id"] for i in gt["images"] if i["id"] <= 12}
+    sub = {**gt, "images": [i for i in gt["images"] if i["id"] in keep],
+           "annotations": [a for a in gt["annotations"] if a["image_id"] in keep]}  # fmt: skip
+    reference, _ = run_pycocotools(sub, [d for d in detections if d["image_id"] in keep])
+    assert result["groups"]["half"]["a"]["metrics"]["mAP"]["value"] == pytest.approx(
+        reference.stats[0], abs=1e-9
+    )
+
+
+def test_bad_detection_files_are_named(tmp_path):
+    import json
+
+    from vislab.errors import InputError
+    from vislab.evaluation.detection_json import evaluate_detection
+
+    gt, detections = _write(tmp_path)
+    detections[3]["image_id"] = 999
+    (tmp_path / "bad.json").write_text(json.dumps(detections))
+    with pytest.raises(InputError, match="detection 3: image_id 999 is not in the references"):
+        evaluate_detection(tmp_path / "bad.json", tmp_path / "instances.json", bootstrap=0)
+    (tmp_path / "broken.json").write_text("[{")
+    with pytest.raises(InputError, match="broken.json: not valid JSON"):
+        evaluate_detection(tmp_path / "broken.json", tmp_path / "instances.json", bootstrap=0)
+    (tmp_path / "empty.json").write_text("[]")
+    empty = evaluate_detection(tmp_path / "empty.json", tmp_path / "instances.json", bootstrap=0)
+    assert empty["metrics"]["mAP"]["value"] == 0.0

@@ -18,7 +18,7 @@ TASKS = ("classification", "detection", "captioning", "video")
 def check_task(task: str) -> None:
     if task not in TASKS:
         raise UsageError(f"unknown task '{task}'. Choose one of: {', '.join(TASKS)}.")
-    if task != "classification":
+    if task not in ("classification", "detection"):
         raise UsageError(f"evaluation of '{task}' is not built yet (see the project's issues).")
 
 
@@ -33,6 +33,7 @@ def evaluate(
     cluster: str | None = None,
     weight: str | None = None,
     interval: str = "percentile",
+    metadata: str | Path | pd.DataFrame | None = None,
 ) -> dict:
     """Metrics with bootstrap intervals (and per group) for a predictions file or table.
 
@@ -41,6 +42,14 @@ def evaluate(
     weights from `vislab validation-sample`). `interval`: percentile or bca.
     """
     check_task(task)
+    if task == "detection":
+        from vislab.evaluation.detection_json import evaluate_detection
+
+        if references is None:
+            raise UsageError("detection needs --references instances.json (COCO ground truth).")
+        return evaluate_detection(
+            predictions, references, group_by, metadata, bootstrap, confidence, seed
+        )
     if references is not None:
         raise UsageError("classification predictions carry their labels: --references is not used.")
     source = "predictions" if isinstance(predictions, pd.DataFrame) else str(predictions)

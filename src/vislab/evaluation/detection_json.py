@@ -1,0 +1,233 @@
+"""metrics.json for detection: COCO results JSON + instances JSON in, DESIGN's shape out."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vislab.errors import InputError
+from vislab.evaluation.bootstrap import percentile_interval
+from vislab.evaluation.detection import (
+    CELLS_PER_CHUNK,
+    STATS,
+    detection_metrics,
+    matches_from_cocoeval,
+)
+from vislab.evaluation.groups import SMALL_GROUP, group_values
+
+NAMES = [name for name, *_ in STATS]
+
+
+def _read_json(path: str | Path, what: str):
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such {what} file.")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise InputError(f"{path}: not valid JSON ({error}).") from error
+
+
+def load_references(path: str | Path):
+    from pycocotools.coco import COCO
+
+    dataset = _read_json(path, "references")
+    missing = [key for key in ("images", "annotations", "categories") if key not in dataset]
+    if missing:
+        raise InputError(f"{path}: a COCO instances file needs {missing}.")
+    with contextlib.redirect_stdout(io.StringIO()):
+        truth = COCO()
+        truth.dataset = dataset
+        truth.createIndex()
+    return truth
+
+
+def check_results(results, truth, source: str) -> list[dict]:
+    """Every detection names a known image and category, a box of 4 numbers and a score."""
+    if not isinstance(results, list):
+        raise InputError(f"{source}: COCO results are a JSON list of detections.")
+    images, categories = set(truth.getImgIds()), set(truth.getCatIds())
+    for index, item in enumerate(results):
+        problem = None
+        if not all(key in item for key in ("image_id", "category_id", "bbox", "score")):
+            problem = "needs image_id, category_id, bbox and score"
+        elif item["image_id"] not in images:
+            problem = f"image_id {item['image_id']} is not in the references"
+        elif item["category_id"] not in categories:
+            problem = f"category_id {item['category_id']} is not in the references"
+        elif len(item["bbox"]) != 4 or item["bbox"][2] < 0 or item["bbox"][3] < 0:
+            problem = (
+                f"bbox must be [x, y, width, height] with width, height >= 0, got {item['bbox']}"
+            )
+        if problem:
+            raise InputError(f"{source}: detection {index}: {problem}.")
+    return results
+
+
+def match(truth, results: list[dict]):
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        found = truth.loadRes(results) if results else _empty_results(truth)
+        evaluation = COCOeval(truth, found, "bbox")
+        evaluation.evaluate()
+    return evaluation
+
+
+def _empty_results(truth):
+    from pycocotools.coco import COCO
+
+    empty = COCO()
+    empty.dataset = {
+        "images": truth.dataset["images"],
+        "categories": truth.dataset["categories"],
+        "annotations": [],
+    }
+    empty.createIndex()
+    return empty
+
+
+def _weights_stream(images: np.ndarray, count: int, resamples: int, per_chunk: int, seed: int):
+    """Image multiplicities (b, count) of `resamples` replicates drawn among `images` only."""
+    rng = np.random.default_rng(seed)
+    done = 0
+    while done < resamples:
+        size = min(per_chunk, resamples - done)
+        drawn = images[rng.integers(0, len(images), size=(size, len(images)))]
+        offsets = (np.arange(size) * count)[:, None]
+        weights = np.bincount((drawn + offsets).ravel(), minlength=size * count).reshape(
+            size, count
+        )
+        yield weights.astype(float)
+        done += size
+
+
+def evaluate_detection(
+    predictions: str | Path,
+    references: str | Path,
+    group_by: Sequence[str] = (),
+    metadata: str | Path | pd.DataFrame | None = None,
+    bootstrap: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict:
+    truth = load_references(references)
+    results = check_results(_read_json(predictions, "predictions"), truth, str(predictions))
+    table, categories, thresholds, levels = matches_from_cocoeval(match(truth, results))
+    image_ids = list(truth.getImgIds())
+    count = len(image_ids)
+    widest = max((m.true_positive.shape[1] for m in table.values()), default=1)
+    per_chunk = max(1, CELLS_PER_CHUNK // (len(thresholds) * max(widest, count)))
+
+    def metrics_for(images: np.ndarray, stream_seed: int) -> tuple[dict, dict]:
+        mask = np.zeros((1, count))
+        mask[0, images] = 1.0
+        point = detection_metrics(table, categories, thresholds, levels, mask)
+        parts = [detection_metrics(table, categories, thresholds, levels, w)
+                 for w in _weights_stream(images, count, bootstrap, per_chunk, stream_seed)]  # fmt: skip
+        draws = {key: np.concatenate([p[key] for p in parts]) for key in point} if parts else {}
+        return point, draws
+
+    point, draws = metrics_for(np.arange(count), seed)
+    names = [c["name"] for c in truth.loadCats(categories)]
+    class_draws = draws.get("per_class_ap")
+    result = {
+        "task": "detection",
+        "n": count,
+        "metrics": {name: _entry(point[name][0], draws.get(name), confidence) for name in NAMES},
+        "per_class": {
+            name: {
+                "AP": _entry(
+                    point["per_class_ap"][0, k],
+                    None if class_draws is None else class_draws[:, k],
+                    confidence,
+                )
+            }
+            for k, name in enumerate(names)
+        },
+    }
+    if group_by:
+        frame = _image_metadata(truth, image_ids, metadata)
+        result["groups"], result["disparities"] = _groups(frame, group_by, metrics_for, confidence)
+    result["bootstrap"] = {"resamples": bootstrap, "confidence": confidence, "seed": seed,
+                           "method": "percentile", "unit": "images"}  # fmt: skip
+    return result
+
+
+def _entry(value: float, draws: np.ndarray | None, confidence: float) -> dict:
+    entry = {"value": float(value) if value > -1 else None}
+    if draws is not None and len(draws):
+        entry["ci"] = percentile_interval(np.where(draws > -1, draws, np.nan), confidence)
+    return entry
+
+
+def _image_metadata(truth, image_ids: list, metadata) -> pd.DataFrame:
+    """One row per reference image (in COCOeval's order), with the metadata columns joined."""
+    images = pd.DataFrame(truth.loadImgs(image_ids))
+    if metadata is None:
+        return images
+    table = metadata if isinstance(metadata, pd.DataFrame) else _read_metadata(metadata)
+    key = "image_id" if "image_id" in table.columns else "file_name"
+    if key not in table.columns:
+        raise InputError("--metadata needs an 'image_id' or 'file_name' column to join on.")
+    left = "id" if key == "image_id" else "file_name"
+    joined = images.merge(table, left_on=left, right_on=key, how="left", suffixes=("", "_metadata"))
+    return joined
+
+
+def _read_metadata(path) -> pd.DataFrame:
+    from vislab.data.sources import read_table
+
+    return read_table(path)
+
+
+def _groups(frame: pd.DataFrame, group_by: Sequence[str], metrics_for, confidence: float):
+    groups, disparities = {}, {}
+    for spec in group_by:
+        values = group_values(frame, spec, "image metadata").to_numpy()
+        groups[spec], draws = {}, {}
+        for index, name in enumerate(sorted(set(values))):
+            members = np.flatnonzero(values == name)
+            point, draws[name] = metrics_for(members, 1000 + index)
+            groups[spec][name] = {
+                "n": len(members),
+                "small": len(members) < SMALL_GROUP,
+                "metrics": {m: _entry(point[m][0], draws[name].get(m), confidence) for m in NAMES},
+            }
+        disparities[spec] = _disparities(groups[spec], draws, confidence)
+    return groups, disparities
+
+
+def _disparities(groups: dict, draws: dict, confidence: float) -> dict:
+    if len(groups) < 2:
+        return {}
+    result = {}
+    for metric in NAMES:
+        values = {
+            g: e["metrics"][metric]["value"]
+            for g, e in groups.items()
+            if e["metrics"][metric]["value"] is not None
+        }
+        if len(values) < 2:
+            continue
+        highest, lowest = max(values, key=values.get), min(values, key=values.get)
+        entry = {"difference": values[highest] - values[lowest],
+                 "ratio": values[lowest] / values[highest] if values[highest] else None,
+                 "highest": highest, "lowest": lowest}  # fmt: skip
+        if all(draws[g] for g in values):
+            stacked = np.stack(
+                [np.where(draws[g][metric] > -1, draws[g][metric], np.nan) for g in values]
+            )
+            with warnings.catch_warnings():  # a replicate where a group has no boxes: NaN, left out
+                warnings.simplefilter("ignore", RuntimeWarning)
+                spread = np.nanmax(stacked, axis=0) - np.nanmin(stacked, axis=0)
+            entry["ci"] = percentile_interval(spread, confidence)
+        result[metric] = entry
+    return result
