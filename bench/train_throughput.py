@@ -160,7 +160,9 @@ def main() -> None:
         "plain_images_per_second": statistics.median(plain),
         "vislab_images_per_second": statistics.median(ours),
         "ratio_vislab_to_plain": statistics.median(ours) / statistics.median(plain),
-        "ratio_median_of_paired_rounds": statistics.median(o / p for o, p in zip(ours, plain, strict=True)),
+        "ratio_median_of_paired_rounds": statistics.median(
+            o / p for o, p in zip(ours, plain, strict=True)
+        ),
         "rounds": {"plain": plain, "vislab": ours},
         "data_pipeline_224px_images_per_second": pipeline,
         "model_training_224px_images_per_second": consumption,

@@ -164,3 +164,18 @@ def test_bad_detection_files_are_named(tmp_path):
     (tmp_path / "empty.json").write_text("[]")
     empty = evaluate_detection(tmp_path / "empty.json", tmp_path / "instances.json", bootstrap=0)
     assert empty["metrics"]["mAP"]["value"] == 0.0
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_point_numbers_without_intervals_come_from_faster_coco_eval_and_equal_pycocotools(
+    tmp_path, seed
+):
+    from vislab.evaluation.detection_json import evaluate_detection
+
+    gt, detections = _write(tmp_path, seed=seed, images=int(3 + seed % 15))
+    reference, _ = run_pycocotools(gt, detections)
+    result = evaluate_detection(tmp_path / "results.json", tmp_path / "instances.json", bootstrap=0)
+    values = [result["metrics"][name]["value"] for name, *_ in STATS]
+    assert [(-1 if v is None else v) for v in values] == pytest.approx(
+        list(reference.stats), abs=1e-9
+    )

@@ -83,26 +83,54 @@ def _matches(entries: list, thresholds: int) -> Matches:
     )  # fmt: skip
 
 
+def final_recall(matches: Matches, weights: np.ndarray, max_dets: int) -> np.ndarray:
+    """Recall (b, T) after all detections: what AR needs, without the precision curve."""
+    keep = matches.rank < max_dets
+    positives = weights @ matches.ground_truth
+    hits = weights[:, matches.image[keep]] @ matches.true_positive[:, keep].T.astype(
+        float
+    )  # (b, T)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        recall = hits / positives[:, None]
+    recall[positives == 0] = -1.0
+    return recall
+
+
 def precision_recall(
     matches: Matches, weights: np.ndarray, max_dets: int, recall_levels: np.ndarray
 ):
-    """Interpolated precision (b, T, R) and final recall (b, T); -1 where no ground truth."""
+    """Interpolated precision (b, T, R) and final recall (b, T); -1 where no ground truth.
+
+    One weight row (the point estimate) is computed in float64, exactly as pycocotools;
+    bootstrap replicates in float32, which halves the memory traffic.
+    """
     keep = matches.rank < max_dets
     true_positive, false_positive = matches.true_positive[:, keep], matches.false_positive[:, keep]
-    detection_weight = weights[:, matches.image[keep]]  # (b, D)
+    dtype = np.float64 if weights.shape[0] == 1 else np.float32
+    detection_weight = weights[:, matches.image[keep]].astype(dtype)  # (b, D)
     positives = weights @ matches.ground_truth  # (b,)
     rows, thresholds, count = weights.shape[0], true_positive.shape[0], true_positive.shape[1]
     precision = np.zeros((rows, thresholds, len(recall_levels)))
     recall = np.zeros((rows, thresholds))
     if count:
-        tp = np.cumsum(detection_weight[:, None, :] * true_positive[None], axis=2)  # (b, T, D)
-        fp = np.cumsum(detection_weight[:, None, :] * false_positive[None], axis=2)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rc = tp / positives[:, None, None]
-        pr = tp / (fp + tp + np.spacing(1))
+        shape = (rows, thresholds, count)
+        tp = np.multiply(
+            detection_weight[:, None, :], true_positive[None], out=np.empty(shape, dtype)
+        )
+        np.cumsum(tp, axis=2, out=tp)  # (b, T, D) weighted true positives so far
+        pr = np.multiply(
+            detection_weight[:, None, :],
+            (true_positive | false_positive)[None],
+            out=np.empty(shape, dtype),
+        )
+        np.cumsum(pr, axis=2, out=pr)  # detections counted so far = tp + fp
+        pr += np.spacing(1)
+        np.divide(tp, pr, out=pr)  # precision = tp / (fp + tp + eps)
         envelope = np.maximum.accumulate(pr[:, :, ::-1], axis=2)[:, :, ::-1]
-        recall = rc[:, :, -1]
-        precision = _sample(np.nan_to_num(rc, nan=np.inf), envelope, recall_levels)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rc = np.divide(tp, positives[:, None, None].astype(dtype), out=tp)
+        recall = rc[:, :, -1].astype(np.float64)
+        precision = _sample(np.nan_to_num(rc, nan=np.inf, copy=False), envelope, recall_levels)
     missing = positives == 0
     precision[missing], recall[missing] = -1.0, -1.0
     return precision, recall
@@ -128,9 +156,10 @@ def _sample(rc: np.ndarray, envelope: np.ndarray, levels: np.ndarray) -> np.ndar
 def detection_metrics(table: dict, categories: list, thresholds: np.ndarray, levels: np.ndarray,
                       weights: np.ndarray) -> dict[str, np.ndarray]:  # fmt: skip
     """The twelve COCO numbers (b,) and per-category AP (b, K) for image weights (b, I)."""
-    combos = {(area, max_dets) for _, _, _, area, max_dets in STATS}
+    with_precision = {(area, max_dets) for _, kind, _, area, max_dets in STATS if kind == "ap"}
+    recall_only = {(area, max_dets) for _, _, _, area, max_dets in STATS} - with_precision
     per = {}
-    for area, max_dets in combos:
+    for area, max_dets in with_precision:
         results = [
             precision_recall(table[(k, area)], weights, max_dets, levels)
             for k in range(len(categories))
@@ -139,6 +168,12 @@ def detection_metrics(table: dict, categories: list, thresholds: np.ndarray, lev
             np.stack([r[0] for r in results], axis=3),
             np.stack([r[1] for r in results], axis=2),
         )
+    for area, max_dets in recall_only:
+        recall = np.stack(
+            [final_recall(table[(k, area)], weights, max_dets) for k in range(len(categories))],
+            axis=2,
+        )
+        per[(area, max_dets)] = (None, recall)
     values = {}
     for name, kind, iou, area, max_dets in STATS:
         precision, recall = per[(area, max_dets)]  # (b, T, R, K), (b, T, K)

@@ -120,6 +120,8 @@ def evaluate_detection(
 ) -> dict:
     truth = load_references(references)
     results = check_results(_read_json(predictions, "predictions"), truth, str(predictions))
+    if bootstrap == 0 and not group_by:
+        return _point_only(truth, results)
     table, categories, thresholds, levels = matches_from_cocoeval(match(truth, results))
     image_ids = list(truth.getImgIds())
     count = len(image_ids)
@@ -159,6 +161,46 @@ def evaluate_detection(
     result["bootstrap"] = {"resamples": bootstrap, "confidence": confidence, "seed": seed,
                            "method": "percentile", "unit": "images"}  # fmt: skip
     return result
+
+
+def _point_only(truth, results: list[dict]) -> dict:
+    """No intervals, no groups: faster-coco-eval's C++ evaluation (identical numbers)."""
+    from faster_coco_eval import COCO, COCOeval_faster
+
+    quiet = lambda *args, **kwargs: None  # noqa: E731
+    gt = COCO(truth.dataset, print_function=quiet)
+    if results:
+        found = gt.loadRes(results)
+    else:
+        found = COCO(_empty_results(truth).dataset, print_function=quiet)
+    evaluation = COCOeval_faster(gt, found, "bbox", print_function=quiet)
+    evaluation.evaluate()
+    evaluation.accumulate()
+    evaluation.summarize()
+    precision = evaluation.eval["precision"][:, :, :, 0, -1]  # (T, R, K): all areas, 100 detections
+    names = [c["name"] for c in truth.loadCats(evaluation.params.catIds)]
+    per_class = {}
+    for k, name in enumerate(names):
+        values = precision[:, :, k]
+        per_class[name] = {
+            "AP": {"value": float(values[values > -1].mean()) if (values > -1).any() else None}
+        }
+    return {
+        "task": "detection",
+        "n": len(truth.getImgIds()),
+        "metrics": {
+            name: {"value": float(v) if v > -1 else None}
+            for name, v in zip(NAMES, evaluation.stats[:12], strict=True)
+        },
+        "per_class": per_class,
+        "bootstrap": {
+            "resamples": 0,
+            "confidence": None,
+            "seed": None,
+            "method": None,
+            "unit": "images",
+        },
+    }
 
 
 def _entry(value: float, draws: np.ndarray | None, confidence: float) -> dict:
