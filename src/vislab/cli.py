@@ -56,10 +56,26 @@ def data_check(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the full summary here.")
     ] = None,
+    images: Annotated[Path | None, typer.Option(help="Detection (COCO): the image folder.")] = None,
 ) -> None:
-    """Scan a source: unreadable files with reasons, counts per class, imbalance, duplicates."""
-    from vislab.data.check import scan, summarize
+    """Scan a source: unreadable files with reasons, counts per class, imbalance, duplicates.
 
+    Detection sources (a COCO .json, a VOC folder, a YOLO folder) also list every box problem.
+    """
+    from vislab.data.check import scan, summarize
+    from vislab.data.detection import (
+        detection_source_from_path,
+        is_detection_source,
+        summarize_detection,
+    )
+
+    if is_detection_source(source):
+        summary = summarize_detection(detection_source_from_path(source, images))
+        _print_detection_check(summary)
+        _write_json(json_out, summary)
+        if summary["n_unreadable"] or summary["n_problems"]:
+            raise typer.Exit(1)
+        return
     table = _table_for(source)
     summary = summarize(table, scan(table))
     _print_check(summary)
@@ -76,6 +92,21 @@ def _table_for(source: str):
 
         return load_source(load_config(source).data)
     return source_from_path(source)
+
+
+def _print_detection_check(summary: dict) -> None:
+    _say(f"{summary['source']}: {summary['n_images']} images, {summary['n_boxes']} boxes, "
+         f"{summary['n_images_without_boxes']} images without boxes")  # fmt: skip
+    for name, count in summary["boxes_per_class"].items():
+        _say(f"  {name:<20} {count} boxes")
+    _say(f"imbalance ratio (boxes, largest/smallest class): {summary['imbalance_ratio']}")
+    _say(f"exact duplicate images: {len(summary['duplicates'])} group(s)")
+    _say(f"problems: {summary['n_problems']}")
+    for item in summary["problems"][:50]:
+        _say(f"  {item['where']}: {item['problem']} ({item['action']})")
+    _say(f"unreadable: {summary['n_unreadable']}")
+    for item in summary["unreadable"]:
+        _say(f"  {item['path']}: {item['reason']}")
 
 
 def _print_check(summary: dict) -> None:
