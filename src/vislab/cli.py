@@ -476,7 +476,7 @@ def _print_metrics(metrics: dict) -> None:
     _say(f"{metrics['task']}: n = {metrics['n']}")
     for name, entry in metrics["metrics"].items():
         ci = entry.get("ci")
-        interval = f"  [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else ""
+        interval = f"  [{ci[0]:.4f}, {ci[1]:.4f}]" if ci and entry["value"] is not None else ""
         value = "n/a" if entry["value"] is None else f"{entry['value']:.4f}"
         _say(f"  {name:<18} {value}{interval}")
     for spec, groups in metrics.get("groups", {}).items():

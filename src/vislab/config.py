@@ -18,7 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from vislab.errors import ConfigError
 
-Augmentation = Literal["flip", "color_jitter", "autoaugment", "randaugment", "trivialaugment"]
+Augmentation = Literal[
+    "flip", "color_jitter", "autoaugment", "randaugment", "trivialaugment", "zoom_out", "iou_crop"
+]
+DETECTION_AUGMENTATIONS = {"flip", "color_jitter", "zoom_out", "iou_crop"}
 
 
 class _Section(BaseModel):
@@ -44,8 +47,13 @@ class SplitConfig(_Section):
 
 
 class DataConfig(_Section):
-    source: Literal["imagefolder", "manifest", "hf", "torchvision", "sample"] = "imagefolder"
-    root: str | None = None  # folder, manifest file, save_to_disk folder or torchvision root
+    source: Literal[
+        "imagefolder", "manifest", "hf", "torchvision", "sample", "coco", "voc", "yolo"
+    ] = "imagefolder"
+    root: str | None = None  # folder, manifest, save_to_disk folder, torchvision root, COCO json
+    images: str | None = None  # coco: the image folder (default: the JSON's folder)
+    metadata: str | None = None  # detection: image metadata table (image_id or file_name) to join
+    boxes_outside: Literal["clip", "reject"] = "clip"  # detection: boxes crossing the border
     name: str | None = None  # hub name (hf), dataset name (torchvision, sample)
     path_column: str = "path"
     label_column: str = "label"
@@ -72,7 +80,14 @@ class DataConfig(_Section):
 
     @model_validator(mode="after")
     def _source_has_what_it_needs(self) -> DataConfig:
-        needs_root = self.source in ("imagefolder", "manifest", "torchvision")
+        needs_root = self.source in (
+            "imagefolder",
+            "manifest",
+            "torchvision",
+            "coco",
+            "voc",
+            "yolo",
+        )
         if needs_root and not self.root:
             raise ValueError(f"data.root is required when data.source is '{self.source}'.")
         if self.source in ("torchvision", "sample") and not self.name:
@@ -141,13 +156,42 @@ class EvaluateConfig(_Section):
 
 
 class ExperimentConfig(_Section):
-    task: Literal["classification"] = "classification"
+    task: Literal["classification", "detection"] = "classification"
     name: str | None = None  # run directory name; default: <task>-<backbone>
     output_dir: str = "runs"
     data: DataConfig
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
+
+    @model_validator(mode="after")
+    def _task_fits(self) -> ExperimentConfig:
+        from vislab.models.detectors import is_detector
+
+        detection_source = self.data.source in ("coco", "voc", "yolo")
+        if self.task == "detection" and not is_detector(self.model.backbone):
+            raise ValueError(
+                f"model.backbone: '{self.model.backbone}' is not a detection model. Use e.g. "
+                "torchvision:fasterrcnn_mobilenet_v3_large_fpn, torchvision:retinanet_resnet50_fpn, "
+                "torchvision:fcos_resnet50_fpn or torchvision:ssdlite320_mobilenet_v3_large."
+            )
+        if self.task == "classification" and (is_detector(self.model.backbone) or detection_source):
+            raise ValueError(
+                "task: the data source or model.backbone is for detection; set task: detection."
+            )
+        if self.task == "detection" and not detection_source:
+            raise ValueError("data.source: detection needs coco, voc or yolo.")
+        allowed = (
+            DETECTION_AUGMENTATIONS
+            if self.task == "detection"
+            else set(Augmentation.__args__) - {"zoom_out", "iou_crop"}
+        )
+        wrong = [name for name in self.data.augment if name not in allowed]
+        if wrong:
+            raise ValueError(
+                f"data.augment: {wrong} cannot be used for {self.task}; choose from {sorted(allowed)}."
+            )
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -210,6 +254,9 @@ def _describe(error: ValidationError, raw: dict[str, Any], source: str) -> str:
         else:
             got = _value_at(raw, location)
             message = item["msg"].removeprefix("Value error, ")
+            if not location and ": " in message:  # a cross-field check names its own field
+                field, message = message.split(": ", 1)
+                got = _MISSING
             suffix = f" Got {got!r}." if got is not _MISSING and "Got" not in message else ""
             lines.append(f"  - {field}: {message}.{suffix}".replace("..", "."))
     return "\n".join(lines)

@@ -48,10 +48,20 @@ def train(
     # Lightning 2.6 calls a torch API that torch 2.14 deprecates: not the user's concern.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     L.seed_everything(config.train.seed, workers=True, verbose=False)
-    data = prepare(config.data, seed_stats=config.train.seed)
+    if config.task == "detection":
+        from vislab.training_detection import prepare_detection
+
+        data = prepare_detection(config.data)
+    else:
+        data = prepare(config.data, seed_stats=config.train.seed)
     run_dir = Path(resume) if resume else _run_dir(config)
     if rank_zero_only.rank == 0 and not resume:
-        _record(run_dir, config, data)
+        if config.task == "detection":
+            from vislab.training_detection import record_detection
+
+            record_detection(run_dir, config, data)
+        else:
+            _record(run_dir, config, data)
     if resume:  # the checkpoints of the earlier attempt are what we continue from
         warnings.filterwarnings(
             "ignore", message=r"Checkpoint directory .* exists and is not empty"
@@ -60,7 +70,12 @@ def train(
     trainer.fit(module, *loaders, ckpt_path=checkpoint, weights_only=False)
     if trainer.global_rank != 0:
         return run_dir
-    _finish(run_dir, config, data, module, trainer)
+    if config.task == "detection":
+        from vislab.training_detection import finish_detection
+
+        finish_detection(run_dir, config, data, module, trainer)
+    else:
+        _finish(run_dir, config, data, module, trainer)
     return run_dir
 
 
@@ -112,12 +127,24 @@ def _record(run_dir: Path, config: ExperimentConfig, data: PreparedData) -> None
         write_atomic(run_dir / "skipped_images.csv", data.skipped.to_csv(index=False))
 
 
-def _build(config: ExperimentConfig, data: PreparedData, run_dir: Path, progress: bool):
-    from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+def _build(config: ExperimentConfig, data, run_dir: Path, progress: bool):
+    """The Lightning module, the Trainer and the [train, val] loaders for the config's task."""
+    if config.task == "detection":
+        from vislab.training_detection import detection_module_and_loaders
 
+        module, loaders, monitor = detection_module_and_loaders(config, data)
+    else:
+        module, loaders, monitor = _classification_module_and_loaders(config, data)
+    if len(loaders) == 1:  # split.val: 0 is a choice, not a mistake
+        warnings.filterwarnings("ignore", message=r"You defined a `validation_step` but have no")
+    trainer = make_trainer(
+        config, run_dir, progress, monitor if len(loaders) > 1 else None, len(loaders[0])
+    )
+    return module, trainer, loaders
+
+
+def _classification_module_and_loaders(config: ExperimentConfig, data: PreparedData):
     cfg_data, cfg_train = config.data, config.train
-    attempt = _log_version(run_dir)
     train_table, val_table = data.split("train"), data.split("val")
     warn_if_imbalanced(train_table)
     labels = train_table.label_indices()
@@ -128,15 +155,13 @@ def _build(config: ExperimentConfig, data: PreparedData, run_dir: Path, progress
     sampler = None
     if cfg_data.sampler == "balanced":
         sampler = balanced_sampler(labels, num_classes, cfg_train.seed)
-    train_loader = make_loader(
-        ImageDataset(train_table, transform), cfg_data.batch_size, cfg_data.num_workers,
-        shuffle=True, sampler=sampler, drop_last=len(train_table) > cfg_data.batch_size,
-    )  # fmt: skip
-    loaders = [train_loader]
-    has_val = len(val_table) > 0
-    if not has_val:  # split.val: 0 is a choice, not a mistake
-        warnings.filterwarnings("ignore", message=r"You defined a `validation_step` but have no")
-    if has_val:
+    loaders = [
+        make_loader(
+            ImageDataset(train_table, transform), cfg_data.batch_size, cfg_data.num_workers,
+            shuffle=True, sampler=sampler, drop_last=len(train_table) > cfg_data.batch_size,
+        )
+    ]  # fmt: skip
+    if len(val_table):
         val_transform = eval_transform(cfg_data.image_size, data.mean, data.std)
         loaders.append(
             make_loader(
@@ -148,17 +173,29 @@ def _build(config: ExperimentConfig, data: PreparedData, run_dir: Path, progress
         image_size=cfg_data.image_size,
     )  # fmt: skip
     weights = class_weights(labels, num_classes) if cfg_train.class_weighted_loss else None
-    module = ClassificationModule(model, config, num_classes, weights)
+    return ClassificationModule(model, config, num_classes, weights), loaders, ("val_loss", "min")
+
+
+def make_trainer(
+    config: ExperimentConfig, run_dir: Path, progress: bool, monitor, steps_per_epoch: int
+):
+    """Lightning Trainer: best + last checkpoints, early stopping, CSV and TensorBoard logs."""
+    from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    cfg_train = config.train
+    attempt = _log_version(run_dir)
+    metric, mode = monitor if monitor else (None, "min")
     callbacks = [
-        ModelCheckpoint(
-            dirpath=run_dir / "checkpoints", filename="best", monitor="val_loss" if has_val else None,
-            save_last=True, save_top_k=1,
-        ),
+        ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=metric, mode=mode,
+                        save_last=True, save_top_k=1),
         LearningRateMonitor(logging_interval="epoch"),
     ]  # fmt: skip
-    if cfg_train.early_stopping and has_val:
-        callbacks.append(EarlyStopping(monitor="val_loss", patience=cfg_train.early_stopping))
-    trainer = L.Trainer(
+    if cfg_train.early_stopping and metric:
+        callbacks.append(
+            EarlyStopping(monitor=metric, mode=mode, patience=cfg_train.early_stopping)
+        )
+    return L.Trainer(
         max_epochs=cfg_train.epochs,
         accelerator=cfg_train.accelerator,
         devices=cfg_train.devices,
@@ -173,10 +210,9 @@ def _build(config: ExperimentConfig, data: PreparedData, run_dir: Path, progress
         enable_progress_bar=progress,
         enable_model_summary=False,
         limit_train_batches=cfg_train.limit_train_batches,
-        log_every_n_steps=max(1, min(50, len(train_loader) // 2)),
+        log_every_n_steps=max(1, min(50, steps_per_epoch // 2)),
         deterministic=False,
     )
-    return module, trainer, loaders
 
 
 def _log_version(run_dir: Path) -> str:

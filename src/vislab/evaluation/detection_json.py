@@ -205,7 +205,7 @@ def _point_only(truth, results: list[dict]) -> dict:
 
 def _entry(value: float, draws: np.ndarray | None, confidence: float) -> dict:
     entry = {"value": float(value) if value > -1 else None}
-    if draws is not None and len(draws):
+    if entry["value"] is not None and draws is not None and len(draws):
         entry["ci"] = percentile_interval(np.where(draws > -1, draws, np.nan), confidence)
     return entry
 

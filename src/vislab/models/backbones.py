@@ -32,6 +32,7 @@ def check_backbone_name(name: str) -> None:
         import torchvision
 
         known = torchvision.models.list_models(module=torchvision.models)
+        known += torchvision.models.list_models(module=torchvision.models.detection)
         wanted = name.removeprefix(TORCHVISION_PREFIX)
     else:
         import timm

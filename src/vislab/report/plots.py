@@ -105,6 +105,8 @@ def forest_png(spec: str, metric: str, groups: dict, overall: dict) -> bytes:
     figure, axes = plt.subplots(figsize=(5.6, 0.4 * len(names) + 1.3))
     for row, name in enumerate(names):
         entry = groups[name]["metrics"][metric]
+        if entry["value"] is None:  # no ground truth of this kind in the group
+            continue
         low, high = entry.get("ci", [entry["value"], entry["value"]])
         color = "#c0392b" if groups[name]["small"] else "#1f4e79"
         axes.plot([low, high], [row, row], color=color, linewidth=2)

@@ -14,13 +14,25 @@ def _interval(entry: dict) -> tuple[float | None, float | None]:
     return ci[0], ci[1]
 
 
+def _flat(entry: dict) -> dict:
+    """{"AP": {"value", "ci"}} -> AP, AP_ci_low, AP_ci_high; plain numbers stay as they are."""
+    flat = {}
+    for key, value in entry.items():
+        if isinstance(value, dict) and "value" in value:
+            flat[key] = value["value"]
+            flat[f"{key}_ci_low"], flat[f"{key}_ci_high"] = _interval(value)
+        else:
+            flat[key] = value
+    return flat
+
+
 def metrics_tables(metrics: dict) -> dict[str, pd.DataFrame]:
     tables = {
         "metrics": pd.DataFrame(
             [{"metric": name, "value": e["value"], "ci_low": _interval(e)[0], "ci_high": _interval(e)[1]}
              for name, e in metrics["metrics"].items()]
         ),
-        "per_class": pd.DataFrame([{"class": name, **entry} for name, entry in metrics["per_class"].items()]),
+        "per_class": pd.DataFrame([{"class": name, **_flat(entry)} for name, entry in metrics["per_class"].items()]),
     }  # fmt: skip
     groups = [
         {"group_by": spec, "group": group, "n": entry["n"], "small": entry["small"], "metric": name,

@@ -1,0 +1,108 @@
+"""`vislab train` for detection: every torchvision family trains offline and is evaluated."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import pytest
+from pycocotools.coco import COCO
+
+from tests.conftest import write_config
+from vislab.cli import run
+from vislab.config import config_from_dict
+from vislab.data.shapes import make_shapes
+from vislab.errors import ConfigError
+from vislab.training import train
+
+
+def _config(root, out, backbone, **train_options):
+    return {
+        "task": "detection", "output_dir": str(out),
+        "data": {"source": "coco", "root": str(root), "image_size": 64, "batch_size": 4,
+                 "augment": ["flip", "zoom_out", "iou_crop", "color_jitter"],
+                 "split": {"val": 0.2, "test": 0.25, "seed": 0}},
+        "model": {"backbone": backbone},
+        "train": {"epochs": 1, "lr": 0.005, "optimizer": "sgd", "limit_train_batches": 2, **train_options},
+        "evaluate": {"bootstrap": 20, "group_by": ["background"]},
+    }  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    return make_shapes(tmp_path_factory.mktemp("shapes") / "data", count=16, size=64, seed=3)
+
+
+@pytest.mark.parametrize(
+    "backbone",
+    [
+        "fasterrcnn_mobilenet_v3_large_fpn",
+        "retinanet_resnet50_fpn",
+        "fcos_resnet50_fpn",
+        "ssdlite320_mobilenet_v3_large",
+    ],
+)
+def test_each_family_trains_and_writes_valid_coco_results(shapes, tmp_path, backbone):
+    run_dir = train(
+        config_from_dict(_config(shapes, tmp_path / "runs", f"torchvision:{backbone}")),
+        progress=False,
+    )
+    for name in (
+        "predictions.json",
+        "references.json",
+        "images.csv",
+        "metrics.json",
+        "report.html",
+        "model.safetensors",
+    ):
+        assert (run_dir / name).is_file(), name
+    with contextlib.redirect_stdout(io.StringIO()):
+        truth = COCO(str(run_dir / "references.json"))
+        results = json.loads((run_dir / "predictions.json").read_text())
+        if results:
+            truth.loadRes(results)  # valid COCO results: known images and categories
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["task"] == "detection" and metrics["n"] == 4
+    assert set(metrics["metrics"]) == {"mAP", "mAP_50", "mAP_75", "mAP_small", "mAP_medium", "mAP_large",
+                                       "AR_1", "AR_10", "AR_100", "AR_small", "AR_medium", "AR_large"}  # fmt: skip
+    assert "background" in metrics["groups"]
+
+
+def test_run_metrics_equal_evaluate_command_and_report_shows_overlays(shapes, tmp_path):
+    run_dir = train(
+        config_from_dict(
+            _config(shapes, tmp_path / "runs", "torchvision:fasterrcnn_mobilenet_v3_large_fpn")
+        ),
+        progress=False,
+    )
+    out = tmp_path / "again.json"
+    command = ["evaluate", "detection", "--predictions", str(run_dir / "predictions.json"), "--references",
+               str(run_dir / "references.json"), "--group-by", "background", "--metadata", str(run_dir / "images.csv"),
+               "--bootstrap", "20", "--out", str(out)]  # fmt: skip
+    assert run(command) == 0
+    assert (
+        json.loads(out.read_text())["metrics"]
+        == json.loads((run_dir / "metrics.json").read_text())["metrics"]
+    )
+    report = (run_dir / "report.html").read_text()
+    assert "Images with the lowest recall" in report and report.count("data:image/png;base64,") >= 2
+    assert (run_dir / "tables" / "per_class.csv").is_file()
+
+
+def test_detection_config_errors(shapes, tmp_path):
+    wrong_model = _config(shapes, tmp_path, "resnet18")
+    with pytest.raises(ConfigError, match="model.backbone: 'resnet18' is not a detection model"):
+        config_from_dict(wrong_model)
+    wrong_task = {**_config(shapes, tmp_path, "resnet18"), "task": "classification"}
+    wrong_task["data"] = {**wrong_task["data"], "augment": ["flip"]}
+    with pytest.raises(ConfigError, match="set task: detection"):
+        config_from_dict(wrong_task)
+    wrong_augment = _config(shapes, tmp_path, "torchvision:fcos_resnet50_fpn")
+    wrong_augment["data"]["augment"] = ["autoaugment"]
+    with pytest.raises(
+        ConfigError, match=r"data.augment: \['autoaugment'\] cannot be used for detection"
+    ):
+        config_from_dict(wrong_augment)
+    path = write_config(tmp_path / "c.yaml", wrong_model)
+    assert run(["train", str(path)]) == 1
