@@ -193,7 +193,7 @@ def test_class_weighted_loss_uses_the_weights():
 
 
 def test_warmup_cosine_schedule():
-    from vislab.tasks.classification import warmup_cosine
+    from vislab.tasks.optim import warmup_cosine
 
     schedule = warmup_cosine(total_steps=100, warmup_steps=10)
     values = [schedule(step) for step in range(100)]

@@ -106,3 +106,16 @@ def test_detection_config_errors(shapes, tmp_path):
         config_from_dict(wrong_augment)
     path = write_config(tmp_path / "c.yaml", wrong_model)
     assert run(["train", str(path)]) == 1
+
+
+def test_evaluate_run_dir_of_a_detection_run(shapes, tmp_path):
+    run_dir = train(
+        config_from_dict(
+            _config(shapes, tmp_path / "runs", "torchvision:ssdlite320_mobilenet_v3_large")
+        ),
+        progress=False,
+    )
+    before = json.loads((run_dir / "metrics.json").read_text())
+    (run_dir / "metrics.json").unlink()
+    assert run(["evaluate", str(run_dir)]) == 0
+    assert json.loads((run_dir / "metrics.json").read_text())["metrics"] == before["metrics"]

@@ -127,7 +127,9 @@ def _print_check(summary: dict) -> None:
 
 @data_app.command("sample")
 def data_sample(
-    name: Annotated[str, typer.Argument(help="A bundled dataset: digits.")] = "digits",
+    name: Annotated[
+        str, typer.Argument(help="digits (classification) or shapes (detection).")
+    ] = "digits",
     out: Annotated[Path, typer.Option(help="New folder for images/ and manifest.csv.")] = Path(
         "digits"
     ),
@@ -136,7 +138,12 @@ def data_sample(
     from vislab.data.export import export_sample
 
     export_sample(name, out)
-    _say(f"wrote {out / 'images'} (a folder per class) and {out / 'manifest.csv'}")
+    if name == "shapes":
+        _say(
+            f"wrote {out / 'images'} and {out / 'instances.json'} (COCO boxes; 200 generated images)"
+        )
+    else:
+        _say(f"wrote {out / 'images'} (a folder per class) and {out / 'manifest.csv'}")
 
 
 @data_app.command("preview")

@@ -205,3 +205,32 @@ def evaluate_detection_run(
     write_json(run_dir / "metrics.json", metrics)
     write_detection_report(run_dir, metrics, held_out, detections)
     return metrics
+
+
+def reevaluate_detection_run(run_dir: Path, config: ExperimentConfig) -> dict:
+    """`vislab evaluate RUN_DIR` for detection: the saved predictions, evaluated and reported again."""
+    from vislab.evaluation.detection_json import evaluate_detection
+    from vislab.report.detection_page import write_detection_report
+
+    data = prepare_detection(config.data)
+    splits = set(data.table.images["split"])
+    held_out = data.split("test" if "test" in splits else "val")
+    results = json.loads((run_dir / "predictions.json").read_text())
+    detections: list[list[dict]] = [[] for _ in range(len(held_out))]
+    index = {category: k for k, category in enumerate(held_out.category_ids)}
+    for item in results:
+        x, y, w, h = item["bbox"]
+        detections[item["image_id"] - 1].append(
+            {
+                "box": [x, y, x + w, y + h],
+                "label": index[item["category_id"]],
+                "score": item["score"],
+            }
+        )
+    settings = config.evaluate
+    images = held_out.images.assign(image_id=np.arange(1, len(held_out) + 1))
+    metrics = evaluate_detection(run_dir / "predictions.json", run_dir / "references.json", settings.group_by,
+                                 images, settings.bootstrap, settings.confidence, settings.seed)  # fmt: skip
+    write_json(run_dir / "metrics.json", metrics)
+    write_detection_report(run_dir, metrics, held_out, detections)
+    return metrics

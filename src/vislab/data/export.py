@@ -18,6 +18,11 @@ def export_sample(name: str, out: str | Path, scale: int = 4) -> Path:
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise InputError(f"{out}: the folder exists and is not empty; choose a new --out folder.")
+    if name == "shapes":  # detection: generated images of shapes with exact boxes, as COCO
+        from vislab.data.shapes import make_shapes
+
+        make_shapes(out)
+        return out
     table = from_sample(name)
     frame = table.frame.copy()
     paths = []

@@ -69,6 +69,14 @@ def evaluate_run(run_dir: str | Path, config=None, data=None, model=None) -> dic
     from vislab.runs import write_atomic, write_json
 
     run_dir = Path(run_dir)
+    if config is None and model is None:
+        from vislab.config import load_config
+
+        config = load_config(run_dir / "config.yaml")
+        if config.task == "detection":
+            from vislab.training_detection import reevaluate_detection_run
+
+            return reevaluate_detection_run(run_dir, config)
     predictions_path = run_dir / "predictions.csv"
     if model is not None:
         predictions = _predict_held_out(config, data, model)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import lightning as L
 import torch
 from torch import nn
@@ -13,6 +11,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from vislab.config import ExperimentConfig
 from vislab.data.transforms import batch_mixer
 from vislab.models.backbones import freeze_backbone, head_module, parameter_groups
+from vislab.tasks.optim import optimizer_and_schedule
 
 
 class ClassificationModule(L.LightningModule):
@@ -87,35 +86,4 @@ class ClassificationModule(L.LightningModule):
     def configure_optimizers(self):
         train = self.config.train
         groups = parameter_groups(self.model, train.lr, self.config.model.backbone_lr_scale)
-        if train.optimizer == "sgd":
-            optimizer = torch.optim.SGD(
-                groups,
-                lr=train.lr,
-                momentum=train.momentum,
-                weight_decay=train.weight_decay,
-                nesterov=True,
-            )
-        else:
-            optimizer = torch.optim.AdamW(groups, lr=train.lr, weight_decay=train.weight_decay)
-        total = max(1, int(self.trainer.estimated_stepping_batches))
-        warmup = int(round(total * train.warmup_epochs / train.epochs))
-        schedule = warmup_cosine(total, warmup, cosine=train.schedule == "cosine")
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
-        }
-
-
-def warmup_cosine(total_steps: int, warmup_steps: int, cosine: bool = True):
-    """lr multiplier per step: linear warmup from ~0 to 1, then cosine decay to 0 (or constant)."""
-
-    def multiplier(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / (warmup_steps + 1)
-        if not cosine:
-            return 1.0
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-    return multiplier
+        return optimizer_and_schedule(groups, train, self.trainer.estimated_stepping_batches)

@@ -8,7 +8,7 @@ from torch import nn
 from torchmetrics.detection import MeanAveragePrecision
 
 from vislab.config import ExperimentConfig
-from vislab.tasks.classification import warmup_cosine
+from vislab.tasks.optim import optimizer_and_schedule
 
 
 class DetectionModule(L.LightningModule):
@@ -48,19 +48,7 @@ class DetectionModule(L.LightningModule):
         self.val_map.reset()
 
     def configure_optimizers(self):
-        train = self.config.train
         parameters = [p for p in self.model.parameters() if p.requires_grad]
-        if train.optimizer == "sgd":
-            optimizer = torch.optim.SGD(
-                parameters, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay
-            )
-        else:
-            optimizer = torch.optim.AdamW(parameters, lr=train.lr, weight_decay=train.weight_decay)
-        total = max(1, int(self.trainer.estimated_stepping_batches))
-        warmup = int(round(total * train.warmup_epochs / train.epochs))
-        schedule = warmup_cosine(total, warmup, cosine=train.schedule == "cosine")
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
-        }
+        return optimizer_and_schedule(
+            parameters, self.config.train, self.trainer.estimated_stepping_batches
+        )
