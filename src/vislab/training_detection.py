@@ -29,8 +29,6 @@ from vislab.data.splits import assign_splits
 from vislab.errors import InputError
 from vislab.runs import environment_record, write_atomic, write_json, write_yaml
 
-SCORE_THRESHOLD = 0.5  # boxes drawn in overlays and used for per-image recall
-
 
 @dataclass
 class DetectionData:
