@@ -7,6 +7,7 @@ import io
 import json
 
 import pytest
+import torch
 from pycocotools.coco import COCO
 
 from tests.conftest import write_config
@@ -37,17 +38,15 @@ def shapes(tmp_path_factory):
 @pytest.mark.parametrize(
     "backbone",
     [
-        "fasterrcnn_mobilenet_v3_large_fpn",
-        "retinanet_resnet50_fpn",
-        "fcos_resnet50_fpn",
-        "ssdlite320_mobilenet_v3_large",
+        "torchvision:fasterrcnn_mobilenet_v3_large_fpn",
+        "torchvision:retinanet_resnet50_fpn",
+        "torchvision:fcos_resnet50_fpn",
+        "torchvision:ssdlite320_mobilenet_v3_large",
+        "vislab:fcos_small",
     ],
 )
 def test_each_family_trains_and_writes_valid_coco_results(shapes, tmp_path, backbone):
-    run_dir = train(
-        config_from_dict(_config(shapes, tmp_path / "runs", f"torchvision:{backbone}")),
-        progress=False,
-    )
+    run_dir = train(config_from_dict(_config(shapes, tmp_path / "runs", backbone)), progress=False)
     for name in (
         "predictions.json",
         "references.json",
@@ -119,3 +118,28 @@ def test_evaluate_run_dir_of_a_detection_run(shapes, tmp_path):
     (run_dir / "metrics.json").unlink()
     assert run(["evaluate", str(run_dir)]) == 0
     assert json.loads((run_dir / "metrics.json").read_text())["metrics"] == before["metrics"]
+
+
+def test_frozen_backbone_is_unchanged_and_heads_train(shapes, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from vislab.models.detectors import create_detector
+
+    start = create_detector("vislab:fcos_small", 3, image_size=64)
+    start_state = {k: v.contiguous() for k, v in start.state_dict().items()}
+    save_file(start_state, str(tmp_path / "start.safetensors"))
+    raw = _config(shapes, tmp_path / "runs", "vislab:fcos_small", optimizer="adamw", lr=0.01)
+    raw["model"].update(pretrained=str(tmp_path / "start.safetensors"), freeze_backbone=True)
+    trained = load_file(str(train(config_from_dict(raw), progress=False) / "model.safetensors"))
+    body = [k for k in start_state if k.startswith("backbone.body.")]
+    assert body and all(torch.equal(trained[k], start_state[k]) for k in body)  # BN stats too
+    heads = [k for k in start_state if k.startswith("head.") and k.endswith("weight")]
+    assert any(not torch.equal(trained[k], start_state[k]) for k in heads)
+
+
+def test_freeze_backbone_is_a_detection_option(shapes, tmp_path):
+    raw = _config(shapes, tmp_path, "resnet18")
+    raw.update(task="classification", data={"source": "imagefolder", "root": str(tmp_path)})
+    raw["model"]["freeze_backbone"] = True
+    with pytest.raises(ConfigError, match="model.mode: linear_probe"):
+        config_from_dict(raw)

@@ -140,7 +140,7 @@ def data_sample(
     export_sample(name, out)
     if name == "shapes":
         _say(
-            f"wrote {out / 'images'} and {out / 'instances.json'} (COCO boxes; 200 generated images)"
+            f"wrote {out / 'images'} and {out / 'instances.json'} (COCO boxes; 400 generated images)"
         )
     else:
         _say(f"wrote {out / 'images'} (a folder per class) and {out / 'manifest.csv'}")

@@ -103,6 +103,7 @@ class ModelConfig(_Section):
     mode: Literal["finetune", "linear_probe"] = "finetune"
     unfreeze_after: int | None = Field(None, ge=0)  # linear_probe: fine-tune from this epoch
     backbone_lr_scale: float = Field(1.0, gt=0, le=1)  # backbone lr = lr * this
+    freeze_backbone: bool = False  # detection: train only the neck and heads
     drop_rate: float = Field(0.0, ge=0, lt=1)
 
     @field_validator("backbone")
@@ -173,7 +174,12 @@ class ExperimentConfig(_Section):
             raise ValueError(
                 f"model.backbone: '{self.model.backbone}' is not a detection model. Use e.g. "
                 "torchvision:fasterrcnn_mobilenet_v3_large_fpn, torchvision:retinanet_resnet50_fpn, "
-                "torchvision:fcos_resnet50_fpn or torchvision:ssdlite320_mobilenet_v3_large."
+                "torchvision:fcos_resnet50_fpn, transformers:detr, transformers:rt_detr or "
+                "vislab:fcos_small."
+            )
+        if self.task == "classification" and self.model.freeze_backbone:
+            raise ValueError(
+                "model.freeze_backbone: for classification use model.mode: linear_probe."
             )
         if self.task == "classification" and (is_detector(self.model.backbone) or detection_source):
             raise ValueError(

@@ -66,6 +66,8 @@ def train(
         warnings.filterwarnings(
             "ignore", message=r"Checkpoint directory .* exists and is not empty"
         )
+    if config.model.freeze_backbone:  # its eval mode is intended
+        warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
     module, trainer, loaders = _build(config, data, run_dir, progress)
     trainer.fit(module, *loaders, ckpt_path=checkpoint, weights_only=False)
     if trainer.global_rank != 0:

@@ -119,9 +119,46 @@ def record_detection(run_dir: Path, config: ExperimentConfig, data: DetectionDat
 def create_model(config: ExperimentConfig, num_classes: int):
     from vislab.models.detectors import create_detector
 
-    return create_detector(
-        config.model.backbone, num_classes, config.model.pretrained, config.data.image_size
-    )
+    model = config.model
+    return create_detector(model.backbone, num_classes, model.pretrained, config.data.image_size,
+                           model.freeze_backbone)  # fmt: skip
+
+
+def save_architecture(run_dir: Path, model) -> None:
+    """transformers detectors: their config (detector.json), to rebuild the model offline."""
+    inner = getattr(model, "model", None)
+    if inner is not None and hasattr(inner, "config"):
+        settings = {"config": inner.config.to_dict(), "normalization": model.normalization}
+        write_json(run_dir / "detector.json", settings)
+
+
+def load_run_detector(run_dir: str | Path):
+    """The trained detector of a run directory, its preprocessing record and config."""
+    from safetensors.torch import load_file
+
+    from vislab.config import load_config
+    from vislab.models.detectors import create_detector
+    from vislab.runs import read_json
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "model.safetensors").is_file():
+        raise InputError(
+            f"{run_dir}: no model.safetensors: is this a finished vislab run directory?"
+        )
+    config = load_config(run_dir / "config.yaml")
+    preprocessing = read_json(run_dir / "preprocessing.json")
+    size = preprocessing["image_size"]
+    if (run_dir / "detector.json").is_file():
+        from vislab.models.detr import TransformersDetector, model_from_config
+
+        saved = read_json(run_dir / "detector.json")
+        norm = saved["normalization"]
+        model = TransformersDetector(model_from_config(saved["config"]), size,
+                                     (norm["mean"], norm["std"]) if norm else None)  # fmt: skip
+    else:
+        model = create_detector(config.model.backbone, len(preprocessing["classes"]), "none", size)
+    model.load_state_dict(load_file(str(run_dir / "model.safetensors")))
+    return model.eval(), preprocessing, config
 
 
 def detection_module_and_loaders(config: ExperimentConfig, data: DetectionData):
@@ -181,6 +218,7 @@ def finish_detection(
         )
     tensors = {k: v.detach().cpu().contiguous() for k, v in module.model.state_dict().items()}
     write_atomic(run_dir / "model.safetensors", save(tensors))
+    save_architecture(run_dir, module.model)
     evaluate_detection_run(run_dir, config, data, module.model)
 
 

@@ -48,7 +48,7 @@ def draw_image(
     return image, objects, background
 
 
-def make_shapes(out: str | Path, count: int = 200, size: int = 128, seed: int = 0) -> Path:
+def make_shapes(out: str | Path, count: int = 400, size: int = 128, seed: int = 0) -> Path:
     """Write `out/images/*.png` and `out/instances.json` (COCO); returns the JSON's path."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):

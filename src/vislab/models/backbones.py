@@ -28,6 +28,15 @@ def check_backbone_name(name: str) -> None:
     """Raise ValueError (for the config validator) when no library knows the backbone."""
     if name.startswith(("hf-hub:", "hf_hub:")):
         return  # resolved on the hub at creation time
+    if name.startswith(("vislab:", "transformers:")):
+        from vislab.models.detectors import all_detector_names, is_detector
+
+        if is_detector(name):
+            return
+        known, wanted = all_detector_names(), name
+        close = difflib.get_close_matches(wanted, known, n=3)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise ValueError(f"unknown detector '{name}'.{hint} Known: {', '.join(known)}")
     if name.startswith(TORCHVISION_PREFIX):
         import torchvision
 

@@ -1,13 +1,16 @@
-"""Detection models by name: torchvision's Faster R-CNN, RetinaNet, FCOS and SSDlite.
+"""Detection models by name, all behind torchvision's detector interface.
 
-`torchvision:NAME` with NAME from `torchvision.models.detection` (e.g.
-`fasterrcnn_mobilenet_v3_large_fpn`, `fasterrcnn_resnet50_fpn_v2`, `retinanet_resnet50_fpn`,
-`fcos_resnet50_fpn`, `ssdlite320_mobilenet_v3_large`). Heads are sized to the classes plus
-background (torchvision's label 0); vislab's class k is the model's label k + 1.
+- `torchvision:NAME` with NAME from `torchvision.models.detection` (e.g.
+  `fasterrcnn_mobilenet_v3_large_fpn`, `fasterrcnn_resnet50_fpn_v2`, `retinanet_resnet50_fpn`,
+  `fcos_resnet50_fpn`, `ssdlite320_mobilenet_v3_large`);
+- `transformers:FAMILY`: DETR, Conditional DETR, Deformable DETR, RT-DETR (`models/detr.py`);
+- `vislab:fcos_small`: FCOS on a small CNN that trains from scratch on CPU (`models/small_fcos.py`).
 
-`pretrained`: `none` (random weights; `weights_backbone=None` too, so nothing is fetched), `hub`
-(the ImageNet backbone from torchvision: needs a network), or a file of weights saved from the
-same architecture and classes (loaded with weights_only=True).
+Heads are sized to the classes plus background (torchvision's label 0); vislab's class k is the
+model's label k + 1. `pretrained`: `none` (random weights, nothing fetched), `hub` (torchvision's
+ImageNet backbone, or the DETR family's reference checkpoint: needs a network), a file of weights
+saved from the same architecture and classes (loaded with weights_only=True), or for
+transformers models a folder written by `save_pretrained`.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from torch import nn
 
 from vislab.errors import ConfigError
 from vislab.models.backbones import TORCHVISION_PREFIX, read_weights_file
+from vislab.models.detr import FAMILIES, PREFIX, is_transformers_detector
 
 FIXED_SIZE = ("ssdlite320", "ssd300")  # SSD models resize to their own size
+VISLAB_DETECTORS = ("vislab:fcos_small",)
 
 
 def detector_names() -> list[str]:
@@ -27,7 +32,17 @@ def detector_names() -> list[str]:
     return [n for n in names if not n.startswith(("maskrcnn", "keypointrcnn"))]
 
 
+def all_detector_names() -> list[str]:
+    return [
+        *(TORCHVISION_PREFIX + n for n in detector_names()),
+        *(PREFIX + f for f in FAMILIES),
+        *VISLAB_DETECTORS,
+    ]
+
+
 def is_detector(backbone: str) -> bool:
+    if backbone in VISLAB_DETECTORS or is_transformers_detector(backbone):
+        return True
     return (
         backbone.startswith(TORCHVISION_PREFIX)
         and backbone.removeprefix(TORCHVISION_PREFIX) in detector_names()
@@ -35,17 +50,38 @@ def is_detector(backbone: str) -> bool:
 
 
 def create_detector(
-    backbone: str, num_classes: int, pretrained: str = "none", image_size: int = 512
+    backbone: str,
+    num_classes: int,
+    pretrained: str = "none",
+    image_size: int = 512,
+    freeze_backbone: bool = False,
 ) -> nn.Module:
-    """A torchvision detector for `num_classes` classes (+ background)."""
-    import torchvision
+    """A detector for `num_classes` classes (+ background), optionally with a frozen backbone."""
+    if is_transformers_detector(backbone):
+        from vislab.models.detr import create_transformers_detector
 
-    name = backbone.removeprefix(TORCHVISION_PREFIX)
-    options = {"weights": None, "weights_backbone": "DEFAULT" if pretrained == "hub" else None,
-               "num_classes": num_classes + 1}  # fmt: skip
-    if not name.startswith(FIXED_SIZE):
-        options.update(min_size=image_size, max_size=image_size)
-    model = torchvision.models.get_model(name, **options)
+        model = create_transformers_detector(backbone, num_classes, pretrained, image_size)
+    else:
+        model = _create_torch_detector(backbone, num_classes, pretrained, image_size)
+    if freeze_backbone:
+        for parameter in backbone_body(model).parameters():
+            parameter.requires_grad_(False)
+    return model
+
+
+def _create_torch_detector(
+    backbone: str, num_classes: int, pretrained: str, image_size: int
+) -> nn.Module:
+    if backbone == "vislab:fcos_small":
+        from vislab.models.small_fcos import fcos_small
+
+        if pretrained == "hub":
+            raise ConfigError(
+                "model.pretrained: vislab:fcos_small has no hub weights; use none or a file."
+            )
+        model = fcos_small(num_classes + 1, image_size)
+    else:
+        model = _torchvision_detector(backbone, num_classes, pretrained, image_size)
     if pretrained not in ("none", "hub"):
         state = read_weights_file(pretrained)
         missing, unexpected = model.load_state_dict(state, strict=False)
@@ -55,3 +91,30 @@ def create_detector(
                 f"(missing {missing[:3]}, unexpected {unexpected[:3]})."
             )
     return model
+
+
+def _torchvision_detector(
+    backbone: str, num_classes: int, pretrained: str, image_size: int
+) -> nn.Module:
+    import torchvision
+
+    name = backbone.removeprefix(TORCHVISION_PREFIX)
+    options = {"weights": None, "weights_backbone": "DEFAULT" if pretrained == "hub" else None,
+               "num_classes": num_classes + 1}  # fmt: skip
+    if not name.startswith(FIXED_SIZE):
+        options.update(min_size=image_size, max_size=image_size)
+    return torchvision.models.get_model(name, **options)
+
+
+def backbone_body(model: nn.Module) -> nn.Module:
+    """The feature extractor that `freeze_backbone` freezes (necks and heads keep training)."""
+    if hasattr(model, "model") and hasattr(model.model, "config"):  # transformers wrapper
+        inner = model.model.model
+        return getattr(inner, "backbone", inner)
+    body = getattr(model.backbone, "body", None)
+    body = getattr(model.backbone, "features", None) if body is None else body
+    if body is None:
+        raise ConfigError(
+            f"model.freeze_backbone: no backbone body found in {type(model).__name__}."
+        )
+    return body

@@ -66,7 +66,7 @@ def image_recall(table: DetectionTable, detections: list[list[dict]], position: 
     hits = 0
     for box, label in zip(truth, labels, strict=True):
         same = [d["box"] for d in found if d["label"] == label]
-        if same and box_iou(torch.tensor([box]), torch.tensor(same)).max() >= 0.5:
+        if same and box_iou(torch.as_tensor(np.asarray([box])), torch.as_tensor(same)).max() >= 0.5:
             hits += 1
     return hits / len(truth)
 

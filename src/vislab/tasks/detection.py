@@ -22,6 +22,19 @@ class DetectionModule(L.LightningModule):
             box_format="xyxy", iou_type="bbox", backend="faster_coco_eval"
         )
         self.val_map.warn_on_many_detections = False  # COCO keeps the 100 best per image, by design
+        self.train()  # Lightning keeps each submodule's mode: a frozen backbone starts in eval
+
+    def on_train_epoch_start(self) -> None:
+        self.train()
+
+    def train(self, mode: bool = True) -> DetectionModule:
+        """A frozen backbone stays in eval mode too: its batch-norm statistics do not move."""
+        super().train(mode)
+        if mode and self.config.model.freeze_backbone:
+            from vislab.models.detectors import backbone_body
+
+            backbone_body(self.model).eval()
+        return self
 
     def training_step(self, batch, batch_index: int) -> torch.Tensor:
         images, targets, _ = batch
