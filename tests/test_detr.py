@@ -38,6 +38,10 @@ def tiny_model(family: str, num_labels: int = 3):
             use_timm_backbone=False, backbone_config=_resnet(), num_labels=num_labels, **TINY
         )
         return transformers.ConditionalDetrForObjectDetection(config)
+    if family == "deformable_detr":  # one decoder layer trips transformers' weight tying
+        config = transformers.DeformableDetrConfig(use_timm_backbone=False, backbone_config=_resnet(), num_labels=num_labels,
+                                                   num_feature_levels=3, encoder_n_points=2, decoder_n_points=2, **{**TINY, "decoder_layers": 2})  # fmt: skip
+        return transformers.DeformableDetrForObjectDetection(config)
     config = transformers.RTDetrConfig(
         num_labels=num_labels, d_model=32, encoder_hidden_dim=32, decoder_layers=1, encoder_layers=1, num_queries=12,
         num_denoising=4, decoder_ffn_dim=64, encoder_ffn_dim=64, decoder_attention_heads=2, encoder_attention_heads=2,
@@ -51,7 +55,7 @@ def shapes(tmp_path_factory):
     return make_shapes(tmp_path_factory.mktemp("shapes") / "data", count=16, size=64, seed=3)
 
 
-@pytest.mark.parametrize("family", ["detr", "conditional_detr", "rt_detr"])
+@pytest.mark.parametrize("family", ["detr", "conditional_detr", "deformable_detr", "rt_detr"])
 def test_saved_tiny_model_trains_and_the_run_reloads_offline(shapes, tmp_path, family):
     torch.manual_seed(0)
     tiny_model(family).save_pretrained(tmp_path / "tiny")

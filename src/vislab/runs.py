@@ -62,6 +62,15 @@ def write_atomic(path: str | Path, text: str | bytes) -> Path:
     return path
 
 
+def write_weights(path: str | Path, model) -> Path:
+    """A model's state as safetensors, atomically. Tied tensors (shared memory, which
+    safetensors refuses) are written once per name: loading copies them back into one."""
+    from safetensors.torch import save
+
+    tensors = {k: v.detach().cpu().clone().contiguous() for k, v in model.state_dict().items()}
+    return write_atomic(path, save(tensors))
+
+
 def write_json(path: str | Path, data: Any) -> Path:
     return write_atomic(path, json.dumps(data, indent=2, default=_jsonable) + "\n")
 

@@ -30,7 +30,14 @@ from vislab.data.prepare import PreparedData, prepare
 from vislab.data.transforms import eval_transform, train_transform
 from vislab.errors import InputError, UsageError
 from vislab.models.backbones import create_classifier
-from vislab.runs import create_run_dir, environment_record, write_atomic, write_json, write_yaml
+from vislab.runs import (
+    create_run_dir,
+    environment_record,
+    write_atomic,
+    write_json,
+    write_weights,
+    write_yaml,
+)
 from vislab.tasks.classification import ClassificationModule
 
 RUN_DIR_VARIABLE = "VISLAB_RUN_DIR"
@@ -72,12 +79,16 @@ def train(
     trainer.fit(module, *loaders, ckpt_path=checkpoint, weights_only=False)
     if trainer.global_rank != 0:
         return run_dir
+    _restore_best(module, trainer)
+    write_weights(run_dir / "model.safetensors", module.model)
     if config.task == "detection":
         from vislab.training_detection import finish_detection
 
-        finish_detection(run_dir, config, data, module, trainer)
+        finish_detection(run_dir, config, data, module.model)
     else:
-        _finish(run_dir, config, data, module, trainer)
+        from vislab.evaluation.evaluate import evaluate_run
+
+        evaluate_run(run_dir, config=config, data=data, model=module.model)
     return run_dir
 
 
@@ -228,21 +239,13 @@ def _log_version(run_dir: Path) -> str:
     return f"resume-{count}"
 
 
-def _finish(run_dir, config, data: PreparedData, module, trainer) -> None:
-    """Best weights to safetensors, then predict + evaluate the test split, then the report."""
-    from safetensors.torch import save
-
-    from vislab.evaluation.evaluate import evaluate_run
-
-    best = (
-        trainer.checkpoint_callback.best_model_path or trainer.checkpoint_callback.last_model_path
-    )
+def _restore_best(module, trainer) -> None:
+    """The best checkpoint's weights (by the monitored metric), or the last one's."""
+    callback = trainer.checkpoint_callback
+    best = callback.best_model_path or callback.last_model_path
     if best:
         state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
         module.load_state_dict(state)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in module.model.state_dict().items()}
-    write_atomic(run_dir / "model.safetensors", save(tensors))
-    evaluate_run(run_dir, config=config, data=data, model=module.model)
 
 
 def evaluation_split(data: PreparedData) -> str:

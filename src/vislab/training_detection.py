@@ -205,21 +205,9 @@ def coco_results(table: DetectionTable, detections: list[list[dict]]) -> list[di
     return results
 
 
-def finish_detection(
-    run_dir: Path, config: ExperimentConfig, data: DetectionData, module, trainer
-) -> None:
-    from safetensors.torch import save
-
-    callback = trainer.checkpoint_callback
-    best = callback.best_model_path or callback.last_model_path
-    if best:
-        module.load_state_dict(
-            torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
-        )
-    tensors = {k: v.detach().cpu().contiguous() for k, v in module.model.state_dict().items()}
-    write_atomic(run_dir / "model.safetensors", save(tensors))
-    save_architecture(run_dir, module.model)
-    evaluate_detection_run(run_dir, config, data, module.model)
+def finish_detection(run_dir: Path, config: ExperimentConfig, data: DetectionData, model) -> None:
+    save_architecture(run_dir, model)
+    evaluate_detection_run(run_dir, config, data, model)
 
 
 def evaluate_detection_run(
