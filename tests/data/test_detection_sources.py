@@ -103,3 +103,27 @@ def test_data_check_covers_detection_sources(tmp_path, capsys):
     summary = json.loads((tmp_path / "c.json").read_text())
     assert summary["n_problems"] == 1 and summary["n_unreadable"] == 1
     assert summary["unreadable"][0]["reason"].startswith("zero bytes")
+
+
+def test_preview_draws_every_box_where_the_annotation_puts_it(tmp_path):
+    from vislab.config import config_from_dict
+    from vislab.data.preview import boxes_drawn
+
+    path = make_shapes(tmp_path / "shapes", count=5, size=64, seed=2)
+    config = config_from_dict({"task": "detection", "model": {"backbone": "vislab:fcos_small"},
+                               "data": {"source": "coco", "root": str(path), "augment": []}})  # fmt: skip
+    coco = json.loads(path.read_text())
+    drawn = boxes_drawn(config, count=5)
+    assert len(drawn) == 5
+    for image, caption in drawn:
+        file = caption.split(":")[0]
+        image_id = next(i["id"] for i in coco["images"] if i["file_name"].endswith(file))
+        boxes = [a["bbox"] for a in coco["annotations"] if a["image_id"] == image_id]
+        assert caption.endswith(f"{len(boxes)} box" + ("es" if len(boxes) != 1 else ""))
+        pixels = np.asarray(image)
+        for x, y, w, h in boxes:  # the box's left edge, half-way down, is drawn in yellow
+            assert tuple(pixels[int(y + h / 2), int(x)]) == (255, 255, 0)
+    out = tmp_path / "preview.png"
+    from vislab.data.preview import save_preview
+
+    assert save_preview(config, out, count=3).stat().st_size > 1000

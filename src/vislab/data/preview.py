@@ -17,6 +17,8 @@ from vislab.runs import write_atomic
 
 def save_preview(config: ExperimentConfig, out: str | Path, count: int = 24) -> Path:
     """Draw `count` training images at random, augment them, undo normalization, save a grid."""
+    if config.task == "detection":
+        return write_atomic(out, _detection_preview(config, count))
     data = config.data
     table = load_source(data)
     # Normalization is undone for display, so ImageNet statistics serve for either preset.
@@ -34,3 +36,30 @@ def save_preview(config: ExperimentConfig, out: str | Path, count: int = 24) -> 
         images.append(Image.fromarray(pixels))
         captions.append(str(table.frame["label"].iat[int(position)]))
     return write_atomic(out, image_grid_png(images, captions))
+
+
+def _detection_preview(config: ExperimentConfig, count: int) -> bytes:
+    return image_grid_png(*zip(*boxes_drawn(config, count), strict=True))
+
+
+def boxes_drawn(config: ExperimentConfig, count: int) -> list[tuple[Image.Image, str]]:
+    """Augmented training images with their boxes (and class names) moved along with them."""
+    from torchvision.utils import draw_bounding_boxes
+
+    from vislab.data.detection_loaders import DetectionDataset, detection_train_transform
+    from vislab.training_detection import load_detection_source
+
+    table = load_detection_source(config.data)
+    dataset = DetectionDataset(table, detection_train_transform(config.data.augment))
+    rng = np.random.default_rng(config.train.seed)
+    picks = rng.choice(len(table), size=min(count, len(table)), replace=False)
+    drawn = []
+    for position in picks:
+        image, target, _ = dataset[int(position)]
+        names = [table.classes[int(label) - 1] for label in target["labels"]]
+        pixels = (image.clamp(0, 1) * 255).to(torch.uint8)
+        boxed = draw_bounding_boxes(pixels, target["boxes"], labels=names, colors="yellow", width=2)
+        file = Path(str(table.images["path"].iat[int(position)])).name
+        caption = f"{file}: {len(names)} box{'es' if len(names) != 1 else ''}"
+        drawn.append((Image.fromarray(boxed.permute(1, 2, 0).numpy()), caption))
+    return drawn
