@@ -140,3 +140,13 @@ def test_class_head_is_resized_to_the_data(tmp_path):
     assert (
         model.model.config.num_labels == 3 and model.model.class_labels_classifier.out_features == 4
     )
+
+
+@pytest.mark.parametrize("family", ["detr", "rt_detr"])
+def test_eigencam_explains_transformers_detectors(family):
+    from vislab.explain.detection import eigencam_map
+
+    torch.manual_seed(0)
+    wrapper = TransformersDetector(tiny_model(family), 64, None)
+    heatmap = eigencam_map(wrapper, torch.rand(3, 40, 56))
+    assert heatmap.shape == (40, 56) and heatmap.max() == pytest.approx(1) and heatmap.std() > 0

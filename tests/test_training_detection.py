@@ -143,3 +143,50 @@ def test_freeze_backbone_is_a_detection_option(shapes, tmp_path):
     raw["model"]["freeze_backbone"] = True
     with pytest.raises(ConfigError, match="model.mode: linear_probe"):
         config_from_dict(raw)
+
+
+def test_explain_a_detection_run_with_eigencam(shapes, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    run_dir = train(
+        config_from_dict(_config(shapes, tmp_path / "runs", "vislab:fcos_small")), progress=False
+    )
+    images = sorted((shapes.parent / "images").glob("*.png"))[:3]
+    out = tmp_path / "explained"
+    command = [
+        "explain",
+        str(run_dir),
+        *map(str, images),
+        "--method",
+        "eigencam",
+        "--out",
+        str(out),
+    ]
+    assert run(command) == 0
+    table = (out / "explanations.csv").read_text().splitlines()
+    assert len(table) == 4 and table[0].startswith("image,overlay,detections,boxes")
+    first = np.asarray(Image.open(out / table[1].split(",")[1]))
+    assert first.shape == (64, 64, 3) and first.std() > 0
+    assert "Explanations (eigencam)" in (out / "explanations.html").read_text()
+    assert (
+        run(["explain", str(run_dir), str(images[0]), "--method", "gradcam", "--out", str(out)])
+        == 1
+    )
+
+
+def test_eigencam_map_covers_the_image_and_stacks_pyramid_levels():
+    from collections import OrderedDict
+
+    from vislab.explain.detection import eigencam_map, stack_levels
+    from vislab.models.detectors import create_detector
+
+    levels = OrderedDict(a=torch.ones(2, 4, 8, 8), b=torch.zeros(2, 3, 4, 4))
+    stacked = stack_levels(levels)
+    assert (
+        stacked.shape == (2, 7, 8, 8) and stacked[:, :4].eq(1).all() and stacked[:, 4:].eq(0).all()
+    )
+    torch.manual_seed(0)
+    model = create_detector("torchvision:fasterrcnn_mobilenet_v3_large_fpn", 2, image_size=64)
+    heatmap = eigencam_map(model, torch.rand(3, 48, 80))
+    assert heatmap.shape == (48, 80) and heatmap.min() >= 0 and heatmap.max() == pytest.approx(1)

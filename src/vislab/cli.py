@@ -375,6 +375,13 @@ def explain(
     from vislab.explain.run import explain_run
 
     table = explain_run(run_dir, images, method, target, out)
+    if "detections" in table.columns:  # a detector
+        for row in table.head(10).itertuples():
+            _say(f"{row.image}: {row.detections} boxes {row.boxes}")
+        _say(
+            f"wrote {len(table)} overlays, {out / 'explanations.csv'} and {out / 'explanations.html'}"
+        )
+        return
     for row in table.head(10).itertuples():
         _say(f"{row.image}: {row.target} (p={row.probability:.3f}) ROAD {row.road:+.3f}")
     _say(

@@ -68,8 +68,13 @@ def explain_run(run_dir: str | Path, images: list[str | Path], method: str = "gr
                 target: str = "predicted", out: str | Path = "explanations") -> pd.DataFrame:  # fmt: skip
     """Write an overlay per image, explanations.csv and explanations.html into `out`."""
     from vislab.prediction import _expand, load_run_model
-    from vislab.runs import write_atomic
+    from vislab.runs import read_json, write_atomic
 
+    record = Path(run_dir) / "preprocessing.json"
+    if record.is_file() and read_json(record).get("task") == "detection":
+        from vislab.explain.detection import explain_detection_run
+
+        return explain_detection_run(run_dir, images, method, out)
     model, preprocessing, _ = load_run_model(run_dir)
     paths = _expand(images)
     labels = _known_labels(Path(run_dir), paths, preprocessing["classes"])

@@ -75,3 +75,17 @@ def write_explanations_page(
         f"{embed_png(grid, 'explanations')}</body></html>"
     )
     return write_atomic(Path(out) / "explanations.html", page)
+
+
+def write_detection_explanations_page(
+    table: pd.DataFrame, overlays: list[np.ndarray], method: str, out: str | Path
+) -> Path:
+    captions = [f"{Path(row.image).name}\n{row.detections} boxes" for row in table.itertuples()]
+    grid = image_grid_png([Image.fromarray(o) for o in overlays], captions)
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>vislab explanations</title><style>{STYLE}</style>"
+        f"</head><body><h1>Explanations ({html.escape(method)})</h1><p>The first principal component "
+        "of the detector's feature maps, with the predicted boxes scored 0.5 or more.</p>"
+        f"{embed_png(grid, 'explanations')}</body></html>"
+    )
+    return write_atomic(Path(out) / "explanations.html", page)
