@@ -121,7 +121,7 @@ def test_preview_draws_every_box_where_the_annotation_puts_it(tmp_path):
         boxes = [a["bbox"] for a in coco["annotations"] if a["image_id"] == image_id]
         assert caption.endswith(f"{len(boxes)} box" + ("es" if len(boxes) != 1 else ""))
         pixels = np.asarray(image)
-        for x, y, w, h in boxes:  # the box's left edge, half-way down, is drawn in yellow
+        for x, y, _w, h in boxes:  # the box's left edge, half-way down, is drawn in yellow
             assert tuple(pixels[int(y + h / 2), int(x)]) == (255, 255, 0)
     out = tmp_path / "preview.png"
     from vislab.data.preview import save_preview
