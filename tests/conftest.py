@@ -7,6 +7,10 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a hub look-up fails at once instead of retrying
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# ultralytics: settings in a temp folder (not the home folder), offline, quiet
+from vislab.models.yolo import quiet_ultralytics  # noqa: E402
+
+quiet_ultralytics()
 
 import numpy as np
 import pandas as pd

@@ -69,6 +69,14 @@ def train(
             record_detection(run_dir, config, data)
         else:
             _record(run_dir, config, data)
+    from vislab.models.yolo import is_yolo
+
+    if is_yolo(config.model.backbone):
+        from vislab.training_yolo import train_yolo
+
+        if resume:
+            raise UsageError("--resume: ultralytics models are trained in one go; start a new run.")
+        return train_yolo(run_dir, config, data)
     if resume:  # the checkpoints of the earlier attempt are what we continue from
         warnings.filterwarnings(
             "ignore", message=r"Checkpoint directory .* exists and is not empty"

@@ -148,10 +148,14 @@ def load_run_detector(run_dir: str | Path):
     config = load_config(run_dir / "config.yaml")
     preprocessing = read_json(run_dir / "preprocessing.json")
     size = preprocessing["image_size"]
-    if (run_dir / "detector.json").is_file():
+    saved = read_json(run_dir / "detector.json") if (run_dir / "detector.json").is_file() else {}
+    if "ultralytics" in saved:
+        from vislab.models.yolo import YoloDetector
+
+        model = YoloDetector.from_architecture(saved["ultralytics"], preprocessing["classes"], size)
+    elif saved:
         from vislab.models.detr import TransformersDetector, model_from_config
 
-        saved = read_json(run_dir / "detector.json")
         norm = saved["normalization"]
         model = TransformersDetector(model_from_config(saved["config"]), size,
                                      (norm["mean"], norm["std"]) if norm else None)  # fmt: skip

@@ -48,6 +48,11 @@ def feature_layer(model: nn.Module) -> nn.Module:
     inner = getattr(model, "model", None)
     if inner is not None and hasattr(inner, "config"):  # transformers wrapper: its CNN backbone
         return inner.model.backbone
+    if not hasattr(model, "backbone"):
+        raise InputError(
+            f"{type(model).__name__}: EigenCAM is available for torchvision, vislab and "
+            "transformers detectors; not yet for ultralytics models."
+        )
     return model.backbone  # torchvision and vislab detectors: backbone + feature pyramid
 
 

@@ -28,7 +28,7 @@ def check_backbone_name(name: str) -> None:
     """Raise ValueError (for the config validator) when no library knows the backbone."""
     if name.startswith(("hf-hub:", "hf_hub:")):
         return  # resolved on the hub at creation time
-    if name.startswith(("vislab:", "transformers:")):
+    if name.startswith(("vislab:", "transformers:", "ultralytics:")):
         from vislab.models.detectors import all_detector_names, is_detector
 
         if is_detector(name):

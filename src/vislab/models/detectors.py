@@ -4,7 +4,8 @@
   `fasterrcnn_mobilenet_v3_large_fpn`, `fasterrcnn_resnet50_fpn_v2`, `retinanet_resnet50_fpn`,
   `fcos_resnet50_fpn`, `ssdlite320_mobilenet_v3_large`);
 - `transformers:FAMILY`: DETR, Conditional DETR, Deformable DETR, RT-DETR (`models/detr.py`);
-- `vislab:fcos_small`: FCOS on a small CNN that trains from scratch on CPU (`models/small_fcos.py`).
+- `vislab:fcos_small`: FCOS on a small CNN that trains from scratch on CPU (`models/small_fcos.py`);
+- `ultralytics:NAME`: YOLO (optional extra; trained by ultralytics' trainer, `models/yolo.py`).
 
 Heads are sized to the classes plus background (torchvision's label 0); vislab's class k is the
 model's label k + 1. `pretrained`: `none` (random weights, nothing fetched), `hub` (torchvision's
@@ -41,7 +42,9 @@ def all_detector_names() -> list[str]:
 
 
 def is_detector(backbone: str) -> bool:
-    if backbone in VISLAB_DETECTORS or is_transformers_detector(backbone):
+    from vislab.models.yolo import is_yolo
+
+    if backbone in VISLAB_DETECTORS or is_transformers_detector(backbone) or is_yolo(backbone):
         return True
     return (
         backbone.startswith(TORCHVISION_PREFIX)

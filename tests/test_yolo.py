@@ -1,0 +1,69 @@
+"""YOLO through ultralytics (optional extra): its trainer, vislab's run directory and formats."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import numpy as np
+import pytest
+from pycocotools.coco import COCO
+
+from tests.test_training_detection import _config
+from vislab.cli import run
+from vislab.config import config_from_dict
+from vislab.data.detection import from_yolo
+from vislab.data.shapes import make_shapes
+from vislab.training import train
+from vislab.training_detection import (
+    coco_results,
+    load_run_detector,
+    predict_detections,
+    prepare_detection,
+)
+from vislab.training_yolo import write_yolo_dataset
+
+pytest.importorskip("ultralytics")
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    return make_shapes(tmp_path_factory.mktemp("shapes") / "data", count=16, size=64, seed=3)
+
+
+def test_yolo_dataset_reads_back_as_the_same_boxes(shapes, tmp_path):
+    config = config_from_dict(_config(shapes, tmp_path, "vislab:fcos_small"))
+    data = prepare_detection(config.data)
+    write_yolo_dataset(tmp_path / "yolo", data)
+    back = from_yolo(tmp_path / "yolo")
+    assert back.classes == data.table.classes
+    for split in ("train", "val"):
+        mine = data.split(split)
+        theirs = back.subset(np.flatnonzero(back.images["split"].to_numpy() == split))
+        assert len(theirs) == len(mine)
+        for position in range(len(mine)):  # images are written in table order, 000000, 000001, ...
+            np.testing.assert_allclose(theirs.boxes[position], mine.boxes[position], atol=1e-3)
+            assert theirs.labels[position].tolist() == mine.labels[position].tolist()
+
+
+def test_yolo_trains_with_ultralytics_and_the_run_is_vislab_shaped(shapes, tmp_path):
+    raw = _config(shapes, tmp_path / "runs", "ultralytics:yolov8n", optimizer="adamw")
+    config = config_from_dict(raw)
+    run_dir = train(config, progress=False)
+    assert (run_dir / "ultralytics" / "results.csv").is_file()
+    with contextlib.redirect_stdout(io.StringIO()):
+        truth = COCO(str(run_dir / "references.json"))
+        written = json.loads((run_dir / "predictions.json").read_text())
+        truth.loadRes(written)  # valid COCO results: known images and categories
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["n"] == 4 and "background" in metrics["groups"]
+    # the run reloads from model.safetensors and predicts what it wrote
+    model, _, _ = load_run_detector(run_dir)
+    held_out = prepare_detection(config.data).split("test")
+    again = coco_results(held_out, predict_detections(model, held_out))
+    assert len(again) == len(written) > 0
+    for mine, theirs in zip(again, written, strict=True):
+        assert mine["category_id"] == theirs["category_id"]
+        assert mine["bbox"] == pytest.approx(theirs["bbox"], abs=1e-3)
+    assert run(["train", "--resume", str(run_dir)]) == 1  # ultralytics runs do not resume
