@@ -5,17 +5,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a hub look-up fails at once instead of retrying
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-# ultralytics: settings in a temp folder (not the home folder), offline, quiet
-from vislab.models.yolo import quiet_ultralytics  # noqa: E402
-
-quiet_ultralytics()
-
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+
+from vislab.models.yolo import quiet_ultralytics
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a hub look-up fails at once instead of retrying
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+quiet_ultralytics()  # ultralytics: settings in a temp folder (not the home folder), offline, quiet
 
 COLORS = {"red": (200, 40, 40), "green": (40, 180, 60), "blue": (40, 60, 200)}
 
