@@ -15,6 +15,8 @@ from vislab.cli import run
 from vislab.config import config_from_dict
 from vislab.data.detection import from_yolo
 from vislab.data.shapes import make_shapes
+from vislab.errors import ConfigError
+from vislab.models.yolo import import_ultralytics
 from vislab.training import train
 from vislab.training_detection import (
     coco_results,
@@ -24,7 +26,21 @@ from vislab.training_detection import (
 )
 from vislab.training_yolo import write_yolo_dataset
 
-pytest.importorskip("ultralytics")
+try:  # through vislab, which keeps ultralytics from patching PIL.Image.open process-wide
+    import_ultralytics()
+except ConfigError:
+    pytest.skip("the yolo extra (ultralytics) is not installed", allow_module_level=True)
+
+
+def test_ultralytics_leaves_pil_and_installs_alone(tmp_path):
+    import os
+
+    from PIL import Image, UnidentifiedImageError
+
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    with pytest.raises(UnidentifiedImageError):
+        Image.open(tmp_path / "broken.png")
+    assert os.environ["YOLO_AUTOINSTALL"] == "False"
 
 
 @pytest.fixture(scope="module")

@@ -37,18 +37,31 @@ def quiet_ultralytics(settings_dir: str | Path | None = None) -> None:
     os.environ.setdefault("YOLO_CONFIG_DIR", str(folder))
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("YOLO_VERBOSE", "False")
+    os.environ["YOLO_AUTOINSTALL"] = "False"  # never pip-install packages behind the user's back
 
 
 def import_ultralytics():
     quiet_ultralytics()
     try:
         import ultralytics
+        from ultralytics.utils import patches
     except ImportError as error:
         raise ConfigError(
             "model.backbone: ultralytics models need the optional extra: pip install "
             "'vislab[yolo]' (ultralytics is licensed AGPL-3.0)."
         ) from error
+    _restore_pil_open(patches)
     return ultralytics
+
+
+def _restore_pil_open(patches) -> None:
+    """ultralytics replaces PIL.Image.open process-wide (an unreadable file then tries to install
+    a HEIF plugin instead of raising PIL's error): vislab's readers need PIL's own."""
+    from PIL import Image
+
+    original = getattr(patches, "_image_open", None)
+    if original is not None:
+        Image.open = original
 
 
 def starting_point(backbone: str, pretrained: str) -> str:
