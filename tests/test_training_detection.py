@@ -190,3 +190,28 @@ def test_eigencam_map_covers_the_image_and_stacks_pyramid_levels():
     model = create_detector("torchvision:fasterrcnn_mobilenet_v3_large_fpn", 2, image_size=64)
     heatmap = eigencam_map(model, torch.rand(3, 48, 80))
     assert heatmap.shape == (48, 80) and heatmap.min() >= 0 and heatmap.max() == pytest.approx(1)
+
+
+def test_detection_ddp_with_two_cpu_processes(shapes, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    raw = _config(shapes, tmp_path / "runs", "vislab:fcos_small", accelerator="cpu", devices=2,
+                  strategy="ddp", limit_train_batches=None)  # fmt: skip
+    path = write_config(tmp_path / "ddp.yaml", raw)
+    env = {k: v for k, v in os.environ.items() if k != "VISLAB_RUN_DIR"}
+    command = [sys.executable, "-m", "vislab.cli", "train", str(path)]
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = list((tmp_path / "runs").iterdir())
+    assert len(runs) == 1  # one run directory for both ranks
+    log = pd.read_csv(runs[0] / "logs" / "metrics.csv")
+    # 9 training images: each rank sees 5 of them in batches of 4 (2 steps; one process: 3)
+    assert log["step"].max() + 1 == 2
+    assert "val_mAP" in log.columns
+    assert json.loads((runs[0] / "metrics.json").read_text())["n"] == 4
