@@ -375,19 +375,17 @@ def explain(
     from vislab.explain.run import explain_run
 
     table = explain_run(run_dir, images, method, target, out)
-    if "detections" in table.columns:  # a detector
-        for row in table.head(10).itertuples():
-            _say(f"{row.image}: {row.detections} boxes {row.boxes}")
-        _say(
-            f"wrote {len(table)} overlays, {out / 'explanations.csv'} and {out / 'explanations.html'}"
-        )
-        return
     for row in table.head(10).itertuples():
-        _say(f"{row.image}: {row.target} (p={row.probability:.3f}) ROAD {row.road:+.3f}")
-    _say(
-        f"mean ROAD {table['road'].mean():+.3f} (random maps: {table['road_random_map'].mean():+.3f}; higher is more faithful)"
-    )
-    _say(f"wrote {len(table)} overlays, {out / 'explanations.csv'} and {out / 'explanations.html'}")
+        if "detections" in table.columns:  # a detector
+            _say(f"{row.image}: {row.detections} boxes {row.boxes}")
+        else:
+            _say(f"{row.image}: {row.target} (p={row.probability:.3f}) ROAD {row.road:+.3f}")
+    if "road" in table.columns:
+        _say(
+            f"mean ROAD {table['road'].mean():+.3f} (random maps: {table['road_random_map'].mean():+.3f}; higher is more faithful)"
+        )
+    count = f"{len(table)} overlay{'s' * (len(table) != 1)}"
+    _say(f"wrote {count}, {out / 'explanations.csv'} and {out / 'explanations.html'}")
 
 
 @app.command()
