@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,32 +11,26 @@ import numpy as np
 import pandas as pd
 
 from vislab.errors import InputError
-from vislab.evaluation.bootstrap import percentile_interval
 from vislab.evaluation.detection import (
     CELLS_PER_CHUNK,
     STATS,
     detection_metrics,
     matches_from_cocoeval,
 )
-from vislab.evaluation.groups import SMALL_GROUP, group_values
+from vislab.evaluation.image_groups import (
+    groups_by_metadata,
+    metric_entry,
+    read_json,
+    weights_stream,
+)
 
 NAMES = [name for name, *_ in STATS]
-
-
-def _read_json(path: str | Path, what: str):
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such {what} file.")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise InputError(f"{path}: not valid JSON ({error}).") from error
 
 
 def load_references(path: str | Path):
     from pycocotools.coco import COCO
 
-    dataset = _read_json(path, "references")
+    dataset = read_json(path, "references")
     missing = [key for key in ("images", "annotations", "categories") if key not in dataset]
     if missing:
         raise InputError(f"{path}: a COCO instances file needs {missing}.")
@@ -94,21 +86,6 @@ def _empty_results(truth):
     return empty
 
 
-def _weights_stream(images: np.ndarray, count: int, resamples: int, per_chunk: int, seed: int):
-    """Image multiplicities (b, count) of `resamples` replicates drawn among `images` only."""
-    rng = np.random.default_rng(seed)
-    done = 0
-    while done < resamples:
-        size = min(per_chunk, resamples - done)
-        drawn = images[rng.integers(0, len(images), size=(size, len(images)))]
-        offsets = (np.arange(size) * count)[:, None]
-        weights = np.bincount((drawn + offsets).ravel(), minlength=size * count).reshape(
-            size, count
-        )
-        yield weights.astype(float)
-        done += size
-
-
 def evaluate_detection(
     predictions: str | Path,
     references: str | Path,
@@ -119,7 +96,7 @@ def evaluate_detection(
     seed: int = 0,
 ) -> dict:
     truth = load_references(references)
-    results = check_results(_read_json(predictions, "predictions"), truth, str(predictions))
+    results = check_results(read_json(predictions, "predictions"), truth, str(predictions))
     if bootstrap == 0 and not group_by:
         return _point_only(truth, results)
     table, categories, thresholds, levels = matches_from_cocoeval(match(truth, results))
@@ -133,7 +110,7 @@ def evaluate_detection(
         mask[0, images] = 1.0
         point = detection_metrics(table, categories, thresholds, levels, mask)
         parts = [detection_metrics(table, categories, thresholds, levels, w)
-                 for w in _weights_stream(images, count, bootstrap, per_chunk, stream_seed)]  # fmt: skip
+                 for w in weights_stream(images, count, bootstrap, per_chunk, stream_seed)]  # fmt: skip
         draws = {key: np.concatenate([p[key] for p in parts]) for key in point} if parts else {}
         return point, draws
 
@@ -143,10 +120,12 @@ def evaluate_detection(
     result = {
         "task": "detection",
         "n": count,
-        "metrics": {name: _entry(point[name][0], draws.get(name), confidence) for name in NAMES},
+        "metrics": {
+            name: metric_entry(point[name][0], draws.get(name), confidence) for name in NAMES
+        },
         "per_class": {
             name: {
-                "AP": _entry(
+                "AP": metric_entry(
                     point["per_class_ap"][0, k],
                     None if class_draws is None else class_draws[:, k],
                     confidence,
@@ -157,7 +136,9 @@ def evaluate_detection(
     }
     if group_by:
         frame = _image_metadata(truth, image_ids, metadata)
-        result["groups"], result["disparities"] = _groups(frame, group_by, metrics_for, confidence)
+        result["groups"], result["disparities"] = groups_by_metadata(
+            frame, group_by, metrics_for, confidence, NAMES
+        )
     result["bootstrap"] = {"resamples": bootstrap, "confidence": confidence, "seed": seed,
                            "method": "percentile", "unit": "images"}  # fmt: skip
     return result
@@ -203,13 +184,6 @@ def _point_only(truth, results: list[dict]) -> dict:
     }
 
 
-def _entry(value: float, draws: np.ndarray | None, confidence: float) -> dict:
-    entry = {"value": float(value) if value > -1 else None}
-    if entry["value"] is not None and draws is not None and len(draws):
-        entry["ci"] = percentile_interval(np.where(draws > -1, draws, np.nan), confidence)
-    return entry
-
-
 def _image_metadata(truth, image_ids: list, metadata) -> pd.DataFrame:
     """One row per reference image (in COCOeval's order), with the metadata columns joined."""
     images = pd.DataFrame(truth.loadImgs(image_ids))
@@ -228,48 +202,3 @@ def _read_metadata(path) -> pd.DataFrame:
     from vislab.data.sources import read_table
 
     return read_table(path)
-
-
-def _groups(frame: pd.DataFrame, group_by: Sequence[str], metrics_for, confidence: float):
-    groups, disparities = {}, {}
-    for spec in group_by:
-        values = group_values(frame, spec, "image metadata").to_numpy()
-        groups[spec], draws = {}, {}
-        for index, name in enumerate(sorted(set(values))):
-            members = np.flatnonzero(values == name)
-            point, draws[name] = metrics_for(members, 1000 + index)
-            groups[spec][name] = {
-                "n": len(members),
-                "small": len(members) < SMALL_GROUP,
-                "metrics": {m: _entry(point[m][0], draws[name].get(m), confidence) for m in NAMES},
-            }
-        disparities[spec] = _disparities(groups[spec], draws, confidence)
-    return groups, disparities
-
-
-def _disparities(groups: dict, draws: dict, confidence: float) -> dict:
-    if len(groups) < 2:
-        return {}
-    result = {}
-    for metric in NAMES:
-        values = {
-            g: e["metrics"][metric]["value"]
-            for g, e in groups.items()
-            if e["metrics"][metric]["value"] is not None
-        }
-        if len(values) < 2:
-            continue
-        highest, lowest = max(values, key=values.get), min(values, key=values.get)
-        entry = {"difference": values[highest] - values[lowest],
-                 "ratio": values[lowest] / values[highest] if values[highest] else None,
-                 "highest": highest, "lowest": lowest}  # fmt: skip
-        if all(draws[g] for g in values):
-            stacked = np.stack(
-                [np.where(draws[g][metric] > -1, draws[g][metric], np.nan) for g in values]
-            )
-            with warnings.catch_warnings():  # a replicate where a group has no boxes: NaN, left out
-                warnings.simplefilter("ignore", RuntimeWarning)
-                spread = np.nanmax(stacked, axis=0) - np.nanmin(stacked, axis=0)
-            entry["ci"] = percentile_interval(spread, confidence)
-        result[metric] = entry
-    return result
