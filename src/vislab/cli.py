@@ -219,7 +219,7 @@ def evaluate(
     ] = None,
     metadata: Annotated[
         Path | None,
-        typer.Option(help="Detection: image metadata CSV (image_id or file_name) for --group-by."),
+        typer.Option(help="Detection, captioning: image metadata CSV (image_id) for --group-by."),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Write metrics.json here.")] = None,
 ) -> None:
@@ -494,7 +494,7 @@ def _print_metrics(metrics: dict) -> None:
     for spec, groups in metrics.get("groups", {}).items():
         _say(f"by {spec}:")
         for name, entry in groups.items():
-            headline = "accuracy" if "accuracy" in entry["metrics"] else "mAP"
+            headline = next(m for m in ("accuracy", "mAP", "CIDEr") if m in entry["metrics"])
             value = entry["metrics"][headline]["value"]
             flag = "  (small group)" if entry["small"] else ""
             shown = "n/a" if value is None else f"{value:.4f}"

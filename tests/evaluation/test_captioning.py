@@ -76,3 +76,18 @@ def test_a_resample_equals_pycocoevalcap_on_the_resampled_set(seed, meteor):
         assert mine[name][0] == pytest.approx(theirs[name], abs=1e-9, rel=1e-9), name
     per_image_cider = stats.cider[drawn].mean()
     assert mine["CIDEr"][0] == pytest.approx(per_image_cider, abs=1e-12)
+
+
+def test_per_image_scores_equal_pycocoevalcap_lists(meteor):
+    from pycocoevalcap.bleu.bleu import Bleu
+
+    from vislab.evaluation.captioning import per_image_scores
+
+    rng = np.random.default_rng(7)
+    references, predictions = random_captions(rng, 30)
+    table = per_image_scores(caption_stats(references, predictions, meteor))
+    with contextlib.redirect_stdout(io.StringIO()):
+        _, bleu = Bleu(4).compute_score(references, predictions)
+    _, meteor_scores = meteor.compute_score(references, predictions)
+    np.testing.assert_allclose(table["BLEU-4"], bleu[3], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(table["METEOR"], meteor_scores, rtol=1e-9, atol=1e-12)

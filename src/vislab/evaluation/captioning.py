@@ -25,6 +25,7 @@ import shutil
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from vislab.errors import InputError
 
@@ -143,33 +144,48 @@ def _bleu(totals: np.ndarray) -> dict[str, np.ndarray]:
 
 def _meteor(weights: np.ndarray, stats: np.ndarray) -> np.ndarray:
     """METEOR 1.5's aggregate score of the weighted sum of per-image statistics."""
-    modules = stats[:, 4:20].reshape(
-        -1, 4, 4
-    )  # (n, module, [test content, ref content, test function, ref function])
+    modules = stats[:, 4:20].reshape(-1, 4, 4)  # (n, module, [test/ref content, test/ref function])
     test_matches = modules[:, :, 0].sum(1) + modules[:, :, 2].sum(1)
     ref_matches = modules[:, :, 1].sum(1) + modules[:, :, 3].sum(1)
     perfect = (test_matches == stats[:, 0]) & (ref_matches == stats[:, 1]) & (stats[:, 20] == 1)
     chunks = np.where(perfect, 0.0, stats[:, 20])  # a perfect caption adds no chunks
     total = weights @ stats
-    total_chunks = weights @ chunks
-    total_test_matches, total_ref_matches = weights @ test_matches, weights @ ref_matches
+    total[:, 20] = weights @ chunks
+    return _meteor_score(total, weights @ test_matches, weights @ ref_matches)
+
+
+def _meteor_score(
+    total: np.ndarray, test_matches: np.ndarray, ref_matches: np.ndarray
+) -> np.ndarray:
+    """The jar's computeMetrics on (summed) statistics rows."""
     summed = total[:, 4:20].reshape(-1, 4, 4)
-    delta = METEOR_DELTA
+    delta, weights = METEOR_DELTA, METEOR_MODULE_WEIGHTS
     test_length = delta * (total[:, 0] - total[:, 2]) + (1 - delta) * total[:, 2]
     ref_length = delta * (total[:, 1] - total[:, 3]) + (1 - delta) * total[:, 3]
-    test_weighted = (summed[:, :, 0] * METEOR_MODULE_WEIGHTS * delta).sum(1) + (
-        summed[:, :, 2] * METEOR_MODULE_WEIGHTS * (1 - delta)
+    test_weighted = (summed[:, :, 0] * weights * delta).sum(1) + (
+        summed[:, :, 2] * weights * (1 - delta)
     ).sum(1)
-    ref_weighted = (summed[:, :, 1] * METEOR_MODULE_WEIGHTS * delta).sum(1) + (
-        summed[:, :, 3] * METEOR_MODULE_WEIGHTS * (1 - delta)
+    ref_weighted = (summed[:, :, 1] * weights * delta).sum(1) + (
+        summed[:, :, 3] * weights * (1 - delta)
     ).sum(1)
-    precision, recall = test_weighted / test_length, ref_weighted / ref_length
-    f_mean = 1.0 / ((1.0 - METEOR_ALPHA) / precision + METEOR_ALPHA / recall)
-    same = (
-        (total_test_matches == total[:, 0])
-        & (total_ref_matches == total[:, 1])
-        & (total_chunks == 1)
-    )
-    fragmentation = np.where(same, 0.0, total_chunks / ((total[:, 21] + total[:, 22]) / 2))
-    score = f_mean * (1.0 - METEOR_GAMMA * fragmentation**METEOR_BETA)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision, recall = test_weighted / test_length, ref_weighted / ref_length
+        f_mean = 1.0 / ((1.0 - METEOR_ALPHA) / precision + METEOR_ALPHA / recall)
+        chunks = total[:, 20]
+        same = (test_matches == total[:, 0]) & (ref_matches == total[:, 1]) & (chunks == 1)
+        fragmentation = np.where(same, 0.0, chunks / ((total[:, 21] + total[:, 22]) / 2))
+        score = f_mean * (1.0 - METEOR_GAMMA * fragmentation**METEOR_BETA)
     return np.where(np.isnan(score), 0.0, np.maximum(score, 0.0))
+
+
+def per_image_scores(stats: CaptionStats) -> pd.DataFrame:
+    """Each image's own scores (its caption alone as the corpus), as pycocoevalcap lists them."""
+    modules = stats.meteor[:, 4:20].reshape(-1, 4, 4)
+    test_matches = modules[:, :, 0].sum(1) + modules[:, :, 2].sum(1)
+    ref_matches = modules[:, :, 1].sum(1) + modules[:, :, 3].sum(1)
+    table = pd.DataFrame({"image_id": stats.image_ids})
+    for name, values in _bleu(stats.bleu).items():
+        table[name] = values
+    table["METEOR"] = _meteor_score(stats.meteor.copy(), test_matches, ref_matches)
+    table["ROUGE-L"], table["CIDEr"] = stats.rouge, stats.cider
+    return table

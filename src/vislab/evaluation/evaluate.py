@@ -18,7 +18,7 @@ TASKS = ("classification", "detection", "captioning", "video")
 def check_task(task: str) -> None:
     if task not in TASKS:
         raise UsageError(f"unknown task '{task}'. Choose one of: {', '.join(TASKS)}.")
-    if task not in ("classification", "detection"):
+    if task not in ("classification", "detection", "captioning"):
         raise UsageError(f"evaluation of '{task}' is not built yet (see the project's issues).")
 
 
@@ -48,6 +48,14 @@ def evaluate(
         if references is None:
             raise UsageError("detection needs --references instances.json (COCO ground truth).")
         return evaluate_detection(
+            predictions, references, group_by, metadata, bootstrap, confidence, seed
+        )
+    if task == "captioning":
+        from vislab.evaluation.captioning_json import evaluate_captioning
+
+        if references is None:
+            raise UsageError("captioning needs --references (COCO captions JSON or a CSV).")
+        return evaluate_captioning(
             predictions, references, group_by, metadata, bootstrap, confidence, seed
         )
     if references is not None:
