@@ -388,6 +388,37 @@ def explain(
     _say(f"wrote {count}, {out / 'explanations.csv'} and {out / 'explanations.html'}")
 
 
+@app.command("zero-shot")
+def zero_shot(
+    source: Annotated[str, typer.Argument(help="Image folder or manifest (.csv/.parquet).")],
+    model: Annotated[str, typer.Option(help="CLIP: a save_pretrained folder or a hub name.")],
+    classes: Annotated[
+        list[str] | None,
+        typer.Option("--class", help="A class, or name=description (repeat; default: the labels)."),
+    ] = None,
+    templates: Annotated[
+        Path | None, typer.Option(help="Prompt templates, one per line with {} for the class.")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Images per batch.")] = 32,
+    out: Annotated[Path, typer.Option(help="Predictions CSV to write.")] = Path("zeroshot.csv"),
+) -> None:
+    """Code images into classes described in words with CLIP (no training); a predictions CSV."""
+    from vislab.multimodal.zeroshot import code_images
+    from vislab.runs import write_atomic, write_json
+
+    table, record = code_images(
+        source, model, classes, str(templates) if templates else None, batch_size
+    )
+    write_atomic(out, table.to_csv(index=False))
+    write_json(out.with_suffix(".json"), record)
+    counts = table["prediction"].value_counts()
+    for name in record["classes"]:
+        _say(f"  {name:<18} {int(counts.get(name, 0))} images")
+    _say(
+        f"wrote {out} ({len(table)} images) and {out.with_suffix('.json')} (model, prompts, versions)"
+    )
+
+
 @app.command()
 def audit(
     source: Annotated[

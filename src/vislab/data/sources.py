@@ -105,13 +105,13 @@ def _from_huggingface(name: str | None, root: str | None) -> SampleTable:
     return from_huggingface(name, root)
 
 
-def source_from_path(path: str | Path) -> SampleTable:
+def source_from_path(path: str | Path, require_label: bool = True) -> SampleTable:
     """Guess the source from a path: a folder is an image folder, a .csv/.parquet a manifest."""
     path = Path(path)
     if path.is_dir():
         return from_imagefolder(path)
     if path.suffix.lower() in (".csv", ".parquet", ".pq", ".tsv"):
-        return from_manifest(path)
+        return from_manifest(path, require_label=require_label)
     raise InputError(f"{path}: expected an image folder or a manifest (.csv, .parquet).")
 
 
@@ -169,9 +169,12 @@ def from_manifest(
     path_column: str = "path",
     label_column: str = "label",
     split_column: str = "split",
+    require_label: bool = True,
 ) -> SampleTable:
     manifest = Path(manifest)
     frame = read_table(manifest)
+    if not require_label and label_column not in frame.columns:
+        frame[label_column] = pd.NA  # images to code, no labels yet
     for column in (path_column, label_column):
         if column not in frame.columns:
             raise InputError(

@@ -1,0 +1,1 @@
+"""Image-text models: CLIP zero-shot coding, embeddings, retrieval (and captioning to come)."""

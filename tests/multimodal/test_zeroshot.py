@@ -1,0 +1,84 @@
+"""CLIP zero-shot coding against transformers' own CLIP forward pass; the CLI end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from tests.multimodal.tiny import save_tiny_clip
+from vislab.cli import run
+from vislab.data.sources import from_imagefolder
+from vislab.errors import ConfigError
+from vislab.multimodal.clip import load_clip, text_embeddings
+from vislab.multimodal.zeroshot import class_embeddings, zero_shot
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tmp_path_factory):
+    return save_tiny_clip(tmp_path_factory.mktemp("clip") / "tiny")
+
+
+def test_single_template_scores_equal_clip_logits(tiny_clip, image_folder):
+    clip = load_clip(str(tiny_clip))
+    table = from_imagefolder(image_folder)
+    descriptions = {"red": "a red thing", "green": "grass", "blue": "the sky"}
+    predictions, record = zero_shot(clip, table, descriptions, templates=("{}",), batch_size=7)
+    images = [table.read(i) for i in range(len(table))]
+    inputs = clip.processor(
+        text=list(descriptions.values()), images=images, return_tensors="pt", padding=True
+    )
+    with torch.no_grad():
+        expected = clip.model(**inputs).logits_per_image.softmax(dim=1).numpy()
+    mine = predictions[[f"score_{c}" for c in descriptions]].to_numpy()
+    np.testing.assert_allclose(mine, expected, rtol=1e-4, atol=1e-6)
+    assert (predictions["prediction"] == [list(descriptions)[k] for k in expected.argmax(1)]).all()
+    assert record["prompts"]["green"] == ["grass"]
+
+
+def test_prompt_ensemble_is_the_normalised_mean(tiny_clip):
+    clip = load_clip(str(tiny_clip))
+    prompts = {"cat": ["a photo of a cat.", "a drawing of a cat."], "dog": ["a dog."]}
+    ensemble = class_embeddings(clip, prompts)
+    one = text_embeddings(clip, prompts["cat"]).mean(axis=0)
+    np.testing.assert_allclose(ensemble[0], one / np.linalg.norm(one), rtol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(ensemble, axis=1), 1.0, rtol=1e-6)
+
+
+def test_cli_codes_a_folder_and_evaluate_reads_the_csv(tiny_clip, image_folder, tmp_path):
+    out = tmp_path / "coded.csv"
+    command = ["zero-shot", str(image_folder), "--model", str(tiny_clip), "--out", str(out)]
+    assert run(command) == 0
+    table = pd.read_csv(out)
+    assert len(table) == 36 and set(table["prediction"]) <= {"red", "green", "blue"}
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["model"] == str(tiny_clip) and len(record["prompts"]["red"]) == len(
+        record["templates"]
+    )
+    metrics_out = tmp_path / "metrics.json"
+    assert run(["evaluate", "classification", "--predictions", str(out), "--bootstrap", "20",
+                "--out", str(metrics_out)]) == 0  # fmt: skip
+    assert json.loads(metrics_out.read_text())["n"] == 36
+
+
+def test_unlabelled_manifest_with_described_classes(tiny_clip, image_folder, tmp_path):
+    paths = sorted(str(p) for p in image_folder.rglob("*.png"))[:5]
+    pd.DataFrame({"path": paths, "site": ["a", "b", "a", "b", "a"]}).to_csv(
+        tmp_path / "m.csv", index=False
+    )
+    out = tmp_path / "coded.csv"
+    command = ["zero-shot", str(tmp_path / "m.csv"), "--model", str(tiny_clip), "--class", "protest=a street protest",
+               "--class", "meeting=people in a meeting room", "--out", str(out)]  # fmt: skip
+    assert run(command) == 0
+    table = pd.read_csv(out)
+    assert list(table.columns[:2]) == ["id", "path"] and "site" in table.columns
+    assert set(table["prediction"]) <= {"protest", "meeting"}
+
+
+def test_processor_that_does_not_fit_the_model_is_an_error(tmp_path):
+    folder = save_tiny_clip(tmp_path / "mismatch", image_size=32, crop=48)
+    with pytest.raises(ConfigError, match="the processor crops images"):
+        load_clip(str(folder))

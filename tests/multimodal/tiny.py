@@ -1,0 +1,39 @@
+"""Tiny random-weight CLIP models with a tokenizer built from a local byte vocabulary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def byte_vocabulary() -> dict[str, int]:
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    characters = list(bytes_to_unicode().values())
+    vocabulary = {c: i for i, c in enumerate(characters)}
+    vocabulary.update({c + "</w>": len(characters) + i for i, c in enumerate(characters)})
+    vocabulary.update({"<|startoftext|>": len(vocabulary), "<|endoftext|>": len(vocabulary) + 1})
+    return vocabulary
+
+
+def save_tiny_clip(
+    folder: Path, image_size: int = 32, crop: int | None = None, seed: int = 0
+) -> Path:
+    import torch
+    import transformers as T
+
+    torch.manual_seed(seed)
+    vocabulary = byte_vocabulary()
+    tokenizer = T.CLIPTokenizer(vocab=vocabulary, merges=[])
+    text = dict(vocab_size=len(vocabulary), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                num_attention_heads=2, max_position_embeddings=77, bos_token_id=vocabulary["<|startoftext|>"],
+                eos_token_id=vocabulary["<|endoftext|>"], pad_token_id=vocabulary["<|endoftext|>"])  # fmt: skip
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                  image_size=image_size, patch_size=8)  # fmt: skip
+    model = T.CLIPModel(T.CLIPConfig(text_config=text, vision_config=vision, projection_dim=16))
+    crop = crop or image_size
+    images = T.CLIPImageProcessor(
+        size={"shortest_edge": crop}, crop_size={"height": crop, "width": crop}
+    )
+    model.save_pretrained(folder)
+    T.CLIPProcessor(image_processor=images, tokenizer=tokenizer).save_pretrained(folder)
+    return Path(folder)
