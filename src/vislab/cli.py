@@ -420,6 +420,29 @@ def zero_shot(
 
 
 @app.command()
+def embed(
+    source: Annotated[str, typer.Argument(help="Image folder or manifest (.csv/.parquet).")],
+    model: Annotated[str, typer.Option(help="CLIP: a save_pretrained folder or a hub name.")],
+    batch_size: Annotated[int, typer.Option(help="Images per batch.")] = 32,
+    out: Annotated[Path, typer.Option(help="Parquet file to write.")] = Path("embeddings.parquet"),
+) -> None:
+    """Export CLIP image embeddings (one row per image, metadata kept) as Parquet."""
+    import io
+
+    from vislab.multimodal.clip import load_clip
+    from vislab.multimodal.embed import embed_table, embeddings_frame, readable_source
+    from vislab.runs import write_atomic
+
+    table = readable_source(source)
+    frame = embeddings_frame(table, embed_table(load_clip(model), table, batch_size))
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    write_atomic(out, buffer.getvalue())
+    width = sum(c.startswith("embedding_") for c in frame.columns)
+    _say(f"wrote {out}: {len(frame)} images x {width} dimensions (L2-normalised), metadata kept")
+
+
+@app.command()
 def audit(
     source: Annotated[
         str, typer.Argument(help="Image folder, manifest (.csv/.parquet) or config (.yaml).")

@@ -82,3 +82,19 @@ def test_processor_that_does_not_fit_the_model_is_an_error(tmp_path):
     folder = save_tiny_clip(tmp_path / "mismatch", image_size=32, crop=48)
     with pytest.raises(ConfigError, match="the processor crops images"):
         load_clip(str(folder))
+
+
+def test_embed_writes_normalised_embeddings_with_metadata(tiny_clip, manifest, tmp_path):
+    from vislab.multimodal.clip import image_embeddings
+
+    out = tmp_path / "e.parquet"
+    assert run(["embed", str(manifest), "--model", str(tiny_clip), "--batch-size", "5", "--out", str(out)]) == 0
+    frame = pd.read_parquet(out)
+    vectors = frame[[f"embedding_{k}" for k in range(16)]].to_numpy()
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    assert {"label", "path"} <= set(frame.columns) and len(frame) == len(pd.read_csv(manifest))
+    from PIL import Image
+
+    clip = load_clip(str(tiny_clip))
+    first = image_embeddings(clip, [Image.open(frame["path"].iat[0]).convert("RGB")])[0]
+    np.testing.assert_allclose(vectors[0], first, rtol=1e-4, atol=1e-6)  # batching changes nothing

@@ -14,7 +14,8 @@ import pandas as pd
 
 from vislab.data.sources import SampleTable
 from vislab.errors import InputError
-from vislab.multimodal.clip import Clip, image_embeddings, logit_scale, text_embeddings
+from vislab.multimodal.clip import Clip, logit_scale, text_embeddings
+from vislab.multimodal.embed import embed_table
 from vislab.prediction import predictions_frame
 
 TEMPLATES = (
@@ -51,11 +52,7 @@ def zero_shot(clip: Clip, table: SampleTable, descriptions: dict[str, str],
         raise InputError("zero-shot coding needs at least two classes to choose between.")
     prompts = prompts_for(descriptions, templates)
     classes = class_embeddings(clip, prompts)
-    embedded = []
-    for start in range(0, len(table), batch_size):
-        images = [table.read(i) for i in range(start, min(start + batch_size, len(table)))]
-        embedded.append(image_embeddings(clip, images, batch_size))
-    logits = logit_scale(clip) * np.concatenate(embedded) @ classes.T
+    logits = logit_scale(clip) * embed_table(clip, table, batch_size) @ classes.T
     logits -= logits.max(axis=1, keepdims=True)
     probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     named = SampleTable(table.frame, list(descriptions), table.read, table.description)
@@ -67,17 +64,11 @@ def zero_shot(clip: Clip, table: SampleTable, descriptions: dict[str, str],
 def code_images(source: str, model: str, classes: list[str] | None = None,
                 templates_file: str | None = None, batch_size: int = 32) -> tuple[pd.DataFrame, dict]:  # fmt: skip
     """`vislab zero-shot`: a folder or manifest, a CLIP folder/name, classes (default: the labels)."""
-    from vislab.data.images import image_problem
-    from vislab.data.sources import source_from_path
     from vislab.multimodal.clip import load_clip
+    from vislab.multimodal.embed import readable_source
     from vislab.runs import library_versions
 
-    table = source_from_path(source, require_label=False)
-    bad = [f"  - {p}: {why}" for p in table.frame["path"] if (why := image_problem(p))]
-    if bad:
-        raise InputError(
-            f"{len(bad)} image(s) cannot be read; fix or remove them:\n" + "\n".join(bad[:20])
-        )
+    table = readable_source(source)
     descriptions = _descriptions(classes or table.classes)
     templates = TEMPLATES
     if templates_file:
