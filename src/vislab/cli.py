@@ -442,6 +442,48 @@ def embed(
     _say(f"wrote {out}: {len(frame)} images x {width} dimensions (L2-normalised), metadata kept")
 
 
+@app.command("linear-probe")
+def linear_probe(
+    source: Annotated[str, typer.Argument(help="Labelled image folder or manifest.")],
+    model: Annotated[str, typer.Option(help="CLIP: a save_pretrained folder or a hub name.")],
+    test: Annotated[float, typer.Option(help="Test share when the source has no splits.")] = 0.2,
+    seed: Annotated[int, typer.Option(help="Split, cross-validation and bootstrap seed.")] = 0,
+    group_by: Annotated[
+        list[str] | None, typer.Option("--group-by", help="Metadata column for the breakdown.")
+    ] = None,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
+    out: Annotated[Path, typer.Option(help="New folder for predictions.csv, metrics.json.")] = Path(
+        "probe"
+    ),
+) -> None:
+    """Logistic regression on frozen CLIP image features; the test split evaluated."""
+    from vislab.errors import UsageError
+    from vislab.evaluation.evaluate import evaluate as run_evaluation
+    from vislab.multimodal.clip import load_clip
+    from vislab.multimodal.embed import embed_table, readable_source
+    from vislab.multimodal.probe import linear_probe as fit
+    from vislab.multimodal.probe import split_table
+    from vislab.runs import library_versions, write_atomic, write_json
+
+    if out.exists() and any(out.iterdir()):
+        raise UsageError(f"{out}: the folder exists and is not empty; choose a new --out folder.")
+    table = split_table(readable_source(source), test, seed)
+    features = embed_table(load_clip(model), table)
+    predictions, record = fit(table, features, seed)
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "predictions.csv", predictions.to_csv(index=False))
+    metrics = run_evaluation(
+        "classification", predictions, None, group_by or [], bootstrap, seed=seed
+    )
+    write_json(out / "metrics.json", metrics)
+    write_json(out / "probe.json", {**record, "model": model, "source": source, "seed": seed,
+                                    "versions": library_versions()})  # fmt: skip
+    _print_metrics(metrics)
+    _say(
+        f"C = {record['C']:g} (cross-validated); wrote {out}/predictions.csv, metrics.json, probe.json"
+    )
+
+
 @app.command()
 def audit(
     source: Annotated[

@@ -88,7 +88,21 @@ def test_embed_writes_normalised_embeddings_with_metadata(tiny_clip, manifest, t
     from vislab.multimodal.clip import image_embeddings
 
     out = tmp_path / "e.parquet"
-    assert run(["embed", str(manifest), "--model", str(tiny_clip), "--batch-size", "5", "--out", str(out)]) == 0
+    assert (
+        run(
+            [
+                "embed",
+                str(manifest),
+                "--model",
+                str(tiny_clip),
+                "--batch-size",
+                "5",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     frame = pd.read_parquet(out)
     vectors = frame[[f"embedding_{k}" for k in range(16)]].to_numpy()
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
