@@ -485,6 +485,42 @@ def linear_probe(
 
 
 @app.command()
+def retrieval(
+    references: Annotated[
+        Path, typer.Argument(help="COCO captions JSON (or a CSV with path, caption*).")
+    ],
+    model: Annotated[str, typer.Option(help="CLIP: a save_pretrained folder or a hub name.")],
+    images: Annotated[
+        Path | None, typer.Option(help="Folder the file names are relative to.")
+    ] = None,
+    bootstrap: Annotated[
+        int, typer.Option(help="Bootstrap resamples; 0 skips the intervals.")
+    ] = 1000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    out: Annotated[Path | None, typer.Option(help="Write the metrics JSON here.")] = None,
+) -> None:
+    """Image-text retrieval with CLIP: recall@1/5/10 both ways, with intervals."""
+    from PIL import Image
+
+    from vislab.data.images import image_problem
+    from vislab.errors import InputError
+    from vislab.multimodal.clip import image_embeddings, load_clip, text_embeddings
+    from vislab.multimodal.retrieval import caption_images, recall_metrics
+
+    paths, texts, owner = caption_images(references, images)
+    bad = [f"  - {p}: {why}" for p in paths if (why := image_problem(p))]
+    if bad:
+        raise InputError(f"{len(bad)} image(s) cannot be read:\n" + "\n".join(bad[:20]))
+    clip = load_clip(model)
+    pictures = [Image.open(p).convert("RGB") for p in paths]
+    similarity = image_embeddings(clip, pictures) @ text_embeddings(clip, texts).T
+    metrics = recall_metrics(similarity, owner, bootstrap, seed=seed)
+    metrics["model"] = model
+    _print_metrics(metrics)
+    _write_json(out, metrics)
+
+
+@app.command()
 def audit(
     source: Annotated[
         str, typer.Argument(help="Image folder, manifest (.csv/.parquet) or config (.yaml).")
