@@ -521,6 +521,36 @@ def retrieval(
 
 
 @app.command()
+def caption(
+    source: Annotated[str, typer.Argument(help="Image folder or manifest (.csv/.parquet).")],
+    model: Annotated[
+        str, typer.Option(help="BLIP (or another image-to-text model): a folder or hub name.")
+    ],
+    beams: Annotated[int, typer.Option(help="Beam search width (1: greedy).")] = 3,
+    max_length: Annotated[int, typer.Option(help="Most new tokens per caption.")] = 30,
+    prompt: Annotated[
+        str | None, typer.Option(help="Text the captions continue, e.g. 'a picture of'.")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Images per batch.")] = 16,
+    out: Annotated[Path, typer.Option(help="COCO caption results JSON to write.")] = Path(
+        "captions.json"
+    ),
+) -> None:
+    """Caption images; COCO caption results that `vislab evaluate captioning` reads."""
+    import json
+
+    from vislab.multimodal.captioner import caption_source
+    from vislab.runs import write_atomic, write_json
+
+    results, record = caption_source(source, model, beams, max_length, prompt, batch_size)
+    write_atomic(out, json.dumps(results, indent=1))
+    write_json(out.with_suffix(".record.json"), record)
+    for item in results[:5]:
+        _say(f"  {item['image_id']}: {item['caption']}")
+    _say(f"wrote {out} ({len(results)} captions) and {out.with_suffix('.record.json')}")
+
+
+@app.command()
 def audit(
     source: Annotated[
         str, typer.Argument(help="Image folder, manifest (.csv/.parquet) or config (.yaml).")

@@ -37,3 +37,33 @@ def save_tiny_clip(
     model.save_pretrained(folder)
     T.CLIPProcessor(image_processor=images, tokenizer=tokenizer).save_pretrained(folder)
     return Path(folder)
+
+
+WORDS = (
+    ["a", "an", "the", "photo", "picture", "of", "red", "green", "blue", "square", "circle", "dog", "cat", "on", "in", "with", "small", "large"]
+)
+
+
+def save_tiny_blip(folder: Path, seed: int = 0) -> Path:
+    """A random BLIP captioner; its BERT tokenizer reads a vocab.txt written here."""
+    import torch
+    import transformers as T
+
+    torch.manual_seed(seed)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]", *WORDS]
+    (folder / "vocab.txt").write_text("\n".join(vocabulary) + "\n")
+    tokenizer = T.BertTokenizer.from_pretrained(str(folder), bos_token="[DEC]")
+    text = dict(vocab_size=len(vocabulary), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                num_attention_heads=2, max_position_embeddings=64, bos_token_id=tokenizer.bos_token_id,
+                sep_token_id=tokenizer.sep_token_id, eos_token_id=tokenizer.sep_token_id, pad_token_id=0)  # fmt: skip
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                  image_size=32, patch_size=8)  # fmt: skip
+    model = T.BlipForConditionalGeneration(
+        T.BlipConfig(text_config=text, vision_config=vision, projection_dim=16)
+    )
+    images = T.BlipImageProcessor(size={"height": 32, "width": 32})
+    model.save_pretrained(folder)
+    T.BlipProcessor(image_processor=images, tokenizer=tokenizer).save_pretrained(folder)
+    return folder
