@@ -69,6 +69,7 @@ class DataConfig(_Section):
     num_workers: int = Field(0, ge=0)
     sampler: Literal["shuffle", "balanced"] = "shuffle"
     on_bad_image: Literal["error", "skip"] = "error"
+    caption_columns: list[str] = ["caption"]  # captioning manifests: the reference caption columns
 
     @field_validator("crop_scale")
     @classmethod
@@ -104,6 +105,8 @@ class ModelConfig(_Section):
     unfreeze_after: int | None = Field(None, ge=0)  # linear_probe: fine-tune from this epoch
     backbone_lr_scale: float = Field(1.0, gt=0, le=1)  # backbone lr = lr * this
     freeze_backbone: bool = False  # detection: train only the neck and heads
+    num_beams: int = Field(3, gt=0)  # captioning: beam search width when generating
+    max_new_tokens: int = Field(30, gt=0)  # captioning: longest generated caption, in tokens
     drop_rate: float = Field(0.0, ge=0, lt=1)
 
     @field_validator("backbone")
@@ -157,7 +160,7 @@ class EvaluateConfig(_Section):
 
 
 class ExperimentConfig(_Section):
-    task: Literal["classification", "detection"] = "classification"
+    task: Literal["classification", "detection", "captioning"] = "classification"
     name: str | None = None  # run directory name; default: <task>-<backbone>
     output_dir: str = "runs"
     data: DataConfig
@@ -169,6 +172,8 @@ class ExperimentConfig(_Section):
     def _task_fits(self) -> ExperimentConfig:
         from vislab.models.detectors import is_detector
 
+        if self.task == "captioning":
+            return self._captioning_fits()
         detection_source = self.data.source in ("coco", "voc", "yolo")
         if self.task == "detection" and not is_detector(self.model.backbone):
             raise ValueError(
@@ -196,6 +201,23 @@ class ExperimentConfig(_Section):
         if wrong:
             raise ValueError(
                 f"data.augment: {wrong} cannot be used for {self.task}; choose from {sorted(allowed)}."
+            )
+        return self
+
+    def _captioning_fits(self) -> ExperimentConfig:
+        from vislab.multimodal.captioner import CAPTIONERS
+
+        if self.model.backbone.removeprefix(
+            "transformers:"
+        ) not in CAPTIONERS or not self.model.backbone.startswith("transformers:"):
+            names = ", ".join(f"transformers:{name}" for name in CAPTIONERS)
+            raise ValueError(f"model.backbone: captioning needs an image-to-text model: {names}.")
+        if self.data.source not in ("coco", "manifest"):
+            raise ValueError("data.source: captioning reads coco (COCO captions JSON) or manifest.")
+        wrong = [name for name in self.data.augment if name not in ("flip", "color_jitter")]
+        if wrong:
+            raise ValueError(
+                f"data.augment: {wrong} cannot be used for captioning; choose from flip, color_jitter."
             )
         return self
 

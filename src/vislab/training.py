@@ -59,6 +59,10 @@ def train(
         from vislab.training_detection import prepare_detection
 
         data = prepare_detection(config.data)
+    elif config.task == "captioning":
+        from vislab.training_captioning import prepare_captioning
+
+        data = prepare_captioning(config.data)
     else:
         data = prepare(config.data, seed_stats=config.train.seed)
     run_dir = Path(resume) if resume else _run_dir(config)
@@ -67,6 +71,10 @@ def train(
             from vislab.training_detection import record_detection
 
             record_detection(run_dir, config, data)
+        elif config.task == "captioning":
+            from vislab.training_captioning import record_captioning
+
+            record_captioning(run_dir, config, data)
         else:
             _record(run_dir, config, data)
     from vislab.models.yolo import is_yolo
@@ -93,6 +101,10 @@ def train(
         from vislab.training_detection import finish_detection
 
         finish_detection(run_dir, config, data, module.model)
+    elif config.task == "captioning":
+        from vislab.training_captioning import finish_captioning
+
+        finish_captioning(run_dir, config, data, module.model)
     else:
         from vislab.evaluation.evaluate import evaluate_run
 
@@ -154,6 +166,10 @@ def _build(config: ExperimentConfig, data, run_dir: Path, progress: bool):
         from vislab.training_detection import detection_module_and_loaders
 
         module, loaders, monitor = detection_module_and_loaders(config, data)
+    elif config.task == "captioning":
+        from vislab.training_captioning import captioning_module_and_loaders
+
+        module, loaders, monitor = captioning_module_and_loaders(config, data)
     else:
         module, loaders, monitor = _classification_module_and_loaders(config, data)
     if len(loaders) == 1:  # split.val: 0 is a choice, not a mistake

@@ -39,9 +39,26 @@ def save_tiny_clip(
     return Path(folder)
 
 
-WORDS = (
-    ["a", "an", "the", "photo", "picture", "of", "red", "green", "blue", "square", "circle", "dog", "cat", "on", "in", "with", "small", "large"]
-)
+WORDS = [
+    "a",
+    "an",
+    "the",
+    "photo",
+    "picture",
+    "of",
+    "red",
+    "green",
+    "blue",
+    "square",
+    "circle",
+    "dog",
+    "cat",
+    "on",
+    "in",
+    "with",
+    "small",
+    "large",
+]
 
 
 def save_tiny_blip(folder: Path, seed: int = 0) -> Path:

@@ -108,11 +108,30 @@ def _from_huggingface(name: str | None, root: str | None) -> SampleTable:
 def source_from_path(path: str | Path, require_label: bool = True) -> SampleTable:
     """Guess the source from a path: a folder is an image folder, a .csv/.parquet a manifest."""
     path = Path(path)
+    if path.is_dir() and not require_label and _has_loose_images(path):
+        return from_plain_folder(path)
     if path.is_dir():
         return from_imagefolder(path)
     if path.suffix.lower() in (".csv", ".parquet", ".pq", ".tsv"):
         return from_manifest(path, require_label=require_label)
     raise InputError(f"{path}: expected an image folder or a manifest (.csv, .parquet).")
+
+
+def _has_loose_images(folder: Path) -> bool:
+    from vislab.data.images import IMAGE_SUFFIXES
+
+    return any(p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir())
+
+
+def from_plain_folder(root: str | Path) -> SampleTable:
+    """Every image under `root` (subfolders too), without labels: images to code or caption."""
+    from vislab.data.images import IMAGE_SUFFIXES
+
+    root = Path(root)
+    paths = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    frame = pd.DataFrame({"id": [p.relative_to(root).as_posix() for p in paths],
+                          "path": [str(p.resolve()) for p in paths], "label": pd.NA})  # fmt: skip
+    return SampleTable(frame, [], _Files(frame["path"].tolist()), f"images under {root}")
 
 
 def from_imagefolder(root: str | Path) -> SampleTable:

@@ -30,8 +30,9 @@ def check_backbone_name(name: str) -> None:
         return  # resolved on the hub at creation time
     if name.startswith(("vislab:", "transformers:", "ultralytics:")):
         from vislab.models.detectors import all_detector_names, is_detector
+        from vislab.multimodal.captioner import CAPTIONERS
 
-        if is_detector(name):
+        if is_detector(name) or name.removeprefix("transformers:") in CAPTIONERS:
             return
         known, wanted = all_detector_names(), name
         close = difflib.get_close_matches(wanted, known, n=3)

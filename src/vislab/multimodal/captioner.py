@@ -15,6 +15,11 @@ from PIL import Image
 
 from vislab.errors import ConfigError
 
+CAPTIONERS = {  # `transformers:NAME` for captioning runs; `pretrained: hub` loads this checkpoint
+    "blip": "Salesforce/blip-image-captioning-base",
+    "git": "microsoft/git-base-coco",
+}
+
 
 @dataclass
 class Captioner:
@@ -37,6 +42,12 @@ def load_captioner(source: str) -> Captioner:
             "save both with save_pretrained(FOLDER) where there is a network, and give FOLDER."
         ) from error
     return Captioner(model, processor, source)
+
+
+def load_processor(source: str):
+    from transformers import AutoProcessor
+
+    return AutoProcessor.from_pretrained(source)
 
 
 @torch.inference_mode()

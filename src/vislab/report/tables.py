@@ -29,11 +29,19 @@ def _flat(entry: dict) -> dict:
 def metrics_tables(metrics: dict) -> dict[str, pd.DataFrame]:
     tables = {
         "metrics": pd.DataFrame(
-            [{"metric": name, "value": e["value"], "ci_low": _interval(e)[0], "ci_high": _interval(e)[1]}
-             for name, e in metrics["metrics"].items()]
+            [
+                {
+                    "metric": name,
+                    "value": e["value"],
+                    "ci_low": _interval(e)[0],
+                    "ci_high": _interval(e)[1],
+                }
+                for name, e in metrics["metrics"].items()
+            ]
         ),
-        "per_class": pd.DataFrame([{"class": name, **_flat(entry)} for name, entry in metrics["per_class"].items()]),
-    }  # fmt: skip
+    }
+    if metrics.get("per_class"):  # classification and detection
+        tables["per_class"] = pd.DataFrame([{"class": name, **_flat(entry)} for name, entry in metrics["per_class"].items()])  # fmt: skip
     groups = [
         {"group_by": spec, "group": group, "n": entry["n"], "small": entry["small"], "metric": name,
          "value": m["value"], "ci_low": _interval(m)[0], "ci_high": _interval(m)[1]}

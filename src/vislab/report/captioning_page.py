@@ -1,0 +1,72 @@
+"""The captioning run report: metrics with intervals, groups, and the worst-captioned images
+(lowest CIDEr first) with the generated caption beside the references."""
+
+from __future__ import annotations
+
+import html
+import io
+from pathlib import Path
+
+import pandas as pd
+
+from vislab.data.captions import CaptionTable
+from vislab.report.html import (
+    STYLE,
+    _provenance,
+    embed_png,
+    forest_section,
+    groups_section,
+    metrics_table,
+)
+from vislab.runs import write_atomic
+
+GALLERY = 12
+THUMBNAIL = 160
+
+
+def _thumbnail(table: CaptionTable, position: int) -> str:
+    image = table.read(position)
+    image.thumbnail((THUMBNAIL, THUMBNAIL))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return embed_png(buffer.getvalue(), "image")
+
+
+def worst_section(worst: pd.DataFrame, table: CaptionTable, count: int = GALLERY) -> str:
+    where = {image_id: position for position, image_id in enumerate(table.images["id"])}
+    rows = []
+    for row in worst.head(count).itertuples():
+        references = "<br>".join(html.escape(text) for text in row.references.split(" | "))
+        rows.append(f"<tr><td>{_thumbnail(table, where[row.image_id])}</td><td>{html.escape(str(row.image_id))}</td>"
+                    f"<td><b>{html.escape(row.prediction)}</b></td><td>{references}</td>"
+                    f"<td>{row.CIDEr:.3f}</td><td>{getattr(row, 'BLEU_4', float('nan')):.3f}</td></tr>")  # fmt: skip
+    return ("<table><tr><th>image</th><th>id</th><th>generated</th><th>references</th><th>CIDEr</th>"
+            f"<th>BLEU-4</th></tr>{''.join(rows)}</table>")  # fmt: skip
+
+
+def write_captioning_report(
+    run_dir: Path, metrics: dict, worst: pd.DataFrame, table: CaptionTable
+) -> Path:
+    from vislab.report.tables import write_tables
+
+    worst = worst.rename(columns={"BLEU-4": "BLEU_4"})
+    sections = [
+        f"<h1>vislab report: {html.escape(run_dir.name)}</h1>",
+        f"<p>Task: captioning. Evaluated on {metrics['n']} images (pycocoevalcap's metrics on PTB-tokenized "
+        "captions; CIDEr-D with the document frequencies of the whole reference set). "
+        "Tables for a paper: <code>tables/*.csv</code>, <code>tables/*.tex</code>.</p>",
+        "<h2>Metrics</h2>", metrics_table(metrics["metrics"]),
+    ]  # fmt: skip
+    if metrics.get("groups"):
+        sections += [
+            "<h2>Groups</h2>",
+            forest_section(metrics, names=("CIDEr", "BLEU-4")),
+            groups_section(metrics),
+        ]
+    sections += ["<h2>Lowest-scored captions</h2>",
+                 "<p>Per image, its caption scored alone against its references; lowest CIDEr first.</p>",
+                 worst_section(worst, table), "<h2>Provenance</h2>", _provenance(run_dir)]  # fmt: skip
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>vislab report {html.escape(run_dir.name)}</title>"
+            f"<style>{STYLE}</style></head><body>{''.join(sections)}</body></html>")  # fmt: skip
+    write_tables(metrics, run_dir / "tables")
+    return write_atomic(run_dir / "report.html", page)
