@@ -60,8 +60,25 @@ def tokenize(captions: dict) -> dict:
 
     require_java()
     wrapped = {key: [{"caption": text} for text in texts] for key, texts in captions.items()}
-    with contextlib.redirect_stdout(io.StringIO()):
+    with contextlib.redirect_stdout(io.StringIO()), _quiet_stderr():
         return PTBTokenizer().tokenize(wrapped)
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """The tokenizer's Java process reports its speed on the inherited stderr: not for users."""
+    import os
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def caption_stats(references: dict, predictions: dict, meteor=None) -> CaptionStats:

@@ -26,6 +26,9 @@ THUMBNAIL = 160
 
 def _thumbnail(table: CaptionTable, position: int) -> str:
     image = table.read(position)
+    if max(image.size) < THUMBNAIL // 2:  # tiny images: enlarged, pixels kept sharp
+        scale = (THUMBNAIL // 2) / max(image.size)
+        image = image.resize((round(image.width * scale), round(image.height * scale)), 0)
     image.thumbnail((THUMBNAIL, THUMBNAIL))
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
