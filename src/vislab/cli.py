@@ -221,6 +221,10 @@ def evaluate(
         Path | None,
         typer.Option(help="Detection, captioning: image metadata CSV (image_id) for --group-by."),
     ] = None,
+    bertscore_model: Annotated[
+        str | None,
+        typer.Option(help="Captioning: a model folder for BERTScore-F1 (e.g. a MiniLM)."),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Write metrics.json here.")] = None,
 ) -> None:
     """Metrics with bootstrap intervals (and per group) from a predictions file, or a run."""
@@ -246,6 +250,7 @@ def evaluate(
         metrics = run_evaluation(
             task, table, references, group_by or [], bootstrap, confidence, seed,
             cluster=cluster, weight="weight" if sample else weights, interval=interval, metadata=metadata,
+            bertscore_model=bertscore_model,
         )  # fmt: skip
     _print_metrics(metrics)
     _write_json(out, metrics)

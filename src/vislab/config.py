@@ -154,6 +154,7 @@ class EvaluateConfig(_Section):
     cluster: str | None = None  # resample whole clusters (a person, a photographer, an event)
     interval: Literal["percentile", "bca"] = "percentile"
     seed: int = 0
+    bertscore_model: str | None = None  # captioning: a model folder for BERTScore-F1
     explain: Literal["gradcam", "gradcam++", "eigencam", "scorecam", "attention", "none"] = (
         "gradcam"
     )

@@ -188,7 +188,7 @@ def evaluate_captioning_run(
     write_atomic(run_dir / "references.json", json.dumps(held_out.to_coco()))
     write_atomic(run_dir / "images.csv", held_out.images.to_csv(index=False))
     stats, frame, references, predicted = prepare(
-        run_dir / "predictions.json", run_dir / "references.json"
+        run_dir / "predictions.json", run_dir / "references.json", config.evaluate.bertscore_model
     )
     settings = config.evaluate
     metrics = metrics_json(

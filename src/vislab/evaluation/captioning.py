@@ -44,6 +44,7 @@ class CaptionStats:
     meteor: np.ndarray  # (n, 23): METEOR 1.5 sufficient statistics
     rouge: np.ndarray  # (n,) ROUGE-L
     cider: np.ndarray  # (n,) CIDEr-D, document frequencies of the whole reference set
+    bertscore: np.ndarray | None = None  # (n,) BERTScore-F1 (best reference), when a model is given
 
 
 def require_java() -> None:
@@ -144,6 +145,8 @@ def caption_metrics(stats: CaptionStats, weights: np.ndarray) -> dict[str, np.nd
         result["METEOR"] = _meteor(weights, stats.meteor)
         result["ROUGE-L"] = (weights @ stats.rouge) / counts
         result["CIDEr"] = (weights @ stats.cider) / counts
+        if stats.bertscore is not None:
+            result["BERTScore-F1"] = (weights @ stats.bertscore) / counts
     return result
 
 
@@ -205,4 +208,6 @@ def per_image_scores(stats: CaptionStats) -> pd.DataFrame:
         table[name] = values
     table["METEOR"] = _meteor_score(stats.meteor.copy(), test_matches, ref_matches)
     table["ROUGE-L"], table["CIDEr"] = stats.rouge, stats.cider
+    if stats.bertscore is not None:
+        table["BERTScore-F1"] = stats.bertscore
     return table

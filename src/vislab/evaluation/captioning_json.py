@@ -107,11 +107,16 @@ def load_predictions(path: str | Path, references: dict) -> dict:
     return found
 
 
-def prepare(predictions: str | Path, references: str | Path):
+def prepare(predictions: str | Path, references: str | Path, bertscore_model: str | None = None):
     """Tokenized captions' statistics, the image table, and the raw captions."""
     captions, images = load_references(references)
     predicted = load_predictions(predictions, captions)
     stats = caption_stats(tokenize(captions), tokenize({k: [predicted[k]] for k in captions}))
+    if bertscore_model:
+        from vislab.evaluation.bertscore import bertscore_f1
+
+        stats.bertscore = bertscore_f1([predicted[k] for k in stats.image_ids],
+                                       [captions[k] for k in stats.image_ids], bertscore_model)  # fmt: skip
     return stats, images, captions, predicted
 
 
@@ -123,9 +128,13 @@ def evaluate_captioning(
     bootstrap: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    bertscore_model: str | None = None,
 ) -> dict:
-    stats, images, _, _ = prepare(predictions, references)
-    return metrics_json(stats, images, group_by, metadata, bootstrap, confidence, seed)
+    stats, images, _, _ = prepare(predictions, references, bertscore_model)
+    result = metrics_json(stats, images, group_by, metadata, bootstrap, confidence, seed)
+    if bertscore_model:
+        result["bertscore_model"] = str(bertscore_model)
+    return result
 
 
 def metrics_json(stats: CaptionStats, images: pd.DataFrame, group_by: Sequence[str] = (), metadata=None,
@@ -143,17 +152,18 @@ def metrics_json(stats: CaptionStats, images: pd.DataFrame, group_by: Sequence[s
         return point, draws
 
     point, draws = metrics_for(np.arange(count), seed)
+    names = [*NAMES, *(["BERTScore-F1"] if stats.bertscore is not None else [])]
     result = {
         "task": "captioning",
         "n": count,
         "metrics": {
-            name: metric_entry(point[name][0], draws.get(name), confidence) for name in NAMES
+            name: metric_entry(point[name][0], draws.get(name), confidence) for name in names
         },
     }
     if group_by:
         frame = _image_metadata(stats, images, metadata)
         result["groups"], result["disparities"] = groups_by_metadata(
-            frame, group_by, metrics_for, confidence, NAMES
+            frame, group_by, metrics_for, confidence, names
         )
     result["bootstrap"] = {"resamples": bootstrap, "confidence": confidence, "seed": seed,
                            "method": "percentile", "unit": "images",

@@ -34,6 +34,7 @@ def evaluate(
     weight: str | None = None,
     interval: str = "percentile",
     metadata: str | Path | pd.DataFrame | None = None,
+    bertscore_model: str | None = None,
 ) -> dict:
     """Metrics with bootstrap intervals (and per group) for a predictions file or table.
 
@@ -56,7 +57,14 @@ def evaluate(
         if references is None:
             raise UsageError("captioning needs --references (COCO captions JSON or a CSV).")
         return evaluate_captioning(
-            predictions, references, group_by, metadata, bootstrap, confidence, seed
+            predictions,
+            references,
+            group_by,
+            metadata,
+            bootstrap,
+            confidence,
+            seed,
+            bertscore_model,
         )
     if references is not None:
         raise UsageError("classification predictions carry their labels: --references is not used.")
