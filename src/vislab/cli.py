@@ -225,6 +225,12 @@ def evaluate(
         str | None,
         typer.Option(help="Captioning: a model folder for BERTScore-F1 (e.g. a MiniLM)."),
     ] = None,
+    clip_model: Annotated[
+        str | None, typer.Option(help="Captioning: a CLIP folder for CLIPScore (needs the images).")
+    ] = None,
+    images: Annotated[
+        Path | None, typer.Option(help="Captioning: folder the references' file names are under.")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Write metrics.json here.")] = None,
 ) -> None:
     """Metrics with bootstrap intervals (and per group) from a predictions file, or a run."""
@@ -250,7 +256,7 @@ def evaluate(
         metrics = run_evaluation(
             task, table, references, group_by or [], bootstrap, confidence, seed,
             cluster=cluster, weight="weight" if sample else weights, interval=interval, metadata=metadata,
-            bertscore_model=bertscore_model,
+            bertscore_model=bertscore_model, clip_model=clip_model, images_folder=images,
         )  # fmt: skip
     _print_metrics(metrics)
     _write_json(out, metrics)

@@ -112,3 +112,39 @@ def test_embed_writes_normalised_embeddings_with_metadata(tiny_clip, manifest, t
     clip = load_clip(str(tiny_clip))
     first = image_embeddings(clip, [Image.open(frame["path"].iat[0]).convert("RGB")])[0]
     np.testing.assert_allclose(vectors[0], first, rtol=1e-4, atol=1e-6)  # batching changes nothing
+
+
+def test_clipscore_is_the_papers_formula_and_reaches_metrics_json(
+    tiny_clip, image_folder, tmp_path
+):
+    import shutil
+
+    from PIL import Image
+
+    from vislab.evaluation.clipscore import clip_scores
+    from vislab.multimodal.clip import image_embeddings
+
+    files = sorted(image_folder.rglob("*.png"))[:4]
+    captions = ["a red square", "green", "a blue thing", "a picture"]
+    scores = clip_scores([str(p) for p in files], captions, str(tiny_clip), batch_size=3)
+    clip = load_clip(str(tiny_clip))
+    images = image_embeddings(clip, [Image.open(p).convert("RGB") for p in files])
+    texts = text_embeddings(clip, ["A photo depicts " + c for c in captions])
+    np.testing.assert_allclose(
+        scores, 2.5 * np.maximum((images * texts).sum(1), 0), rtol=1e-5, atol=1e-7
+    )
+    if shutil.which("java") is None:
+        return
+    coco = {"images": [{"id": i, "file_name": str(p.relative_to(image_folder))} for i, p in enumerate(files)],
+            "annotations": [{"image_id": i, "caption": "a colored square"} for i in range(4)]}  # fmt: skip
+    (tmp_path / "refs.json").write_text(json.dumps(coco))
+    (tmp_path / "preds.json").write_text(
+        json.dumps([{"image_id": i, "caption": c} for i, c in enumerate(captions)])
+    )
+    out = tmp_path / "m.json"
+    assert run(["evaluate", "captioning", "--predictions", str(tmp_path / "preds.json"), "--references",
+                str(tmp_path / "refs.json"), "--clip-model", str(tiny_clip), "--images", str(image_folder),
+                "--bootstrap", "0", "--out", str(out)]) == 0  # fmt: skip
+    assert json.loads(out.read_text())["metrics"]["CLIPScore"]["value"] == pytest.approx(
+        scores.mean(), rel=1e-6
+    )

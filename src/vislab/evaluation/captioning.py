@@ -45,6 +45,7 @@ class CaptionStats:
     rouge: np.ndarray  # (n,) ROUGE-L
     cider: np.ndarray  # (n,) CIDEr-D, document frequencies of the whole reference set
     bertscore: np.ndarray | None = None  # (n,) BERTScore-F1 (best reference), when a model is given
+    clipscore: np.ndarray | None = None  # (n,) CLIPScore (no references), when a CLIP is given
 
 
 def require_java() -> None:
@@ -145,8 +146,9 @@ def caption_metrics(stats: CaptionStats, weights: np.ndarray) -> dict[str, np.nd
         result["METEOR"] = _meteor(weights, stats.meteor)
         result["ROUGE-L"] = (weights @ stats.rouge) / counts
         result["CIDEr"] = (weights @ stats.cider) / counts
-        if stats.bertscore is not None:
-            result["BERTScore-F1"] = (weights @ stats.bertscore) / counts
+        for name, values in (("BERTScore-F1", stats.bertscore), ("CLIPScore", stats.clipscore)):
+            if values is not None:
+                result[name] = (weights @ values) / counts
     return result
 
 
@@ -208,6 +210,7 @@ def per_image_scores(stats: CaptionStats) -> pd.DataFrame:
         table[name] = values
     table["METEOR"] = _meteor_score(stats.meteor.copy(), test_matches, ref_matches)
     table["ROUGE-L"], table["CIDEr"] = stats.rouge, stats.cider
-    if stats.bertscore is not None:
-        table["BERTScore-F1"] = stats.bertscore
+    for name, values in (("BERTScore-F1", stats.bertscore), ("CLIPScore", stats.clipscore)):
+        if values is not None:
+            table[name] = values
     return table

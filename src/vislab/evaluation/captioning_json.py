@@ -107,7 +107,8 @@ def load_predictions(path: str | Path, references: dict) -> dict:
     return found
 
 
-def prepare(predictions: str | Path, references: str | Path, bertscore_model: str | None = None):
+def prepare(predictions: str | Path, references: str | Path, bertscore_model: str | None = None,
+            clip_model: str | None = None, images_folder: str | Path | None = None):  # fmt: skip
     """Tokenized captions' statistics, the image table, and the raw captions."""
     captions, images = load_references(references)
     predicted = load_predictions(predictions, captions)
@@ -117,7 +118,29 @@ def prepare(predictions: str | Path, references: str | Path, bertscore_model: st
 
         stats.bertscore = bertscore_f1([predicted[k] for k in stats.image_ids],
                                        [captions[k] for k in stats.image_ids], bertscore_model)  # fmt: skip
+    if clip_model:
+        from vislab.evaluation.clipscore import clip_scores
+
+        paths = image_paths(images, stats.image_ids, references, images_folder)
+        stats.clipscore = clip_scores(paths, [predicted[k] for k in stats.image_ids], clip_model)
     return stats, images, captions, predicted
+
+
+def image_paths(images: pd.DataFrame, image_ids: list, references, folder) -> list[str]:
+    """Each image's file, from the references' file_name (or path) under `folder`."""
+    column = (
+        "file_name"
+        if "file_name" in images.columns
+        else "path"
+        if "path" in images.columns
+        else None
+    )
+    if column is None:
+        raise InputError(f"{references}: CLIPScore needs each image's file: 'file_name' in the COCO "
+                         "'images' list, or a 'path' column in the references table.")  # fmt: skip
+    base = Path(folder) if folder else Path(references).resolve().parent
+    files = dict(zip(images["image_id"], images[column].astype(str), strict=True))
+    return [str(base / files[k]) for k in image_ids]
 
 
 def evaluate_captioning(
@@ -129,11 +152,20 @@ def evaluate_captioning(
     confidence: float = 0.95,
     seed: int = 0,
     bertscore_model: str | None = None,
+    clip_model: str | None = None,
+    images_folder: str | Path | None = None,
 ) -> dict:
-    stats, images, _, _ = prepare(predictions, references, bertscore_model)
+    stats, images, _, _ = prepare(
+        predictions, references, bertscore_model, clip_model, images_folder
+    )
     result = metrics_json(stats, images, group_by, metadata, bootstrap, confidence, seed)
-    if bertscore_model:
-        result["bertscore_model"] = str(bertscore_model)
+    result.update(
+        {
+            k: str(v)
+            for k, v in (("bertscore_model", bertscore_model), ("clip_model", clip_model))
+            if v
+        }
+    )
     return result
 
 
@@ -152,7 +184,8 @@ def metrics_json(stats: CaptionStats, images: pd.DataFrame, group_by: Sequence[s
         return point, draws
 
     point, draws = metrics_for(np.arange(count), seed)
-    names = [*NAMES, *(["BERTScore-F1"] if stats.bertscore is not None else [])]
+    extra = (("BERTScore-F1", stats.bertscore), ("CLIPScore", stats.clipscore))
+    names = [*NAMES, *(name for name, values in extra if values is not None)]
     result = {
         "task": "captioning",
         "n": count,

@@ -35,6 +35,8 @@ def evaluate(
     interval: str = "percentile",
     metadata: str | Path | pd.DataFrame | None = None,
     bertscore_model: str | None = None,
+    clip_model: str | None = None,
+    images_folder: str | Path | None = None,
 ) -> dict:
     """Metrics with bootstrap intervals (and per group) for a predictions file or table.
 
@@ -57,15 +59,9 @@ def evaluate(
         if references is None:
             raise UsageError("captioning needs --references (COCO captions JSON or a CSV).")
         return evaluate_captioning(
-            predictions,
-            references,
-            group_by,
-            metadata,
-            bootstrap,
-            confidence,
-            seed,
-            bertscore_model,
-        )
+            predictions, references, group_by, metadata, bootstrap, confidence, seed,
+            bertscore_model, clip_model, images_folder,
+        )  # fmt: skip
     if references is not None:
         raise UsageError("classification predictions carry their labels: --references is not used.")
     source = "predictions" if isinstance(predictions, pd.DataFrame) else str(predictions)
