@@ -411,6 +411,14 @@ def zero_shot(
         Path | None, typer.Option(help="Prompt templates, one per line with {} for the class.")
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Images per batch.")] = 32,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="Labelled images: a new folder for metrics.json, report.html."),
+    ] = None,
+    group_by: Annotated[
+        list[str] | None, typer.Option("--group-by", help="With --report: metadata column.")
+    ] = None,
+    bootstrap: Annotated[int, typer.Option(help="With --report: bootstrap resamples.")] = 1000,
     out: Annotated[Path, typer.Option(help="Predictions CSV to write.")] = Path("zeroshot.csv"),
 ) -> None:
     """Code images into classes described in words with CLIP (no training); a predictions CSV."""
@@ -428,6 +436,11 @@ def zero_shot(
     _say(
         f"wrote {out} ({len(table)} images) and {out.with_suffix('.json')} (model, prompts, versions)"
     )
+    if report:
+        from vislab.multimodal.zeroshot import write_zero_shot_report
+
+        _print_metrics(write_zero_shot_report(report, table, record, group_by or [], bootstrap))
+        _say(f"report: {report / 'report.html'}")
 
 
 @app.command()

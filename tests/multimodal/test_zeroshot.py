@@ -148,3 +148,14 @@ def test_clipscore_is_the_papers_formula_and_reaches_metrics_json(
     assert json.loads(out.read_text())["metrics"]["CLIPScore"]["value"] == pytest.approx(
         scores.mean(), rel=1e-6
     )
+
+
+def test_report_for_labelled_images_shows_the_prompts(tiny_clip, manifest, tmp_path):
+    out, report = tmp_path / "coded.csv", tmp_path / "report"
+    command = ["zero-shot", str(manifest), "--model", str(tiny_clip), "--out", str(out), "--report", str(report),
+               "--group-by", "site", "--bootstrap", "20"]  # fmt: skip
+    assert run(command) == 0
+    page = (report / "report.html").read_text()
+    assert "Prompts (zero-shot)" in page and "a close-up photo of a red." in page
+    assert json.loads((report / "metrics.json").read_text())["n"] == len(pd.read_csv(manifest))
+    assert run(command) == 1  # the report folder is never overwritten

@@ -89,3 +89,39 @@ def _descriptions(classes: list[str]) -> dict[str, str]:
         name, _, text = item.partition("=")
         descriptions[name.strip()] = (text or name).strip()
     return descriptions
+
+
+def write_zero_shot_report(folder, predictions: pd.DataFrame, record: dict, group_by=(), bootstrap: int = 1000) -> dict:  # fmt: skip
+    """metrics.json and report.html for labelled images: the classification report plus the
+    prompts. `folder` must be new (an earlier report is never overwritten)."""
+    import html
+    from pathlib import Path
+
+    from vislab.data.images import read_image
+    from vislab.evaluation.evaluate import evaluate
+    from vislab.report.html import write_run_report
+    from vislab.runs import write_json
+
+    folder = Path(folder)
+    if folder.exists() and any(folder.iterdir()):
+        raise InputError(
+            f"{folder}: the folder exists and is not empty; choose a new --report folder."
+        )
+    unlabelled = (
+        predictions["label"].isna() if "label" in predictions.columns else pd.Series([True])
+    )
+    if unlabelled.any():
+        raise InputError("--report needs a label for every image (an image folder by class, or a "
+                         "manifest with a label column); without labels, the CSV is the result.")  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    metrics = evaluate("classification", predictions, None, list(group_by), bootstrap)
+    write_json(folder / "metrics.json", metrics)
+    write_json(folder / "environment.json", record)
+    rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{'<br>'.join(html.escape(t) for t in texts)}</td></tr>"
+                   for name, texts in record["prompts"].items())  # fmt: skip
+    prompts = (f"<p>Model: <code>{html.escape(str(record['model']))}</code>. Each class's embedding is the "
+               f"normalised mean of its prompts' embeddings.</p><table><tr><th>class</th><th>prompts</th></tr>{rows}</table>")  # fmt: skip
+    paths = dict(zip(predictions["id"], predictions["path"], strict=True))  # the report reads by id
+    write_run_report(folder, metrics, predictions, lambda image_id: read_image(paths[image_id]),
+                     extra_sections={"Prompts (zero-shot)": prompts})  # fmt: skip
+    return metrics
