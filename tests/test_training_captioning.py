@@ -8,10 +8,10 @@ import shutil
 import pandas as pd
 import pytest
 
-from tests.multimodal.tiny import save_tiny_blip
 from vislab.cli import run
 from vislab.config import config_from_dict
 from vislab.errors import ConfigError
+from vislab.multimodal.tiny import save_tiny_blip
 from vislab.training import train
 
 pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="caption metrics need Java")

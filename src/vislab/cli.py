@@ -128,7 +128,10 @@ def _print_check(summary: dict) -> None:
 @data_app.command("sample")
 def data_sample(
     name: Annotated[
-        str, typer.Argument(help="digits (classification) or shapes (detection).")
+        str,
+        typer.Argument(
+            help="digits (classification), shapes (detection), tiny-clip or tiny-blip (random-weight models)."
+        ),
     ] = "digits",
     out: Annotated[Path, typer.Option(help="New folder for images/ and manifest.csv.")] = Path(
         "digits"
@@ -141,6 +144,10 @@ def data_sample(
     if name == "shapes":
         _say(
             f"wrote {out / 'images'} and {out / 'instances.json'} (COCO boxes; 400 generated images)"
+        )
+    elif name.startswith("tiny-"):
+        _say(
+            f"wrote {out}: a {name.removeprefix('tiny-').upper()} with RANDOM weights, to try the commands offline"
         )
     else:
         _say(f"wrote {out / 'images'} (a folder per class) and {out / 'manifest.csv'}")

@@ -7,11 +7,11 @@ import shutil
 
 import pytest
 
-from tests.multimodal.tiny import WORDS, save_tiny_blip
 from vislab.cli import run
 from vislab.data.sources import from_imagefolder
 from vislab.errors import ConfigError
 from vislab.multimodal.captioner import generate_captions, load_captioner
+from vislab.multimodal.tiny import WORDS, save_tiny_blip
 
 
 @pytest.fixture(scope="module")

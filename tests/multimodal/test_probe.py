@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.multimodal.tiny import save_tiny_clip
 from vislab.cli import run
 from vislab.data.sources import from_imagefolder
 from vislab.errors import InputError
 from vislab.multimodal.probe import linear_probe, split_table
+from vislab.multimodal.tiny import save_tiny_clip
 
 
 def _features(table, seed=0):

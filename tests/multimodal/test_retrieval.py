@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from tests.multimodal.tiny import save_tiny_clip
 from vislab.cli import run
 from vislab.multimodal.retrieval import KS, ranks, recall_metrics
+from vislab.multimodal.tiny import save_tiny_clip
 
 
 def brute_force(similarity, owner, k):

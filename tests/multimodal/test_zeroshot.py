@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 import torch
 
-from tests.multimodal.tiny import save_tiny_clip
 from vislab.cli import run
 from vislab.data.sources import from_imagefolder
 from vislab.errors import ConfigError
 from vislab.multimodal.clip import load_clip, text_embeddings
+from vislab.multimodal.tiny import save_tiny_clip
 from vislab.multimodal.zeroshot import class_embeddings, zero_shot
 
 

@@ -1,4 +1,10 @@
-"""Tiny random-weight CLIP models with a tokenizer built from a local byte vocabulary."""
+"""Tiny random-weight CLIP and BLIP models, built offline, to try the commands and to test.
+
+Their weights are random: what they code or caption means nothing. They exist so that every
+multimodal command runs on a machine without a network (`vislab data sample tiny-clip`), and so
+that the tests exercise the real loading code on a saved model folder. CLIP's tokenizer is a
+byte-level BPE with no merges (every character a token); BLIP's a BERT vocabulary of a few words.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ def save_tiny_clip(
     import torch
     import transformers as T
 
+    T.utils.logging.disable_progress_bar()
     torch.manual_seed(seed)
     vocabulary = byte_vocabulary()
     tokenizer = T.CLIPTokenizer(vocab=vocabulary, merges=[])
@@ -66,6 +73,7 @@ def save_tiny_blip(folder: Path, seed: int = 0) -> Path:
     import torch
     import transformers as T
 
+    T.utils.logging.disable_progress_bar()
     torch.manual_seed(seed)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
