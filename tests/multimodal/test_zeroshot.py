@@ -159,3 +159,32 @@ def test_report_for_labelled_images_shows_the_prompts(tiny_clip, manifest, tmp_p
     assert "Prompts (zero-shot)" in page and "a close-up photo of a red." in page
     assert json.loads((report / "metrics.json").read_text())["n"] == len(pd.read_csv(manifest))
     assert run(command) == 1  # the report folder is never overwritten
+
+
+def test_open_clip_folder_codes_images_as_open_clip_scores_them(image_folder, tmp_path):
+    open_clip = pytest.importorskip("open_clip")
+    from PIL import Image
+
+    from vislab.multimodal.tiny import save_tiny_open_clip
+
+    folder = save_tiny_open_clip(tmp_path / "oc")
+    clip = load_clip(str(folder))
+    assert clip.kind == "open_clip"
+    table = from_imagefolder(image_folder)
+    descriptions = {"red": "red", "green": "green", "blue": "blue"}
+    predictions, _ = zero_shot(clip, table, descriptions, templates=("a {} square",), batch_size=5)
+    model, _, transform = open_clip.create_model_and_transforms(f"local-dir:{folder}")
+    tokenizer = open_clip.get_tokenizer(f"local-dir:{folder}")
+    with torch.no_grad():
+        images = torch.stack([transform(Image.open(p).convert("RGB")) for p in table.frame["path"]])
+        image_features = torch.nn.functional.normalize(model.eval().encode_image(images), dim=-1)
+        text_features = torch.nn.functional.normalize(
+            model.encode_text(tokenizer([f"a {c} square" for c in descriptions])), dim=-1
+        )
+        expected = (
+            (model.logit_scale.exp() * image_features @ text_features.T).softmax(dim=1).numpy()
+        )
+    np.testing.assert_allclose(
+        predictions[[f"score_{c}" for c in descriptions]].to_numpy(), expected, rtol=1e-4, atol=1e-6
+    )
+    assert json.dumps(str(load_clip(f"open_clip:local-dir:{folder}").kind)) == '"open_clip"'

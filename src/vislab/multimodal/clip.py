@@ -1,13 +1,19 @@
-"""CLIP from transformers: loading with its own processor, normalised image and text embeddings.
+"""CLIP models: loading with their own preprocessing, normalised image and text embeddings.
 
-`load_clip(NAME_OR_FOLDER)` reads `CLIPModel` and `CLIPProcessor` from a local folder (written by
-`save_pretrained`) or the hub. The processor is the checkpoint's own, never a guess; a processor
-whose crop size or vocabulary does not fit the model is an error.
+`load_clip(SOURCE)` reads
+- transformers: `CLIPModel` and `CLIPProcessor` from a `save_pretrained` folder or a hub name;
+  a processor whose crop size or vocabulary does not fit the model is an error;
+- open_clip: a folder with `open_clip_config.json` and weights (open_clip's `local-dir:`), or
+  `open_clip:SPEC` with SPEC what `open_clip.create_model_and_transforms` takes
+  (`hf-hub:laion/...`, `local-dir:PATH`, or `ARCH@PRETRAINED_TAG`); its own eval transform
+  and tokenizer.
+The preprocessing is always the checkpoint's own, never a guess.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -15,15 +21,46 @@ from PIL import Image
 
 from vislab.errors import ConfigError
 
+OPEN_CLIP = "open_clip:"
+
 
 @dataclass
 class Clip:
     model: torch.nn.Module
-    processor: object
+    processor: object  # transformers: a CLIPProcessor; open_clip: (eval transform, tokenizer)
     source: str
+    kind: str = "transformers"
 
 
 def load_clip(source: str) -> Clip:
+    if source.startswith(OPEN_CLIP) or (Path(source) / "open_clip_config.json").is_file():
+        return _load_open_clip(source)
+    return _load_transformers_clip(source)
+
+
+def _load_open_clip(source: str) -> Clip:
+    try:
+        import open_clip
+    except ImportError as error:
+        raise ConfigError(
+            f"{source}: open_clip models need the open-clip-torch package."
+        ) from error
+    spec = source.removeprefix(OPEN_CLIP)
+    if Path(spec).is_dir():
+        spec = f"local-dir:{spec}"
+    name, _, tag = (
+        spec.partition("@") if not spec.startswith(("hf-hub:", "local-dir:")) else (spec, "", "")
+    )
+    try:
+        model, _, transform = open_clip.create_model_and_transforms(name, pretrained=tag or None)
+        tokenizer = open_clip.get_tokenizer(name)
+    except (OSError, RuntimeError, ValueError) as error:
+        raise ConfigError(f"{source}: open_clip could not load it ({error}). Offline, give a folder "
+                          "with open_clip_config.json and its weights.") from error  # fmt: skip
+    return Clip(model.eval(), (transform, tokenizer), source, "open_clip")
+
+
+def _load_transformers_clip(source: str) -> Clip:
     from transformers import CLIPModel, CLIPProcessor
     from transformers.utils import logging
 
@@ -62,13 +99,16 @@ def image_embeddings(clip: Clip, images: list[Image.Image], batch_size: int = 32
     """(n, d) L2-normalised image embeddings."""
     chunks = []
     for start in range(0, len(images), batch_size):
-        batch = clip.processor(images=images[start : start + batch_size], return_tensors="pt")
-        chunks.append(_features(clip.model.get_image_features(pixel_values=batch["pixel_values"])))
-    return (
-        _normalised(torch.cat(chunks))
-        if chunks
-        else np.zeros((0, clip.model.config.projection_dim))
-    )
+        batch = images[start : start + batch_size]
+        if clip.kind == "open_clip":
+            transform = clip.processor[0]
+            chunks.append(
+                clip.model.encode_image(torch.stack([transform(image) for image in batch]))
+            )
+            continue
+        inputs = clip.processor(images=batch, return_tensors="pt")
+        chunks.append(_features(clip.model.get_image_features(pixel_values=inputs["pixel_values"])))
+    return _normalised(torch.cat(chunks)) if chunks else np.zeros((0, 0), dtype=np.float32)
 
 
 @torch.inference_mode()
@@ -76,6 +116,11 @@ def text_embeddings(clip: Clip, texts: list[str], batch_size: int = 256) -> np.n
     """(n, d) L2-normalised text embeddings."""
     chunks = []
     for start in range(0, len(texts), batch_size):
+        if clip.kind == "open_clip":
+            chunks.append(
+                clip.model.encode_text(clip.processor[1](texts[start : start + batch_size]))
+            )
+            continue
         batch = clip.processor.tokenizer(texts[start : start + batch_size], padding=True,
                                          truncation=True, return_tensors="pt")  # fmt: skip
         chunks.append(_features(clip.model.get_text_features(**batch)))
