@@ -98,3 +98,10 @@ def test_cli_with_a_csv_of_references(tmp_path):
                "--references", str(tmp_path / "refs.csv"), "--bootstrap", "50", "--out", str(out)]  # fmt: skip
     assert run(command) == 0
     assert json.loads(out.read_text())["n"] == 10
+
+
+def test_without_java_the_error_says_so(tmp_path, monkeypatch):
+    _write(tmp_path, count=3)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(InputError, match="caption metrics need Java"):
+        evaluate_captioning(tmp_path / "preds.json", tmp_path / "refs.json", bootstrap=0)
