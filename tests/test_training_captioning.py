@@ -57,6 +57,11 @@ def test_blip_fine_tunes_and_the_run_is_a_captioner(image_folder, tmp_path):
     log = pd.read_csv(run_dir / "logs" / "metrics.csv")
     losses = log["train_loss_epoch"].dropna().to_numpy()
     assert losses[-1] < losses[0]  # fine-tuning learns the captions
+    (
+        run_dir / "metrics.json"
+    ).unlink()  # vislab evaluate RUN_DIR evaluates the saved captions again
+    assert run(["evaluate", str(run_dir)]) == 0
+    assert json.loads((run_dir / "metrics.json").read_text())["metrics"] == metrics["metrics"]
     out = tmp_path / "again.json"  # the run directory is a transformers folder: caption with it
     assert run(["caption", str(image_folder / "red"), "--model", str(run_dir), "--beams", "2",
                 "--max-length", "6", "--out", str(out)]) == 0  # fmt: skip

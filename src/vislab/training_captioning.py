@@ -171,12 +171,20 @@ def finish_captioning(run_dir: Path, config: ExperimentConfig, data: CaptionData
     )
 
 
+def reevaluate_captioning_run(run_dir: Path, config: ExperimentConfig) -> dict:
+    """`vislab evaluate RUN_DIR`: the saved captions evaluated and reported again."""
+    from vislab.data.captions import from_coco_captions
+
+    if not (run_dir / "predictions.json").is_file():
+        raise InputError(f"{run_dir}: no predictions.json: is this a finished captioning run?")
+    held_out = from_coco_captions(run_dir / "references.json")
+    return _evaluate_and_report(run_dir, config, held_out)
+
+
 def evaluate_captioning_run(
     run_dir: Path, config: ExperimentConfig, held_out: CaptionTable, captioner
 ) -> dict:
-    from vislab.evaluation.captioning_json import metrics_json, prepare, worst_first
     from vislab.multimodal.captioner import generate_captions
-    from vislab.report.captioning_page import write_captioning_report
 
     images = [held_out.read(i) for i in range(len(held_out))]
     texts = generate_captions(captioner, images, config.model.num_beams, config.model.max_new_tokens,
@@ -187,6 +195,13 @@ def evaluate_captioning_run(
     write_atomic(run_dir / "predictions.json", json.dumps(results, indent=1))
     write_atomic(run_dir / "references.json", json.dumps(held_out.to_coco()))
     write_atomic(run_dir / "images.csv", held_out.images.to_csv(index=False))
+    return _evaluate_and_report(run_dir, config, held_out)
+
+
+def _evaluate_and_report(run_dir: Path, config: ExperimentConfig, held_out: CaptionTable) -> dict:
+    from vislab.evaluation.captioning_json import metrics_json, prepare, worst_first
+    from vislab.report.captioning_page import write_captioning_report
+
     stats, frame, references, predicted = prepare(
         run_dir / "predictions.json", run_dir / "references.json", config.evaluate.bertscore_model
     )

@@ -89,6 +89,10 @@ def evaluate_run(run_dir: str | Path, config=None, data=None, model=None) -> dic
             from vislab.training_detection import reevaluate_detection_run
 
             return reevaluate_detection_run(run_dir, config)
+        if config.task == "captioning":
+            from vislab.training_captioning import reevaluate_captioning_run
+
+            return reevaluate_captioning_run(run_dir, config)
     predictions_path = run_dir / "predictions.csv"
     if model is not None:
         predictions = _predict_held_out(config, data, model)
