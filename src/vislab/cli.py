@@ -679,15 +679,18 @@ def validation_sample(
 
 def _print_metrics(metrics: dict) -> None:
     _say(f"{metrics['task']}: n = {metrics['n']}")
+    width = max(18, *(len(name) + 1 for name in metrics["metrics"]))
     for name, entry in metrics["metrics"].items():
         ci = entry.get("ci")
         interval = f"  [{ci[0]:.4f}, {ci[1]:.4f}]" if ci and entry["value"] is not None else ""
         value = "n/a" if entry["value"] is None else f"{entry['value']:.4f}"
-        _say(f"  {name:<18} {value}{interval}")
+        _say(f"  {name:<{width}} {value}{interval}")
     for spec, groups in metrics.get("groups", {}).items():
         _say(f"by {spec}:")
         for name, entry in groups.items():
-            headline = next(m for m in ("accuracy", "mAP", "CIDEr") if m in entry["metrics"])
+            headline = next(
+                m for m in ("accuracy", "top1_accuracy", "mAP", "CIDEr") if m in entry["metrics"]
+            )
             value = entry["metrics"][headline]["value"]
             flag = "  (small group)" if entry["small"] else ""
             shown = "n/a" if value is None else f"{value:.4f}"

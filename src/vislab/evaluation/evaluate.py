@@ -18,7 +18,7 @@ TASKS = ("classification", "detection", "captioning", "video")
 def check_task(task: str) -> None:
     if task not in TASKS:
         raise UsageError(f"unknown task '{task}'. Choose one of: {', '.join(TASKS)}.")
-    if task not in ("classification", "detection", "captioning"):
+    if task not in ("classification", "detection", "captioning", "video"):
         raise UsageError(f"evaluation of '{task}' is not built yet (see the project's issues).")
 
 
@@ -63,12 +63,16 @@ def evaluate(
             bertscore_model, clip_model, images_folder,
         )  # fmt: skip
     if references is not None:
-        raise UsageError("classification predictions carry their labels: --references is not used.")
+        raise UsageError(f"{task} predictions carry their labels: --references is not used.")
     source = "predictions" if isinstance(predictions, pd.DataFrame) else str(predictions)
     if not isinstance(predictions, pd.DataFrame):
         from vislab.data.sources import read_table
 
         predictions = read_table(predictions)
+    if task == "video":
+        from vislab.evaluation.video import evaluate_video
+
+        return evaluate_video(predictions, group_by, bootstrap, confidence, seed, source)
     from vislab.evaluation.metrics_json import evaluate_classification
 
     return evaluate_classification(
