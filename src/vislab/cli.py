@@ -76,11 +76,32 @@ def data_check(
         if summary["n_unreadable"] or summary["n_problems"]:
             raise typer.Exit(1)
         return
+    from vislab.data.videos import is_video_source
+
+    if is_video_source(source):
+        _check_videos(source, json_out)
+        return
     table = _table_for(source)
     summary = summarize(table, scan(table))
     _print_check(summary)
     _write_json(json_out, summary)
     if summary["n_unreadable"]:
+        raise typer.Exit(1)
+
+
+def _check_videos(source: str, json_out: Path | None) -> None:
+    from vislab.data.videos import summarize_videos, video_source
+
+    summary = summarize_videos(video_source(source))
+    _say(f"{summary['source']}: {summary['videos']} videos, median {summary['frames_median']} frames "
+         f"({summary['seconds_median']} s), fps {summary['fps']}")  # fmt: skip
+    for name, count in summary["classes"].items():
+        _say(f"  {name:<18} {count}")
+    _say(f"unusable: {len(summary['unusable'])}")
+    for item in summary["unusable"][:20]:
+        _say(f"  {item['path']}: {item['reason']}")
+    _write_json(json_out, summary)
+    if summary["unusable"]:
         raise typer.Exit(1)
 
 
@@ -130,7 +151,7 @@ def data_sample(
     name: Annotated[
         str,
         typer.Argument(
-            help="digits (classification), shapes (detection), tiny-clip or tiny-blip (random-weight models)."
+            help="digits (classification), shapes (detection), moving-shapes (video), tiny-clip or tiny-blip (random-weight models)."
         ),
     ] = "digits",
     out: Annotated[Path, typer.Option(help="New folder for images/ and manifest.csv.")] = Path(
@@ -144,6 +165,10 @@ def data_sample(
     if name == "shapes":
         _say(
             f"wrote {out / 'images'} and {out / 'instances.json'} (COCO boxes; 400 generated images)"
+        )
+    elif name == "moving-shapes":
+        _say(
+            f"wrote {out}/<direction>/*.mp4 and {out / 'manifest.csv'} (48 generated videos; the class is the motion)"
         )
     elif name.startswith("tiny-"):
         _say(

@@ -23,6 +23,11 @@ def export_sample(name: str, out: str | Path, scale: int = 4) -> Path:
 
         make_shapes(out)
         return out
+    if name == "moving-shapes":  # video: squares moving left, right, up or down
+        from vislab.data.videos import make_moving_shapes
+
+        make_moving_shapes(out)
+        return out
     if name in ("tiny-clip", "tiny-blip"):  # random-weight models, to try the commands offline
         from vislab.multimodal.tiny import save_tiny_blip, save_tiny_clip
 

@@ -1,0 +1,231 @@
+"""Video sources, decoding with PyAV, clip sampling, and generated videos of moving shapes.
+
+Sources become a `VideoTable` (a row per video: `id`, `path`, `label`, optional `start`/`end`
+seconds, metadata): a folder of videos per class (mp4, avi, webm, mkv, mov) or a manifest
+(`path`, `label`, optional `start`, `end`, metadata). torchvision 0.29 has no `read_video`: frames
+are decoded with PyAV (its own FFmpeg). `probe` says why a video cannot be used (unreadable, no
+video stream, no frames) instead of failing mid-run.
+
+Clip sampling picks `frames` frames `stride` apart: `uniform` (evenly spaced clip starts),
+`random` (training) or several clips per video at evaluation (`clips_per_video`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vislab.errors import InputError
+
+VIDEO_SUFFIXES = {".mp4", ".avi", ".webm", ".mkv", ".mov"}
+DIRECTIONS = ("left", "right", "up", "down")
+
+
+@dataclass
+class VideoInfo:
+    frames: int
+    fps: float
+    width: int
+    height: int
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.fps if self.fps else 0.0
+
+
+def probe(path: str | Path) -> VideoInfo | str:
+    """The video's frame count, rate and size (counted by decoding), or why it cannot be used."""
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        return "missing: no file at this path"
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                return "no video stream"
+            stream = container.streams.video[0]
+            frames = sum(1 for _ in container.decode(stream))
+            fps = float(stream.average_rate or stream.guessed_rate or 0)
+            width, height = stream.codec_context.width, stream.codec_context.height
+    except (av.error.FFmpegError, OSError, ValueError) as error:
+        return f"unreadable video: {error}"
+    if frames == 0:
+        return "zero-length video: no frames decode"
+    return VideoInfo(frames, fps, width, height)
+
+
+def read_frames(path: str | Path, indices: list[int] | np.ndarray) -> np.ndarray:
+    """Frames at `indices` (sorted or not, repeats allowed) as (T, H, W, 3) uint8 RGB."""
+    import av
+
+    wanted = set(int(i) for i in indices)
+    found: dict[int, np.ndarray] = {}
+    final = None
+    with av.open(str(path)) as container:
+        for number, frame in enumerate(container.decode(container.streams.video[0])):
+            final = frame
+            if number in wanted:
+                found[number] = frame.to_ndarray(format="rgb24")
+            if number >= max(wanted):
+                break
+    if final is None:
+        raise InputError(f"{path}: no frames could be decoded.")
+    last = final.to_ndarray(format="rgb24")  # indices past the end read the video's last frame
+    return np.stack([found.get(int(i), last) for i in indices])
+
+
+def clip_starts(total: int, frames: int, stride: int, count: int, mode: str, rng: np.random.Generator | None = None) -> list[int]:  # fmt: skip
+    """First frames of `count` clips of `frames` frames `stride` apart in a video of `total` frames."""
+    span = (frames - 1) * stride + 1
+    last = max(0, total - span)
+    if mode == "random":
+        rng = rng or np.random.default_rng()
+        return [int(rng.integers(0, last + 1)) for _ in range(count)]
+    if count == 1:
+        return [last // 2]  # the centre clip
+    return [int(round(x)) for x in np.linspace(0, last, count)]
+
+
+def clip_indices(start: int, frames: int, stride: int) -> np.ndarray:
+    return start + stride * np.arange(frames)
+
+
+@dataclass
+class VideoTable:
+    frame: pd.DataFrame  # id, path, label, optional start/end seconds, metadata
+    classes: list[str]
+    description: str
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+def from_video_folder(root: str | Path) -> VideoTable:
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(
+            f"{root}: no such folder; give a folder of videos per class (root/<class>/<file>)."
+        )
+    rows = [{"id": p.relative_to(root).as_posix(), "path": str(p.resolve()), "label": p.parent.name}
+            for p in sorted(root.rglob("*")) if p.suffix.lower() in VIDEO_SUFFIXES and p.parent != root]  # fmt: skip
+    if not rows:
+        raise InputError(
+            f"{root}: no videos ({', '.join(sorted(VIDEO_SUFFIXES))}) in class subfolders."
+        )
+    frame = pd.DataFrame(rows)
+    return VideoTable(frame, sorted(frame["label"].unique()), f"video folder {root}")
+
+
+def from_video_manifest(path: str | Path) -> VideoTable:
+    from vislab.data.sources import read_table
+
+    path = Path(path)
+    table = read_table(path)
+    missing = [c for c in ("path", "label") if c not in table.columns]
+    if missing:
+        raise InputError(
+            f"{path}: a video manifest needs the columns path and label; missing {missing}."
+        )
+    base = path.resolve().parent
+    table["path"] = [str((base / p).resolve()) for p in table["path"].astype(str)]
+    table["label"] = table["label"].astype(str)
+    if "id" not in table.columns:
+        table.insert(0, "id", [f"{Path(p).name}#{i}" for i, p in enumerate(table["path"])])
+    for column in ("start", "end"):
+        if column in table.columns and (table[column] < 0).any():
+            raise InputError(
+                f"{path}: negative '{column}' seconds on line(s) {list(table.index[table[column] < 0] + 2)[:5]}."
+            )
+    return VideoTable(table, sorted(table["label"].unique()), f"video manifest {path}")
+
+
+def video_source(path: str | Path) -> VideoTable:
+    path = Path(path)
+    return from_video_folder(path) if path.is_dir() else from_video_manifest(path)
+
+
+def summarize_videos(table: VideoTable) -> dict:
+    """What `vislab data check` reports for videos: counts, lengths, unusable files and why."""
+    infos = [probe(p) for p in table.frame["path"]]
+    bad = [
+        {"path": p, "reason": info}
+        for p, info in zip(table.frame["path"], infos, strict=True)
+        if isinstance(info, str)
+    ]
+    good = [info for info in infos if not isinstance(info, str)]
+    seconds = [info.seconds for info in good]
+    return {"source": table.description, "videos": len(table), "classes": table.frame["label"].value_counts().sort_index().to_dict(),
+            "unusable": bad, "frames_median": float(np.median([i.frames for i in good])) if good else None,
+            "seconds_median": float(np.median(seconds)) if seconds else None,
+            "fps": sorted({round(i.fps, 3) for i in good})}  # fmt: skip
+
+
+def is_video_source(path: str | Path) -> bool:
+    path = Path(path)
+    if path.is_dir():
+        return any(p.suffix.lower() in VIDEO_SUFFIXES for p in path.rglob("*"))
+    if path.suffix.lower() in (".csv", ".parquet", ".tsv"):
+        from vislab.data.sources import read_table
+
+        paths = read_table(path).get("path")
+        return (
+            paths is not None
+            and len(paths) > 0
+            and Path(str(paths.iloc[0])).suffix.lower() in VIDEO_SUFFIXES
+        )
+    return False
+
+
+def write_video(path: Path, frames: np.ndarray, fps: int = 8) -> None:
+    """(T, H, W, 3) uint8 RGB frames to an H.264 mp4 (PyAV)."""
+    import av
+
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.height, stream.width = frames.shape[1:3]
+        stream.pix_fmt = "yuv420p"
+        for pixels in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def moving_square(direction: str, rng: np.random.Generator, frames: int = 16, size: int = 32,
+                  noise: float = 15.0) -> np.ndarray:  # fmt: skip
+    """A bright square crossing a dark background in `direction`: the class is the motion."""
+    side = size // 4
+    travel = size - side
+    base = np.clip(rng.normal(60, noise, (frames, size, size, 3)), 0, 255)
+    colour = rng.integers(150, 256, 3)
+    offset = int(rng.integers(0, travel))
+    for t in range(frames):
+        moved = int(round(travel * t / max(frames - 1, 1)))
+        x = {"left": travel - moved, "right": moved}.get(direction, offset)
+        y = {"up": travel - moved, "down": moved}.get(direction, offset)
+        base[t, y : y + side, x : x + side] = colour
+    return base.astype(np.uint8)
+
+
+def make_moving_shapes(out: str | Path, per_class: int = 12, frames: int = 16, size: int = 32, seed: int = 0) -> Path:  # fmt: skip
+    """out/<direction>/<n>.mp4 and out/manifest.csv (path, label, background metadata); returns the manifest."""
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise InputError(f"{out}: the folder exists and is not empty; choose a new --out folder.")
+    rng = np.random.default_rng(seed)
+    rows = []
+    for direction in DIRECTIONS:
+        (out / direction).mkdir(parents=True, exist_ok=True)
+        for number in range(per_class):
+            relative = f"{direction}/{number:03d}.mp4"
+            background = "noisy" if number % 2 else "plain"
+            noise = 25.0 if background == "noisy" else 3.0
+            write_video(out / relative, moving_square(direction, rng, frames, size, noise))
+            rows.append({"path": relative, "label": direction, "background": background})
+    manifest = out / "manifest.csv"
+    pd.DataFrame(rows).to_csv(manifest, index=False)
+    return manifest

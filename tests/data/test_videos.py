@@ -1,0 +1,111 @@
+"""Video decoding with PyAV on generated videos whose class is the direction of motion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vislab.data.videos import (
+    VideoInfo,
+    clip_indices,
+    clip_starts,
+    from_video_folder,
+    from_video_manifest,
+    make_moving_shapes,
+    probe,
+    read_frames,
+    summarize_videos,
+)
+
+pytest.importorskip("av")
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    return make_moving_shapes(
+        tmp_path_factory.mktemp("videos") / "moving", per_class=2, frames=12, size=32
+    )
+
+
+def _centre(frame: np.ndarray) -> np.ndarray:
+    bright = frame.mean(axis=2) > 120
+    ys, xs = np.nonzero(bright)
+    return np.array([xs.mean(), ys.mean()])
+
+
+def test_decoded_frames_move_in_the_labelled_direction(videos):
+    table = from_video_manifest(videos)
+    assert len(table) == 8 and table.classes == ["down", "left", "right", "up"]
+    expected = {"right": (1, 0), "left": (-1, 0), "down": (0, 1), "up": (0, -1)}
+    for row in table.frame.itertuples():
+        info = probe(row.path)
+        assert (
+            isinstance(info, VideoInfo)
+            and info.frames == 12
+            and (info.width, info.height) == (32, 32)
+        )
+        frames = read_frames(row.path, [0, 11])
+        motion = _centre(frames[1]) - _centre(frames[0])
+        assert np.sign(np.round(motion / 10)).tolist() == list(expected[row.label]), row.path
+
+
+def test_read_frames_keeps_order_repeats_and_pads_past_the_end(videos):
+    path = from_video_manifest(videos).frame["path"].iat[0]
+    every = read_frames(path, range(12))
+    picked = read_frames(path, [5, 1, 1, 30])
+    assert np.array_equal(picked[0], every[5]) and np.array_equal(picked[1], picked[2])
+    assert np.array_equal(picked[3], every[11])  # past the end: the last frame
+
+
+def test_clip_sampling():
+    assert clip_starts(100, 8, 2, 1, "uniform") == [42]  # span 15: the centre clip
+    assert clip_starts(100, 8, 2, 3, "uniform") == [0, 42, 85]
+    starts = clip_starts(100, 8, 2, 50, "random", np.random.default_rng(0))
+    assert min(starts) >= 0 and max(starts) <= 85
+    assert clip_starts(5, 8, 2, 2, "uniform") == [0, 0]  # too short: from the start, padded later
+    assert clip_indices(3, 4, 2).tolist() == [3, 5, 7, 9]
+
+
+def test_unusable_videos_are_reported_not_fatal(videos, tmp_path):
+    folder = tmp_path / "folder"
+    (folder / "right").mkdir(parents=True)
+    good = from_video_manifest(videos).frame["path"].iat[0]
+    (folder / "right" / "good.mp4").write_bytes(open(good, "rb").read())
+    (folder / "right" / "broken.mp4").write_bytes(b"not a video")
+    (folder / "right" / "empty.mp4").write_bytes(b"")
+    summary = summarize_videos(from_video_folder(folder))
+    reasons = {
+        pd.io.common.Path(p).name: why
+        for p, why in ((u["path"], u["reason"]) for u in summary["unusable"])
+    }
+    assert set(reasons) == {"broken.mp4", "empty.mp4"} and all(
+        "unreadable" in r or "zero" in r for r in reasons.values()
+    )
+    assert summary["videos"] == 3 and summary["frames_median"] == 12
+
+
+def test_data_check_and_sample_on_videos(tmp_path):
+    import json
+
+    from vislab.cli import run
+
+    assert run(["data", "sample", "moving-shapes", "--out", str(tmp_path / "mv")]) == 0
+    assert (
+        run(
+            [
+                "data",
+                "check",
+                str(tmp_path / "mv" / "manifest.csv"),
+                "--json",
+                str(tmp_path / "ok.json"),
+            ]
+        )
+        == 0
+    )
+    assert json.loads((tmp_path / "ok.json").read_text())["videos"] == 48
+    (tmp_path / "mv" / "up" / "broken.mp4").write_bytes(b"junk")
+    assert run(["data", "check", str(tmp_path / "mv"), "--json", str(tmp_path / "bad.json")]) == 1
+    assert json.loads((tmp_path / "bad.json").read_text())["unusable"][0]["path"].endswith(
+        "broken.mp4"
+    )
