@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -71,7 +73,7 @@ def test_unusable_videos_are_reported_not_fatal(videos, tmp_path):
     folder = tmp_path / "folder"
     (folder / "right").mkdir(parents=True)
     good = from_video_manifest(videos).frame["path"].iat[0]
-    (folder / "right" / "good.mp4").write_bytes(open(good, "rb").read())
+    (folder / "right" / "good.mp4").write_bytes(Path(good).read_bytes())
     (folder / "right" / "broken.mp4").write_bytes(b"not a video")
     (folder / "right" / "empty.mp4").write_bytes(b"")
     summary = summarize_videos(from_video_folder(folder))
