@@ -48,7 +48,15 @@ class SplitConfig(_Section):
 
 class DataConfig(_Section):
     source: Literal[
-        "imagefolder", "manifest", "hf", "torchvision", "sample", "coco", "voc", "yolo"
+        "imagefolder",
+        "manifest",
+        "hf",
+        "torchvision",
+        "sample",
+        "coco",
+        "voc",
+        "yolo",
+        "videofolder",
     ] = "imagefolder"
     root: str | None = None  # folder, manifest, save_to_disk folder, torchvision root, COCO json
     images: str | None = None  # coco: the image folder (default: the JSON's folder)
@@ -70,6 +78,9 @@ class DataConfig(_Section):
     sampler: Literal["shuffle", "balanced"] = "shuffle"
     on_bad_image: Literal["error", "skip"] = "error"
     caption_columns: list[str] = ["caption"]  # captioning manifests: the reference caption columns
+    frames: int = Field(8, gt=0)  # video: frames per clip
+    frame_stride: int = Field(2, gt=0)  # video: take every n-th frame
+    clips_per_video: int = Field(3, gt=0)  # video: evaluation windows per video
 
     @field_validator("crop_scale")
     @classmethod
@@ -82,6 +93,7 @@ class DataConfig(_Section):
     @model_validator(mode="after")
     def _source_has_what_it_needs(self) -> DataConfig:
         needs_root = self.source in (
+            "videofolder",
             "imagefolder",
             "manifest",
             "torchvision",
@@ -161,7 +173,7 @@ class EvaluateConfig(_Section):
 
 
 class ExperimentConfig(_Section):
-    task: Literal["classification", "detection", "captioning"] = "classification"
+    task: Literal["classification", "detection", "captioning", "video"] = "classification"
     name: str | None = None  # run directory name; default: <task>-<backbone>
     output_dir: str = "runs"
     data: DataConfig
@@ -175,6 +187,8 @@ class ExperimentConfig(_Section):
 
         if self.task == "captioning":
             return self._captioning_fits()
+        if self.task == "video":
+            return self._video_fits()
         detection_source = self.data.source in ("coco", "voc", "yolo")
         if self.task == "detection" and not is_detector(self.model.backbone):
             raise ValueError(
@@ -202,6 +216,25 @@ class ExperimentConfig(_Section):
         if wrong:
             raise ValueError(
                 f"data.augment: {wrong} cannot be used for {self.task}; choose from {sorted(allowed)}."
+            )
+        return self
+
+    def _video_fits(self) -> ExperimentConfig:
+        from vislab.models.video import VIDEO_MODELS, is_video_model
+
+        if not is_video_model(self.model.backbone):
+            names = ", ".join(f"torchvision:{name}" for name in VIDEO_MODELS)
+            raise ValueError(
+                f"model.backbone: video needs a video model ({names}) or frames:TIMM_NAME."
+            )
+        if self.data.source not in ("videofolder", "manifest"):
+            raise ValueError(
+                "data.source: video reads videofolder (a folder per class) or manifest."
+            )
+        wrong = [name for name in self.data.augment if name != "flip"]
+        if wrong:
+            raise ValueError(
+                f"data.augment: {wrong} cannot be used for video; choose from flip (or [])."
             )
         return self
 

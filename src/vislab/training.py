@@ -63,6 +63,10 @@ def train(
         from vislab.training_captioning import prepare_captioning
 
         data = prepare_captioning(config.data)
+    elif config.task == "video":
+        from vislab.training_video import prepare_video
+
+        data = prepare_video(config.data)
     else:
         data = prepare(config.data, seed_stats=config.train.seed)
     run_dir = Path(resume) if resume else _run_dir(config)
@@ -75,6 +79,10 @@ def train(
             from vislab.training_captioning import record_captioning
 
             record_captioning(run_dir, config, data)
+        elif config.task == "video":
+            from vislab.training_video import record_video
+
+            record_video(run_dir, config, data)
         else:
             _record(run_dir, config, data)
     from vislab.models.yolo import is_yolo
@@ -105,6 +113,10 @@ def train(
         from vislab.training_captioning import finish_captioning
 
         finish_captioning(run_dir, config, data, module.model)
+    elif config.task == "video":
+        from vislab.training_video import finish_video
+
+        finish_video(run_dir, config, data, module.model)
     else:
         from vislab.evaluation.evaluate import evaluate_run
 
@@ -170,6 +182,10 @@ def _build(config: ExperimentConfig, data, run_dir: Path, progress: bool):
         from vislab.training_captioning import captioning_module_and_loaders
 
         module, loaders, monitor = captioning_module_and_loaders(config, data)
+    elif config.task == "video":
+        from vislab.training_video import video_module_and_loaders
+
+        module, loaders, monitor = video_module_and_loaders(config, data)
     else:
         module, loaders, monitor = _classification_module_and_loaders(config, data)
     if len(loaders) == 1:  # split.val: 0 is a choice, not a mistake

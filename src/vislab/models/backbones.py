@@ -28,6 +28,10 @@ def check_backbone_name(name: str) -> None:
     """Raise ValueError (for the config validator) when no library knows the backbone."""
     if name.startswith(("hf-hub:", "hf_hub:")):
         return  # resolved on the hub at creation time
+    from vislab.models.video import is_video_model
+
+    if is_video_model(name):
+        return  # video models (models/video.py)
     if name.startswith(("vislab:", "transformers:", "ultralytics:")):
         from vislab.models.detectors import all_detector_names, is_detector
         from vislab.multimodal.captioner import CAPTIONERS

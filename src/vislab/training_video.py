@@ -1,0 +1,210 @@
+"""The video steps of `vislab train`: data, provenance, module and loaders, windowed evaluation.
+
+Every video is probed first (frame count, rate): an unusable one stops the run with its name and
+reason before training, or is skipped and listed (`data.on_bad_image: skip`). After training,
+each held-out video is cut into `clips_per_video` evenly spaced windows; their predictions form
+DESIGN's windowed-predictions table (`predictions.csv`: video_id, start, end, label, prediction,
+score_<class>, metadata), evaluated exactly as `vislab evaluate video` does, and reported with a
+timeline strip per video.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+
+from vislab.config import DataConfig, ExperimentConfig
+from vislab.data.images import file_digest
+from vislab.data.splits import assign_splits
+from vislab.data.video_loaders import VideoClips, video_transform
+from vislab.data.videos import VideoTable, probe, video_source
+from vislab.errors import InputError
+from vislab.runs import environment_record, write_atomic, write_json, write_yaml
+
+
+@dataclass
+class VideoData:
+    table: VideoTable  # usable videos, with frames, fps and split columns
+    fingerprint: str
+    skipped: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def split(self, name: str) -> VideoTable:
+        frame = self.table.frame
+        return VideoTable(
+            frame[frame["split"] == name].reset_index(drop=True),
+            self.table.classes,
+            self.table.description,
+        )
+
+
+def prepare_video(data: DataConfig) -> VideoData:
+    table = video_source(data.root)
+    infos = [probe(p) for p in table.frame["path"]]
+    skipped = pd.DataFrame([{"id": i, "path": p, "reason": info} for i, p, info
+                            in zip(table.frame["id"], table.frame["path"], infos, strict=True) if isinstance(info, str)])  # fmt: skip
+    if len(skipped) and data.on_bad_image == "error":
+        lines = "\n".join(f"  - {r.path}: {r.reason}" for r in skipped.itertuples())
+        raise InputError(f"{table.description}: {len(skipped)} video(s) cannot be used:\n{lines}\n"
+                         "Fix or remove them, or set data.on_bad_image: skip.")  # fmt: skip
+    keep = [not isinstance(info, str) for info in infos]
+    frame = table.frame[keep].reset_index(drop=True)
+    frame["frames"] = [info.frames for info in infos if not isinstance(info, str)]
+    frame["fps"] = [info.fps for info in infos if not isinstance(info, str)]
+    if "split" not in frame.columns or frame["split"].isna().all():
+        split = data.split
+        frame = assign_splits(frame, split.val, split.test, split.seed, split.group_by)
+    table = VideoTable(frame, table.classes, table.description)
+    digest = hashlib.sha256()
+    for row in frame.itertuples():
+        digest.update(f"{row.id}\x1f{row.label}\x1f{row.split}\x1f{file_digest(row.path)}".encode())
+    return VideoData(table, digest.hexdigest(), skipped)
+
+
+def record_video(run_dir: Path, config: ExperimentConfig, data: VideoData) -> None:
+    frame = data.table.frame
+    write_yaml(run_dir / "config.yaml", config.to_dict())
+    splits = {str(k): int(v) for k, v in frame["split"].value_counts().sort_index().items()}
+    write_json(run_dir / "environment.json", environment_record(
+        config.train.seed, config.fingerprint(), data.fingerprint, data_source=data.table.description,
+        splits=splits, skipped_videos=len(data.skipped),
+    ))  # fmt: skip
+    cfg = config.data
+    write_json(run_dir / "preprocessing.json", {"task": "video", "classes": data.table.classes,
+               "image_size": cfg.image_size, "frames": cfg.frames, "frame_stride": cfg.frame_stride,
+               "clips_per_video": cfg.clips_per_video, "normalize": "kinetics400"})  # fmt: skip
+    write_atomic(run_dir / "splits.csv", frame[["id", "split"]].to_csv(index=False))
+    if len(data.skipped):
+        write_atomic(run_dir / "skipped_videos.csv", data.skipped.to_csv(index=False))
+
+
+def _clips(table: VideoTable, config: ExperimentConfig, train: bool) -> VideoClips:
+    cfg = config.data
+    transform = video_transform(cfg.image_size, cfg.augment, train)
+    return VideoClips(
+        table,
+        cfg.frames,
+        cfg.frame_stride,
+        transform,
+        train,
+        cfg.clips_per_video,
+        config.train.seed,
+    )
+
+
+def video_module_and_loaders(config: ExperimentConfig, data: VideoData):
+    from vislab.models.video import create_video_model
+    from vislab.tasks.classification import ClassificationModule
+
+    cfg = config.data
+    train, val = data.split("train"), data.split("val")
+    loaders = [
+        DataLoader(
+            _clips(train, config, True), cfg.batch_size, shuffle=True, num_workers=cfg.num_workers
+        )
+    ]
+    if len(val):
+        loaders.append(
+            DataLoader(_clips(val, config, False), cfg.batch_size, num_workers=cfg.num_workers)
+        )
+    model = create_video_model(
+        config.model.backbone, len(data.table.classes), config.model.pretrained
+    )
+    return (
+        ClassificationModule(model, config, len(data.table.classes)),
+        loaders,
+        ("val_loss", "min"),
+    )
+
+
+@torch.inference_mode()
+def predict_windows(model, table: VideoTable, config: ExperimentConfig) -> pd.DataFrame:
+    """DESIGN's windowed predictions: a row per evaluation window of every video."""
+    from vislab.evaluation.classification import SCORE_PREFIX
+
+    dataset = _clips(table, config, False)
+    model = model.cpu().eval()
+    rows = []
+    for clips, _, items in DataLoader(dataset, config.data.batch_size):
+        probabilities = torch.softmax(model(clips).float(), dim=1).numpy()
+        for item, scores in zip(items.tolist(), probabilities, strict=True):
+            position, start, end = dataset.window(item)
+            video = table.frame.iloc[position]
+            row = {"video_id": video["id"], "start": round(start, 4), "end": round(end, 4), "label": video["label"],
+                   "prediction": table.classes[int(scores.argmax())],
+                   **{f"{SCORE_PREFIX}{c}": float(s) for c, s in zip(table.classes, scores, strict=True)}}  # fmt: skip
+            for column in table.frame.columns:
+                if column not in ("id", "label", "split", "frames", "fps", "start", "end"):
+                    row.setdefault(column, video[column])
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def finish_video(run_dir: Path, config: ExperimentConfig, data: VideoData, model) -> dict:
+    from vislab.evaluation.video import evaluate_video
+
+    splits = set(data.table.frame["split"])
+    held_out = data.split("test" if "test" in splits else "val")
+    windows = predict_windows(model, held_out, config)
+    write_atomic(run_dir / "predictions.csv", windows.to_csv(index=False))
+    settings = config.evaluate
+    metrics = evaluate_video(
+        windows, settings.group_by, settings.bootstrap, settings.confidence, settings.seed
+    )
+    write_json(run_dir / "metrics.json", metrics)
+    write_video_report(run_dir, metrics, windows, held_out)
+    return metrics
+
+
+def timeline_png(windows: pd.DataFrame, table: VideoTable, videos: int = 6) -> bytes:
+    """Per sampled video, a strip of its windows' middle frames with prediction and probability."""
+    from PIL import Image
+
+    from vislab.data.videos import read_frames
+    from vislab.report.plots import image_grid_png
+
+    paths = dict(zip(table.frame["id"], table.frame["path"], strict=True))
+    rates = dict(zip(table.frame["id"], table.frame["fps"], strict=True))
+    images, captions, columns = [], [], int(windows.groupby("video_id").size().max())
+    for video_id, frame in list(
+        windows.sort_values(["video_id", "start"]).groupby("video_id", sort=False)
+    )[:videos]:
+        middles = [int((row.start + row.end) / 2 * rates[video_id]) for row in frame.itertuples()]
+        pixels = read_frames(paths[video_id], middles)
+        for index, row in enumerate(frame.itertuples()):
+            probability = getattr(row, f"score_{row.prediction}")
+            images.append(Image.fromarray(pixels[index]))
+            captions.append(
+                f"{video_id} ({row.label})\n{row.start:.1f}s: {row.prediction} {probability:.2f}"
+            )
+        images += [Image.new("RGB", (8, 8), "white")] * (columns - len(frame))
+        captions += [""] * (columns - len(frame))
+    return image_grid_png(images, captions, columns=columns)
+
+
+def write_video_report(
+    run_dir: Path, metrics: dict, windows: pd.DataFrame, table: VideoTable
+) -> Path:
+    from vislab.report.html import STYLE, _provenance, embed_png, groups_section, metrics_table
+    from vislab.report.tables import write_tables
+
+    sections = [
+        f"<h1>vislab report: {html.escape(run_dir.name)}</h1>",
+        f"<p>Task: video. Evaluated on {metrics['n']} videos, {metrics['windows']} windows "
+        "(video-level scores are the windows' averaged scores; temporal consistency is the share of "
+        "adjacent windows whose predictions agree).</p>",
+        "<h2>Metrics</h2>", metrics_table(metrics["metrics"]),
+    ]  # fmt: skip
+    if metrics.get("groups"):
+        sections += ["<h2>Groups</h2>", groups_section(metrics)]
+    sections += ["<h2>Timelines</h2>", "<p>Per video, each window's middle frame, its predicted class and probability.</p>",
+                 embed_png(timeline_png(windows, table), "timelines"), "<h2>Provenance</h2>", _provenance(run_dir)]  # fmt: skip
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>vislab report {html.escape(run_dir.name)}</title>"
+            f"<style>{STYLE}</style></head><body>{''.join(sections)}</body></html>")  # fmt: skip
+    write_tables(metrics, run_dir / "tables")
+    return write_atomic(run_dir / "report.html", page)

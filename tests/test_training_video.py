@@ -1,0 +1,49 @@
+"""`vislab train` for video: two model families trained offline on generated moving shapes."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from vislab.config import config_from_dict
+from vislab.data.videos import make_moving_shapes
+from vislab.errors import ConfigError
+from vislab.training import train
+
+pytest.importorskip("av")
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    return make_moving_shapes(tmp_path_factory.mktemp("videos") / "moving", per_class=4, frames=12, size=32)
+
+
+def _config(manifest, out, backbone, **data):
+    return {"task": "video", "output_dir": str(out),
+            "data": {"source": "manifest", "root": str(manifest), "image_size": 32, "frames": 4, "frame_stride": 2,
+                     "clips_per_video": 3, "batch_size": 4, "augment": [], "split": {"val": 0.25, "test": 0.25, "seed": 0}, **data},
+            "model": {"backbone": backbone},
+            "train": {"epochs": 1, "lr": 0.001},
+            "evaluate": {"bootstrap": 20, "group_by": ["background"]}}  # fmt: skip
+
+
+@pytest.mark.parametrize("backbone", ["torchvision:r3d_18", "frames:resnet18"])
+def test_two_families_train_and_write_windowed_predictions(videos, tmp_path, backbone):
+    run_dir = train(config_from_dict(_config(videos, tmp_path / "runs", backbone)), progress=False)
+    windows = pd.read_csv(run_dir / "predictions.csv")
+    assert list(windows.columns[:5]) == ["video_id", "start", "end", "label", "prediction"]
+    assert len(windows) == 3 * windows["video_id"].nunique() and (windows["end"] > windows["start"]).all()
+    assert "background" in windows.columns and {"score_left", "score_up"} <= set(windows.columns)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["task"] == "video" and {"top1_accuracy", "clip_top1_accuracy", "temporal_consistency"} <= set(metrics["metrics"])
+    report = (run_dir / "report.html").read_text()
+    assert "Timelines" in report and "data:image/png;base64," in report
+
+
+def test_video_config_errors(videos, tmp_path):
+    with pytest.raises(ConfigError, match="video needs a video model"):
+        config_from_dict(_config(videos, tmp_path, "resnet18"))
+    with pytest.raises(ConfigError, match="cannot be used for video"):
+        config_from_dict(_config(videos, tmp_path, "torchvision:r3d_18", augment=["color_jitter"]))
