@@ -17,7 +17,9 @@ pytest.importorskip("av")
 
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory):
-    return make_moving_shapes(tmp_path_factory.mktemp("videos") / "moving", per_class=4, frames=12, size=32)
+    return make_moving_shapes(
+        tmp_path_factory.mktemp("videos") / "moving", per_class=4, frames=12, size=32
+    )
 
 
 def _config(manifest, out, backbone, **data):
@@ -34,10 +36,20 @@ def test_two_families_train_and_write_windowed_predictions(videos, tmp_path, bac
     run_dir = train(config_from_dict(_config(videos, tmp_path / "runs", backbone)), progress=False)
     windows = pd.read_csv(run_dir / "predictions.csv")
     assert list(windows.columns[:5]) == ["video_id", "start", "end", "label", "prediction"]
-    assert len(windows) == 3 * windows["video_id"].nunique() and (windows["end"] > windows["start"]).all()
+    assert (
+        len(windows) == 3 * windows["video_id"].nunique()
+        and (windows["end"] > windows["start"]).all()
+    )
+    assert not windows.duplicated(
+        ["video_id", "start"]
+    ).any()  # distinct windows: 12 frames, span 7
     assert "background" in windows.columns and {"score_left", "score_up"} <= set(windows.columns)
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["task"] == "video" and {"top1_accuracy", "clip_top1_accuracy", "temporal_consistency"} <= set(metrics["metrics"])
+    assert metrics["task"] == "video" and {
+        "top1_accuracy",
+        "clip_top1_accuracy",
+        "temporal_consistency",
+    } <= set(metrics["metrics"])
     report = (run_dir / "report.html").read_text()
     assert "Timelines" in report and "data:image/png;base64," in report
 

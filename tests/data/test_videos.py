@@ -111,3 +111,37 @@ def test_data_check_and_sample_on_videos(tmp_path):
     assert json.loads((tmp_path / "bad.json").read_text())["unusable"][0]["path"].endswith(
         "broken.mp4"
     )
+
+
+def test_evaluation_windows_are_distinct_and_short_videos_get_fewer(videos):
+    from vislab.data.video_loaders import VideoClips, video_transform
+
+    table = from_video_manifest(videos)
+    table.frame["frames"], table.frame["fps"] = 12, 8.0
+    clips = VideoClips(
+        table,
+        frames=4,
+        stride=2,
+        transform=video_transform(32, [], False),
+        train=False,
+        clips_per_video=3,
+    )
+    assert len(clips) == 3 * len(table)
+    assert [clips.window(i)[1] for i in range(3)] == [
+        0.0,
+        2 / 8,
+        5 / 8,
+    ]  # starts 0, 2 (2.5 rounds to even), 5
+    long = VideoClips(
+        table,
+        frames=8,
+        stride=2,
+        transform=video_transform(32, [], False),
+        train=False,
+        clips_per_video=3,
+    )
+    assert len(long) == len(table)  # span 15 > 12 frames: one window per video
+    clip, label, _ = clips[0]
+    assert clip.shape == (3, 4, 32, 32) and label == table.classes.index(
+        table.frame["label"].iat[0]
+    )

@@ -2,7 +2,8 @@
 
 torchvision's v2 transforms treat a `tv_tensors.Video` (T, C, H, W) as one sample, so a crop or a
 flip is the same for every frame of a clip. Training draws one random clip per video per epoch;
-evaluation takes `clips_per_video` evenly spaced clips (the windows of the predictions table).
+evaluation takes `clips_per_video` evenly spaced clips (the windows of the predictions table;
+fewer when a video is too short for that many distinct clips).
 A manifest's `start`/`end` seconds restrict a video to that segment.
 """
 
@@ -44,9 +45,16 @@ class VideoClips(Dataset):
         self.rng = np.random.default_rng(seed)
         lookup = {name: k for k, name in enumerate(table.classes)}
         self.labels = [lookup.get(label, -1) for label in table.frame["label"]]
-        count = 1 if train else clips_per_video
-        self.items = [(position, k) for position in range(len(table)) for k in range(count)]
-        self.count = count
+        self.items: list[tuple[int, int | None]] = []  # (video, first frame; None: drawn each time)
+        for position in range(len(table)):
+            if train:
+                self.items.append((position, None))
+                continue
+            first, total, _ = self.segment(position)
+            starts = clip_starts(total, frames, stride, clips_per_video, "uniform")
+            self.items += [
+                (position, first + start) for start in sorted(set(starts))
+            ]  # short videos: fewer windows
 
     def __len__(self) -> int:
         return len(self.items)
@@ -68,16 +76,15 @@ class VideoClips(Dataset):
         return first, max(1, min(last, int(row["frames"])) - first), fps
 
     def window(self, item: int) -> tuple[int, float, float]:
-        position, k = self.items[item]
-        first, total, fps = self.segment(position)
-        start = first + clip_starts(total, self.frames, self.stride, self.count, "uniform")[k]
+        position, start = self.items[item]
+        fps = self.segment(position)[2]
         return position, start / fps, (start + (self.frames - 1) * self.stride + 1) / fps
 
     def __getitem__(self, item: int):
-        position, k = self.items[item]
-        first, total, _ = self.segment(position)
-        mode = "random" if self.train else "uniform"
-        start = first + clip_starts(total, self.frames, self.stride, self.count, mode, self.rng)[k]
+        position, start = self.items[item]
+        if start is None:
+            first, total, _ = self.segment(position)
+            start = first + clip_starts(total, self.frames, self.stride, 1, "random", self.rng)[0]
         pixels = read_frames(
             self.table.frame["path"].iat[position], clip_indices(start, self.frames, self.stride)
         )
