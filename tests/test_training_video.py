@@ -59,3 +59,33 @@ def test_video_config_errors(videos, tmp_path):
         config_from_dict(_config(videos, tmp_path, "resnet18"))
     with pytest.raises(ConfigError, match="cannot be used for video"):
         config_from_dict(_config(videos, tmp_path, "torchvision:r3d_18", augment=["color_jitter"]))
+
+
+def test_videomae_from_a_saved_folder_and_its_frame_count_is_enforced(videos, tmp_path):
+    transformers = pytest.importorskip("transformers")
+    config = transformers.VideoMAEConfig(image_size=32, patch_size=8, num_frames=4, tubelet_size=2, hidden_size=32,
+                                         num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, num_labels=2)  # fmt: skip
+    transformers.VideoMAEForVideoClassification(config).save_pretrained(tmp_path / "videomae")
+    raw = _config(videos, tmp_path / "runs", "transformers:videomae")
+    raw["model"]["pretrained"] = str(tmp_path / "videomae")
+    run_dir = train(config_from_dict(raw), progress=False)
+    assert json.loads((run_dir / "metrics.json").read_text())["n"] == len(
+        pd.read_csv(run_dir / "splits.csv").query("split == 'test'")
+    )
+    raw["data"]["frames"] = 8
+    with pytest.raises(ConfigError, match="set data.frames: 4"):
+        train(config_from_dict(raw), progress=False)
+
+
+def test_each_family_is_normalised_as_its_weights_expect(tmp_path):
+    from vislab.models.video import IMAGENET, KINETICS_MEAN, normalization
+
+    assert normalization("torchvision:r3d_18")[0] == KINETICS_MEAN
+    assert normalization("frames:resnet18") == IMAGENET  # timm's pretrained config for resnet18
+    (tmp_path / "preprocessor_config.json").write_text(
+        json.dumps({"image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]})
+    )
+    assert normalization("transformers:videomae", str(tmp_path)) == (
+        (0.5, 0.5, 0.5),
+        (0.5, 0.5, 0.5),
+    )

@@ -225,7 +225,7 @@ class ExperimentConfig(_Section):
         if not is_video_model(self.model.backbone):
             names = ", ".join(f"torchvision:{name}" for name in VIDEO_MODELS)
             raise ValueError(
-                f"model.backbone: video needs a video model ({names}) or frames:TIMM_NAME."
+                f"model.backbone: video needs a video model ({names}, transformers:videomae) or frames:TIMM_NAME."
             )
         if self.data.source not in ("videofolder", "manifest"):
             raise ValueError(

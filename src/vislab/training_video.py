@@ -67,6 +67,8 @@ def prepare_video(data: DataConfig) -> VideoData:
 
 
 def record_video(run_dir: Path, config: ExperimentConfig, data: VideoData) -> None:
+    from vislab.models.video import normalization
+
     frame = data.table.frame
     write_yaml(run_dir / "config.yaml", config.to_dict())
     splits = {str(k): int(v) for k, v in frame["split"].value_counts().sort_index().items()}
@@ -77,15 +79,21 @@ def record_video(run_dir: Path, config: ExperimentConfig, data: VideoData) -> No
     cfg = config.data
     write_json(run_dir / "preprocessing.json", {"task": "video", "classes": data.table.classes,
                "image_size": cfg.image_size, "frames": cfg.frames, "frame_stride": cfg.frame_stride,
-               "clips_per_video": cfg.clips_per_video, "normalize": "kinetics400"})  # fmt: skip
+               "clips_per_video": cfg.clips_per_video,
+               "normalization": normalization(config.model.backbone, config.model.pretrained)})  # fmt: skip
     write_atomic(run_dir / "splits.csv", frame[["id", "split"]].to_csv(index=False))
     if len(data.skipped):
         write_atomic(run_dir / "skipped_videos.csv", data.skipped.to_csv(index=False))
 
 
 def _clips(table: VideoTable, config: ExperimentConfig, train: bool) -> VideoClips:
+    from vislab.models.video import normalization
+
     cfg = config.data
-    transform = video_transform(cfg.image_size, cfg.augment, train)
+    model = config.model
+    transform = video_transform(
+        cfg.image_size, cfg.augment, train, normalization(model.backbone, model.pretrained)
+    )
     return VideoClips(
         table,
         cfg.frames,
@@ -112,9 +120,8 @@ def video_module_and_loaders(config: ExperimentConfig, data: VideoData):
         loaders.append(
             DataLoader(_clips(val, config, False), cfg.batch_size, num_workers=cfg.num_workers)
         )
-    model = create_video_model(
-        config.model.backbone, len(data.table.classes), config.model.pretrained
-    )
+    model = create_video_model(config.model.backbone, len(data.table.classes), config.model.pretrained,
+                               cfg.frames, cfg.image_size)  # fmt: skip
     return (
         ClassificationModule(model, config, len(data.table.classes)),
         loaders,

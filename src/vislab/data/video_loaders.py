@@ -19,14 +19,14 @@ from vislab.data.videos import VideoTable, clip_indices, clip_starts, read_frame
 from vislab.models.video import KINETICS_MEAN, KINETICS_STD
 
 
-def video_transform(size: int, augment: list[str], train: bool) -> v2.Compose:
+def video_transform(size: int, augment: list[str], train: bool, normalization=(KINETICS_MEAN, KINETICS_STD)) -> v2.Compose:  # fmt: skip
     steps: list = [
         v2.Resize(size, antialias=True),
         v2.RandomCrop(size) if train else v2.CenterCrop(size),
     ]
     if train and "flip" in augment:
         steps.append(v2.RandomHorizontalFlip())
-    steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(KINETICS_MEAN, KINETICS_STD)]
+    steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(*normalization)]
     return v2.Compose(steps)
 
 

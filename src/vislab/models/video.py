@@ -5,7 +5,11 @@
   Kinetics-400 weights (a network, once) and replaces the head.
 - `frames:NAME` with NAME any timm image backbone: each frame through the backbone, features
   averaged over time, a linear head — the baseline that shows what motion adds.
-Inputs are normalised with the Kinetics-400 statistics of torchvision's video weights.
+- `transformers:videomae`: VideoMAE; `pretrained: hub` (MCG-NJU/videomae-base-finetuned-kinetics)
+  or a `save_pretrained` folder, whose frame count and image size the clips must match.
+Inputs are normalised as each family's weights expect (`normalization`): Kinetics-400 statistics
+for torchvision's video models, the timm model's own for frame pooling, the processor's for
+VideoMAE.
 """
 
 from __future__ import annotations
@@ -22,7 +26,14 @@ KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
 
 
+VIDEOMAE = "transformers:videomae"
+VIDEOMAE_HUB = "MCG-NJU/videomae-base-finetuned-kinetics"
+IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+
 def is_video_model(backbone: str) -> bool:
+    if backbone == VIDEOMAE:
+        return True
     if backbone.startswith(FRAMES_PREFIX):
         return len(backbone) > len(FRAMES_PREFIX)
     return (
@@ -46,7 +57,68 @@ class FramePooling(nn.Module):
         return self.head(features)
 
 
-def create_video_model(backbone: str, num_classes: int, pretrained: str = "none") -> nn.Module:
+class VideoMAEClassifier(nn.Module):
+    """transformers' VideoMAE behind the (B, C, T, H, W) interface of torchvision's video models."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model.train()
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        return self.model(pixel_values=clips.transpose(1, 2)).logits
+
+
+def _videomae(num_classes: int, pretrained: str, frames: int, image_size: int) -> nn.Module:
+    from transformers import VideoMAEConfig, VideoMAEForVideoClassification
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+    if pretrained == "none":
+        model = VideoMAEForVideoClassification(
+            VideoMAEConfig(num_labels=num_classes, num_frames=frames, image_size=image_size)
+        )
+    else:
+        source = VIDEOMAE_HUB if pretrained == "hub" else pretrained
+        try:
+            model = VideoMAEForVideoClassification.from_pretrained(
+                source, num_labels=num_classes, ignore_mismatched_sizes=True
+            )
+        except OSError as error:
+            raise ConfigError(f"model.pretrained: could not load VideoMAE from '{source}' ({error}); offline, "
+                              "give a folder written by save_pretrained.") from error  # fmt: skip
+    config = model.config
+    if (config.num_frames, config.image_size) != (frames, image_size):
+        raise ConfigError(f"model.pretrained: this VideoMAE takes {config.num_frames} frames of {config.image_size} px; "
+                          f"set data.frames: {config.num_frames} and data.image_size: {config.image_size}.")  # fmt: skip
+    return VideoMAEClassifier(model)
+
+
+def normalization(backbone: str, pretrained: str = "none") -> tuple[tuple, tuple]:
+    """(mean, std) the family's weights expect."""
+    if backbone == VIDEOMAE:
+        from pathlib import Path
+
+        path = Path(pretrained) / "preprocessor_config.json"
+        if path.is_file():
+            import json
+
+            settings = json.loads(path.read_text())
+            return tuple(settings.get("image_mean", IMAGENET[0])), tuple(
+                settings.get("image_std", IMAGENET[1])
+            )
+        return IMAGENET
+    if backbone.startswith(FRAMES_PREFIX):
+        import timm
+
+        config = timm.get_pretrained_cfg(backbone.removeprefix(FRAMES_PREFIX))
+        return (tuple(config.mean), tuple(config.std)) if config else IMAGENET
+    return KINETICS_MEAN, KINETICS_STD
+
+
+def create_video_model(backbone: str, num_classes: int, pretrained: str = "none", frames: int = 8,
+                       image_size: int = 112) -> nn.Module:  # fmt: skip
+    if backbone == VIDEOMAE:
+        return _videomae(num_classes, pretrained, frames, image_size)
     if backbone.startswith(FRAMES_PREFIX):
         import timm
 
