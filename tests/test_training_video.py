@@ -89,3 +89,14 @@ def test_each_family_is_normalised_as_its_weights_expect(tmp_path):
         (0.5, 0.5, 0.5),
         (0.5, 0.5, 0.5),
     )
+
+
+def test_every_torchvision_video_model_gets_a_head_for_the_classes():
+    from vislab.models.backbones import head_module
+    from vislab.models.video import VIDEO_MODELS, create_video_model
+
+    for name in VIDEO_MODELS:
+        model = create_video_model(f"torchvision:{name}", 5)
+        head = head_module(model)
+        last = head[-1] if name == "s3d" else head  # S3D's head is a 1x1x1 convolution
+        assert (last.out_channels if name == "s3d" else last.out_features) == 5, name

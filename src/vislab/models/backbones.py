@@ -116,6 +116,8 @@ def head_module(model: nn.Module) -> nn.Module:
     if hasattr(model, "get_classifier"):
         return model.get_classifier()
     linears = [module for module in model.modules() if isinstance(module, nn.Linear)]
+    if not linears and isinstance(getattr(model, "classifier", None), nn.Module):
+        return model.classifier  # e.g. torchvision's S3D: a 1x1x1 convolution head
     if not linears:
         raise InputError(f"{type(model).__name__} has no Linear layer to use as classifier head.")
     return linears[-1]

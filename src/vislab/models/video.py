@@ -1,6 +1,6 @@
 """Video classifiers by name: torchvision's video models and a frame-level baseline.
 
-- `torchvision:NAME` with NAME in `VIDEO_MODELS` (r3d_18, mc3_18, r2plus1d_18, mvit_v2_s,
+- `torchvision:NAME` with NAME in `VIDEO_MODELS` (r3d_18, mc3_18, r2plus1d_18, s3d, mvit_v2_s,
   swin3d_t): clips (B, C, T, H, W) in, logits out; `pretrained: hub` loads torchvision's
   Kinetics-400 weights (a network, once) and replaces the head.
 - `frames:NAME` with NAME any timm image backbone: each frame through the backbone, features
@@ -20,7 +20,7 @@ from torch import nn
 from vislab.errors import ConfigError
 from vislab.models.backbones import TORCHVISION_PREFIX, read_weights_file, replace_head
 
-VIDEO_MODELS = ("r3d_18", "mc3_18", "r2plus1d_18", "mvit_v2_s", "swin3d_t")
+VIDEO_MODELS = ("r3d_18", "mc3_18", "r2plus1d_18", "s3d", "mvit_v2_s", "swin3d_t")
 FRAMES_PREFIX = "frames:"
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
@@ -130,10 +130,14 @@ def create_video_model(backbone: str, num_classes: int, pretrained: str = "none"
         import torchvision
 
         name = backbone.removeprefix(TORCHVISION_PREFIX)
-        model = torchvision.models.get_model(
-            name, weights="DEFAULT" if pretrained == "hub" else None
-        )
-        replace_head(model, num_classes)
+        if pretrained != "hub":
+            model = torchvision.models.get_model(name, weights=None, num_classes=num_classes)
+        else:  # Kinetics-400 weights, then a head for these classes
+            model = torchvision.models.get_model(name, weights="DEFAULT")
+            if name == "s3d":
+                model.classifier[-1] = nn.Conv3d(model.classifier[-1].in_channels, num_classes, 1)
+            else:
+                replace_head(model, num_classes)
     if pretrained not in ("none", "hub"):
         missing, unexpected = model.load_state_dict(read_weights_file(pretrained), strict=False)
         if missing or unexpected:
