@@ -80,6 +80,7 @@ class DataConfig(_Section):
     caption_columns: list[str] = ["caption"]  # captioning manifests: the reference caption columns
     frames: int = Field(8, gt=0)  # video: frames per clip
     frame_stride: int = Field(2, gt=0)  # video: take every n-th frame
+    fps: float | None = Field(None, gt=0)  # video: sample at this rate instead (stride per video)
     clips_per_video: int = Field(3, gt=0)  # video: evaluation windows per video
 
     @field_validator("crop_scale")

@@ -78,7 +78,7 @@ def record_video(run_dir: Path, config: ExperimentConfig, data: VideoData) -> No
     ))  # fmt: skip
     cfg = config.data
     write_json(run_dir / "preprocessing.json", {"task": "video", "classes": data.table.classes,
-               "image_size": cfg.image_size, "frames": cfg.frames, "frame_stride": cfg.frame_stride,
+               "image_size": cfg.image_size, "frames": cfg.frames, "frame_stride": cfg.frame_stride, "fps": cfg.fps,
                "clips_per_video": cfg.clips_per_video,
                "normalization": normalization(config.model.backbone, config.model.pretrained)})  # fmt: skip
     write_atomic(run_dir / "splits.csv", frame[["id", "split"]].to_csv(index=False))
@@ -94,15 +94,8 @@ def _clips(table: VideoTable, config: ExperimentConfig, train: bool) -> VideoCli
     transform = video_transform(
         cfg.image_size, cfg.augment, train, normalization(model.backbone, model.pretrained)
     )
-    return VideoClips(
-        table,
-        cfg.frames,
-        cfg.frame_stride,
-        transform,
-        train,
-        cfg.clips_per_video,
-        config.train.seed,
-    )
+    return VideoClips(table, cfg.frames, cfg.frame_stride, transform, train, cfg.clips_per_video,
+                      config.train.seed, cfg.fps)  # fmt: skip
 
 
 def video_module_and_loaders(config: ExperimentConfig, data: VideoData):

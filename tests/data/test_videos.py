@@ -145,3 +145,16 @@ def test_evaluation_windows_are_distinct_and_short_videos_get_fewer(videos):
     assert clip.shape == (3, 4, 32, 32) and label == table.classes.index(
         table.frame["label"].iat[0]
     )
+
+
+def test_target_fps_sets_each_videos_stride(videos):
+    from vislab.data.video_loaders import VideoClips, video_transform
+
+    table = from_video_manifest(videos)
+    table.frame["frames"] = 48
+    table.frame["fps"] = [8.0, 24.0] * (len(table) // 2)
+    clips = VideoClips(table, frames=4, stride=1, transform=video_transform(32, [], False), train=False,
+                       clips_per_video=1, target_fps=4.0)  # fmt: skip
+    assert clips.strides[:2] == [2, 6]  # 8 fps / 4 and 24 fps / 4
+    durations = [clips.window(i)[2] - clips.window(i)[1] for i in range(2)]
+    assert durations == pytest.approx([7 / 8, 19 / 24])  # both span about a second

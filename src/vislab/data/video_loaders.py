@@ -10,6 +10,7 @@ A manifest's `start`/`end` seconds restrict a video to that segment.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import torch
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
@@ -31,18 +32,21 @@ def video_transform(size: int, augment: list[str], train: bool, normalization=(K
 
 
 class VideoClips(Dataset):
-    """(clip (C, T, H, W), label index, item) ; `windows[item]` = (video position, start s, end s)."""
+    """(clip (C, T, H, W), label index, item); `window(item)` = (video position, start s, end s).
+
+    `stride` takes every n-th frame; with `target_fps`, each video's stride is instead its frame
+    rate divided by `target_fps` (rounded, at least 1), so clips span the same seconds in videos
+    recorded at different rates.
+    """
 
     def __init__(self, table: VideoTable, frames: int, stride: int, transform, train: bool,
-                 clips_per_video: int = 1, seed: int = 0) -> None:  # fmt: skip
-        self.table, self.frames, self.stride, self.transform, self.train = (
-            table,
-            frames,
-            stride,
-            transform,
-            train,
-        )
+                 clips_per_video: int = 1, seed: int = 0, target_fps: float | None = None) -> None:  # fmt: skip
+        self.table, self.frames, self.transform, self.train = table, frames, transform, train
         self.rng = np.random.default_rng(seed)
+        rates = table.frame["fps"].to_numpy(float) if len(table) else np.zeros(0)
+        self.strides = [
+            max(1, round(rate / target_fps)) if target_fps else stride for rate in rates
+        ]
         lookup = {name: k for k, name in enumerate(table.classes)}
         self.labels = [lookup.get(label, -1) for label in table.frame["label"]]
         self.items: list[tuple[int, int | None]] = []  # (video, first frame; None: drawn each time)
@@ -51,10 +55,10 @@ class VideoClips(Dataset):
                 self.items.append((position, None))
                 continue
             first, total, _ = self.segment(position)
-            starts = clip_starts(total, frames, stride, clips_per_video, "uniform")
+            starts = clip_starts(total, frames, self.strides[position], clips_per_video, "uniform")
             self.items += [
                 (position, first + start) for start in sorted(set(starts))
-            ]  # short videos: fewer windows
+            ]  # short videos: fewer
 
     def __len__(self) -> int:
         return len(self.items)
@@ -62,32 +66,25 @@ class VideoClips(Dataset):
     def segment(self, position: int) -> tuple[int, int, float]:
         """First frame, number of frames and frame rate of the video's segment."""
         row = self.table.frame.iloc[position]
-        fps = float(row["fps"])
-        first = (
-            int(np.floor(row["start"] * fps))
-            if "start" in row and not np.isnan(row["start"])
-            else 0
-        )
-        last = (
-            int(np.ceil(row["end"] * fps))
-            if "end" in row and not np.isnan(row["end"])
-            else int(row["frames"])
-        )
-        return first, max(1, min(last, int(row["frames"])) - first), fps
+        fps, frames = float(row["fps"]), int(row["frames"])
+        start, end = row.get("start", np.nan), row.get("end", np.nan)
+        first = int(np.floor(start * fps)) if pd.notna(start) else 0
+        last = int(np.ceil(end * fps)) if pd.notna(end) else frames
+        return first, max(1, min(last, frames) - first), fps
 
     def window(self, item: int) -> tuple[int, float, float]:
         position, start = self.items[item]
-        fps = self.segment(position)[2]
-        return position, start / fps, (start + (self.frames - 1) * self.stride + 1) / fps
+        fps, stride = self.segment(position)[2], self.strides[position]
+        return position, start / fps, (start + (self.frames - 1) * stride + 1) / fps
 
     def __getitem__(self, item: int):
         position, start = self.items[item]
+        stride = self.strides[position]
         if start is None:
             first, total, _ = self.segment(position)
-            start = first + clip_starts(total, self.frames, self.stride, 1, "random", self.rng)[0]
-        pixels = read_frames(
-            self.table.frame["path"].iat[position], clip_indices(start, self.frames, self.stride)
-        )
+            start = first + clip_starts(total, self.frames, stride, 1, "random", self.rng)[0]
+        path = self.table.frame["path"].iat[position]
+        pixels = read_frames(path, clip_indices(start, self.frames, stride))
         video = tv_tensors.Video(torch.from_numpy(pixels).permute(0, 3, 1, 2))  # (T, C, H, W)
         return (
             self.transform(video).permute(1, 0, 2, 3),
