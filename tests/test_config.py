@@ -123,4 +123,4 @@ def test_fingerprint_changes_with_the_settings(tmp_path):
 
 @pytest.mark.parametrize("example", sorted((Path(__file__).parents[1] / "examples").glob("*.yaml")))
 def test_example_configs_are_valid(example):
-    assert load_config(example).task in ("classification", "detection")
+    assert load_config(example).task in ("classification", "detection", "captioning", "video")
