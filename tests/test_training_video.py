@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from vislab.config import config_from_dict
 from vislab.data.videos import make_moving_shapes
-from vislab.errors import ConfigError
+from vislab.errors import ConfigError, InputError
 from vislab.training import train
 
 pytest.importorskip("av")
@@ -100,3 +101,39 @@ def test_every_torchvision_video_model_gets_a_head_for_the_classes():
         head = head_module(model)
         last = head[-1] if name == "s3d" else head  # S3D's head is a 1x1x1 convolution
         assert (last.out_channels if name == "s3d" else last.out_features) == 5, name
+
+
+def test_folders_of_extracted_frames_train_like_videos(videos, tmp_path):
+    from PIL import Image
+
+    from vislab.data.videos import from_video_manifest, probe, read_frames
+
+    rows = []
+    for row in from_video_manifest(videos).frame.itertuples():
+        folder = tmp_path / "frames" / row.label / Path(row.path).stem
+        folder.mkdir(parents=True)
+        for k, pixels in enumerate(read_frames(row.path, range(12))):
+            Image.fromarray(pixels).save(folder / f"{k:04d}.png")
+        rows.append(
+            {"path": str(folder), "label": row.label, "background": row.background, "fps": 8.0}
+        )
+    pd.DataFrame(rows).to_csv(tmp_path / "frames.csv", index=False)
+    first = rows[0]["path"]
+    assert probe(first).frames == 12 and read_frames(first, [0, 20]).shape == (2, 32, 32, 3)
+    from vislab.cli import run
+
+    assert run(["data", "check", str(tmp_path / "frames.csv")]) == 0  # checked as videos
+    run_dir = train(
+        config_from_dict(_config(tmp_path / "frames.csv", tmp_path / "runs", "frames:resnet18")),
+        progress=False,
+    )
+    windows = pd.read_csv(run_dir / "predictions.csv")
+    assert windows["end"].max() <= 12 / 8 + 1e-9  # seconds from the manifest's fps
+    pd.DataFrame(rows).drop(columns="fps").to_csv(tmp_path / "no_rate.csv", index=False)
+    with pytest.raises(InputError, match="have no frame rate"):
+        train(
+            config_from_dict(
+                _config(tmp_path / "no_rate.csv", tmp_path / "runs", "frames:resnet18")
+            ),
+            progress=False,
+        )

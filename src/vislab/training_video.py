@@ -15,6 +15,7 @@ import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader
@@ -55,15 +56,36 @@ def prepare_video(data: DataConfig) -> VideoData:
     keep = [not isinstance(info, str) for info in infos]
     frame = table.frame[keep].reset_index(drop=True)
     frame["frames"] = [info.frames for info in infos if not isinstance(info, str)]
-    frame["fps"] = [info.fps for info in infos if not isinstance(info, str)]
+    probed = pd.Series([info.fps for info in infos if not isinstance(info, str)], dtype=float)
+    given = (
+        frame["fps"].astype(float)
+        if "fps" in frame.columns
+        else pd.Series(np.nan, index=frame.index)
+    )
+    frame["fps"] = probed.where(probed > 0, given)
+    unknown = frame["path"][frame["fps"].isna()].tolist()
+    if unknown:
+        raise InputError(f"{len(unknown)} frame folder(s) have no frame rate (e.g. {unknown[0]}): list them "
+                         "in a manifest with an fps column (the rate the frames were extracted at).")  # fmt: skip
     if "split" not in frame.columns or frame["split"].isna().all():
         split = data.split
         frame = assign_splits(frame, split.val, split.test, split.seed, split.group_by)
     table = VideoTable(frame, table.classes, table.description)
     digest = hashlib.sha256()
     for row in frame.itertuples():
-        digest.update(f"{row.id}\x1f{row.label}\x1f{row.split}\x1f{file_digest(row.path)}".encode())
+        digest.update(f"{row.id}\x1f{row.label}\x1f{row.split}\x1f{_digest(row.path)}".encode())
     return VideoData(table, digest.hexdigest(), skipped)
+
+
+def _digest(path: str) -> str:
+    """A video file's sha256, or a frame folder's (over its frames' digests, in order)."""
+    from vislab.data.videos import frame_files
+
+    if not Path(path).is_dir():
+        return file_digest(path)
+    return hashlib.sha256(
+        "".join(file_digest(f) for f in frame_files(Path(path))).encode()
+    ).hexdigest()
 
 
 def record_video(run_dir: Path, config: ExperimentConfig, data: VideoData) -> None:

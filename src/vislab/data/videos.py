@@ -1,8 +1,10 @@
 """Video sources, decoding with PyAV, clip sampling, and generated videos of moving shapes.
 
 Sources become a `VideoTable` (a row per video: `id`, `path`, `label`, optional `start`/`end`
-seconds, metadata): a folder of videos per class (mp4, avi, webm, mkv, mov) or a manifest
-(`path`, `label`, optional `start`, `end`, metadata). torchvision 0.29 has no `read_video`: frames
+seconds, metadata): a folder of videos per class (mp4, avi, webm, mkv, mov, or folders of
+extracted frames: class/video/0001.jpg) or a manifest (`path` to a file or a frame folder,
+`label`, optional `start`, `end`, `fps`, metadata). Frame folders carry no frame rate: it comes
+from the manifest's `fps` column. torchvision 0.29 has no `read_video`: frames
 are decoded with PyAV (its own FFmpeg). `probe` says why a video cannot be used (unreadable, no
 video stream, no frames) instead of failing mid-run.
 
@@ -36,11 +38,37 @@ class VideoInfo:
         return self.frames / self.fps if self.fps else 0.0
 
 
+def frame_files(folder: Path) -> list[Path]:
+    """A folder of extracted frames: its images in name order (0001.jpg, 0002.jpg, ...)."""
+    from vislab.data.images import IMAGE_SUFFIXES
+
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _probe_frames(folder: Path) -> VideoInfo | str:
+    """Frame folders carry no rate: fps is 0 here and comes from the manifest's fps column."""
+    from vislab.data.images import image_problem
+
+    files = frame_files(folder)
+    if not files:
+        return "zero-length video: the frame folder holds no images"
+    bad = [f"{f.name} ({why})" for f in files if (why := image_problem(f))]
+    if bad:
+        return f"unreadable frame(s): {', '.join(bad[:3])}"
+    from PIL import Image
+
+    with Image.open(files[0]) as first:
+        width, height = first.size
+    return VideoInfo(len(files), 0.0, width, height)
+
+
 def probe(path: str | Path) -> VideoInfo | str:
     """The video's frame count, rate and size (counted by decoding), or why it cannot be used."""
     import av
 
     path = Path(path)
+    if path.is_dir():
+        return _probe_frames(path)
     if not path.is_file():
         return "missing: no file at this path"
     try:
@@ -62,6 +90,13 @@ def read_frames(path: str | Path, indices: list[int] | np.ndarray) -> np.ndarray
     """Frames at `indices` (sorted or not, repeats allowed) as (T, H, W, 3) uint8 RGB."""
     import av
 
+    if Path(path).is_dir():  # extracted frames
+        from vislab.data.images import read_image
+
+        files = frame_files(Path(path))
+        return np.stack(
+            [np.asarray(read_image(files[min(int(i), len(files) - 1)])) for i in indices]
+        )
     wanted = set(int(i) for i in indices)
     found: dict[int, np.ndarray] = {}
     final = None
@@ -110,8 +145,16 @@ def from_video_folder(root: str | Path) -> VideoTable:
         raise InputError(
             f"{root}: no such folder; give a folder of videos per class (root/<class>/<file>)."
         )
+    videos = [
+        p
+        for p in sorted(root.rglob("*"))
+        if p.suffix.lower() in VIDEO_SUFFIXES and p.parent != root
+    ]
+    frames = [
+        p for p in sorted(root.glob("*/*")) if p.is_dir() and frame_files(p)
+    ]  # class/video/0001.jpg
     rows = [{"id": p.relative_to(root).as_posix(), "path": str(p.resolve()), "label": p.parent.name}
-            for p in sorted(root.rglob("*")) if p.suffix.lower() in VIDEO_SUFFIXES and p.parent != root]  # fmt: skip
+            for p in sorted(videos + frames)]  # fmt: skip
     if not rows:
         raise InputError(
             f"{root}: no videos ({', '.join(sorted(VIDEO_SUFFIXES))}) in class subfolders."
@@ -167,7 +210,9 @@ def summarize_videos(table: VideoTable) -> dict:
 def is_video_source(path: str | Path) -> bool:
     path = Path(path)
     if path.is_dir():
-        return any(p.suffix.lower() in VIDEO_SUFFIXES for p in path.rglob("*"))
+        return any(
+            p.suffix.lower() in VIDEO_SUFFIXES for p in path.rglob("*")
+        )  # frame folders: by config
     if path.suffix.lower() in (".csv", ".parquet", ".tsv"):
         from vislab.data.sources import read_table
 
