@@ -199,7 +199,15 @@ def summarize_videos(table: VideoTable) -> dict:
         for p, info in zip(table.frame["path"], infos, strict=True)
         if isinstance(info, str)
     ]
+    rates = (
+        table.frame["fps"].astype(float)
+        if "fps" in table.frame.columns
+        else pd.Series(0.0, index=table.frame.index)
+    )
     good = [info for info in infos if not isinstance(info, str)]
+    for info, rate in zip(infos, rates, strict=True):
+        if not isinstance(info, str) and not info.fps and rate > 0:
+            info.fps = float(rate)  # frame folders: the manifest's rate
     seconds = [info.seconds for info in good]
     return {"source": table.description, "videos": len(table), "classes": table.frame["label"].value_counts().sort_index().to_dict(),
             "unusable": bad, "frames_median": float(np.median([i.frames for i in good])) if good else None,
@@ -210,18 +218,17 @@ def summarize_videos(table: VideoTable) -> dict:
 def is_video_source(path: str | Path) -> bool:
     path = Path(path)
     if path.is_dir():
-        return any(
-            p.suffix.lower() in VIDEO_SUFFIXES for p in path.rglob("*")
-        )  # frame folders: by config
+        return any(p.suffix.lower() in VIDEO_SUFFIXES for p in path.rglob("*"))
     if path.suffix.lower() in (".csv", ".parquet", ".tsv"):
         from vislab.data.sources import read_table
 
         paths = read_table(path).get("path")
+        if paths is None or not len(paths):
+            return False
+        first = path.resolve().parent / str(paths.iloc[0])
         return (
-            paths is not None
-            and len(paths) > 0
-            and Path(str(paths.iloc[0])).suffix.lower() in VIDEO_SUFFIXES
-        )
+            first.suffix.lower() in VIDEO_SUFFIXES or first.is_dir()
+        )  # a video file or a frame folder
     return False
 
 
