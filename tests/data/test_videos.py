@@ -158,3 +158,22 @@ def test_target_fps_sets_each_videos_stride(videos):
     assert clips.strides[:2] == [2, 6]  # 8 fps / 4 and 24 fps / 4
     durations = [clips.window(i)[2] - clips.window(i)[1] for i in range(2)]
     assert durations == pytest.approx([7 / 8, 19 / 24])  # both span about a second
+
+
+def test_manifest_start_and_end_restrict_the_windows(videos):
+    from vislab.data.video_loaders import VideoClips, video_transform
+
+    table = from_video_manifest(videos)
+    table.frame["frames"], table.frame["fps"] = 12, 8.0
+    table.frame["start"], table.frame["end"] = 0.5, 1.25  # frames 4 .. 9
+    clips = VideoClips(
+        table,
+        frames=2,
+        stride=1,
+        transform=video_transform(32, [], False),
+        train=False,
+        clips_per_video=3,
+    )
+    starts = [clips.window(i)[1] for i in range(3)]
+    ends = [clips.window(i)[2] for i in range(3)]
+    assert starts[0] == 0.5 and max(ends) <= 1.25 + 1e-9
