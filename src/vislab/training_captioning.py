@@ -22,7 +22,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from vislab.config import DataConfig, ExperimentConfig
 from vislab.data.captions import CaptionTable, from_caption_manifest, from_coco_captions
-from vislab.data.images import file_digest, image_problem
+from vislab.data.images import file_digest, screen_images
+from vislab.data.sources import join_metadata
 from vislab.data.splits import assign_splits
 from vislab.errors import ConfigError, InputError
 from vislab.runs import environment_record, write_atomic, write_json, write_yaml
@@ -43,19 +44,9 @@ def prepare_captioning(data: DataConfig) -> CaptionData:
         table = from_coco_captions(data.root, data.images)
     else:
         table = from_caption_manifest(data.root, data.path_column, data.caption_columns)
-    problems = [(i, image_problem(p)) for i, p in enumerate(table.images["path"])]
-    skipped = pd.DataFrame([{"id": table.images["id"].iat[i], "path": table.images["path"].iat[i], "reason": why}
-                            for i, why in problems if why])  # fmt: skip
-    if len(skipped) and data.on_bad_image == "error":
-        lines = "\n".join(f"  - {r.path}: {r.reason}" for r in skipped.itertuples())
-        raise InputError(f"{table.description}: {len(skipped)} image(s) cannot be used:\n{lines}\n"
-                         "Fix or remove them, or set data.on_bad_image: skip.")  # fmt: skip
-    table = table.subset([i for i, why in problems if not why])
-    images = table.images
-    if data.metadata:
-        from vislab.training_detection import _with_metadata
-
-        images = _with_metadata(images, data.metadata)
+    usable, skipped = screen_images(table.images, table.description, data.on_bad_image)
+    table = table.subset(usable)
+    images = join_metadata(table.images, data.metadata)
     if "split" not in images.columns or images["split"].isna().all():
         split = data.split
         images = assign_splits(images.assign(label="all"), split.val, split.test, split.seed,

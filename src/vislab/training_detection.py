@@ -24,7 +24,8 @@ from vislab.data.detection_loaders import (
     detection_train_transform,
     make_detection_loader,
 )
-from vislab.data.images import file_digest, image_problem
+from vislab.data.images import file_digest, screen_images
+from vislab.data.sources import join_metadata
 from vislab.data.splits import assign_splits
 from vislab.errors import InputError
 from vislab.runs import environment_record, write_atomic, write_json, write_yaml
@@ -50,20 +51,9 @@ def load_detection_source(data: DataConfig) -> DetectionTable:
 
 def prepare_detection(data: DataConfig) -> DetectionData:
     table = load_detection_source(data)
-    problems = [(i, image_problem(p)) for i, p in enumerate(table.images["path"])]
-    bad = [(i, why) for i, why in problems if why]
-    skipped = pd.DataFrame(
-        [
-            {"id": table.images["id"].iat[i], "path": table.images["path"].iat[i], "reason": why}
-            for i, why in bad
-        ]
-    )
-    if bad and data.on_bad_image == "error":
-        lines = "\n".join(f"  - {r.path}: {r.reason}" for r in skipped.itertuples())
-        raise InputError(f"{table.description}: {len(bad)} image(s) cannot be used:\n{lines}\n"
-                         "Fix or remove them, or set data.on_bad_image: skip.")  # fmt: skip
-    table = table.subset([i for i, why in problems if not why])
-    images = _with_metadata(table.images, data.metadata)
+    usable, skipped = screen_images(table.images, table.description, data.on_bad_image)
+    table = table.subset(usable)
+    images = join_metadata(table.images, data.metadata)
     dominant = [
         table.classes[int(np.bincount(labels).argmax())] if len(labels) else "(no boxes)"
         for labels in table.labels
@@ -75,18 +65,6 @@ def prepare_detection(data: DataConfig) -> DetectionData:
     table = DetectionTable(images, table.boxes, table.labels, table.crowd, table.classes, table.category_ids,
                            table.description, table.problems)  # fmt: skip
     return DetectionData(table, _fingerprint(table), skipped)
-
-
-def _with_metadata(images: pd.DataFrame, metadata: str | None) -> pd.DataFrame:
-    if not metadata:
-        return images
-    from vislab.data.sources import read_table
-
-    extra = read_table(metadata)
-    key = "image_id" if "image_id" in extra.columns and "image_id" in images.columns else "id"
-    if key not in extra.columns:
-        raise InputError(f"{metadata}: needs a column '{key}' to join the image metadata on.")
-    return images.merge(extra, on=key, how="left", suffixes=("", "_metadata"))
 
 
 def _fingerprint(table: DetectionTable) -> str:

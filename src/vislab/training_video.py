@@ -11,7 +11,6 @@ timeline strip per video.
 from __future__ import annotations
 
 import hashlib
-import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -179,54 +178,7 @@ def finish_video(run_dir: Path, config: ExperimentConfig, data: VideoData, model
         windows, settings.group_by, settings.bootstrap, settings.confidence, settings.seed
     )
     write_json(run_dir / "metrics.json", metrics)
+    from vislab.report.video_page import write_video_report
+
     write_video_report(run_dir, metrics, windows, held_out)
     return metrics
-
-
-def timeline_png(windows: pd.DataFrame, table: VideoTable, videos: int = 6) -> bytes:
-    """Per sampled video, a strip of its windows' middle frames with prediction and probability."""
-    from PIL import Image
-
-    from vislab.data.videos import read_frames
-    from vislab.report.plots import image_grid_png
-
-    paths = dict(zip(table.frame["id"], table.frame["path"], strict=True))
-    rates = dict(zip(table.frame["id"], table.frame["fps"], strict=True))
-    images, captions, columns = [], [], int(windows.groupby("video_id").size().max())
-    for video_id, frame in list(
-        windows.sort_values(["video_id", "start"]).groupby("video_id", sort=False)
-    )[:videos]:
-        middles = [int((row.start + row.end) / 2 * rates[video_id]) for row in frame.itertuples()]
-        pixels = read_frames(paths[video_id], middles)
-        for index, row in enumerate(frame.itertuples()):
-            probability = getattr(row, f"score_{row.prediction}")
-            images.append(Image.fromarray(pixels[index]))
-            captions.append(
-                f"{video_id} ({row.label})\n{row.start:.1f}s: {row.prediction} {probability:.2f}"
-            )
-        images += [Image.new("RGB", (8, 8), "white")] * (columns - len(frame))
-        captions += [""] * (columns - len(frame))
-    return image_grid_png(images, captions, columns=columns)
-
-
-def write_video_report(
-    run_dir: Path, metrics: dict, windows: pd.DataFrame, table: VideoTable
-) -> Path:
-    from vislab.report.html import STYLE, _provenance, embed_png, groups_section, metrics_table
-    from vislab.report.tables import write_tables
-
-    sections = [
-        f"<h1>vislab report: {html.escape(run_dir.name)}</h1>",
-        f"<p>Task: video. Evaluated on {metrics['n']} videos, {metrics['windows']} windows "
-        "(video-level scores are the windows' averaged scores; temporal consistency is the share of "
-        "adjacent windows whose predictions agree).</p>",
-        "<h2>Metrics</h2>", metrics_table(metrics["metrics"]),
-    ]  # fmt: skip
-    if metrics.get("groups"):
-        sections += ["<h2>Groups</h2>", groups_section(metrics)]
-    sections += ["<h2>Timelines</h2>", "<p>Per video, each window's middle frame, its predicted class and probability.</p>",
-                 embed_png(timeline_png(windows, table), "timelines"), "<h2>Provenance</h2>", _provenance(run_dir)]  # fmt: skip
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>vislab report {html.escape(run_dir.name)}</title>"
-            f"<style>{STYLE}</style></head><body>{''.join(sections)}</body></html>")  # fmt: skip
-    write_tables(metrics, run_dir / "tables")
-    return write_atomic(run_dir / "report.html", page)

@@ -79,3 +79,23 @@ def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def screen_images(images, description: str, on_bad_image: str):
+    """Positions of the usable images in `images` (id, path) and a table of the others.
+
+    An unusable image stops the run with every name and reason (`on_bad_image: error`), or is
+    left out and listed (`skip`): never dropped silently.
+    """
+    import pandas as pd
+
+    from vislab.errors import InputError
+
+    problems = [image_problem(p) for p in images["path"]]
+    skipped = pd.DataFrame([{"id": i, "path": p, "reason": why}
+                            for i, p, why in zip(images["id"], images["path"], problems, strict=True) if why])  # fmt: skip
+    if len(skipped) and on_bad_image == "error":
+        lines = "\n".join(f"  - {r.path}: {r.reason}" for r in skipped.itertuples())
+        raise InputError(f"{description}: {len(skipped)} image(s) cannot be used:\n{lines}\n"
+                         "Fix or remove them, or set data.on_bad_image: skip.")  # fmt: skip
+    return [i for i, why in enumerate(problems) if not why], skipped

@@ -296,3 +296,14 @@ def from_torchvision(name: str | None, root: str | Path) -> SampleTable:
         "split": splits,
     })  # fmt: skip
     return SampleTable(frame, classes, _Arrays(arrays), f"torchvision {name} at {root}")
+
+
+def join_metadata(images: pd.DataFrame, metadata: str | None) -> pd.DataFrame:
+    """Image metadata from a table (joined on image_id or id), for the group breakdown."""
+    if not metadata:
+        return images
+    extra = read_table(metadata)
+    key = "image_id" if "image_id" in extra.columns and "image_id" in images.columns else "id"
+    if key not in extra.columns:
+        raise InputError(f"{metadata}: needs a column '{key}' to join the image metadata on.")
+    return images.merge(extra, on=key, how="left", suffixes=("", "_metadata"))

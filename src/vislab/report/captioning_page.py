@@ -11,14 +11,12 @@ import pandas as pd
 
 from vislab.data.captions import CaptionTable
 from vislab.report.html import (
-    STYLE,
-    _provenance,
     embed_png,
     forest_section,
     groups_section,
     metrics_table,
+    write_report_page,
 )
-from vislab.runs import write_atomic
 
 GALLERY = 12
 THUMBNAIL = 160
@@ -50,11 +48,8 @@ def worst_section(worst: pd.DataFrame, table: CaptionTable, count: int = GALLERY
 def write_captioning_report(
     run_dir: Path, metrics: dict, worst: pd.DataFrame, table: CaptionTable
 ) -> Path:
-    from vislab.report.tables import write_tables
-
     worst = worst.rename(columns={"BLEU-4": "BLEU_4"})
     sections = [
-        f"<h1>vislab report: {html.escape(run_dir.name)}</h1>",
         f"<p>Task: captioning. Evaluated on {metrics['n']} images (pycocoevalcap's metrics on PTB-tokenized "
         "captions; CIDEr-D with the document frequencies of the whole reference set). "
         "Tables for a paper: <code>tables/*.csv</code>, <code>tables/*.tex</code>.</p>",
@@ -68,8 +63,5 @@ def write_captioning_report(
         ]
     sections += ["<h2>Lowest-scored captions</h2>",
                  "<p>Per image, its caption scored alone against its references; lowest CIDEr first.</p>",
-                 worst_section(worst, table), "<h2>Provenance</h2>", _provenance(run_dir)]  # fmt: skip
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>vislab report {html.escape(run_dir.name)}</title>"
-            f"<style>{STYLE}</style></head><body>{''.join(sections)}</body></html>")  # fmt: skip
-    write_tables(metrics, run_dir / "tables")
-    return write_atomic(run_dir / "report.html", page)
+                 worst_section(worst, table)]  # fmt: skip
+    return write_report_page(run_dir, metrics, sections)

@@ -15,14 +15,12 @@ from PIL import Image
 from vislab.data.detection import DetectionTable
 from vislab.report import plots
 from vislab.report.html import (
-    STYLE,
-    _provenance,
     embed_png,
     forest_section,
     groups_section,
     metrics_table,
+    write_report_page,
 )
-from vislab.runs import write_atomic
 
 SCORE_THRESHOLD = 0.5
 
@@ -118,10 +116,7 @@ def _cell(entry: dict) -> str:
 def write_detection_report(
     run_dir: Path, metrics: dict, table: DetectionTable, detections: list[list[dict]]
 ) -> Path:
-    from vislab.report.tables import write_tables
-
     sections = [
-        f"<h1>vislab report: {html.escape(run_dir.name)}</h1>",
         f"<p>Task: detection. Evaluated on {metrics['n']} images (COCO evaluation, equal to pycocotools). "
         "Tables for a paper: <code>tables/*.csv</code>, <code>tables/*.tex</code>.</p>",
         "<h2>Metrics</h2>", metrics_table(metrics["metrics"]),
@@ -141,8 +136,4 @@ def write_detection_report(
         sections += ["<h2>Images with the lowest recall</h2>",
                      f"<p>Green: ground truth. Red: predictions with score at least {SCORE_THRESHOLD}.</p>",
                      embed_png(gallery, "lowest-recall images")]  # fmt: skip
-    sections += ["<h2>Provenance</h2>", _provenance(run_dir)]
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>vislab report {html.escape(run_dir.name)}</title>"
-            f"<style>{STYLE}</style></head><body>{''.join(sections)}</body></html>")  # fmt: skip
-    write_tables(metrics, run_dir / "tables")
-    return write_atomic(run_dir / "report.html", page)
+    return write_report_page(run_dir, metrics, sections)

@@ -195,14 +195,21 @@ def write_run_report(
     for title, body in (extra_sections or {}).items():
         sections += [f"<h2>{html.escape(title)}</h2>", body]
     sections += ["<h2>Most confident errors</h2>", errors_section(predictions, read_image)]
-    sections += ["<h2>Provenance</h2>", _provenance(run_dir)]
+    return write_report_page(run_dir, metrics, sections[1:])
+
+
+def write_report_page(run_dir: str | Path, metrics: dict, sections: list[str]) -> Path:
+    """report.html of any task: a heading, the task's sections, provenance; tables/ for a paper."""
+    from vislab.report.tables import write_tables
+
+    run_dir = Path(run_dir)
+    body = [f"<h1>vislab report: {html.escape(run_dir.name)}</h1>", *sections,
+            "<h2>Provenance</h2>", _provenance(run_dir)]  # fmt: skip
     page = (
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>vislab report {html.escape(run_dir.name)}</title><style>{STYLE}</style></head>"
-        f"<body>{''.join(sections)}</body></html>"
+        f"<body>{''.join(body)}</body></html>"
     )
-    from vislab.report.tables import write_tables
-
     write_tables(metrics, run_dir / "tables")
     return write_atomic(run_dir / "report.html", page)
 
