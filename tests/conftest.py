@@ -88,7 +88,7 @@ def write_config(path: Path, config: dict) -> Path:
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory) -> Path:
     """One finished tiny run (manifest, groups, gallery), shared by the tests that only read it."""
-    from vislab.config import config_from_dict
+    from vislab.tasks import config_from_dict
     from vislab.training import train
 
     root = tmp_path_factory.mktemp("trained")

@@ -73,10 +73,23 @@ def test_data_preview_saves_a_grid(image_folder, tmp_path):
     assert grid.size[0] > 400 and grid.size[1] > 150
 
 
-def test_predict_reports_unreadable_images(tmp_path, capsys):
+def test_predict_names_every_unreadable_image_and_writes_nothing(trained_run, tmp_path, capsys):
+    good = next((trained_run.parent.parent / "data" / "images" / "red").iterdir())
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
+    out = tmp_path / "new.csv"
+    command = ["predict", str(trained_run), str(good), str(tmp_path / "broken.png"), str(tmp_path / "gone.png"),
+               "--out", str(out)]  # fmt: skip
+    assert run(command) == 1
+    error = capsys.readouterr().err
+    assert "2 file(s) cannot be read" in error
+    assert "broken.png: not an image" in error or "broken.png: cannot be decoded" in error
+    assert "gone.png: missing" in error and not out.exists()
+
+
+def test_predict_with_a_folder_that_is_not_a_run(tmp_path, capsys):
     (tmp_path / "run").mkdir()
     assert run(["predict", str(tmp_path / "run"), str(tmp_path / "x.png")]) == 1
-    assert "no model.safetensors" in capsys.readouterr().err
+    assert "no config.yaml: is this a vislab run directory?" in capsys.readouterr().err
 
 
 def test_quickstart_reaches_97_percent_offline(tmp_path, capsys):

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import write_config
-from vislab.config import load_config
 from vislab.errors import ConfigError
+from vislab.tasks import load_config
 
 DESIGN_EXAMPLE = """
 task: classification

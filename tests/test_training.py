@@ -13,11 +13,11 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from tests.conftest import tiny_config, write_config
+from tests.conftest import COLORS, colored_image, tiny_config, write_config
 from vislab.cli import run
-from vislab.config import config_from_dict
 from vislab.errors import InputError
 from vislab.models.backbones import create_classifier
+from vislab.tasks import config_from_dict, task_for
 from vislab.training import train
 
 
@@ -132,75 +132,6 @@ def test_linear_probe_keeps_the_backbone_and_unfreezing_trains_it(image_folder, 
     assert not all(torch.equal(original[k], thawed[k]) for k in body)
 
 
-def test_resume_continues_from_the_last_checkpoint(image_folder, tmp_path, monkeypatch):
-    import lightning as L
-
-    import vislab.training as training
-
-    class Crash(L.Callback):
-        def on_train_epoch_start(self, trainer, module):
-            if trainer.current_epoch == 1:  # epoch 0 finished and was checkpointed
-                raise RuntimeError("simulated crash")
-
-    build = training._build
-
-    def build_with_crash(*args, **kwargs):
-        module, trainer, loaders = build(*args, **kwargs)
-        trainer.callbacks.append(Crash())
-        return module, trainer, loaders
-
-    monkeypatch.setattr(training, "_build", build_with_crash)
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        _train(image_folder, tmp_path / "runs", train={"epochs": 3})
-    run_dir = tmp_path / "runs" / "classification-test_resnet"
-    assert (run_dir / "checkpoints" / "last.ckpt").is_file() and not (
-        run_dir / "metrics.json"
-    ).exists()
-    monkeypatch.setattr(training, "_build", build)
-    assert run(["train", "--resume", str(run_dir)]) == 0
-    first = pd.read_csv(run_dir / "logs" / "metrics.csv")  # the crashed attempt's log is kept
-    resumed = pd.read_csv(run_dir / "logs" / "resume-1" / "metrics.csv")
-    assert sorted(first["epoch"].dropna().unique().astype(int)) == [0]
-    assert sorted(resumed["epoch"].dropna().unique().astype(int)) == [1, 2]
-    assert (run_dir / "metrics.json").is_file()
-    assert not (tmp_path / "runs" / "classification-test_resnet-2").exists()
-
-
-def test_every_training_option_runs(image_folder, tmp_path):
-    run_dir = _train(
-        image_folder, tmp_path / "runs",
-        data={"sampler": "balanced", "mixup": 0.2, "cutmix": 1.0, "augment": ["flip", "color_jitter", "trivialaugment"],
-              "split": {"val": 0.0, "test": 0.25, "seed": 0}},
-        model={"backbone": "torchvision:mobilenet_v3_small", "backbone_lr_scale": 0.1},
-        train={"optimizer": "sgd", "label_smoothing": 0.1, "class_weighted_loss": True, "warmup_epochs": 1,
-               "early_stopping": 2, "precision": "bf16-mixed"},
-    )  # fmt: skip
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["n"] == 9  # no val split: the last checkpoint is evaluated on test
-
-
-def test_class_weighted_loss_uses_the_weights():
-    from vislab.tasks.classification import ClassificationModule
-
-    config = config_from_dict(
-        {"data": {"source": "sample", "name": "digits"}, "model": {"backbone": "test_resnet"}}
-    )
-    weights = torch.tensor([1.0, 5.0, 0.5])
-    module = ClassificationModule(create_classifier("test_resnet", 3), config, 3, weights)
-    logits, targets = torch.randn(6, 3), torch.tensor([0, 1, 2, 1, 0, 2])
-    expected = torch.nn.functional.cross_entropy(logits, targets, weight=weights)
-    assert torch.allclose(module.loss(logits, targets), expected)
-
-
-def test_warmup_cosine_schedule():
-    from vislab.tasks.optim import warmup_cosine
-
-    schedule = warmup_cosine(total_steps=100, warmup_steps=10)
-    values = [schedule(step) for step in range(100)]
-    assert values[0] < values[5] < values[9] < 1.0 and values[10] == pytest.approx(1.0)
-    assert values[55] == pytest.approx(0.5, abs=0.01) and values[99] < 0.01
-
-
 def test_ddp_with_two_cpu_processes(image_folder, tmp_path):
     config = tiny_config(
         image_folder,
@@ -247,3 +178,125 @@ def test_same_seed_same_results_and_early_stopping_stops(image_folder, tmp_path)
     )
     log = pd.read_csv(stopped / "logs" / "metrics.csv")
     assert log["epoch"].max() < 10
+
+
+def _prepared(root, out, **sections):
+    config = config_from_dict(tiny_config(root, out, **sections))
+    task = task_for(config)
+    return config, task, task.prepare(config)
+
+
+def _module(config, task, data):
+    return task.build_module(config, data.classes, task.build_model(config, data.classes), data)
+
+
+@pytest.mark.parametrize("mixer", ["mixup", "cutmix"])
+def test_mixup_and_cutmix_train_on_mixed_images_with_soft_targets(image_folder, tmp_path, mixer):
+    config, task, data = _prepared(image_folder, tmp_path, data={mixer: 1.0, "augment": []})
+    module = _module(config, task, data)
+    images, labels, positions = next(iter(task.train_loaders(config, data)[0]))
+    seen = {}
+    module.loss = lambda logits, targets: (
+        seen.setdefault("targets", targets).sum() * 0 + logits.sum()
+    )
+    module.model.register_forward_hook(lambda m, inputs, out: seen.setdefault("images", inputs[0]))
+    module.log_loss = lambda *args, **kwargs: None
+    module.training_step((images.clone(), labels, positions), 0)
+    targets = seen["targets"]
+    assert targets.shape == (len(labels), 3) and torch.allclose(
+        targets.sum(1), torch.ones(len(labels))
+    )
+    assert (targets.max(1).values < 1).any()  # mixed rows carry two classes
+    assert not torch.equal(seen["images"], images)  # the images themselves were mixed
+
+
+def test_balanced_sampler_draws_each_class_equally_from_an_imbalanced_split(tmp_path):
+    root = tmp_path / "imbalanced"
+    for name, count in (("red", 40), ("green", 8), ("blue", 8)):
+        (root / name).mkdir(parents=True)
+        for i in range(count):
+            colored_image(COLORS[name], seed=i).save(root / name / f"{i}.png")
+    shares = {}
+    for sampler in ("shuffle", "balanced"):
+        config, task, data = _prepared(root, tmp_path, data={"sampler": sampler, "batch_size": 8})
+        if sampler == "shuffle":
+            with pytest.warns(UserWarning, match="class imbalance in the training split"):
+                loader = task.train_loaders(config, data)[0]
+        else:  # the remedy chosen: no warning
+            loader = task.train_loaders(config, data)[0]
+        drawn = torch.cat([labels for _ in range(30) for _, labels, _ in loader])
+        shares[sampler] = torch.bincount(drawn, minlength=3).double() / len(drawn)
+    red = data.classes.index("red")
+    assert shares["shuffle"][red] > 0.6  # the split as it is: mostly red
+    assert torch.allclose(
+        shares["balanced"], torch.full((3,), 1 / 3, dtype=torch.float64), atol=0.06
+    )
+
+
+@pytest.mark.parametrize("precision", ["32", "bf16-mixed"])
+def test_precision_is_what_the_forward_pass_computes_in(image_folder, tmp_path, precision):
+    config, task, data = _prepared(image_folder, tmp_path,
+                                   train={"epochs": 1, "precision": precision, "limit_train_batches": 1})  # fmt: skip
+    dtypes = []
+    build = task.build_model
+
+    def observed(*args, **kwargs):
+        model = build(*args, **kwargs)
+        model.conv1.register_forward_hook(
+            lambda m, i, out: dtypes.append(out.dtype) if m.training else None
+        )
+        return model
+
+    task.build_model = observed
+    try:
+        task.fit(config, data, Path(tmp_path / "run"), progress=False)
+    finally:
+        del task.build_model
+    expected = torch.bfloat16 if precision == "bf16-mixed" else torch.float32
+    assert dtypes and set(dtypes) == {expected}
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "sgd"])
+def test_the_optimizer_trained_is_the_one_configured(image_folder, tmp_path, optimizer):
+    config, task, data = _prepared(image_folder, tmp_path,
+                                   train={"epochs": 1, "optimizer": optimizer, "momentum": 0.8, "lr": 0.02,
+                                          "limit_train_batches": 1})  # fmt: skip
+    fitted = task.fit(config, data, Path(tmp_path / "run"), progress=False)
+    used = fitted.trainer.optimizers[0]
+    assert isinstance(used, torch.optim.SGD if optimizer == "sgd" else torch.optim.AdamW)
+    if optimizer == "sgd":
+        assert used.defaults["momentum"] == 0.8 and used.defaults["nesterov"]
+    no_decay = [g for g in used.param_groups if g["weight_decay"] == 0]
+    assert no_decay and all(p.ndim <= 1 for g in no_decay for p in g["params"])
+
+
+def test_loss_options_change_the_loss(image_folder, tmp_path):
+    config, task, data = _prepared(image_folder, tmp_path,
+                                   train={"label_smoothing": 0.2, "class_weighted_loss": True})  # fmt: skip
+    module = _module(config, task, data)
+    assert module.class_weights is not None and module.class_weights.shape == (3,)
+    logits, targets = torch.randn(6, 3), torch.tensor([0, 1, 2, 1, 0, 2])
+    expected = torch.nn.functional.cross_entropy(logits, targets, weight=module.class_weights,
+                                                 label_smoothing=0.2)  # fmt: skip
+    assert torch.allclose(module.loss(logits, targets), expected)
+    plain = torch.nn.functional.cross_entropy(logits, targets)
+    assert not torch.allclose(module.loss(logits, targets), plain)
+
+
+def test_drop_rate_reaches_the_model(image_folder, tmp_path):
+    config, task, data = _prepared(
+        image_folder, tmp_path, model={"backbone": "test_resnet", "drop_rate": 0.3}
+    )
+    assert task.build_model(config, data.classes).drop_rate == 0.3
+
+
+def test_every_option_together_trains_and_evaluates_the_test_split(image_folder, tmp_path):
+    run_dir = _train(
+        image_folder, tmp_path / "runs",
+        data={"sampler": "balanced", "mixup": 0.2, "cutmix": 1.0, "augment": ["flip", "color_jitter", "trivialaugment"],
+              "split": {"val": 0.0, "test": 0.25, "seed": 0}},
+        model={"backbone": "torchvision:mobilenet_v3_small", "backbone_lr_scale": 0.1},
+        train={"optimizer": "sgd", "label_smoothing": 0.1, "class_weighted_loss": True, "warmup_epochs": 1,
+               "early_stopping": 2, "precision": "bf16-mixed"},
+    )  # fmt: skip
+    assert json.loads((run_dir / "metrics.json").read_text())["n"] == 9  # no val: the last weights

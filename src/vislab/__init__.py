@@ -3,7 +3,7 @@
 The Python API has the same verbs as the command line, over the same config::
 
     import vislab
-    run_dir = vislab.train("examples/digits-manifest.yaml", overrides=["train.epochs=3"])
+    run_dir = vislab.train("digits-manifest.yaml", overrides=["train.epochs=3"])
     table = vislab.predict(run_dir, ["digits/images/3"])          # a pandas DataFrame
     metrics = vislab.evaluate("classification", table_or_csv, group_by=["stroke"])
 
@@ -16,47 +16,62 @@ from pathlib import Path
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["evaluate", "load_config", "predict", "train"]
+__all__ = ["evaluate", "explain", "load_config", "predict", "train"]
 
 
-def train(config: Any, overrides: list[str] | tuple[str, ...] = (), resume: str | Path | None = None,
-          progress: bool = True) -> Path:  # fmt: skip
+def train(
+    config: Any,
+    overrides: list[str] | tuple[str, ...] = (),
+    resume: str | Path | None = None,
+    progress: bool = True,
+) -> Path:
     """Train from a config (path, or ExperimentConfig); return the new run directory."""
     from vislab.training import train as run_training
 
     return run_training(config, overrides, resume=resume, progress=progress)
 
 
-def predict(run_dir: str | Path, images: list[str | Path], batch_size: int = 64):
-    """Predict image files or folders with a run's model; a predictions DataFrame."""
-    from vislab.prediction import predict_images
+def predict(run_dir: str | Path, images: list[str | Path], batch_size: int | None = None):
+    """A run's predictions for image (or video) files or folders: a DataFrame (for detection
+    runs one row per box)."""
+    from vislab.prediction import predict as run_prediction
 
-    return predict_images(run_dir, images, batch_size=batch_size)
+    return run_prediction(run_dir, images, batch_size)[0]
 
 
-def evaluate(task: str, predictions: Any, references: str | Path | None = None,
-             group_by: list[str] | tuple[str, ...] = (), bootstrap: int = 1000,
-             confidence: float = 0.95, seed: int = 0, cluster: str | None = None,
-             weight: str | None = None, interval: str = "percentile") -> dict:  # fmt: skip
-    """metrics.json's content for a predictions file or DataFrame (see vislab.evaluation)."""
-    from vislab.evaluation.evaluate import evaluate as run_evaluation
+def explain(run_dir: str | Path, images: list[str | Path], method: str = "gradcam",
+            target: str = "predicted", out: str | Path = "explanations"):  # fmt: skip
+    """Maps of what a run's model looked at, written to `out`; a table of what was written."""
+    from vislab.prediction import explain as run_explain
 
-    return run_evaluation(
-        task,
-        predictions,
-        references,
-        group_by,
-        bootstrap,
-        confidence,
-        seed,
-        cluster,
-        weight,
-        interval,
-    )
+    return run_explain(run_dir, images, method, target, out)
+
+
+def evaluate(
+    task: str,
+    predictions: Any,
+    references: str | Path | None = None,
+    group_by: list[str] | tuple[str, ...] = (),
+    bootstrap: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    **options: Any,
+) -> dict:
+    """metrics.json's content for a predictions file (or DataFrame, for classification and
+    video). `options`: cluster, weights, interval, metadata, bertscore_model, clip_model,
+    images, sample, label_column — as `vislab evaluate` takes them."""
+    from vislab.tasks import get_task
+    from vislab.tasks.base import EvaluateOptions
+
+    chosen = get_task(task)
+    settings = EvaluateOptions(references=references, group_by=tuple(group_by), bootstrap=bootstrap,
+                               confidence=confidence, seed=seed, **options)  # fmt: skip
+    chosen.check_evaluate_options(settings)
+    return chosen.evaluate_files(predictions, settings)
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()):
     """Read and validate a YAML config (with `key=value` overrides)."""
-    from vislab.config import load_config as load
+    from vislab.tasks import load_config as load
 
     return load(path, overrides)

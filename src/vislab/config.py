@@ -1,8 +1,11 @@
 """The typed experiment config: YAML in, `--set a.b=c` overrides, errors that name the field.
 
 One `ExperimentConfig` object is passed around; every option has a type and a default, and
-every impossible value is rejected here, before anything runs (STYLE: validate once, at the
-boundary). The example config of DESIGN.md loads as written.
+every impossible value is rejected before anything runs (STYLE: validate once, at the
+boundary). This module knows the schema; what a task needs of it (its sources, its models, its
+augmentations) each task checks itself (`Task.check_config`), and the registry hands those
+checks to `config_from_dict` (`vislab.tasks.load_config`), so every problem of a config is
+reported at once. The example config of DESIGN.md loads as written.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,10 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from vislab.errors import ConfigError
 
-Augmentation = Literal[
+Augmentation = Literal[  # data/augment.py says what each is and which tasks accept it
     "flip", "color_jitter", "autoaugment", "randaugment", "trivialaugment", "zoom_out", "iou_crop"
 ]
-DETECTION_AUGMENTATIONS = {"flip", "color_jitter", "zoom_out", "iou_crop"}
+Problem = tuple[str, str]  # (field, message): one problem of a config
+Check = Callable[[dict[str, Any], "ExperimentConfig | None"], list[Problem]]
 
 
 class _Section(BaseModel):
@@ -122,14 +127,6 @@ class ModelConfig(_Section):
     max_new_tokens: int = Field(30, gt=0)  # captioning: longest generated caption, in tokens
     drop_rate: float = Field(0.0, ge=0, lt=1)
 
-    @field_validator("backbone")
-    @classmethod
-    def _backbone_exists(cls, name: str) -> str:
-        from vislab.models.backbones import check_backbone_name
-
-        check_backbone_name(name)
-        return name
-
 
 class TrainConfig(_Section):
     epochs: int = Field(10, gt=0)
@@ -173,88 +170,22 @@ class EvaluateConfig(_Section):
     )
 
 
+class ZeroShotConfig(_Section):
+    """task: zero_shot — the classes described in words, and the prompt templates."""
+
+    classes: list[str] = []  # `name` or `name=description`; default: the source's labels
+    templates: list[str] = []  # each with one {} for the class text; default: vislab's seven
+
+
 class ExperimentConfig(_Section):
-    task: Literal["classification", "detection", "captioning", "video"] = "classification"
+    task: str = "classification"  # a registered task (vislab.tasks); checked by the registry
     name: str | None = None  # run directory name; default: <task>-<backbone>
     output_dir: str = "runs"
     data: DataConfig
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
-
-    @model_validator(mode="after")
-    def _task_fits(self) -> ExperimentConfig:
-        from vislab.models.detectors import is_detector
-
-        if self.task == "captioning":
-            return self._captioning_fits()
-        if self.task == "video":
-            return self._video_fits()
-        detection_source = self.data.source in ("coco", "voc", "yolo")
-        if self.task == "detection" and not is_detector(self.model.backbone):
-            raise ValueError(
-                f"model.backbone: '{self.model.backbone}' is not a detection model. Use e.g. "
-                "torchvision:fasterrcnn_mobilenet_v3_large_fpn, torchvision:retinanet_resnet50_fpn, "
-                "torchvision:fcos_resnet50_fpn, transformers:detr, transformers:rt_detr or "
-                "vislab:fcos_small."
-            )
-        if self.task == "classification" and self.model.freeze_backbone:
-            raise ValueError(
-                "model.freeze_backbone: for classification use model.mode: linear_probe."
-            )
-        if self.task == "classification" and (is_detector(self.model.backbone) or detection_source):
-            raise ValueError(
-                "task: the data source or model.backbone is for detection; set task: detection."
-            )
-        if self.task == "detection" and not detection_source:
-            raise ValueError("data.source: detection needs coco, voc or yolo.")
-        allowed = (
-            DETECTION_AUGMENTATIONS
-            if self.task == "detection"
-            else set(Augmentation.__args__) - {"zoom_out", "iou_crop"}
-        )
-        wrong = [name for name in self.data.augment if name not in allowed]
-        if wrong:
-            raise ValueError(
-                f"data.augment: {wrong} cannot be used for {self.task}; choose from {sorted(allowed)}."
-            )
-        return self
-
-    def _video_fits(self) -> ExperimentConfig:
-        from vislab.models.video import VIDEO_MODELS, is_video_model
-
-        if not is_video_model(self.model.backbone):
-            names = ", ".join(f"torchvision:{name}" for name in VIDEO_MODELS)
-            raise ValueError(
-                f"model.backbone: video needs a video model ({names}, transformers:videomae) or frames:TIMM_NAME."
-            )
-        if self.data.source not in ("videofolder", "manifest"):
-            raise ValueError(
-                "data.source: video reads videofolder (a folder per class) or manifest."
-            )
-        wrong = [name for name in self.data.augment if name != "flip"]
-        if wrong:
-            raise ValueError(
-                f"data.augment: {wrong} cannot be used for video; choose from flip (or [])."
-            )
-        return self
-
-    def _captioning_fits(self) -> ExperimentConfig:
-        from vislab.multimodal.captioner import CAPTIONERS
-
-        if self.model.backbone.removeprefix(
-            "transformers:"
-        ) not in CAPTIONERS or not self.model.backbone.startswith("transformers:"):
-            names = ", ".join(f"transformers:{name}" for name in CAPTIONERS)
-            raise ValueError(f"model.backbone: captioning needs an image-to-text model: {names}.")
-        if self.data.source not in ("coco", "manifest"):
-            raise ValueError("data.source: captioning reads coco (COCO captions JSON) or manifest.")
-        wrong = [name for name in self.data.augment if name not in ("flip", "color_jitter")]
-        if wrong:
-            raise ValueError(
-                f"data.augment: {wrong} cannot be used for captioning; choose from flip, color_jitter."
-            )
-        return self
+    zero_shot: ZeroShotConfig = ZeroShotConfig()
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -265,8 +196,11 @@ class ExperimentConfig(_Section):
         return hashlib.sha256(text.encode()).hexdigest()
 
 
-def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
-    """Read a YAML config, apply `key=value` overrides and validate the result."""
+def load_config(
+    path: str | Path, overrides: list[str] | tuple[str, ...] = (), check: Check | None = None
+) -> ExperimentConfig:
+    """Read a YAML config, apply `key=value` overrides and validate the result (with the
+    task's own `check`; `vislab.tasks.load_config` gives it)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file.")
@@ -280,7 +214,7 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         )
     for override in overrides:
         apply_override(raw, override)
-    return config_from_dict(raw, source=str(path))
+    return config_from_dict(raw, source=str(path), check=check)
 
 
 def apply_override(raw: dict[str, Any], override: str) -> None:
@@ -298,22 +232,43 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
     node[leaf] = yaml.safe_load(text)
 
 
-def config_from_dict(raw: dict[str, Any], source: str = "config") -> ExperimentConfig:
+def config_from_dict(
+    raw: dict[str, Any], source: str = "config", check: Check | None = None
+) -> ExperimentConfig:
+    """Validate a config dict: the schema, then `check(raw, config)` (the task's own checks;
+    config is None when the schema failed, so that field-level checks still run). Every
+    problem is reported at once, in the order of the config's sections."""
+    config, problems = None, []
     try:
-        return ExperimentConfig.model_validate(raw)
+        config = ExperimentConfig.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError(_describe(error, raw, source)) from None
+        problems = _problems(error, raw)
+    if check is not None:
+        problems += check(raw, config)
+    if problems:
+        order = list(ExperimentConfig.model_fields)
+        problems.sort(key=lambda item: _section_rank(item[0], order))
+        lines = [f"  - {field}: {message}" for field, message in problems]
+        raise ConfigError(
+            f"{source}: the config has {len(problems)} problem(s):\n" + "\n".join(lines)
+        )
+    return config
 
 
-def _describe(error: ValidationError, raw: dict[str, Any], source: str) -> str:
-    lines = [f"{source}: the config has {error.error_count()} problem(s):"]
+def _section_rank(field: str, order: list[str]) -> int:
+    section = field.split(".")[0]
+    return order.index(section) if section in order else -1
+
+
+def _problems(error: ValidationError, raw: dict[str, Any]) -> list[Problem]:
+    problems = []
     for item in error.errors():
         location = [str(part) for part in item["loc"]]
         field = ".".join(location) or "(top level)"
         if item["type"] == "extra_forbidden":
-            lines.append(f"  - {field}: unknown key.{_did_you_mean(location)}")
+            problems.append((field, f"unknown key.{_did_you_mean(location)}"))
         elif item["type"] == "missing":
-            lines.append(f"  - {field}: required, but missing.")
+            problems.append((field, "required, but missing."))
         else:
             got = _value_at(raw, location)
             message = item["msg"].removeprefix("Value error, ")
@@ -321,8 +276,8 @@ def _describe(error: ValidationError, raw: dict[str, Any], source: str) -> str:
                 field, message = message.split(": ", 1)
                 got = _MISSING
             suffix = f" Got {got!r}." if got is not _MISSING and "Got" not in message else ""
-            lines.append(f"  - {field}: {message}.{suffix}".replace("..", "."))
-    return "\n".join(lines)
+            problems.append((field, f"{message}.{suffix}".replace("..", ".")))
+    return problems
 
 
 _MISSING = object()

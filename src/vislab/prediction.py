@@ -1,109 +1,61 @@
-"""Predictions tables: a model and a SampleTable in, one row per image out.
+"""`vislab predict` and `vislab explain`: a finished run of any task on new images or videos.
 
-Columns: `id`, `path`, `label` (when known), `prediction`, one `score_<class>` column per class
-(softmax probabilities), then every metadata column of the source. `vislab predict` loads a run
-directory's model and preprocessing, so images are prepared exactly as in evaluation.
+The run's task loads its model and preprocessing from the run folder (model.safetensors,
+preprocessing.json, config.yaml), and predictions go through the same `Trainer.predict` path
+as the held-out split at the end of training: the same items get the same predictions.
+Every file is checked first: an unreadable one stops the command before any work, named with
+its reason.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-import torch
-from torch import nn
-
-from vislab.data.loaders import ImageDataset, make_loader
-from vislab.data.sources import SampleTable
-from vislab.data.transforms import eval_transform
 from vislab.errors import InputError
-from vislab.evaluation.classification import SCORE_PREFIX
+from vislab.tasks import task_for
+from vislab.tasks.base import read_run
 
 
-@torch.inference_mode()
-def predict_table(
-    model: nn.Module,
-    table: SampleTable,
-    transform,
-    batch_size: int = 64,
-    num_workers: int = 0,
-    device: str | torch.device = "cpu",
-) -> pd.DataFrame:
-    model = model.to(device).eval()
-    loader = make_loader(ImageDataset(table, transform), batch_size, num_workers)
-    chunks = []
-    for images, _, _ in loader:
-        chunks.append(torch.softmax(model(images.to(device)).float(), dim=1).cpu())
-    probabilities = torch.cat(chunks).numpy() if chunks else np.zeros((0, len(table.classes)))
-    return predictions_frame(table, probabilities)
+def predict(run_dir: str | Path, items: list[str | Path], batch_size: int | None = None):
+    """The run's predictions for image (or video) files and folders: a predictions table, or
+    COCO results for detection runs. Returns (predictions, task)."""
+    from vislab.tasks.predicting import predict_rows, prediction_trainer
 
-
-def predictions_frame(table: SampleTable, probabilities: np.ndarray) -> pd.DataFrame:
-    frame = table.frame
-    out = pd.DataFrame({"id": frame["id"].to_numpy(), "path": frame["path"].to_numpy()})
-    if "label" in frame.columns:
-        out["label"] = frame["label"].to_numpy()
-    out["prediction"] = [table.classes[k] for k in probabilities.argmax(axis=1)]
-    scores = pd.DataFrame(
-        probabilities, columns=[f"{SCORE_PREFIX}{name}" for name in table.classes]
+    task = task_for(read_run(run_dir).config)
+    run = task.load_run(Path(run_dir))
+    if batch_size:
+        run.config.data.batch_size = batch_size
+    table = task.items(expand(items, task))
+    rows = predict_rows(
+        task.prediction_module(run),
+        task.prediction_loader(run, table),
+        prediction_trainer(run.config.train.accelerator),
     )
-    metadata = frame.drop(columns=[c for c in ("id", "path", "label") if c in frame.columns])
-    return pd.concat([out, scores, metadata.reset_index(drop=True)], axis=1)
+    return task.predictions(rows, table, run), task, table
 
 
-def load_run_model(run_dir: str | Path):
-    """The trained model, its preprocessing record and config, from a run directory."""
-    from safetensors.torch import load_file
-
-    from vislab.config import load_config
-    from vislab.models.backbones import create_classifier
-    from vislab.runs import read_json
-
-    run_dir = Path(run_dir)
-    weights = run_dir / "model.safetensors"
-    if not weights.is_file():
-        raise InputError(
-            f"{run_dir}: no model.safetensors: is this a finished vislab run directory?"
-        )
-    config = load_config(run_dir / "config.yaml")
-    preprocessing = read_json(run_dir / "preprocessing.json")
-    model = create_classifier(
-        config.model.backbone, len(preprocessing["classes"]), image_size=preprocessing["image_size"]
-    )
-    model.load_state_dict(load_file(str(weights)))
-    return model.eval(), preprocessing, config
+def explain(
+    run_dir: str | Path, items: list[str | Path], method: str, target: str, out: str | Path
+):
+    """Maps of what the run's model looked at, written to `out` (task-specific methods)."""
+    task = task_for(read_run(run_dir).config)
+    run = task.load_run(Path(run_dir))
+    return task.explain(run, expand(items, task), method, target, Path(out))
 
 
-def predict_images(
-    run_dir: str | Path, images: list[str | Path], batch_size: int = 64
-) -> pd.DataFrame:
-    """Predict image files (or folders of them) with a run's model and preprocessing."""
-    from vislab.data.sources import _Files
-
-    model, preprocessing, _ = load_run_model(run_dir)
-    paths = _expand(images)
-    frame = pd.DataFrame({"id": [str(p) for p in paths], "path": [str(p.resolve()) for p in paths]})
-    table = SampleTable(frame, preprocessing["classes"], _Files(frame["path"].tolist()), "images")
-    transform = eval_transform(
-        preprocessing["image_size"], preprocessing["mean"], preprocessing["std"]
-    )
-    return predict_table(model, table, transform, batch_size=batch_size)
-
-
-def _expand(images: list[str | Path]) -> list[Path]:
-    from vislab.data.images import IMAGE_SUFFIXES, image_problem
-
+def expand(items: list[str | Path], task) -> list[Path]:
+    """Files, and the files inside folders, that the task reads; every one checked first."""
+    suffixes = task.item_suffixes()
     paths: list[Path] = []
-    for item in map(Path, images):
+    for item in map(Path, items):
         if item.is_dir():
-            paths.extend(sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES))
+            paths.extend(sorted(p for p in item.rglob("*") if p.suffix.lower() in suffixes))
         else:
             paths.append(item)
-    problems = [(p, image_problem(p)) for p in paths]
-    bad = [f"  - {p}: {why}" for p, why in problems if why]
+    bad = [f"  - {p}: {why}" for p in paths if (why := task.item_problem(p))]
     if bad:
-        raise InputError(f"{len(bad)} image(s) cannot be read:\n" + "\n".join(bad))
+        raise InputError(f"{len(bad)} file(s) cannot be read:\n" + "\n".join(bad))
     if not paths:
-        raise InputError("no images given (folders are searched for image files).")
+        raise InputError("nothing to predict: no files given (folders are searched for "
+                         f"{', '.join(sorted(suffixes))} files).")  # fmt: skip
     return paths

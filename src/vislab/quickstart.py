@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from vislab.config import config_from_dict
+from vislab.tasks import config_from_dict
 
 QUICKSTART = {
     "task": "classification",
@@ -47,7 +47,7 @@ def run_quickstart(
 
     from vislab.data.check import scan, summarize
     from vislab.data.sources import from_sample
-    from vislab.runs import read_json
+    from vislab.files import read_json
     from vislab.training import train
 
     start = time.perf_counter()

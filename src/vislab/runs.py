@@ -1,30 +1,28 @@
-"""Run directories: created fresh (never overwritten), provenance recorded, files written atomically.
+"""Run directories: created fresh (never overwritten), provenance recorded, weights written.
 
 A run directory holds `config.yaml` (resolved), `environment.json` (library versions, seed, git
-commit, config hash, data fingerprint), `checkpoints/`, `logs/`, `predictions.csv`,
-`metrics.json` and `report.html`.
+commit, config hash, data fingerprint), `preprocessing.json` (what predicting new items needs),
+`splits.csv`, `checkpoints/`, `logs/`, `model.safetensors`, the predictions, `metrics.json` and
+`report.html`. `record_run` writes the provenance of every task's run the same way.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import platform
 import subprocess
 import sys
-import tempfile
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from vislab.errors import InputError
+from vislab.files import write_atomic, write_json, write_yaml
 
 LIBRARIES = (
     "vislab", "torch", "torchvision", "timm", "lightning", "torchmetrics", "scikit-learn",
-    "numpy", "pandas", "pillow", "transformers", "datasets", "grad-cam", "fairlearn",
+    "numpy", "pandas", "pillow", "transformers", "datasets", "grad-cam", "pycocotools",
+    "faster-coco-eval", "pycocoevalcap", "open-clip-torch", "av",
 )  # fmt: skip
 
 
@@ -44,24 +42,6 @@ def create_run_dir(output_dir: str | Path, name: str) -> Path:
     raise InputError(f"{output_dir}: could not find a free run directory name for '{name}'.")
 
 
-def write_atomic(path: str | Path, text: str | bytes) -> Path:
-    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = "wb" if isinstance(text, bytes) else "w"
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, mode) as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_weights(path: str | Path, model) -> Path:
     """A model's state as safetensors, atomically. Tied tensors (shared memory, which
     safetensors refuses) are written once per name: loading copies them back into one."""
@@ -69,28 +49,6 @@ def write_weights(path: str | Path, model) -> Path:
 
     tensors = {k: v.detach().cpu().clone().contiguous() for k, v in model.state_dict().items()}
     return write_atomic(path, save(tensors))
-
-
-def write_json(path: str | Path, data: Any) -> Path:
-    return write_atomic(path, json.dumps(data, indent=2, default=_jsonable) + "\n")
-
-
-def write_yaml(path: str | Path, data: Any) -> Path:
-    return write_atomic(path, yaml.safe_dump(data, sort_keys=False))
-
-
-def read_json(path: str | Path) -> Any:
-    return json.loads(Path(path).read_text())
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
 def library_versions() -> dict[str, str | None]:
@@ -137,3 +95,26 @@ def environment_record(seed: int, config_hash: str, data_fingerprint: str, **ext
         "devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
         **extra,
     }
+
+
+def record_run(run_dir: Path, config, data, preprocessing: dict, **extra: Any) -> None:
+    """The provenance of a run, the same for every task: config.yaml (resolved),
+    environment.json (with `extra`), preprocessing.json, splits.csv, and the items left out
+    with their reasons. `data` is the task's prepared data (`data.prepare.TaskData`)."""
+    table = data.table
+    write_yaml(run_dir / "config.yaml", config.to_dict())
+    record = environment_record(
+        config.train.seed,
+        config.fingerprint(),
+        data.fingerprint,
+        data_source=table.description,
+        splits=data.split_counts(),
+        **{f"skipped_{table.item}s": len(data.skipped)},
+        **extra,
+    )
+    write_json(run_dir / "environment.json", record)
+    write_json(run_dir / "preprocessing.json", {"task": config.task, **preprocessing})
+    columns = [c for c in ("id", "label", "split") if c in table.frame.columns]
+    write_atomic(run_dir / "splits.csv", table.frame[columns].to_csv(index=False))
+    if len(data.skipped):
+        write_atomic(run_dir / f"skipped_{table.item}s.csv", data.skipped.to_csv(index=False))

@@ -22,7 +22,7 @@ def test_generated_shapes_round_trip_through_coco(tmp_path):
     first = data["annotations"][0]
     x, y, w, h = first["bbox"]
     assert np.allclose(table.boxes[0][0], [x, y, x + w, y + h])
-    assert set(table.images["background"]) <= {"dark", "light"}
+    assert set(table.frame["background"]) <= {"dark", "light"}
     assert table.to_coco()["annotations"][0]["bbox"] == pytest.approx(first["bbox"], abs=1e-4)
 
 
@@ -80,8 +80,8 @@ def test_yolo_labels_with_names_and_negatives(tmp_path):
     )
     (tmp_path / "data.yaml").write_text("names: {0: person, 1: car}\n")
     table = from_yolo(tmp_path)
-    assert table.classes == ["person", "car"] and list(table.images["split"]) == ["train", "train"]
-    position = list(table.images["id"]).index("train/x.jpg")
+    assert table.classes == ["person", "car"] and list(table.frame["split"]) == ["train", "train"]
+    position = list(table.frame["id"]).index("train/x.jpg")
     assert np.allclose(table.boxes[position], [[80, 30, 120, 70]]) and table.labels[
         position
     ].tolist() == [1]
@@ -106,14 +106,15 @@ def test_data_check_covers_detection_sources(tmp_path, capsys):
 
 
 def test_preview_draws_every_box_where_the_annotation_puts_it(tmp_path):
-    from vislab.config import config_from_dict
-    from vislab.data.preview import boxes_drawn
+    from vislab.tasks import config_from_dict, task_for
 
     path = make_shapes(tmp_path / "shapes", count=5, size=64, seed=2)
     config = config_from_dict({"task": "detection", "model": {"backbone": "vislab:fcos_small"},
                                "data": {"source": "coco", "root": str(path), "augment": []}})  # fmt: skip
     coco = json.loads(path.read_text())
-    drawn = boxes_drawn(config, count=5)
+    task = task_for(config)
+    table = task.load_source(config.data)
+    drawn = [task.preview_item(config, table, position) for position in range(5)]
     assert len(drawn) == 5
     for image, caption in drawn:
         file = caption.split(":")[0]
@@ -123,7 +124,4 @@ def test_preview_draws_every_box_where_the_annotation_puts_it(tmp_path):
         pixels = np.asarray(image)
         for x, y, _w, h in boxes:  # the box's left edge, half-way down, is drawn in yellow
             assert tuple(pixels[int(y + h / 2), int(x)]) == (255, 255, 0)
-    out = tmp_path / "preview.png"
-    from vislab.data.preview import save_preview
-
-    assert save_preview(config, out, count=3).stat().st_size > 1000
+    assert len(task.preview(config, count=3)) > 1000  # a PNG

@@ -62,26 +62,3 @@ def test_unusable_files_get_reasons(tmp_path):
     assert image_problem(tmp_path / "missing.png").startswith("missing")
     with pytest.raises(InputError, match="text.jpg: not an image"):
         read_image(tmp_path / "text.jpg")
-
-
-def test_screen_images_stops_with_every_name_or_skips_and_lists(tmp_path):
-    import pandas as pd
-
-    from vislab.data.images import screen_images
-    from vislab.errors import InputError
-
-    good = tmp_path / "good.png"
-    Image.new("RGB", (4, 4)).save(good)
-    (tmp_path / "bad.png").write_bytes(b"junk")
-    images = pd.DataFrame(
-        {
-            "id": ["a", "b", "c"],
-            "path": [str(good), str(tmp_path / "bad.png"), str(tmp_path / "gone.png")],
-        }
-    )
-    with pytest.raises(
-        InputError, match=r"2 image\(s\) cannot be used:\n  - .*bad.png.*\n  - .*gone.png"
-    ):
-        screen_images(images, "my source", "error")
-    usable, skipped = screen_images(images, "my source", "skip")
-    assert usable == [0] and skipped["id"].tolist() == ["b", "c"]

@@ -26,6 +26,6 @@ def test_balanced_sampler_draws_classes_equally():
 
 def test_imbalance_warning_names_the_counts():
     frame = pd.DataFrame({"label": ["a"] * 50 + ["b"] * 10})
-    table = SampleTable(frame, ["a", "b"], lambda i: None, "t")
+    table = SampleTable(frame, ["a", "b"], "t")
     with pytest.warns(UserWarning, match=r"'a' has 50 images, smallest 'b' has 10 \(5.0x\)"):
         warn_if_imbalanced(table)

@@ -52,7 +52,7 @@ def test_dataset_statistics_match_numpy():
     import pandas as pd
 
     table = SampleTable(
-        pd.DataFrame({"id": range(6), "label": ["a"] * 6}), ["a"], _Arrays(arrays), "t"
+        pd.DataFrame({"id": range(6), "label": ["a"] * 6}), ["a"], "t", _Arrays(arrays)
     )
     mean, std = dataset_statistics(table, image_size=37 * 224 // 256 + 0)
     # compare with the statistics of exactly what the eval steps produce

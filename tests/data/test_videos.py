@@ -115,6 +115,9 @@ def test_data_check_and_sample_on_videos(tmp_path):
 
 def test_evaluation_windows_are_distinct_and_short_videos_get_fewer(videos):
     from vislab.data.video_loaders import VideoClips, video_transform
+    from vislab.models.video import KINETICS_MEAN, KINETICS_STD
+
+    KINETICS = (KINETICS_MEAN, KINETICS_STD)
 
     table = from_video_manifest(videos)
     table.frame["frames"], table.frame["fps"] = 12, 8.0
@@ -122,7 +125,7 @@ def test_evaluation_windows_are_distinct_and_short_videos_get_fewer(videos):
         table,
         frames=4,
         stride=2,
-        transform=video_transform(32, [], False),
+        transform=video_transform(32, [], False, KINETICS),
         train=False,
         clips_per_video=3,
     )
@@ -136,7 +139,7 @@ def test_evaluation_windows_are_distinct_and_short_videos_get_fewer(videos):
         table,
         frames=8,
         stride=2,
-        transform=video_transform(32, [], False),
+        transform=video_transform(32, [], False, KINETICS),
         train=False,
         clips_per_video=3,
     )
@@ -149,11 +152,14 @@ def test_evaluation_windows_are_distinct_and_short_videos_get_fewer(videos):
 
 def test_target_fps_sets_each_videos_stride(videos):
     from vislab.data.video_loaders import VideoClips, video_transform
+    from vislab.models.video import KINETICS_MEAN, KINETICS_STD
+
+    KINETICS = (KINETICS_MEAN, KINETICS_STD)
 
     table = from_video_manifest(videos)
     table.frame["frames"] = 48
     table.frame["fps"] = [8.0, 24.0] * (len(table) // 2)
-    clips = VideoClips(table, frames=4, stride=1, transform=video_transform(32, [], False), train=False,
+    clips = VideoClips(table, frames=4, stride=1, transform=video_transform(32, [], False, KINETICS), train=False,
                        clips_per_video=1, target_fps=4.0)  # fmt: skip
     assert clips.strides[:2] == [2, 6]  # 8 fps / 4 and 24 fps / 4
     durations = [clips.window(i)[2] - clips.window(i)[1] for i in range(2)]
@@ -162,6 +168,9 @@ def test_target_fps_sets_each_videos_stride(videos):
 
 def test_manifest_start_and_end_restrict_the_windows(videos):
     from vislab.data.video_loaders import VideoClips, video_transform
+    from vislab.models.video import KINETICS_MEAN, KINETICS_STD
+
+    KINETICS = (KINETICS_MEAN, KINETICS_STD)
 
     table = from_video_manifest(videos)
     table.frame["frames"], table.frame["fps"] = 12, 8.0
@@ -170,7 +179,7 @@ def test_manifest_start_and_end_restrict_the_windows(videos):
         table,
         frames=2,
         stride=1,
-        transform=video_transform(32, [], False),
+        transform=video_transform(32, [], False, KINETICS),
         train=False,
         clips_per_video=3,
     )

@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
-from vislab.evaluation.captioning import caption_metrics, caption_stats, meteor_process
+from vislab.evaluation.captioning_stats import caption_metrics, caption_stats, meteor_process
 
 pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="pycocoevalcap needs Java")
 
@@ -81,7 +81,7 @@ def test_a_resample_equals_pycocoevalcap_on_the_resampled_set(seed, meteor):
 def test_per_image_scores_equal_pycocoevalcap_lists(meteor):
     from pycocoevalcap.bleu.bleu import Bleu
 
-    from vislab.evaluation.captioning import per_image_scores
+    from vislab.evaluation.captioning_stats import per_image_scores
 
     rng = np.random.default_rng(7)
     references, predictions = random_captions(rng, 30)

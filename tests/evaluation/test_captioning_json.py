@@ -12,7 +12,7 @@ import pytest
 from tests.evaluation.test_captioning import random_captions
 from vislab.cli import run
 from vislab.errors import InputError
-from vislab.evaluation.captioning_json import evaluate_captioning
+from vislab.evaluation.captioning import evaluate_captioning
 
 pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="pycocoevalcap needs Java")
 
@@ -30,7 +30,7 @@ def _write(tmp_path, count=24, seed=0):
 
 def test_metrics_json_with_intervals_and_groups(tmp_path):
     from tests.evaluation.test_captioning import reference_scores
-    from vislab.evaluation.captioning import meteor_process, tokenize
+    from vislab.evaluation.captioning_stats import meteor_process, tokenize
 
     references, predictions = _write(tmp_path)
     metrics = evaluate_captioning(tmp_path / "preds.json", tmp_path / "refs.json", ["setting"],
@@ -58,7 +58,7 @@ def test_metrics_json_with_intervals_and_groups(tmp_path):
 
 def test_a_group_is_the_subset_evaluated_alone_except_cider_frequencies(tmp_path):
     from tests.evaluation.test_captioning import reference_scores
-    from vislab.evaluation.captioning import meteor_process, tokenize
+    from vislab.evaluation.captioning_stats import meteor_process, tokenize
 
     references, predictions = _write(tmp_path, seed=3)
     metrics = evaluate_captioning(

@@ -12,7 +12,7 @@ from sklearn import metrics as skm
 from torchmetrics.functional.classification import multiclass_calibration_error
 
 from vislab.errors import InputError
-from vislab.evaluation.metrics_json import evaluate_classification
+from vislab.evaluation.classification import evaluate_classification
 
 
 def _random_predictions(seed: int, n: int | None = None, k: int | None = None):

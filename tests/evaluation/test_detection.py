@@ -10,7 +10,7 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from vislab.evaluation.detection import STATS, detection_metrics, matches_from_cocoeval
+from vislab.evaluation.detection_matching import STATS, detection_metrics, matches_from_cocoeval
 
 
 def random_coco(seed: int, images=12, categories=3):
@@ -130,7 +130,7 @@ def test_evaluate_detection_command_with_intervals_and_groups(tmp_path, capsys):
 
 
 def test_group_metrics_equal_pycocotools_on_the_group_images(tmp_path):
-    from vislab.evaluation.detection_json import evaluate_detection
+    from vislab.evaluation.detection import evaluate_detection
 
     gt, detections = _write(tmp_path, seed=4, images=24)
     metadata = __import__("pandas").DataFrame({"image_id": [i["id"] for i in gt["images"]],
@@ -151,7 +151,7 @@ def test_bad_detection_files_are_named(tmp_path):
     import json
 
     from vislab.errors import InputError
-    from vislab.evaluation.detection_json import evaluate_detection
+    from vislab.evaluation.detection import evaluate_detection
 
     gt, detections = _write(tmp_path)
     detections[3]["image_id"] = 999
@@ -170,7 +170,7 @@ def test_bad_detection_files_are_named(tmp_path):
 def test_point_numbers_without_intervals_come_from_faster_coco_eval_and_equal_pycocotools(
     tmp_path, seed
 ):
-    from vislab.evaluation.detection_json import evaluate_detection
+    from vislab.evaluation.detection import evaluate_detection
 
     gt, detections = _write(tmp_path, seed=seed, images=int(3 + seed % 15))
     reference, _ = run_pycocotools(gt, detections)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from fairlearn import metrics as fm
 
-from vislab.evaluation.metrics_json import evaluate_classification
+from vislab.evaluation.classification import evaluate_classification
 
 
 def _frame(seed: int, n: int = 300, k: int = 3, groups: int = 3) -> pd.DataFrame:

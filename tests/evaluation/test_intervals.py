@@ -8,9 +8,9 @@ import pytest
 from scipy import stats
 from sklearn import metrics as skm
 
-from vislab.evaluation.classification import ClassificationData
-from vislab.evaluation.intervals import bootstrap_values, metrics_with_intervals
-from vislab.evaluation.metrics_json import evaluate_classification
+from vislab.evaluation.classification import evaluate_classification
+from vislab.evaluation.classification_stats import ClassificationData, ClassificationEvaluator
+from vislab.evaluation.intervals import bootstrap_draws, metric_entries
 
 
 def _binary(n: int, accuracy: float, rng) -> pd.DataFrame:
@@ -23,8 +23,8 @@ def test_95_percent_intervals_cover_the_true_accuracy_about_95_percent_of_the_ti
     rng = np.random.default_rng(2026)
     true_accuracy, repetitions, covered = 0.8, 400, 0
     for repetition in range(repetitions):
-        data = ClassificationData(_binary(300, true_accuracy, rng))
-        metrics, _ = metrics_with_intervals(data, resamples=1000, confidence=0.95, seed=repetition)
+        evaluator = ClassificationEvaluator(ClassificationData(_binary(300, true_accuracy, rng)))
+        metrics, _, _ = metric_entries(evaluator, resamples=1000, confidence=0.95, seed=repetition)
         low, high = metrics["accuracy"]["ci"]
         covered += low <= true_accuracy <= high
     assert 0.93 <= covered / repetitions <= 0.97
@@ -34,8 +34,8 @@ def test_cluster_bootstrap_equals_a_plain_loop_over_drawn_clusters():
     rng = np.random.default_rng(5)
     frame = _binary(300, 0.7, rng)
     frame["person"] = rng.integers(0, 40, 300)
-    data = ClassificationData(frame, cluster_column="person")
-    values = bootstrap_values(data, resamples=200, seed=3)["accuracy"]
+    evaluator = ClassificationEvaluator(ClassificationData(frame, cluster_column="person"))
+    values = bootstrap_draws(evaluator, resamples=200, seed=3)["accuracy"]
     codes = np.unique(frame["person"].astype(str), return_inverse=True)[1]
     correct = (frame["label"] == frame["prediction"]).to_numpy()
     draws = np.random.default_rng(3).integers(0, 40, size=(200, 40))

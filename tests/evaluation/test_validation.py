@@ -10,7 +10,7 @@ import pytest
 
 from vislab.cli import run
 from vislab.errors import InputError
-from vislab.evaluation.metrics_json import evaluate_classification
+from vislab.evaluation.classification import evaluate_classification
 from vislab.evaluation.validation import allocate, draw_sample
 
 

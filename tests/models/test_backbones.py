@@ -7,12 +7,7 @@ import torch
 from safetensors.torch import save_file
 
 from vislab.errors import InputError
-from vislab.models.backbones import (
-    create_classifier,
-    freeze_backbone,
-    head_module,
-    parameter_groups,
-)
+from vislab.models.backbones import create_classifier, freeze_backbone, head_module
 
 
 @pytest.mark.parametrize("backbone", ["test_resnet", "test_vit", "torchvision:mobilenet_v3_small"])
@@ -68,11 +63,3 @@ def test_linear_probe_freezes_all_but_the_head():
     assert trainable == {"fc.weight", "fc.bias"}
     freeze_backbone(model, frozen=False)
     assert all(p.requires_grad for p in model.parameters())
-
-
-def test_backbone_learning_rate_scale():
-    model = create_classifier("test_resnet", num_classes=3)
-    backbone, head = parameter_groups(model, lr=0.1, backbone_lr_scale=0.1)
-    assert head["lr"] == 0.1 and backbone["lr"] == pytest.approx(0.01)
-    assert len(head["params"]) == 2
-    assert len(backbone["params"]) + 2 == len(list(model.parameters()))

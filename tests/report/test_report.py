@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from vislab.evaluation.classification import ClassificationData, reliability
+from vislab.evaluation.classification_stats import ClassificationData, reliability
 
 
 def test_report_has_every_section_and_valid_figures(trained_run):

@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from vislab.data.images import file_digest, image_problem
-from vislab.data.sources import SampleTable, _Files
+from vislab.data.sources import SampleTable
+from vislab.data.table import Table, fingerprint
 
 IMBALANCE_WARNING_RATIO = 5.0
 
@@ -28,20 +30,21 @@ class Scan:
     digests: list[str | None]
 
 
-def scan(table: SampleTable, workers: int = 4) -> Scan:
+def scan(table: Table, workers: int = 4, require_label: bool = True) -> Scan:
+    """Decode every image of the table (files, or in-memory images) and hash its content."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(lambda p: _inspect(table, p), range(len(table)), chunksize=64))
     problems = [problem for problem, _ in results]
-    labels = table.frame["label"]
-    for position, label in enumerate(labels):
-        if problems[position] is None and (label is None or pd.isna(label)):
-            problems[position] = "missing label: the label cell is empty"
+    if require_label and "label" in table.frame.columns:
+        for position, label in enumerate(table.frame["label"]):
+            if problems[position] is None and (label is None or pd.isna(label)):
+                problems[position] = "missing label: the label cell is empty"
     return Scan(problems, [digest for _, digest in results])
 
 
-def _inspect(table: SampleTable, position: int) -> tuple[str | None, str | None]:
-    if isinstance(table.read, _Files):
-        path = table.read.paths[position]
+def _inspect(table: Table, position: int) -> tuple[str | None, str | None]:
+    if getattr(table, "reader", None) is None:  # images in files
+        path = table.frame["path"].iat[position]
         problem = image_problem(path)
         return problem, None if problem else file_digest(path)
     try:
@@ -49,15 +52,6 @@ def _inspect(table: SampleTable, position: int) -> tuple[str | None, str | None]
     except Exception as error:  # an in-memory or hub image that cannot be decoded
         return f"cannot be decoded: {error}", None
     return None, hashlib.sha256(image.tobytes()).hexdigest()
-
-
-def data_fingerprint(table: SampleTable, result: Scan) -> str:
-    """sha256 over (id, label, split, content digest) of every row, in order."""
-    digest = hashlib.sha256()
-    splits = table.frame["split"] if "split" in table.frame.columns else [""] * len(table)
-    for row in zip(table.frame["id"], table.frame["label"], splits, result.digests, strict=True):
-        digest.update("\x1f".join(map(str, row)).encode() + b"\x1e")
-    return digest.hexdigest()
 
 
 def summarize(table: SampleTable, result: Scan) -> dict:
@@ -77,7 +71,7 @@ def summarize(table: SampleTable, result: Scan) -> dict:
         "classes": counts,
         "imbalance_ratio": imbalance_ratio(counts),
         "duplicates": _duplicates(frame, result.digests),
-        "fingerprint": data_fingerprint(table, result),
+        "fingerprint": fingerprint(table, result.digests),
     }
     if "split" in frame.columns:
         summary["splits"] = {
@@ -115,3 +109,21 @@ def _duplicates(frame: pd.DataFrame, digests: list[str | None]) -> list[dict]:
             "across_splits": len(splits) > 1,
         })  # fmt: skip
     return groups
+
+
+def readable_table(source: str | Path, require_label: bool = False) -> SampleTable:
+    """An image folder or manifest with every image checked first: a bad file stops the command
+    before any work, with every unreadable image and its reason."""
+    from vislab.data.sources import source_from_path
+    from vislab.errors import InputError
+
+    table = source_from_path(source, require_label=require_label)
+    problems = scan(table, require_label=require_label).problems
+    bad = [
+        f"  - {path}: {why}" for path, why in zip(table.frame["path"], problems, strict=True) if why
+    ]
+    if bad:
+        raise InputError(
+            f"{len(bad)} image(s) cannot be read; fix or remove them:\n" + "\n".join(bad[:20])
+        )
+    return table

@@ -21,47 +21,47 @@ import json
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
-from vislab.data.images import IMAGE_SUFFIXES, read_image
+from vislab.data.images import IMAGE_SUFFIXES
+from vislab.data.table import Table
 from vislab.errors import InputError
 
 
 @dataclass
-class DetectionTable:
+class DetectionTable(Table):
     """A row per image (`id`, `path`, `width`, `height`, metadata) and its boxes."""
 
-    images: pd.DataFrame
-    boxes: list[np.ndarray]  # per image (N, 4) float32, x1 y1 x2 y2 in pixels
-    labels: list[np.ndarray]  # per image (N,) int64 index into `classes`
-    crowd: list[np.ndarray]  # per image (N,) bool: ignored by COCO evaluation
-    classes: list[str]
-    category_ids: list[int]  # the COCO category id of each class (for results JSON)
-    description: str
-    problems: list[dict] = field(default_factory=list)
+    boxes: list[np.ndarray] = field(default_factory=list)  # per image (N, 4) x1 y1 x2 y2 pixels
+    labels: list[np.ndarray] = field(default_factory=list)  # per image (N,) index into classes
+    crowd: list[np.ndarray] = field(default_factory=list)  # per image (N,) bool: COCO ignores
+    category_ids: list[int] = field(default_factory=list)  # COCO category id of each class
+    problems: list[dict] = field(default_factory=list)  # box problems found while reading
 
-    def __len__(self) -> int:
-        return len(self.images)
+    per_row: ClassVar[tuple[str, ...]] = ("boxes", "labels", "crowd")
 
-    def read(self, position: int) -> Image.Image:
-        return read_image(self.images["path"].iat[position])
+    def annotation(self, position: int) -> str:
+        boxes = np.round(self.boxes[position], 3).tolist()
+        names = [self.classes[int(k)] for k in self.labels[position]]
+        return f"{boxes}{names}{self.crowd[position].astype(int).tolist()}"
 
-    def subset(self, positions) -> DetectionTable:
-        positions = list(map(int, positions))
-        return DetectionTable(
-            self.images.iloc[positions].reset_index(drop=True),
-            [self.boxes[i] for i in positions], [self.labels[i] for i in positions],
-            [self.crowd[i] for i in positions], self.classes, self.category_ids,
-            self.description, self.problems,
-        )  # fmt: skip
+    def dominant_class(self) -> pd.Series:
+        """Each image's most frequent class (to stratify splits); '(no boxes)' for negatives."""
+        return pd.Series(
+            [
+                self.classes[int(np.bincount(labels).argmax())] if len(labels) else "(no boxes)"
+                for labels in self.labels
+            ]
+        )
 
     def to_coco(self) -> dict:
         """The table as COCO instances (image ids 1..N in table order): the references file."""
         images, annotations = [], []
-        for position, row in enumerate(self.images.itertuples()):
+        for position, row in enumerate(self.frame.itertuples()):
             images.append(
                 {
                     "id": position + 1,
@@ -74,11 +74,16 @@ class DetectionTable:
                 self.boxes[position], self.labels[position], self.crowd[position], strict=True
             ):
                 x1, y1, x2, y2 = map(float, box)
-                annotations.append({
-                    "id": len(annotations) + 1, "image_id": position + 1,
-                    "category_id": self.category_ids[int(label)], "bbox": [x1, y1, x2 - x1, y2 - y1],
-                    "area": (x2 - x1) * (y2 - y1), "iscrowd": int(crowd),
-                })  # fmt: skip
+                annotations.append(
+                    {
+                        "id": len(annotations) + 1,
+                        "image_id": position + 1,
+                        "category_id": self.category_ids[int(label)],
+                        "bbox": [x1, y1, x2 - x1, y2 - y1],
+                        "area": (x2 - x1) * (y2 - y1),
+                        "iscrowd": int(crowd),
+                    }
+                )
         categories = [
             {"id": i, "name": n} for i, n in zip(self.category_ids, self.classes, strict=True)
         ]
@@ -134,11 +139,14 @@ class _Builder:
             raise InputError(f"{self.description}: no images found.")
         return DetectionTable(
             pd.DataFrame(self.rows),
-            [np.asarray(b, dtype=np.float32).reshape(-1, 4) for b in self.boxes],
-            [np.asarray(label, dtype=np.int64) for label in self.labels],
-            [np.asarray(c, dtype=bool) for c in self.crowd],
-            self.classes, self.category_ids, self.description, self.problems,
-        )  # fmt: skip
+            self.classes,
+            self.description,
+            boxes=[np.asarray(b, dtype=np.float32).reshape(-1, 4) for b in self.boxes],
+            labels=[np.asarray(label, dtype=np.int64) for label in self.labels],
+            crowd=[np.asarray(c, dtype=bool) for c in self.crowd],
+            category_ids=self.category_ids,
+            problems=self.problems,
+        )
 
 
 def from_coco(
@@ -343,18 +351,18 @@ def is_detection_source(path: str | Path) -> bool:
 
 def summarize_detection(table: DetectionTable) -> dict:
     """`vislab data check` for detection: counts, negatives, problems, unreadable files, duplicates."""
-    from vislab.data.check import _duplicates, imbalance_ratio
-    from vislab.data.images import file_digest, image_problem
+    from vislab.data.check import _duplicates, imbalance_ratio, scan
 
-    unreadable, digests = [], []
-    for row in table.images.itertuples():
-        problem = image_problem(row.path)
-        digests.append(None if problem else file_digest(row.path))
-        if problem:
-            unreadable.append({"id": row.id, "path": row.path, "reason": problem})
+    result = scan(table)
+    unreadable = [
+        {"id": row.id, "path": row.path, "reason": problem}
+        for row, problem in zip(table.frame.itertuples(), result.problems, strict=True)
+        if problem
+    ]
     labels = np.concatenate(table.labels) if table.labels else np.zeros(0, int)
     counts = {name: int((labels == k).sum()) for k, name in enumerate(table.classes)}
-    frame = table.images.assign(label="")
+    frame = table.frame.assign(label="")
+    digests = result.digests
     return {
         "source": table.description,
         "task": "detection",

@@ -8,24 +8,19 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
+from vislab.data.augment import augmentations
 from vislab.data.detection import DetectionTable
-
-ZOOM_FILL = {tv_tensors.Image: (124, 116, 104), "others": 0}
 
 
 def detection_train_transform(augment: list[str]) -> v2.Compose:
     """Box-aware augmentations (torchvision v2 moves the boxes), then empty boxes removed."""
-    steps: list[v2.Transform] = []
-    if "color_jitter" in augment:
-        steps.append(v2.RandomPhotometricDistort(p=0.5))
-    if "zoom_out" in augment:
-        steps.append(v2.RandomZoomOut(fill=ZOOM_FILL, side_range=(1.0, 2.0), p=0.5))
-    if "iou_crop" in augment:
-        steps.append(v2.RandomIoUCrop())
-    if "flip" in augment:
-        steps.append(v2.RandomHorizontalFlip(p=0.5))
-    steps += [v2.SanitizeBoundingBoxes(min_size=1.0), v2.ToDtype(torch.float32, scale=True)]
-    return v2.Compose(steps)
+    return v2.Compose(
+        [
+            *augmentations(augment),
+            v2.SanitizeBoundingBoxes(min_size=1.0),
+            v2.ToDtype(torch.float32, scale=True),
+        ]
+    )
 
 
 def detection_eval_transform() -> v2.Compose:
@@ -56,6 +51,21 @@ class DetectionDataset(Dataset):
         target = {"boxes": boxes, "labels": torch.as_tensor(self.table.labels[position][keep] + 1)}
         image, target = self.transform(image, target)
         return image, target, position
+
+
+class ImageTensors(Dataset):
+    """(image (3, H, W) float in [0, 1], None, position) for any table of images: what a
+    detector predicts from (it resizes and normalizes inside itself)."""
+
+    def __init__(self, table) -> None:
+        self.table = table
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __getitem__(self, position: int):
+        image = F.to_dtype(F.pil_to_tensor(self.table.read(position)), torch.float32, scale=True)
+        return image, None, position
 
 
 def collate(batch):

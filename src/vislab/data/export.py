@@ -10,7 +10,7 @@ from pathlib import Path
 
 from vislab.data.sources import from_sample
 from vislab.errors import InputError
-from vislab.runs import write_atomic
+from vislab.files import write_atomic
 
 
 def export_sample(name: str, out: str | Path, scale: int = 4) -> Path:

@@ -55,7 +55,7 @@ def from_huggingface(name: str | None, root: str | Path | None = None) -> Sample
         0, "path", [f"hf:{source}/{s}/{r}" for s, r in zip(reader.splits, reader.rows, strict=True)]
     )
     frame.insert(0, "id", [f"{s}/{r}" for s, r in zip(reader.splits, reader.rows, strict=True)])
-    return SampleTable(frame, classes, reader, f"Hugging Face dataset {source}")
+    return SampleTable(frame, classes, f"Hugging Face dataset {source}", reader)
 
 
 def _load(name: str | None, root: str | Path | None) -> dict:

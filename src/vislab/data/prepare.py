@@ -1,70 +1,103 @@
-"""From a DataConfig to what training needs: split tables, checked images, normalization."""
+"""From a source's table to what training needs, the same way for every task.
+
+1. Every item is checked before the first training step (decoded, or probed for videos): an
+   unusable one stops the run with the name and reason of every bad item (`on_bad_image:
+   error`), or is left out and listed in the run's `skipped_<item>s.csv` (`skip`): never
+   dropped silently, never found half-way through training.
+2. Splits: the source's own (a `split` column, split folders), else stratified by the task's
+   label with `split.seed`; `split.group_by` keeps every value of a column inside one split.
+3. The fingerprint of what was kept (table.py), recorded in the run's environment.json.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from vislab.config import DataConfig
-from vislab.data.check import Scan, data_fingerprint, scan
-from vislab.data.sources import SampleTable, load_source
 from vislab.data.splits import assign_splits
-from vislab.data.transforms import IMAGENET_MEAN, IMAGENET_STD, dataset_statistics
+from vislab.data.table import Table, fingerprint, held_out_split
 from vislab.errors import InputError
 
 
 @dataclass
-class PreparedData:
-    table: SampleTable  # every usable row, with a `split` column
-    classes: list[str]
-    mean: list[float]
-    std: list[float]
+class TaskData:
+    """What every task's training works from: usable items with their splits, and provenance."""
+
+    table: Table  # every usable item, with a `split` column
     fingerprint: str
-    skipped: pd.DataFrame = field(default_factory=pd.DataFrame)  # rows left out, with reasons
+    skipped: pd.DataFrame = field(default_factory=pd.DataFrame)  # items left out, with reasons
+    normalization: tuple[list[float], list[float]] | None = None  # (mean, std), if measured
 
-    def split(self, name: str) -> SampleTable:
-        positions = np.flatnonzero(self.table.frame["split"].to_numpy() == name)
-        return self.table.subset(positions)
+    @property
+    def classes(self) -> list[str]:
+        return self.table.classes
+
+    def split(self, name: str) -> Table:
+        return self.table.split(name)
+
+    @property
+    def held_out(self) -> str:
+        """The split predicted and evaluated after training: test, else val."""
+        return held_out_split(self.table.frame)
+
+    def split_counts(self) -> dict[str, int]:
+        counts = self.table.frame["split"].value_counts().sort_index()
+        return {str(name): int(count) for name, count in counts.items()}
 
 
-def prepare(data: DataConfig, seed_stats: int = 0) -> PreparedData:
-    """Load the source, scan every image, apply `on_bad_image`, split, measure normalization."""
-    table = load_source(data)
-    result = scan(table)
-    fingerprint = data_fingerprint(table, result)
-    table, skipped = _apply_bad_image_policy(table, result, data.on_bad_image)
-    frame = assign_splits(
-        table.frame, data.split.val, data.split.test, data.split.seed, data.split.group_by
+def screen(
+    table: Table, problems: Sequence[str | None], policy: str
+) -> tuple[list[int], pd.DataFrame]:
+    """Positions of the usable items and a table of the others (id, path, reason).
+
+    `policy` "error" stops with every bad item named; "skip" leaves them out, listed."""
+    frame = table.frame
+    bad = [i for i, problem in enumerate(problems) if problem]
+    skipped = pd.DataFrame(
+        {
+            "id": frame["id"].to_numpy()[bad] if bad else [],
+            "path": frame["path"].to_numpy()[bad] if bad else [],
+            "reason": [problems[i] for i in bad],
+        }
     )
-    table = SampleTable(frame, table.classes, table.read, table.description)
-    train_count = int((frame["split"] == "train").sum())
-    if train_count == 0:
-        raise InputError(f"{table.description}: the train split is empty.")
-    if data.normalize == "dataset":
-        positions = np.flatnonzero(frame["split"].to_numpy() == "train")
-        mean, std = dataset_statistics(table.subset(positions), data.image_size, seed=seed_stats)
-    else:
-        mean, std = list(IMAGENET_MEAN), list(IMAGENET_STD)
-    return PreparedData(table, table.classes, mean, std, fingerprint, skipped)
-
-
-def _apply_bad_image_policy(table: SampleTable, result: Scan, policy: str):
-    bad = [i for i, problem in enumerate(result.problems) if problem]
-    skipped = table.frame.iloc[bad][["id", "path", "label"]].assign(
-        reason=[result.problems[i] for i in bad]
-    )
-    if not bad:
-        return table, skipped
-    if policy == "error":
-        lines = "\n".join(f"  - {r.path}: {r.reason}" for r in skipped.itertuples())
+    if bad and policy == "error":
+        lines = "\n".join(f"  - {row.path}: {row.reason}" for row in skipped.itertuples())
         raise InputError(
-            f"{table.description}: {len(bad)} image(s) cannot be used:\n{lines}\n"
-            "Fix or remove them, or set data.on_bad_image: skip to leave them out "
-            "(they are then listed in the run's skipped_images.csv)."
+            f"{table.description}: {len(bad)} {table.item}(s) cannot be used:\n{lines}\n"
+            "Fix or remove them, or set data.on_bad_image: skip to leave them out (they are "
+            f"then listed in the run's skipped_{table.item}s.csv)."
         )
-    keep = np.setdiff1d(np.arange(len(table)), bad)
-    kept = table.subset(keep)
-    classes = [c for c in table.classes if (kept.frame["label"] == c).any()]
-    return SampleTable(kept.frame, classes, kept.read, table.description), skipped
+    return [i for i, problem in enumerate(problems) if not problem], skipped
+
+
+def prepare_items(
+    table: Table,
+    problems: Sequence[str | None],
+    digests: Sequence[str | None],
+    data: DataConfig,
+    stratify: pd.Series | None = None,
+    need_train: bool = True,
+) -> TaskData:
+    """Screen, split and fingerprint a table; `stratify` labels the items for the split."""
+    usable, skipped = screen(table, problems, data.on_bad_image)
+    table = table.subset(usable)
+    digests = [digests[i] for i in usable]
+    labels = _stratify_labels(table, stratify, usable)
+    split = data.split
+    frame = assign_splits(table.frame, split.val, split.test, split.seed, split.group_by, labels)
+    table = table.with_frame(frame)
+    if need_train and not (frame["split"] == "train").any():
+        raise InputError(f"{table.description}: the train split is empty.")
+    return TaskData(table, fingerprint(table, digests), skipped)
+
+
+def _stratify_labels(table: Table, stratify: pd.Series | None, usable: list[int]) -> pd.Series:
+    if stratify is not None:
+        return pd.Series(np.asarray(stratify)[usable]).astype(str).reset_index(drop=True)
+    if "label" in table.frame.columns:
+        return table.frame["label"].astype(str)
+    return pd.Series(["all"] * len(table))

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from vislab.errors import InputError
-from vislab.runs import write_atomic
+from vislab.files import write_atomic
 
 SHAPES = ("circle", "square", "triangle")
 

@@ -14,15 +14,16 @@ Sources (`data.source` in the config):
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
-from vislab.data.images import read_image
+from vislab.data.table import Table
 from vislab.errors import InputError
+from vislab.files import read_table
 
 SPLIT_NAMES = {
     "train": "train", "training": "train",
@@ -32,30 +33,34 @@ SPLIT_NAMES = {
 
 
 @dataclass
-class SampleTable:
-    """A row per image (`id`, `path`, `label`, optional `split`, metadata) and a way to read it."""
+class SampleTable(Table):
+    """Images with labels (`id`, `path`, `label`, optional `split`, metadata).
 
-    frame: pd.DataFrame
-    classes: list[str]
-    read: Callable[[int], Image.Image]  # row position -> RGB image
-    description: str
+    `reader` reads in-memory images (scikit-learn's digits, CIFAR arrays, hub datasets) by row
+    position; None reads the file at `path`.
+    """
 
-    def __len__(self) -> int:
-        return len(self.frame)
+    reader: Callable[[int], Image.Image] | None = None
+
+    def read(self, position: int) -> Image.Image:
+        if self.reader is None:
+            return super().read(position)
+        return self.reader(position)
+
+    def subset(self, positions: Sequence[int] | np.ndarray) -> SampleTable:
+        table = super().subset(positions)
+        if self.reader is not None:
+            table.reader = _Subset(self.reader, np.asarray(positions, dtype=np.int64))
+        return table
 
     def label_indices(self) -> np.ndarray:
         lookup = {name: index for index, name in enumerate(self.classes)}
         return self.frame["label"].map(lookup).to_numpy(dtype=np.int64, copy=True)
 
-    def subset(self, positions: Sequence[int] | np.ndarray) -> SampleTable:
-        positions = np.asarray(positions, dtype=np.int64)
-        parent = self.read
-        return SampleTable(
-            frame=self.frame.iloc[positions].reset_index(drop=True),
-            classes=self.classes,
-            read=_Subset(parent, positions),
-            description=self.description,
-        )
+    def present_classes(self) -> SampleTable:
+        """The same table with only the classes that some row has (after rows were left out)."""
+        present = set(self.frame["label"].dropna())
+        return replace(self, classes=[c for c in self.classes if c in present])
 
 
 @dataclass
@@ -65,14 +70,6 @@ class _Subset:
 
     def __call__(self, position: int) -> Image.Image:
         return self.parent(int(self.positions[position]))
-
-
-@dataclass
-class _Files:
-    paths: list[str]
-
-    def __call__(self, position: int) -> Image.Image:
-        return read_image(self.paths[position])
 
 
 @dataclass
@@ -131,7 +128,7 @@ def from_plain_folder(root: str | Path) -> SampleTable:
     paths = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     frame = pd.DataFrame({"id": [p.relative_to(root).as_posix() for p in paths],
                           "path": [str(p.resolve()) for p in paths], "label": pd.NA})  # fmt: skip
-    return SampleTable(frame, [], _Files(frame["path"].tolist()), f"images under {root}")
+    return SampleTable(frame, [], f"images under {root}")
 
 
 def from_imagefolder(root: str | Path) -> SampleTable:
@@ -151,7 +148,7 @@ def from_imagefolder(root: str | Path) -> SampleTable:
     if frame["split"].isna().all():
         frame = frame.drop(columns="split")
     classes = sorted(frame["label"].unique().tolist())
-    return SampleTable(frame, classes, _Files(frame["path"].tolist()), f"image folder {root}")
+    return SampleTable(frame, classes, f"image folder {root}")
 
 
 def _class_folder_rows(folder: Path, root: Path, split: str | None) -> list[dict]:
@@ -168,19 +165,6 @@ def _class_folder_rows(folder: Path, root: Path, split: str | None) -> list[dict
                     "split": split,
                 })  # fmt: skip
     return rows
-
-
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV / TSV / Parquet table, with an error naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file.")
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        return pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
-    except Exception as error:
-        raise InputError(f"{path}: cannot be read as a table ({error}).") from error
 
 
 def from_manifest(
@@ -222,7 +206,7 @@ def from_manifest(
     if "split" in frame.columns:
         frame["split"] = _normalize_splits(frame["split"], manifest)
     classes = sorted(frame["label"].dropna().unique().tolist())
-    return SampleTable(frame, classes, _Files(frame["path"].tolist()), f"manifest {manifest}")
+    return SampleTable(frame, classes, f"manifest {manifest}")
 
 
 def labels_as_text(labels: pd.Series) -> pd.Series:
@@ -259,7 +243,7 @@ def from_sample(name: str | None) -> SampleTable:
     })  # fmt: skip
     classes = [str(c) for c in digits.target_names]
     return SampleTable(
-        frame, classes, _Arrays(images), "scikit-learn digits (1,797 real 8x8 images)"
+        frame, classes, "scikit-learn digits (1,797 real 8x8 images)", _Arrays(images)
     )
 
 
@@ -295,7 +279,7 @@ def from_torchvision(name: str | None, root: str | Path) -> SampleTable:
         "label": [classes[i] for i in labels],
         "split": splits,
     })  # fmt: skip
-    return SampleTable(frame, classes, _Arrays(arrays), f"torchvision {name} at {root}")
+    return SampleTable(frame, classes, f"torchvision {name} at {root}", _Arrays(arrays))
 
 
 def join_metadata(images: pd.DataFrame, metadata: str | None) -> pd.DataFrame:

@@ -15,9 +15,26 @@ import pandas as pd
 from vislab.errors import InputError
 
 
-def assign_splits(frame: pd.DataFrame, val: float, test: float, seed: int, group_by: str | None):
-    """Return `frame` with a `split` column of train / val / test."""
+def assign_splits(
+    frame: pd.DataFrame,
+    val: float,
+    test: float,
+    seed: int,
+    group_by: str | None,
+    labels: pd.Series | None = None,
+) -> pd.DataFrame:
+    """Return `frame` with a `split` column of train / val / test.
+
+    `labels` (one per row; default the `label` column) are what the split is stratified by:
+    the class, a detection image's dominant class, or one value for all."""
     frame = frame.copy()
+    if labels is None:
+        labels = frame["label"] if "label" in frame.columns else pd.Series("all", index=frame.index)
+    frame["_stratum"] = np.asarray(labels.astype(str))
+    return _assign(frame, val, test, seed, group_by).drop(columns="_stratum")
+
+
+def _assign(frame: pd.DataFrame, val: float, test: float, seed: int, group_by: str | None):
     if "split" in frame.columns and frame["split"].notna().all():
         if (
             val > 0 and not (frame["split"] == "val").any()
@@ -45,7 +62,7 @@ def _draw(frame: pd.DataFrame, fraction: float, seed: int, group_by: str | None)
     if fraction <= 0 or len(frame) == 0:
         return frame.index[:0]
     if group_by is None:
-        return _stratified(frame.index, frame["label"].astype(str), fraction, seed)
+        return _stratified(frame.index, frame["_stratum"], fraction, seed)
     if group_by not in frame.columns:
         raise InputError(
             f"data.split.group_by: no column '{group_by}'. Columns: {', '.join(frame.columns)}."
@@ -53,7 +70,7 @@ def _draw(frame: pd.DataFrame, fraction: float, seed: int, group_by: str | None)
     if frame[group_by].isna().any():
         rows = frame.index[frame[group_by].isna()].tolist()[:10]
         raise InputError(f"data.split.group_by: column '{group_by}' is empty on rows {rows}.")
-    group_label = frame.groupby(group_by)["label"].agg(lambda s: s.astype(str).mode().iloc[0])
+    group_label = frame.groupby(group_by)["_stratum"].agg(lambda s: s.mode().iloc[0])
     chosen = _stratified(group_label.index, group_label, fraction, seed)
     return frame.index[frame[group_by].isin(chosen)]
 

@@ -1,7 +1,6 @@
 """Preprocessing presets on torchvision.transforms.v2, as the seeds describe them.
 
-- train: RandomResizedCrop(size, scale) + augmentations (flip, ColorJitter, AutoAugment,
-  RandAugment, TrivialAugmentWide) + normalization;
+- train: RandomResizedCrop(size, scale) + the named augmentations (augment.py) + normalization;
 - eval: Resize(round(size * 256 / 224)) + CenterCrop(size) + normalization;
 - normalization `imagenet` (mean 0.485/0.456/0.406, std 0.229/0.224/0.225) or `dataset`
   (per-channel mean/std measured on the train split only, stored in the run, reused later).
@@ -10,27 +9,15 @@ MixUp and CutMix act on whole batches: see `batch_mixer`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torchvision.transforms import v2
 
+from vislab.data.augment import augmentations
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def augmentation(name: str) -> v2.Transform:
-    """One named augmentation; operates on uint8 images, before normalization."""
-    table: dict[str, Callable[[], v2.Transform]] = {
-        "flip": lambda: v2.RandomHorizontalFlip(p=0.5),
-        "color_jitter": lambda: v2.ColorJitter(
-            brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1
-        ),
-        "autoaugment": lambda: v2.AutoAugment(v2.AutoAugmentPolicy.IMAGENET),
-        "randaugment": lambda: v2.RandAugment(),
-        "trivialaugment": lambda: v2.TrivialAugmentWide(),
-    }
-    return table[name]()
 
 
 def resize_size(image_size: int) -> int:
@@ -48,7 +35,7 @@ def train_transform(
     return v2.Compose([
         v2.ToImage(),
         v2.RandomResizedCrop(image_size, scale=crop_scale, antialias=True),
-        *(augmentation(name) for name in augment),
+        *augmentations(augment),
         v2.ToDtype(torch.float32, scale=True),
         v2.Normalize(mean=list(mean), std=list(std)),
     ])  # fmt: skip

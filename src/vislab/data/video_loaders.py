@@ -1,13 +1,17 @@
 """Clips for training and evaluation: frames decoded with PyAV, transformed as one `Video`.
 
 torchvision's v2 transforms treat a `tv_tensors.Video` (T, C, H, W) as one sample, so a crop or a
-flip is the same for every frame of a clip. Training draws one random clip per video per epoch;
+flip is the same for every frame of a clip. Training draws one random clip per video per epoch
+from torch's generator, which the DataLoader seeds anew for every worker and every epoch (a
+generator kept inside the dataset would be copied into each worker and repeat its clips);
 evaluation takes `clips_per_video` evenly spaced clips (the windows of the predictions table;
 fewer when a video is too short for that many distinct clips).
 A manifest's `start`/`end` seconds restrict a video to that segment.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -16,18 +20,22 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
+from vislab.data.augment import augmentations
 from vislab.data.videos import VideoTable, clip_indices, clip_starts, read_frames
-from vislab.models.video import KINETICS_MEAN, KINETICS_STD
 
 
-def video_transform(size: int, augment: list[str], train: bool, normalization=(KINETICS_MEAN, KINETICS_STD)) -> v2.Compose:  # fmt: skip
+def video_transform(
+    size: int, augment: list[str], train: bool, normalization: tuple[Sequence, Sequence]
+) -> v2.Compose:
+    """Resize, crop (random for training, centre otherwise), augment, scale and normalize a
+    clip; `normalization` is (mean, std), as the model's weights expect."""
     steps: list = [
         v2.Resize(size, antialias=True),
         v2.RandomCrop(size) if train else v2.CenterCrop(size),
+        *(augmentations(augment) if train else []),
+        v2.ToDtype(torch.float32, scale=True),
+        v2.Normalize(*normalization),
     ]
-    if train and "flip" in augment:
-        steps.append(v2.RandomHorizontalFlip())
-    steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(*normalization)]
     return v2.Compose(steps)
 
 
@@ -39,16 +47,24 @@ class VideoClips(Dataset):
     recorded at different rates.
     """
 
-    def __init__(self, table: VideoTable, frames: int, stride: int, transform, train: bool,
-                 clips_per_video: int = 1, seed: int = 0, target_fps: float | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        table: VideoTable,
+        frames: int,
+        stride: int,
+        transform,
+        train: bool,
+        clips_per_video: int = 1,
+        target_fps: float | None = None,
+    ) -> None:
         self.table, self.frames, self.transform, self.train = table, frames, transform, train
-        self.rng = np.random.default_rng(seed)
         rates = table.frame["fps"].to_numpy(float) if len(table) else np.zeros(0)
         self.strides = [
             max(1, round(rate / target_fps)) if target_fps else stride for rate in rates
         ]
         lookup = {name: k for k, name in enumerate(table.classes)}
-        self.labels = [lookup.get(label, -1) for label in table.frame["label"]]
+        labels = table.frame["label"] if "label" in table.frame.columns else [None] * len(table)
+        self.labels = [lookup.get(label, -1) for label in labels]  # -1: a video without a label
         self.items: list[tuple[int, int | None]] = []  # (video, first frame; None: drawn each time)
         for position in range(len(table)):
             if train:
@@ -82,7 +98,7 @@ class VideoClips(Dataset):
         stride = self.strides[position]
         if start is None:
             first, total, _ = self.segment(position)
-            start = first + clip_starts(total, self.frames, stride, 1, "random", self.rng)[0]
+            start = first + clip_starts(total, self.frames, stride, 1, "random")[0]
         path = self.table.frame["path"].iat[position]
         pixels = read_frames(path, clip_indices(start, self.frames, stride))
         video = tv_tensors.Video(torch.from_numpy(pixels).permute(0, 3, 1, 2))  # (T, C, H, W)

@@ -16,11 +16,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
+import torch
 
+from vislab.data.table import Table
 from vislab.errors import InputError
+from vislab.files import read_table
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".webm", ".mkv", ".mov"}
 DIRECTIONS = ("left", "right", "up", "down")
@@ -117,9 +121,10 @@ def clip_starts(total: int, frames: int, stride: int, count: int, mode: str, rng
     """First frames of `count` clips of `frames` frames `stride` apart in a video of `total` frames."""
     span = (frames - 1) * stride + 1
     last = max(0, total - span)
-    if mode == "random":
-        rng = rng or np.random.default_rng()
-        return [int(rng.integers(0, last + 1)) for _ in range(count)]
+    if mode == "random":  # torch's generator: seeded per DataLoader worker and per epoch
+        if rng is not None:
+            return [int(rng.integers(0, last + 1)) for _ in range(count)]
+        return torch.randint(0, last + 1, (count,)).tolist()
     if count == 1:
         return [last // 2]  # the centre clip
     return [int(round(x)) for x in np.linspace(0, last, count)]
@@ -130,13 +135,19 @@ def clip_indices(start: int, frames: int, stride: int) -> np.ndarray:
 
 
 @dataclass
-class VideoTable:
-    frame: pd.DataFrame  # id, path, label, optional start/end seconds, metadata
-    classes: list[str]
-    description: str
+class VideoTable(Table):
+    """A row per video: `id`, `path`, `label`, optional `start`/`end` seconds, metadata, and
+    once probed its `frames` and `fps`."""
 
-    def __len__(self) -> int:
-        return len(self.frame)
+    item: ClassVar[str] = "video"
+
+    def read(self, position: int):
+        raise TypeError("a video is read as clips (data/video_loaders.py), not as one image")
+
+    def annotation(self, position: int) -> str:
+        row = self.frame.iloc[position]
+        bounds = [row[c] for c in ("start", "end") if c in self.frame.columns]
+        return f"{row['label']}{bounds if bounds else ''}"
 
 
 def from_video_folder(root: str | Path) -> VideoTable:
@@ -164,8 +175,6 @@ def from_video_folder(root: str | Path) -> VideoTable:
 
 
 def from_video_manifest(path: str | Path) -> VideoTable:
-    from vislab.data.sources import read_table
-
     path = Path(path)
     table = read_table(path)
     missing = [c for c in ("path", "label") if c not in table.columns]
@@ -220,8 +229,6 @@ def is_video_source(path: str | Path) -> bool:
     if path.is_dir():
         return any(p.suffix.lower() in VIDEO_SUFFIXES for p in path.rglob("*"))
     if path.suffix.lower() in (".csv", ".parquet", ".tsv"):
-        from vislab.data.sources import read_table
-
         paths = read_table(path).get("path")
         if paths is None or not len(paths):
             return False

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 from vislab.errors import InputError
-from vislab.evaluation.bootstrap import percentile_interval
-from vislab.evaluation.classification import natural_key
+from vislab.evaluation.bootstrap import chunk_size, draw_replicates, percentile_interval
+from vislab.evaluation.classification_stats import natural_key
 from vislab.evaluation.confusion import metrics_from_confusion
 
 Level = str  # "nominal" | "ordinal" | "interval"
@@ -146,20 +146,10 @@ def alpha_from_stats(stats: np.ndarray, size: int, level: Level, values: list[st
 
 def replicate_sums(rows: np.ndarray, weights: np.ndarray, resamples: int, seed: int) -> np.ndarray:
     """(1 + resamples, S): the weighted total, then one weighted total per bootstrap replicate."""
-    items = len(rows)
-    rng = np.random.default_rng(seed)
     totals = [(weights @ rows)[None, :]]
-    per_chunk = max(1, 5_000_000 // max(items, 1))
-    done = 0
-    while done < resamples:
-        size = min(per_chunk, resamples - done)
-        drawn = rng.integers(0, items, size=(size, items))
-        offsets = (np.arange(size) * items)[:, None]
-        multiplicity = np.bincount((drawn + offsets).ravel(), minlength=size * items).reshape(
-            size, items
-        )
-        totals.append((multiplicity * weights[None, :]) @ rows)
-        done += size
+    per_chunk = chunk_size(len(rows) + rows.shape[1])
+    for replicates in draw_replicates(len(rows), resamples, seed, per_chunk=per_chunk):
+        totals.append((replicates.weights_over(len(rows)) * weights[None, :]) @ rows)
     return np.concatenate(totals)
 
 

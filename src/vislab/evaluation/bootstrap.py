@@ -1,43 +1,68 @@
 """Bootstrap replicates and intervals (percentile and BCa), for images or clusters of images.
 
-Every metric vislab reports is a function of *additive statistics* (confusion counts, sums of
-per-image values), so a bootstrap replicate only needs each image's multiplicity in it:
+Every metric vislab reports is computed from the units it is evaluated on (images, videos,
+items) with a weight per unit, so a bootstrap replicate is fully described by each unit's
+multiplicity in it:
 
-- images resampled independently: the replicate is an index array (b, n) drawn with replacement;
-- `cluster` given (a person, a photographer, an event): whole clusters are resampled, and the
-  replicate is a weight per image (b, n) — its cluster's multiplicity.
+- units resampled independently: the replicate is an index array (b, n) drawn with replacement;
+- `clusters` given (a person, a photographer, an event): whole clusters are resampled, and the
+  replicate is a multiplicity per unit (b, n) — its cluster's multiplicity.
 
-Replicates are drawn in chunks so that 1,000 replicates of 100,000 images stay within memory.
-The same seed gives the same replicates for every metric, so intervals of different metrics,
-and of their differences, come from the same draws.
+Replicates are drawn in chunks so that 1,000 replicates of 100,000 images stay within memory:
+a chunk holds at most `CHUNK_CELLS` numbers, where an evaluator says how many numbers one
+replicate needs (`chunk_size`). The same seed gives the same replicates for every metric, so
+intervals of different metrics, and of their differences, come from the same draws.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import norm
 
-CHUNK_CELLS = 10_000_000  # images x replicates held at once
+CHUNK_CELLS = 16_000_000  # numbers held at once by one chunk of replicates
 
 
 @dataclass
 class Replicates:
-    """One chunk of bootstrap replicates: index draws (iid) or per-image multiplicities."""
+    """One chunk of bootstrap replicates: index draws (iid) or per-unit multiplicities."""
 
-    indices: np.ndarray | None = None  # (b, n) int: images drawn with replacement
-    weights: np.ndarray | None = None  # (b, n) float: multiplicity of each image
+    indices: np.ndarray | None = None  # (b, n) int: units drawn with replacement
+    weights: np.ndarray | None = None  # (b, n) float: multiplicity of each unit
 
     @property
     def count(self) -> int:
         return len(self.indices if self.indices is not None else self.weights)
 
+    def weights_over(self, n: int) -> np.ndarray:
+        """(b, n) multiplicities, whatever form the replicates were drawn in."""
+        if self.weights is not None:
+            return self.weights
+        offsets = (np.arange(self.count) * n)[:, None]
+        counts = np.bincount((self.indices + offsets).ravel(), minlength=self.count * n)
+        return counts.reshape(self.count, n).astype(np.float64)
 
-def chunk_size(n: int, stats_size: int = 1) -> int:
-    """Replicates per chunk: at most CHUNK_CELLS images, and CHUNK_CELLS statistics, at once."""
-    return max(1, CHUNK_CELLS // max(n, stats_size, 1))
+    def lift(self, members: np.ndarray, n: int) -> Replicates:
+        """These replicates of a subset (`members` of n units) as replicates of all n units."""
+        if self.indices is not None:
+            return Replicates(indices=members[self.indices])
+        weights = np.zeros((self.count, n))
+        weights[:, members] = self.weights
+        return Replicates(weights=weights)
+
+
+def union(parts: Sequence[Replicates]) -> Replicates:
+    """Replicates of disjoint subsets, lifted to all units, as one stratified replicate each."""
+    if all(part.indices is not None for part in parts):
+        return Replicates(indices=np.concatenate([part.indices for part in parts], axis=1))
+    return Replicates(weights=sum(part.weights for part in parts))
+
+
+def chunk_size(cells_per_replicate: int) -> int:
+    """Replicates per chunk so that a chunk holds at most CHUNK_CELLS numbers."""
+    return max(1, CHUNK_CELLS // max(int(cells_per_replicate), 1))
 
 
 def draw_replicates(
@@ -47,7 +72,7 @@ def draw_replicates(
     clusters: np.ndarray | None = None,
     per_chunk: int | None = None,
 ) -> Iterator[Replicates]:
-    """`resamples` replicates of n images, in chunks; `clusters` (n,) int codes resample clusters."""
+    """`resamples` replicates of n units, in chunks; `clusters` (n,) int codes resample clusters."""
     rng = np.random.default_rng(seed)
     per_chunk = per_chunk or chunk_size(n)
     done = 0
@@ -56,19 +81,20 @@ def draw_replicates(
         if clusters is None:
             yield Replicates(indices=rng.integers(0, n, size=(size, n)))
         else:
-            count = int(clusters.max()) + 1
-            drawn = rng.integers(0, count, size=(size, count))
-            offsets = (np.arange(size) * count)[:, None]
-            multiplicity = np.bincount((drawn + offsets).ravel(), minlength=size * count)
-            yield Replicates(weights=multiplicity.reshape(size, count)[:, clusters].astype(float))
+            count = int(clusters.max()) + 1 if len(clusters) else 0
+            drawn = Replicates(indices=rng.integers(0, count, size=(size, count)))
+            yield Replicates(weights=drawn.weights_over(count)[:, clusters])
         done += size
 
 
-def percentile_interval(values: np.ndarray, confidence: float) -> list[float]:
-    """The central `confidence` share of the bootstrap values; non-finite values are left out."""
+def percentile_interval(values: np.ndarray, confidence: float) -> list[float] | None:
+    """The central `confidence` share of the bootstrap values; non-finite values are left out.
+
+    None when no replicate gave a finite value (the statistic is undefined in every one)."""
+    values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
     if values.size == 0:
-        return [float("nan"), float("nan")]
+        return None
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
     return [float(low), float(high)]
@@ -76,12 +102,12 @@ def percentile_interval(values: np.ndarray, confidence: float) -> list[float]:
 
 def bca_interval(
     values: np.ndarray, point: float, jackknife: np.ndarray, confidence: float
-) -> list[float]:
+) -> list[float] | None:
     """Bias-corrected and accelerated interval (Efron 1987) from bootstrap and jackknife values."""
     values = values[np.isfinite(values)]
     jackknife = jackknife[np.isfinite(jackknife)]
     if values.size == 0 or jackknife.size < 2:
-        return [float("nan"), float("nan")]
+        return None
     below = (np.sum(values < point) + 0.5 * np.sum(values == point)) / values.size
     bias = norm.ppf(np.clip(below, 1e-12, 1 - 1e-12))
     spread = jackknife.mean() - jackknife

@@ -1,8 +1,8 @@
 """CLIPScore (Hessel et al. 2021): how well a caption fits its image, without references.
 
 CLIP-S = 2.5 * max(cos(image embedding, caption embedding), 0), the caption prefixed with
-"A photo depicts" as in the paper, per image; the corpus score is the mean. Any CLIP that
-`vislab.multimodal.clip.load_clip` reads (a local folder offline).
+"A photo depicts" as in the paper, per image; the corpus score is the mean. The embeddings come
+from any CLIP (`vislab.models.clip`); this module holds the formula only.
 """
 
 from __future__ import annotations
@@ -13,18 +13,12 @@ WEIGHT = 2.5
 PREFIX = "A photo depicts "
 
 
-def clip_scores(
-    image_paths: list[str], captions: list[str], model: str, batch_size: int = 32
-) -> np.ndarray:
-    """(n,) CLIP-S of each caption with its image."""
-    from vislab.data.images import read_image
-    from vislab.multimodal.clip import image_embeddings, load_clip, text_embeddings
+def caption_prompts(captions: list[str]) -> list[str]:
+    """The texts CLIP embeds for CLIPScore: each caption after the paper's prefix."""
+    return [PREFIX + caption for caption in captions]
 
-    clip = load_clip(model)
-    scores = []
-    for start in range(0, len(image_paths), batch_size):
-        images = [read_image(p) for p in image_paths[start : start + batch_size]]
-        texts = [PREFIX + c for c in captions[start : start + batch_size]]
-        cosine = (image_embeddings(clip, images) * text_embeddings(clip, texts)).sum(axis=1)
-        scores.append(WEIGHT * np.maximum(cosine, 0.0))
-    return np.concatenate(scores) if scores else np.zeros(0)
+
+def clip_scores(image_embeddings: np.ndarray, text_embeddings: np.ndarray) -> np.ndarray:
+    """(n,) CLIP-S of each image with its caption, from L2-normalised embeddings (n, d) each."""
+    cosine = (np.asarray(image_embeddings) * np.asarray(text_embeddings)).sum(axis=1)
+    return WEIGHT * np.maximum(cosine, 0.0)

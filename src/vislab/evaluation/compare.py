@@ -16,8 +16,8 @@ from statsmodels.stats.contingency_tables import mcnemar
 
 from vislab.errors import InputError
 from vislab.evaluation.bootstrap import percentile_interval
-from vislab.evaluation.classification import ClassificationData
-from vislab.evaluation.intervals import bootstrap_values, point_values
+from vislab.evaluation.classification_stats import ClassificationData, ClassificationEvaluator
+from vislab.evaluation.intervals import bootstrap_draws, finite
 
 
 def paired_tables(
@@ -51,16 +51,13 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, bootstrap: int = 1000, confidence:
             seed: int = 0, names=("A", "B")) -> dict:  # fmt: skip
     a, b = paired_tables(a, b, names)
     first, second = ClassificationData(a, names[0]), ClassificationData(b, names[1])
-    point_a, point_b = point_values(first), point_values(second)
-    draws_a = bootstrap_values(first, bootstrap, seed) if bootstrap else {}
-    draws_b = bootstrap_values(second, bootstrap, seed) if bootstrap else {}
+    models = ClassificationEvaluator(first), ClassificationEvaluator(second)
+    point_a, point_b = (model.point() for model in models)
+    draws_a, draws_b = (bootstrap_draws(m, bootstrap, seed) if bootstrap else {} for m in models)
     metrics = {}
-    for name in point_a.keys() & point_b.keys():
-        entry = {
-            "a": point_a[name],
-            "b": point_b[name],
-            "difference": point_b[name] - point_a[name],
-        }
+    for name in set(models[0].names) & set(models[1].names):
+        value_a, value_b = finite(point_a[name]), finite(point_b[name])
+        entry = {"a": value_a, "b": value_b, "difference": value_b - value_a}
         if bootstrap:
             difference = draws_b[name] - draws_a[name]
             entry["ci"] = percentile_interval(difference, confidence)

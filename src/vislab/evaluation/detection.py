@@ -1,198 +1,178 @@
-"""COCO detection metrics equal to pycocotools, with image-bootstrap intervals and groups.
+"""metrics.json for detection: COCO results JSON + instances JSON in, DESIGN's shape out.
 
-pycocotools' `COCOeval.evaluate()` matches detections to ground truth per image, category and
-area range; that matching is done once. `accumulate()`'s precision/recall computation is then
-redone here, vectorized and with a weight per image: weights of 1 give pycocotools' twelve
-numbers exactly; bootstrap replicates weight each image by its multiplicity in the resample
-(duplicated images included), and a group's numbers weight its images 1 and the others 0.
-
-Duplicated images enter the cumulative sums at once (weight 2 adds 2 true or false positives at
-one rank) rather than as two adjacent ranks; this changes precision only between the recall
-levels of the two copies.
+The matching of pycocotools' `COCOeval.evaluate()` is done once; every number, interval,
+group, precision-recall curve and per-image recall of the report comes from it
+(`detection_matching.DetectionEvaluator`). Without intervals or groups, faster-coco-eval's
+C++ evaluation gives the same twelve numbers faster.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+import io
+from collections.abc import Sequence
+from pathlib import Path
 
-import numpy as np
+import pandas as pd
 
-STATS = (  # name, kind, IoU threshold (None: 0.50:0.95), area, max detections
-    ("mAP", "ap", None, "all", 100), ("mAP_50", "ap", 0.5, "all", 100),
-    ("mAP_75", "ap", 0.75, "all", 100), ("mAP_small", "ap", None, "small", 100),
-    ("mAP_medium", "ap", None, "medium", 100), ("mAP_large", "ap", None, "large", 100),
-    ("AR_1", "ar", None, "all", 1), ("AR_10", "ar", None, "all", 10),
-    ("AR_100", "ar", None, "all", 100), ("AR_small", "ar", None, "small", 100),
-    ("AR_medium", "ar", None, "medium", 100), ("AR_large", "ar", None, "large", 100),
-)  # fmt: skip
-AREAS = ("all", "small", "medium", "large")
-CELLS_PER_CHUNK = 20_000_000
+from vislab.errors import InputError
+from vislab.evaluation.detection_matching import NAMES, DetectionEvaluator
+from vislab.evaluation.groups import group_breakdown
+from vislab.evaluation.intervals import bootstrap_record, metric_entries, metric_entry
+from vislab.files import read_json, read_table
 
 
-@dataclass
-class Matches:
-    """One category and area range: every detection, in pycocotools' accumulation order."""
+def load_references(path: str | Path):
+    from pycocotools.coco import COCO
 
-    scores: np.ndarray  # (D,) sorted by score, descending (stable, as pycocotools)
-    image: np.ndarray  # (D,) image index of each detection
-    rank: np.ndarray  # (D,) rank of the detection within its image (for max-detection limits)
-    true_positive: np.ndarray  # (T, D) matched and not ignored
-    false_positive: np.ndarray  # (T, D) unmatched and not ignored
-    ground_truth: np.ndarray  # (I,) non-ignored ground-truth boxes per image
-
-
-def matches_from_cocoeval(
-    evaluation,
-) -> tuple[dict[tuple[int, str], Matches], list, np.ndarray, np.ndarray]:
-    """Per (category index, area name) Matches from a COCOeval after `evaluate()`."""
-    params = evaluation.params
-    images, categories = list(params.imgIds), list(params.catIds)
-    area_names = dict(zip(map(tuple, params.areaRng), AREAS, strict=True))
-    count_images, count_areas = len(images), len(params.areaRng)
-    table = {}
-    for k in range(len(categories)):
-        for a, area in enumerate(params.areaRng):
-            start = k * count_areas * count_images + a * count_images
-            entries = evaluation.evalImgs[start : start + count_images]
-            table[(k, area_names[tuple(area)])] = _matches(entries, len(params.iouThrs))
-    return table, categories, np.asarray(params.iouThrs), np.asarray(params.recThrs)
+    dataset = read_json(path, "references")
+    missing = [key for key in ("images", "annotations", "categories") if key not in dataset]
+    if missing:
+        raise InputError(f"{path}: a COCO instances file needs {missing}.")
+    with contextlib.redirect_stdout(io.StringIO()):
+        truth = COCO()
+        truth.dataset = dataset
+        truth.createIndex()
+    return truth
 
 
-def _matches(entries: list, thresholds: int) -> Matches:
-    scores, image, rank, matched, ignored = [], [], [], [], []
-    ground_truth = np.zeros(len(entries))
-    for index, entry in enumerate(entries):
-        if entry is None:
-            continue
-        count = len(entry["dtScores"])
-        scores.append(np.asarray(entry["dtScores"], dtype=float))
-        image.append(np.full(count, index))
-        rank.append(np.arange(count))
-        matched.append(np.asarray(entry["dtMatches"]).reshape(thresholds, count) > 0)
-        ignored.append(np.asarray(entry["dtIgnore"]).reshape(thresholds, count) > 0)
-        ground_truth[index] = np.count_nonzero(np.asarray(entry["gtIgnore"]) == 0)
-    if not scores:
-        empty = np.zeros((thresholds, 0), dtype=bool)
-        return Matches(np.zeros(0), np.zeros(0, int), np.zeros(0, int), empty, empty, ground_truth)
-    scores_all = np.concatenate(scores)
-    order = np.argsort(-scores_all, kind="mergesort")
-    hit, skip = np.concatenate(matched, axis=1)[:, order], np.concatenate(ignored, axis=1)[:, order]
-    return Matches(
-        scores_all[order], np.concatenate(image)[order], np.concatenate(rank)[order],
-        hit & ~skip, ~hit & ~skip, ground_truth,
-    )  # fmt: skip
+def check_results(results, truth, source: str) -> list[dict]:
+    """Every detection names a known image and category, a box of 4 numbers and a score."""
+    if not isinstance(results, list):
+        raise InputError(f"{source}: COCO results are a JSON list of detections.")
+    images, categories = set(truth.getImgIds()), set(truth.getCatIds())
+    for index, item in enumerate(results):
+        problem = None
+        if not all(key in item for key in ("image_id", "category_id", "bbox", "score")):
+            problem = "needs image_id, category_id, bbox and score"
+        elif item["image_id"] not in images:
+            problem = f"image_id {item['image_id']} is not in the references"
+        elif item["category_id"] not in categories:
+            problem = f"category_id {item['category_id']} is not in the references"
+        elif len(item["bbox"]) != 4 or item["bbox"][2] < 0 or item["bbox"][3] < 0:
+            problem = (
+                f"bbox must be [x, y, width, height] with width, height >= 0, got {item['bbox']}"
+            )
+        if problem:
+            raise InputError(f"{source}: detection {index}: {problem}.")
+    return results
 
 
-def final_recall(matches: Matches, weights: np.ndarray, max_dets: int) -> np.ndarray:
-    """Recall (b, T) after all detections: what AR needs, without the precision curve."""
-    keep = matches.rank < max_dets
-    positives = weights @ matches.ground_truth
-    hits = weights[:, matches.image[keep]] @ matches.true_positive[:, keep].T.astype(
-        float
-    )  # (b, T)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        recall = hits / positives[:, None]
-    recall[positives == 0] = -1.0
-    return recall
+def match(truth, results: list[dict]):
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        found = truth.loadRes(results) if results else _empty_results(truth)
+        evaluation = COCOeval(truth, found, "bbox")
+        evaluation.evaluate()
+    return evaluation
 
 
-def precision_recall(
-    matches: Matches, weights: np.ndarray, max_dets: int, recall_levels: np.ndarray
-):
-    """Interpolated precision (b, T, R) and final recall (b, T); -1 where no ground truth.
+def _empty_results(truth):
+    from pycocotools.coco import COCO
 
-    One weight row (the point estimate) is computed in float64, exactly as pycocotools;
-    bootstrap replicates in float32, which halves the memory traffic.
-    """
-    keep = matches.rank < max_dets
-    true_positive, false_positive = matches.true_positive[:, keep], matches.false_positive[:, keep]
-    dtype = np.float64 if weights.shape[0] == 1 else np.float32
-    detection_weight = weights[:, matches.image[keep]].astype(dtype)  # (b, D)
-    positives = weights @ matches.ground_truth  # (b,)
-    rows, thresholds, count = weights.shape[0], true_positive.shape[0], true_positive.shape[1]
-    precision = np.zeros((rows, thresholds, len(recall_levels)))
-    recall = np.zeros((rows, thresholds))
-    if count:
-        shape = (rows, thresholds, count)
-        tp = np.multiply(
-            detection_weight[:, None, :], true_positive[None], out=np.empty(shape, dtype)
+    empty = COCO()
+    empty.dataset = {
+        "images": truth.dataset["images"],
+        "categories": truth.dataset["categories"],
+        "annotations": [],
+    }
+    empty.createIndex()
+    return empty
+
+
+def evaluate_detection(
+    predictions: str | Path,
+    references: str | Path,
+    group_by: Sequence[str] = (),
+    metadata: str | Path | pd.DataFrame | None = None,
+    bootstrap: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict:
+    """metrics.json's content for COCO results against COCO instances."""
+    truth = load_references(references)
+    results = check_results(read_json(predictions, "predictions"), truth, str(predictions))
+    if bootstrap == 0 and not group_by:
+        return _point_only(truth, results)
+    return detection_metrics_json(truth, results, group_by, metadata, bootstrap, confidence, seed)[
+        0
+    ]
+
+
+def detection_metrics_json(
+    truth, results: list[dict], group_by=(), metadata=None, bootstrap=1000, confidence=0.95, seed=0
+) -> tuple[dict, DetectionEvaluator]:
+    """metrics.json's content and the evaluator behind it (the report draws from it)."""
+    evaluator = DetectionEvaluator.from_cocoeval(match(truth, results))
+    metrics, draws, point = metric_entries(evaluator, bootstrap, confidence, seed)
+    names = [c["name"] for c in truth.loadCats(evaluator.categories)]
+    class_draws = draws.get("per_class_ap")
+    per_class = {
+        name: {
+            "AP": metric_entry(
+                point["per_class_ap"][0, k],
+                None if class_draws is None else class_draws[:, k],
+                confidence,
+            )
+        }
+        for k, name in enumerate(names)
+    }
+    result = {"task": "detection", "n": evaluator.n, "metrics": metrics, "per_class": per_class}
+    if group_by:
+        frame = _image_metadata(truth, evaluator.matching.image_ids, metadata)
+        result["groups"], result["disparities"], _ = group_breakdown(
+            evaluator, frame, group_by, bootstrap, confidence, seed, "image metadata"
         )
-        np.cumsum(tp, axis=2, out=tp)  # (b, T, D) weighted true positives so far
-        pr = np.multiply(
-            detection_weight[:, None, :],
-            (true_positive | false_positive)[None],
-            out=np.empty(shape, dtype),
-        )
-        np.cumsum(pr, axis=2, out=pr)  # detections counted so far = tp + fp
-        pr += np.spacing(1)
-        np.divide(tp, pr, out=pr)  # precision = tp / (fp + tp + eps)
-        envelope = np.maximum.accumulate(pr[:, :, ::-1], axis=2)[:, :, ::-1]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rc = np.divide(tp, positives[:, None, None].astype(dtype), out=tp)
-        recall = rc[:, :, -1].astype(np.float64)
-        precision = _sample(np.nan_to_num(rc, nan=np.inf, copy=False), envelope, recall_levels)
-    missing = positives == 0
-    precision[missing], recall[missing] = -1.0, -1.0
-    return precision, recall
+    result["bootstrap"] = bootstrap_record(bootstrap, confidence, seed)
+    return result, evaluator
 
 
-def _sample(rc: np.ndarray, envelope: np.ndarray, levels: np.ndarray) -> np.ndarray:
-    """envelope at the first rank whose recall reaches each level (0 beyond the last rank).
+def _point_only(truth, results: list[dict]) -> dict:
+    """No intervals, no groups: faster-coco-eval's C++ evaluation (identical numbers)."""
+    from faster_coco_eval import COCO, COCOeval_faster
 
-    Exact, like pycocotools' `searchsorted(rc, levels, side="left")` row by row: each recall
-    value is placed among the levels once, and the counts per row say where each level falls.
-    """
-    rows, thresholds, count = rc.shape
-    placed = np.searchsorted(levels, rc.ravel(), side="right")  # levels <= each recall value
-    size = len(levels) + 1
-    keys = placed.reshape(rows * thresholds, count) + (np.arange(rows * thresholds) * size)[:, None]
-    histogram = np.bincount(keys.ravel(), minlength=rows * thresholds * size).reshape(-1, size)
-    position = np.cumsum(histogram, axis=1)[:, : len(levels)].reshape(rows, thresholds, -1)
-    inside = position < count
-    picked = np.take_along_axis(envelope, np.minimum(position, count - 1), axis=2)
-    return np.where(inside, picked, 0.0)
-
-
-def detection_metrics(table: dict, categories: list, thresholds: np.ndarray, levels: np.ndarray,
-                      weights: np.ndarray) -> dict[str, np.ndarray]:  # fmt: skip
-    """The twelve COCO numbers (b,) and per-category AP (b, K) for image weights (b, I)."""
-    with_precision = {(area, max_dets) for _, kind, _, area, max_dets in STATS if kind == "ap"}
-    recall_only = {(area, max_dets) for _, _, _, area, max_dets in STATS} - with_precision
-    per = {}
-    for area, max_dets in with_precision:
-        results = [
-            precision_recall(table[(k, area)], weights, max_dets, levels)
-            for k in range(len(categories))
-        ]
-        per[(area, max_dets)] = (
-            np.stack([r[0] for r in results], axis=3),
-            np.stack([r[1] for r in results], axis=2),
-        )
-    for area, max_dets in recall_only:
-        recall = np.stack(
-            [final_recall(table[(k, area)], weights, max_dets) for k in range(len(categories))],
-            axis=2,
-        )
-        per[(area, max_dets)] = (None, recall)
-    values = {}
-    for name, kind, iou, area, max_dets in STATS:
-        precision, recall = per[(area, max_dets)]  # (b, T, R, K), (b, T, K)
-        chosen = slice(None) if iou is None else np.flatnonzero(np.isclose(thresholds, iou))
-        part = precision[:, chosen] if kind == "ap" else recall[:, chosen]
-        values[name] = _valid_mean(part.reshape(part.shape[0], -1))
-    precision = per[("all", 100)][0]
-    values["per_class_ap"] = np.stack(
-        [
-            _valid_mean(precision[:, :, :, k].reshape(precision.shape[0], -1))
-            for k in range(len(categories))
-        ],
-        axis=1,
-    )
-    return values
+    quiet = lambda *args, **kwargs: None  # noqa: E731
+    gt = COCO(truth.dataset, print_function=quiet)
+    if results:
+        found = gt.loadRes(results)
+    else:
+        found = COCO(_empty_results(truth).dataset, print_function=quiet)
+    evaluation = COCOeval_faster(gt, found, "bbox", print_function=quiet)
+    evaluation.evaluate()
+    evaluation.accumulate()
+    evaluation.summarize()
+    precision = evaluation.eval["precision"][:, :, :, 0, -1]  # (T, R, K): all areas, 100 detections
+    names = [c["name"] for c in truth.loadCats(evaluation.params.catIds)]
+    per_class = {}
+    for k, name in enumerate(names):
+        values = precision[:, :, k]
+        per_class[name] = {
+            "AP": {"value": float(values[values > -1].mean()) if (values > -1).any() else None}
+        }
+    return {
+        "task": "detection",
+        "n": len(truth.getImgIds()),
+        "metrics": {
+            name: {"value": float(v) if v > -1 else None}
+            for name, v in zip(NAMES, evaluation.stats[:12], strict=True)
+        },
+        "per_class": per_class,
+        "bootstrap": bootstrap_record(0, None, None, None),
+    }
 
 
-def _valid_mean(values: np.ndarray) -> np.ndarray:
-    valid = values > -1
-    with np.errstate(invalid="ignore"):
-        means = np.where(valid, values, 0).sum(axis=1) / valid.sum(axis=1)
-    return np.where(valid.any(axis=1), means, -1.0)
+def _image_metadata(truth, image_ids: list, metadata) -> pd.DataFrame:
+    """One row per reference image (in COCOeval's order), with the metadata columns joined."""
+    images = pd.DataFrame(truth.loadImgs(image_ids))
+    if metadata is None:
+        return images
+    table = metadata if isinstance(metadata, pd.DataFrame) else read_table(metadata)
+    key = "image_id" if "image_id" in table.columns else "file_name"
+    if key not in table.columns:
+        raise InputError("--metadata needs an 'image_id' or 'file_name' column to join on.")
+    repeated = table[key][table[key].duplicated()].astype(str).unique()[:5].tolist()
+    if repeated:
+        raise InputError(f"--metadata: {key} {repeated} appear more than once; one row per image.")
+    left = "id" if key == "image_id" else "file_name"
+    return images.merge(table, left_on=left, right_on=key, how="left", suffixes=("", "_metadata"))

@@ -1,41 +1,31 @@
-"""Metrics per group (a metadata column, or an intersection `A*B`), disparities and fairness.
+"""Metrics per group (a metadata column, or an intersection `A*B`) and disparities, any task.
 
-The bootstrap is stratified by group: replicate b resamples every group within itself (images,
-or clusters), all groups in lockstep. From the same replicate come each group's metrics, the
-overall metrics (the groups' statistics summed), the disparities between groups and the
-fairness measures, so every difference has an interval from the same draws.
+The bootstrap is stratified by group: replicate b resamples every group within itself (units,
+or clusters), all groups in lockstep, each group with its own seed (`seed + index`). From the
+same replicate come each group's metrics, the overall metrics (all groups' draws together) and
+the disparities between groups, so every difference has an interval from the same draws.
 
-Disparities per metric: the highest group minus the lowest (`difference`) and lowest / highest
-(`ratio`); per group, the difference and ratio to the best group (highest; lowest for `ece`)
-and to the overall value.
-
-Fairness per class, one-vs-rest (fairlearn's definitions, between groups): demographic parity
-(selection rate = share predicted as the class), equalized odds (larger of the true- and
-false-positive-rate gaps) and equal opportunity (true-positive-rate gap).
+Disparities per metric (one shape for every task's metrics.json): the highest group minus the
+lowest (`difference`) and lowest / highest (`ratio`), which groups those are and which is `best`
+(the highest; the lowest for metrics where lower is better, like `ece`); per group
+(`by_group`), the difference and ratio to the best group and to the overall value, each with
+its interval. Groups where a metric is undefined are left out of that metric's disparities.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from vislab.errors import InputError
-from vislab.evaluation.bootstrap import chunk_size, draw_replicates, percentile_interval
-from vislab.evaluation.classification import (
-    ClassificationData,
-    metrics_from_stats,
-    replicate_stats,
-    unit_arrays,
-)
-from vislab.evaluation.intervals import metrics_with_intervals, point_values
+from vislab.evaluation.bootstrap import chunk_size, draw_replicates, percentile_interval, union
+from vislab.evaluation.intervals import Evaluator, finite, metric_entry
 
 SMALL_GROUP = 30
-LOWER_IS_BETTER = {"ece"}
-FAIRNESS = ("demographic_parity_difference", "demographic_parity_ratio",
-            "equalized_odds_difference", "equal_opportunity_difference")  # fmt: skip
 
 
 def group_values(frame: pd.DataFrame, spec: str, source: str) -> pd.Series:
@@ -57,100 +47,118 @@ def group_values(frame: pd.DataFrame, spec: str, source: str) -> pd.Series:
     return values.agg("|".join, axis=1) if len(columns) > 1 else values[columns[0]]
 
 
+@dataclass
+class Breakdown:
+    """One group column's results: per group its point values and (with resamples) draws."""
+
+    members: dict[str, np.ndarray]
+    points: dict[str, dict[str, np.ndarray]]
+    draws: dict[str, dict[str, np.ndarray]] | None  # per group, then "overall"
+
+
 def group_breakdown(
-    data: ClassificationData,
+    evaluator: Evaluator,
+    frame: pd.DataFrame,
     group_by: Sequence[str],
     resamples: int,
     confidence: float,
     seed: int,
     source: str,
     method: str = "percentile",
-) -> tuple[dict, dict, dict]:
-    """(groups, disparities, fairness), each keyed by the group spec."""
-    groups, disparities, fairness = {}, {}, {}
+) -> tuple[dict, dict, dict[str, Breakdown]]:
+    """(groups, disparities, the breakdowns behind them), each keyed by the group spec."""
+    groups, disparities, breakdowns = {}, {}, {}
     for spec in group_by:
-        values = group_values(data.frame, spec, source).to_numpy()
-        subsets = {name: data.subset(values == name) for name in sorted(set(values))}
-        groups[spec] = {}
-        for name, subset in subsets.items():
-            metrics, _ = metrics_with_intervals(subset, resamples, confidence, seed, method)
-            groups[spec][name] = {
-                "n": subset.n,
-                "small": subset.n < SMALL_GROUP,
-                "metrics": metrics,
-            }
-        if len(subsets) < 2:
-            disparities[spec], fairness[spec] = {}, {}
-            continue
-        draws = _lockstep(data, subsets, resamples, seed) if resamples > 0 else None
-        disparities[spec] = _disparities(data, subsets, draws, confidence)
-        fairness[spec] = _fairness(data, subsets, draws, confidence)
-    return groups, disparities, fairness
-
-
-def _lockstep(data, subsets: dict, resamples: int, seed: int) -> dict:
-    """Per replicate: each group's metrics and confusion matrix, and the overall metrics."""
-    num_classes = len(data.classes)
-    arrays = {name: unit_arrays(subset) for name, subset in subsets.items()}
-    per_chunk = chunk_size(data.n, num_classes * num_classes)
-    streams = [
-        draw_replicates(subset.n, resamples, seed + index, subset.clusters, per_chunk)
-        for index, subset in enumerate(subsets.values())
-    ]
-    metrics = {name: [] for name in subsets}
-    confusion = {name: [] for name in subsets}
-    overall = []
-    for chunk in zip(*streams, strict=True):
-        stats = {
-            name: replicate_stats(arrays[name], num_classes, replicates)
-            for name, replicates in zip(subsets, chunk, strict=True)
+        values = group_values(frame, spec, source).to_numpy()
+        members = {name: np.flatnonzero(values == name) for name in sorted(set(values))}
+        subsets = {name: evaluator.subset(rows) for name, rows in members.items()}
+        points = {name: subset.point() for name, subset in subsets.items()}
+        draws = _lockstep(evaluator, members, subsets, resamples, seed) if resamples > 0 else None
+        breakdown = Breakdown(members, points, draws)
+        groups[spec] = {
+            name: _group_entry(evaluator, breakdown, name, subsets[name], confidence, method)
+            for name in members
         }
-        for name in subsets:
-            metrics[name].append(metrics_from_stats(stats[name], num_classes))
-            confusion[name].append(stats[name]["confusion"])
-        summed = {key: sum(s[key] for s in stats.values()) for key in next(iter(stats.values()))}
-        overall.append(metrics_from_stats(summed, num_classes))
+        disparities[spec] = _disparities(evaluator, breakdown, confidence)
+        breakdowns[spec] = breakdown
+    return groups, disparities, breakdowns
+
+
+def _group_entry(evaluator, breakdown: Breakdown, name: str, subset, confidence, method) -> dict:
+    jackknife = subset.jackknife() if method == "bca" and breakdown.draws else None
+    metrics = {}
+    for metric in evaluator.names:
+        draws = breakdown.draws[name].get(metric) if breakdown.draws else None
+        left_out = jackknife[metric] if jackknife is not None else None
+        metrics[metric] = metric_entry(breakdown.points[name][metric], draws, confidence, left_out)
+    count = len(breakdown.members[name])
+    return {"n": count, "small": count < SMALL_GROUP, "metrics": metrics}
+
+
+def _lockstep(evaluator, members: dict, subsets: dict, resamples: int, seed: int) -> dict:
+    """Per group its metrics on each replicate, and the overall metrics on their union."""
+    per_chunk = chunk_size(evaluator.cells)
+    streams = [
+        draw_replicates(len(rows), resamples, seed + index, subsets[name].clusters, per_chunk)
+        for index, (name, rows) in enumerate(members.items())
+    ]
+    parts: dict[str, dict[str, list]] = {name: {} for name in [*members, "overall"]}
+    for chunk in zip(*streams, strict=True):
+        for (name, subset), replicates in zip(subsets.items(), chunk, strict=True):
+            _append(parts[name], subset.replicate(replicates))
+        lifted = [
+            r.lift(members[name], evaluator.n) for name, r in zip(members, chunk, strict=True)
+        ]
+        _append(parts["overall"], evaluator.replicate(union(lifted)))
     return {
-        "groups": {name: _concat(parts) for name, parts in metrics.items()},
-        "confusion": {name: np.concatenate(parts) for name, parts in confusion.items()},
-        "overall": _concat(overall),
+        name: {key: np.concatenate(values) for key, values in found.items()}
+        for name, found in parts.items()
     }
 
 
-def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+def _append(parts: dict[str, list], values: dict[str, np.ndarray]) -> None:
+    for key, value in values.items():
+        parts.setdefault(key, []).append(value)
 
 
-def _ratio(numerator, denominator):
+def safe_ratio(numerator, denominator):
+    """numerator / denominator, NaN where the denominator is 0."""
+    numerator, denominator = np.asarray(numerator, float), np.asarray(denominator, float)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(
             denominator != 0, numerator / np.where(denominator != 0, denominator, 1), np.nan
         )
 
 
-def _disparities(data, subsets: dict, draws: dict | None, confidence: float) -> dict:
-    points = {name: point_values(subset) for name, subset in subsets.items()}
-    overall_point = point_values(data)
+def _disparities(evaluator, breakdown: Breakdown, confidence: float) -> dict:
+    if len(breakdown.members) < 2:
+        return {}
+    overall = evaluator.point()
     result = {}
-    for metric in overall_point:
-        values = {name: points[name][metric] for name in subsets}
+    for metric in evaluator.names:
+        values = {g: v for g, p in breakdown.points.items() if (v := finite(p[metric])) is not None}
+        if len(values) < 2:
+            continue
         highest, lowest = max(values, key=values.get), min(values, key=values.get)
-        best = lowest if metric in LOWER_IS_BETTER else highest
+        best = lowest if metric in evaluator.lower_is_better else highest
         entry = {
             "difference": values[highest] - values[lowest],
-            "ratio": float(_ratio(values[lowest], values[highest])),
+            "ratio": finite(safe_ratio(values[lowest], values[highest])),
             "highest": highest,
             "lowest": lowest,
             "best": best,
-            "by_group": {},
         }
+        draws = breakdown.draws
         if draws:
-            stacked = np.stack([draws["groups"][name][metric] for name in subsets])  # (G, B)
-            entry["ci"] = percentile_interval(stacked.max(axis=0) - stacked.min(axis=0), confidence)
-        for name in subsets:
-            entry["by_group"][name] = _comparisons(
-                metric, name, best, values, overall_point[metric], draws, confidence
-            )
+            stacked = np.stack([draws[g][metric] for g in values])  # (G, B)
+            with warnings.catch_warnings():  # a replicate where a group has no value: left out
+                warnings.simplefilter("ignore", RuntimeWarning)
+                spread = np.nanmax(stacked, axis=0) - np.nanmin(stacked, axis=0)
+            entry["ci"] = percentile_interval(spread, confidence)
+        entry["by_group"] = {
+            g: _comparisons(metric, g, best, values, finite(overall[metric]), draws, confidence)
+            for g in values
+        }
         result[metric] = entry
     return result
 
@@ -159,71 +167,14 @@ def _comparisons(metric, name, best, values, overall, draws, confidence) -> dict
     value = values[name]
     entry = {
         "difference_to_best": value - values[best],
-        "ratio_to_best": float(_ratio(value, values[best])),
-        "difference_to_overall": value - overall,
-        "ratio_to_overall": float(_ratio(value, overall)),
+        "ratio_to_best": finite(safe_ratio(value, values[best])),
+        "difference_to_overall": None if overall is None else value - overall,
+        "ratio_to_overall": None if overall is None else finite(safe_ratio(value, overall)),
     }
     if draws:
-        mine, theirs = draws["groups"][name][metric], draws["groups"][best][metric]
-        everyone = draws["overall"][metric]
+        mine, theirs, everyone = draws[name][metric], draws[best][metric], draws["overall"][metric]
         entry["difference_to_best_ci"] = percentile_interval(mine - theirs, confidence)
-        entry["ratio_to_best_ci"] = percentile_interval(_ratio(mine, theirs), confidence)
+        entry["ratio_to_best_ci"] = percentile_interval(safe_ratio(mine, theirs), confidence)
         entry["difference_to_overall_ci"] = percentile_interval(mine - everyone, confidence)
-        entry["ratio_to_overall_ci"] = percentile_interval(_ratio(mine, everyone), confidence)
+        entry["ratio_to_overall_ci"] = percentile_interval(safe_ratio(mine, everyone), confidence)
     return entry
-
-
-def fairness_from_confusion(confusion: np.ndarray) -> dict[str, np.ndarray]:
-    """Fairness measures per class from group confusion matrices (G, b, K, K) -> (b, K) each."""
-    total = confusion.sum(axis=(2, 3))[..., None]  # (G, b, 1)
-    true_count = confusion.sum(axis=3)  # (G, b, K): images of the class
-    predicted = confusion.sum(axis=2)  # (G, b, K): images predicted as the class
-    hits = np.diagonal(confusion, axis1=2, axis2=3)
-    selection = _ratio(predicted, total)
-    tpr = _ratio(hits, true_count)
-    fpr = _ratio(predicted - hits, total - true_count)
-
-    def gap(rate):
-        return np.nanmax(rate, axis=0) - np.nanmin(rate, axis=0)
-
-    with warnings.catch_warnings():  # a class absent from every group: NaN, reported as null
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return {
-            "demographic_parity_difference": gap(selection),
-            "demographic_parity_ratio": _ratio(
-                np.nanmin(selection, axis=0), np.nanmax(selection, axis=0)
-            ),
-            "equalized_odds_difference": np.maximum(gap(tpr), gap(fpr)),
-            "equal_opportunity_difference": gap(tpr),
-        }
-
-
-def _fairness(data, subsets: dict, draws: dict | None, confidence: float) -> dict:
-    num_classes = len(data.classes)
-    points = []
-    for subset in subsets.values():
-        cells = subset.labels * num_classes + subset.predictions
-        weights = subset.weights
-        counts = np.bincount(cells, weights, num_classes * num_classes)
-        points.append(counts.reshape(1, num_classes, num_classes))
-    point = fairness_from_confusion(np.stack(points).astype(float))
-    replicated = None
-    if draws:
-        stacked = np.stack([draws["confusion"][n] for n in subsets])  # (G, B, K*K)
-        replicated = fairness_from_confusion(
-            stacked.reshape(*stacked.shape[:2], num_classes, num_classes)
-        )
-    result = {}
-    for k, name in enumerate(data.classes):
-        entry = {}
-        for measure in FAIRNESS:
-            value = {"value": _float(point[measure][0, k])}
-            if replicated is not None:
-                value["ci"] = percentile_interval(replicated[measure][:, k], confidence)
-            entry[measure] = value
-        result[name] = entry
-    return result
-
-
-def _float(value) -> float | None:
-    return float(value) if np.isfinite(value) else None

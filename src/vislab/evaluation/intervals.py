@@ -1,81 +1,166 @@
-"""Point values and bootstrap intervals of every metric of one population of images."""
+"""Point values and bootstrap intervals of any task's metrics, through one `Evaluator` interface.
+
+An evaluator holds what a task's metrics are computed from (confusion cells, COCO matches,
+caption statistics, per-video sums) for `n` resampling units, and computes every metric for a
+chunk of bootstrap replicates at once. The interval machinery (here), the group breakdown
+(`groups.py`) and model comparison use nothing else, so every task gets the same intervals,
+groups and disparities.
+
+A metric that is undefined (no ground truth of that kind, a group without data) has the value
+NaN in the arrays and `None` in metrics.json, and its interval is left out.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import copy
+from typing import Literal, Protocol
 
 import numpy as np
 
-from vislab.errors import InputError
 from vislab.evaluation.bootstrap import (
+    Replicates,
     bca_interval,
     chunk_size,
     draw_replicates,
     percentile_interval,
 )
-from vislab.evaluation.classification import (
-    ClassificationData,
-    metrics_from_stats,
-    replicate_stats,
-    unit_arrays,
-    unit_stats,
-)
 
 Method = Literal["percentile", "bca"]
-JACKKNIFE_LIMIT = 50_000_000  # units x statistics held for the BCa jackknife
 
 
-def point_values(data: ClassificationData) -> dict[str, float]:
-    num_classes = len(data.classes)
-    values = metrics_from_stats(replicate_stats(unit_arrays(data), num_classes), num_classes)
-    return {name: float(value[0]) for name, value in values.items()}
+class Evaluator(Protocol):
+    """What every task's evaluation provides to the interval and group machinery."""
+
+    names: list[str]  # the reported metrics, in order
+    n: int  # resampling units (images, videos, items)
+    clusters: np.ndarray | None  # unit -> cluster code, when whole clusters are resampled
+    cells: int  # numbers one replicate holds in memory (for chunking)
+    lower_is_better: frozenset[str]
+
+    def point(self) -> dict[str, np.ndarray]:
+        """Every metric (1,) on the data as observed (extra keys allowed)."""
+
+    def replicate(self, replicates: Replicates) -> dict[str, np.ndarray]:
+        """Every metric (b,) for a chunk of replicates of this evaluator's units."""
+
+    def subset(self, members: np.ndarray) -> Evaluator:
+        """The same evaluation restricted to units `members` (a group)."""
+
+    def jackknife(self) -> dict[str, np.ndarray] | None:
+        """Each metric with one unit (or cluster) left out, for BCa; None if not available."""
 
 
-def bootstrap_values(data: ClassificationData, resamples: int, seed: int) -> dict[str, np.ndarray]:
-    """(resamples,) values of each metric, over images (or clusters, if the data has them)."""
-    arrays, num_classes = unit_arrays(data), len(data.classes)
-    per_chunk = chunk_size(data.n, num_classes * num_classes)
+class WeightedEvaluator:
+    """An `Evaluator` whose metrics are a function of one weight per unit, `metrics(weights)`
+    with weights (b, count): a unit's multiplicity in a replicate, 0 outside a group. The
+    detection, captioning and retrieval evaluators are these."""
+
+    names: list[str] = []
+    lower_is_better = frozenset()
+    clusters = None
+
+    def __init__(self, count: int, members: np.ndarray | None = None) -> None:
+        self.count = count
+        self.members = np.arange(count) if members is None else members
+
+    @property
+    def n(self) -> int:
+        return len(self.members)
+
+    @property
+    def cells(self) -> int:
+        return self.count
+
+    def metrics(self, weights: np.ndarray) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def point(self) -> dict[str, np.ndarray]:
+        weights = np.zeros((1, self.count))
+        weights[0, self.members] = 1.0
+        return self.metrics(weights)
+
+    def replicate(self, replicates: Replicates) -> dict[str, np.ndarray]:
+        lifted = replicates.lift(self.members, self.count)
+        return self.metrics(lifted.weights_over(self.count))
+
+    def subset(self, members: np.ndarray) -> WeightedEvaluator:
+        clone = copy.copy(self)
+        clone.members = self.members[members]
+        return clone
+
+    def jackknife(self) -> None:
+        return None
+
+
+def finite(value) -> float | None:
+    """A float, or None for NaN, infinity or None."""
+    if value is None:
+        return None
+    value = float(np.asarray(value).reshape(-1)[0])
+    return value if np.isfinite(value) else None
+
+
+def bootstrap_draws(evaluator: Evaluator, resamples: int, seed: int) -> dict[str, np.ndarray]:
+    """(resamples,) values of every metric over replicates of the evaluator's units."""
     parts: dict[str, list[np.ndarray]] = {}
-    for replicates in draw_replicates(data.n, resamples, seed, data.clusters, per_chunk):
-        stats = replicate_stats(arrays, num_classes, replicates)
-        for name, values in metrics_from_stats(stats, num_classes).items():
+    per_chunk = chunk_size(evaluator.cells)
+    for replicates in draw_replicates(evaluator.n, resamples, seed, evaluator.clusters, per_chunk):
+        for name, values in evaluator.replicate(replicates).items():
             parts.setdefault(name, []).append(values)
     return {name: np.concatenate(values) for name, values in parts.items()}
 
 
-def jackknife_values(data: ClassificationData) -> dict[str, np.ndarray]:
-    """Each metric with one unit (image, or cluster) left out: BCa's acceleration."""
-    arrays, num_classes = unit_arrays(data), len(data.classes)
-    units = data.clusters if data.clusters is not None else np.arange(data.n)
-    if (int(units.max()) + 1) * num_classes**2 > JACKKNIFE_LIMIT:
-        raise InputError(
-            "BCa intervals need a jackknife that is too large here (units x classes^2 > "
-            f"{JACKKNIFE_LIMIT:,}); use --interval percentile."
-        )
-    per_unit = unit_stats(arrays, num_classes, units)
-    total = {name: values.sum(axis=0, keepdims=True) for name, values in per_unit.items()}
-    left_out = {name: total[name] - per_unit[name] for name in per_unit}
-    return metrics_from_stats(left_out, num_classes)
+def metric_entry(
+    value,
+    draws: np.ndarray | None,
+    confidence: float,
+    jackknife: np.ndarray | None = None,
+) -> dict:
+    """{"value", "ci"} of one metric: percentile interval, or BCa when a jackknife is given."""
+    entry = {"value": finite(value)}
+    if entry["value"] is None or draws is None or not len(draws):
+        return entry
+    if jackknife is not None:
+        interval = bca_interval(np.asarray(draws, float), entry["value"], jackknife, confidence)
+    else:
+        interval = percentile_interval(draws, confidence)
+    if interval is not None:
+        entry["ci"] = interval
+    return entry
 
 
-def metrics_with_intervals(
-    data: ClassificationData,
+def metric_entries(
+    evaluator: Evaluator,
     resamples: int,
     confidence: float,
     seed: int,
     method: Method = "percentile",
-) -> tuple[dict[str, dict], dict[str, np.ndarray]]:
-    """{metric: {"value", "ci"}} and the bootstrap values behind the intervals."""
-    point = point_values(data)
-    if resamples <= 0:
-        return {name: {"value": value} for name, value in point.items()}, {}
-    draws = bootstrap_values(data, resamples, seed)
-    jackknife = jackknife_values(data) if method == "bca" else None
-    metrics = {}
-    for name, value in point.items():
-        if method == "bca":
-            ci = bca_interval(draws[name], value, jackknife[name], confidence)
-        else:
-            ci = percentile_interval(draws[name], confidence)
-        metrics[name] = {"value": value, "ci": ci}
-    return metrics, draws
+) -> tuple[dict[str, dict], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """({metric: {"value", "ci"}}, the bootstrap draws, the point values)."""
+    point = evaluator.point()
+    draws = bootstrap_draws(evaluator, resamples, seed) if resamples > 0 else {}
+    jackknife = evaluator.jackknife() if method == "bca" and resamples > 0 else None
+    entries = {}
+    for name in evaluator.names:
+        left_out = jackknife[name] if jackknife is not None else None
+        entries[name] = metric_entry(point[name], draws.get(name), confidence, left_out)
+    return entries, draws, point
+
+
+def bootstrap_record(
+    resamples: int,
+    confidence: float,
+    seed: int,
+    method: str = "percentile",
+    unit: str = "images",
+    **extra,
+) -> dict:
+    """metrics.json's `bootstrap` entry: how the intervals were made (what was resampled)."""
+    return {
+        "resamples": resamples,
+        "confidence": confidence,
+        "seed": seed,
+        "method": method,
+        "unit": unit,
+        **extra,
+    }

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from vislab.errors import InputError
-from vislab.evaluation.classification import SCORE_PREFIX
+from vislab.predictions import score_columns
 
 BANDS = ((0.6, "low"), (0.9, "mid"), (1.01, "high"))  # max score below the bound -> band
 BAND_FACTOR = {"low": 3.0, "mid": 2.0, "high": 1.0}
@@ -29,7 +29,7 @@ SAMPLE_FILE, SHEET_FILE, DESIGN_FILE = "sample.csv", "coding_sheet.csv", "design
 
 
 def confidence_band(frame: pd.DataFrame) -> pd.Series:
-    scores = [c for c in frame.columns if str(c).startswith(SCORE_PREFIX)]
+    scores = score_columns(frame)
     if not scores:
         raise InputError("--oversample-uncertain needs score_<class> columns in the predictions.")
     top = frame[scores].max(axis=1).to_numpy()
@@ -102,7 +102,7 @@ def write_sample(
     sample: pd.DataFrame, out: str | Path, coders: Sequence[str], design: dict
 ) -> Path:
     """sample.csv (key: id, weight, the model's outputs), coding_sheet.csv (no model labels)."""
-    from vislab.runs import write_atomic, write_json
+    from vislab.files import write_atomic, write_json
 
     out = Path(out)
     if out.exists() and any(out.iterdir()):

@@ -14,7 +14,9 @@ Input (DESIGN's contract, writable by any tool): a CSV with one row per window â
   (half the L1 distance) between the class-probability vectors of adjacent windows â€” 0 when the
   scores never move, 1 when each window puts all mass on a new class; the mean over videos.
 
-Intervals of the temporal measures resample videos with the same seed as the video-level ones.
+Every measure, its interval, group and disparity comes from one `VideoEvaluator`: the
+classification evaluator over videos and the temporal measures' per-video sums, resampled
+together (the unit is the video).
 """
 
 from __future__ import annotations
@@ -25,11 +27,18 @@ import numpy as np
 import pandas as pd
 
 from vislab.errors import InputError
-from vislab.evaluation.bootstrap import draw_replicates, percentile_interval
-from vislab.evaluation.classification import SCORE_PREFIX
-from vislab.evaluation.groups import group_values
+from vislab.evaluation.bootstrap import Replicates
+from vislab.evaluation.classification import classification_json
+from vislab.evaluation.classification_stats import ClassificationData, ClassificationEvaluator
+from vislab.evaluation.intervals import bootstrap_record
+from vislab.predictions import END, LABEL, PREDICTION, START, VIDEO_ID, class_of, score_columns
 
-REQUIRED = ("video_id", "start", "end", "label", "prediction")
+REQUIRED = (VIDEO_ID, START, END, LABEL, PREDICTION)
+TEMPORAL = {
+    "clip_top1_accuracy": ("windows_correct", "windows"),
+    "temporal_consistency": ("consistency", None),
+    "probability_total_variation": ("total_variation", None),
+}
 
 
 def check_windows(windows: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -57,7 +66,7 @@ def check_windows(windows: pd.DataFrame, source: str) -> pd.DataFrame:
 
 def per_video(windows: pd.DataFrame) -> pd.DataFrame:
     """One row per video: label, prediction, averaged scores, temporal measures, metadata."""
-    score_columns = [c for c in windows.columns if c.startswith(SCORE_PREFIX)]
+    scored = score_columns(windows)
     rows = []
     for video_id, frame in windows.sort_values(["video_id", "start"], kind="stable").groupby(
         "video_id", sort=False
@@ -65,17 +74,15 @@ def per_video(windows: pd.DataFrame) -> pd.DataFrame:
         row = {"id": video_id, "label": frame["label"].iat[0], "windows": len(frame),
                "windows_correct": int((frame["prediction"] == frame["label"]).sum()),
                "consistency": _agreement(frame["prediction"].to_numpy())}  # fmt: skip
-        if score_columns:
-            scores = frame[score_columns].to_numpy(dtype=float)
-            row.update(dict(zip(score_columns, scores.mean(axis=0), strict=True)))
-            row["prediction"] = score_columns[int(scores.mean(axis=0).argmax())].removeprefix(
-                SCORE_PREFIX
-            )
+        if scored:
+            scores = frame[scored].to_numpy(dtype=float)
+            row.update(dict(zip(scored, scores.mean(axis=0), strict=True)))
+            row["prediction"] = class_of(scored[int(scores.mean(axis=0).argmax())])
             row["total_variation"] = _total_variation(scores)
         else:
             row["prediction"] = _majority(frame["prediction"].to_numpy())
         for column in frame.columns:
-            if column not in (*REQUIRED, *score_columns):
+            if column not in (*REQUIRED, *scored):
                 row[column] = frame[column].iat[0]
         rows.append(row)
     return pd.DataFrame(rows)
@@ -99,63 +106,88 @@ def _majority(predictions: np.ndarray) -> str:
     return str(values[best[np.argmin(first[best])]])
 
 
-def temporal_measures(videos: pd.DataFrame, bootstrap: int, confidence: float, seed: int) -> dict:
-    """clip_top1_accuracy, temporal_consistency (and total variation) with intervals over videos."""
-    sums = {
-        "clip_top1_accuracy": (
-            videos["windows_correct"].to_numpy(float),
-            videos["windows"].to_numpy(float),
-        )
-    }
-    for name, column in (
-        ("temporal_consistency", "consistency"),
-        ("probability_total_variation", "total_variation"),
-    ):
-        if column in videos.columns:
-            values = videos[column].to_numpy(float)
+def temporal_sums(videos: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per temporal measure, (numerator, denominator) per video: the measure is their ratio of
+    sums (window-level accuracy over windows; consistency and variation over videos with two
+    windows or more)."""
+    sums = {}
+    for name, (column, count) in TEMPORAL.items():
+        if column not in videos.columns:
+            continue
+        values = videos[column].to_numpy(float)
+        if count is not None:
+            sums[name] = (values, videos[count].to_numpy(float))
+        else:
             counted = np.isfinite(values)
             sums[name] = (np.where(counted, values, 0.0), counted.astype(float))
-    result = {}
-    for name, (numerator, denominator) in sums.items():
-        value = numerator.sum() / denominator.sum() if denominator.sum() else float("nan")
-        entry = {"value": None if np.isnan(value) else float(value)}
-        if bootstrap and entry["value"] is not None:
-            draws = []
-            for chunk in draw_replicates(len(videos), bootstrap, seed):
-                top, bottom = (
-                    numerator[chunk.indices].sum(axis=1),
-                    denominator[chunk.indices].sum(axis=1),
-                )
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    draws.append(top / bottom)
-            entry["ci"] = percentile_interval(np.concatenate(draws), confidence)
-        result[name] = entry
-    return result
+    return sums
 
 
-def evaluate_video(windows: pd.DataFrame, group_by: Sequence[str] = (), bootstrap: int = 1000,
-                   confidence: float = 0.95, seed: int = 0, source: str = "predictions") -> dict:  # fmt: skip
-    from vislab.evaluation.metrics_json import evaluate_classification
+class VideoEvaluator:
+    """The `Evaluator` of video (intervals.py): video-level classification metrics (accuracy
+    reported as top1_accuracy) and the temporal measures, over the same video replicates."""
 
+    lower_is_better = frozenset({"ece", "probability_total_variation"})
+
+    def __init__(self, classification: ClassificationEvaluator, sums: dict) -> None:
+        self.classification, self.sums = classification, sums
+        names = [_renamed(name) for name in classification.names]
+        head = [name for name in ("top1_accuracy", "top5_accuracy") if name in names]
+        self.names = [*head, *sums, *(name for name in names if name not in head)]
+
+    @property
+    def n(self) -> int:
+        return self.classification.n
+
+    @property
+    def clusters(self) -> np.ndarray | None:
+        return self.classification.clusters
+
+    @property
+    def cells(self) -> int:
+        return self.classification.cells
+
+    def _with_temporal(self, values: dict, weights: np.ndarray) -> dict[str, np.ndarray]:
+        result = {_renamed(name): value for name, value in values.items()}
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for name, (numerator, denominator) in self.sums.items():
+                result[name] = (weights @ numerator) / (weights @ denominator)
+        return result
+
+    def point(self) -> dict[str, np.ndarray]:
+        return self._with_temporal(self.classification.point(), np.ones((1, self.n)))
+
+    def replicate(self, replicates: Replicates) -> dict[str, np.ndarray]:
+        values = self.classification.replicate(replicates)
+        return self._with_temporal(values, replicates.weights_over(self.n))
+
+    def subset(self, members: np.ndarray) -> VideoEvaluator:
+        sums = {name: (top[members], bottom[members]) for name, (top, bottom) in self.sums.items()}
+        return VideoEvaluator(self.classification.subset(members), sums)
+
+    def jackknife(self) -> None:
+        return None
+
+
+def _renamed(name: str) -> str:
+    return "top1_accuracy" if name == "accuracy" else name
+
+
+def evaluate_video(
+    windows: pd.DataFrame,
+    group_by: Sequence[str] = (),
+    bootstrap: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    source: str = "predictions",
+) -> dict:
+    """metrics.json's content for windowed video predictions."""
     videos = per_video(check_windows(windows, source))
-    table = videos.drop(
-        columns=["windows", "windows_correct", "consistency", "total_variation"], errors="ignore"
-    )
-    result = evaluate_classification(table, group_by, bootstrap, confidence, seed, source)
-    result["task"] = "video"
-    metrics = {"top1_accuracy": result["metrics"].pop("accuracy")}
-    if "top5_accuracy" in result["metrics"]:
-        metrics["top5_accuracy"] = result["metrics"].pop("top5_accuracy")
-    metrics.update(temporal_measures(videos, bootstrap, confidence, seed))
-    result["metrics"] = {**metrics, **result["metrics"]}
+    columns = ["windows", "windows_correct", "consistency", "total_variation"]
+    data = ClassificationData(videos.drop(columns=columns, errors="ignore"), source)
+    evaluator = VideoEvaluator(ClassificationEvaluator(data), temporal_sums(videos))
+    settings = (bootstrap, confidence, seed, "percentile")
+    result = classification_json(evaluator, data, "video", group_by, settings, source)
     result["windows"] = int(len(windows))
-    for spec in group_by:
-        values = group_values(videos, spec, source).astype(str).to_numpy()
-        for name, entry in result.get("groups", {}).get(spec, {}).items():
-            members = videos[values == str(name)]
-            entry["metrics"] = {"top1_accuracy": entry["metrics"].pop("accuracy"),
-                                **temporal_measures(members, bootstrap, confidence, seed), **entry["metrics"]}  # fmt: skip
-        gaps = result.get("disparities", {}).get(spec, {})
-        if "accuracy" in gaps:
-            result["disparities"][spec] = {"top1_accuracy": gaps.pop("accuracy"), **gaps}
+    result["bootstrap"] = bootstrap_record(*settings, unit="videos")
     return result

@@ -39,20 +39,30 @@ def is_vit(model: nn.Module) -> bool:
     return hasattr(model, "blocks") and hasattr(model, "patch_embed")
 
 
-def vit_reshape(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    """(B, prefix + h*w, C) tokens -> (B, C, h, w) feature map, for CAMs on ViTs."""
-    prefix = getattr(model, "num_prefix_tokens", 1)
-    height, width = model.patch_embed.grid_size
+def token_grid(prefix: int = 1, grid: tuple[int, int] | None = None) -> Callable:
+    """(B, prefix + h*w, C) transformer tokens -> (B, C, h, w) feature map, for CAMs on ViTs
+    (a square grid unless `grid` gives h, w)."""
 
     def reshape(tokens: torch.Tensor) -> torch.Tensor:
-        grid = tokens[:, prefix:, :].reshape(tokens.shape[0], height, width, tokens.shape[2])
-        return grid.permute(0, 3, 1, 2)
+        patches = tokens[:, prefix:, :]
+        height, width = grid or (int(round(patches.shape[1] ** 0.5)),) * 2
+        return patches.reshape(tokens.shape[0], height, width, tokens.shape[2]).permute(0, 3, 1, 2)
 
     return reshape
 
 
-def cnn_target_layer(model: nn.Module, image_size: int) -> nn.Module:
-    """The last module (in execution order) whose output is a large enough feature map."""
+def vit_reshape(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The token-to-grid reshape of a timm ViT."""
+    return token_grid(getattr(model, "num_prefix_tokens", 1), tuple(model.patch_embed.grid_size))
+
+
+def cnn_target_layer(model: nn.Module, example: int | torch.Tensor) -> nn.Module:
+    """The last module (in execution order) whose output is a large enough feature map.
+
+    `example` is an input the model takes (or the image size of a (1, 3, size, size) input);
+    feature maps are (B, C, h, w), or (B, C, t, h, w) for video models."""
+    if isinstance(example, int):
+        example = torch.zeros(1, 3, example, example)
     outputs: list[tuple[nn.Module, tuple[int, ...]]] = []
     hooks = [
         module.register_forward_hook(lambda m, _, out: outputs.append((m, tuple(out.shape))))
@@ -61,18 +71,25 @@ def cnn_target_layer(model: nn.Module, image_size: int) -> nn.Module:
     ]
     try:
         with torch.no_grad():
-            model.eval()(torch.zeros(1, 3, image_size, image_size))
+            model.eval()(example)
     finally:
         for hook in hooks:
             hook.remove()
-    smallest = min(7, max(1, image_size // 8))
-    maps = [m for m, shape in outputs if len(shape) == 4 and min(shape[2:]) >= smallest]
+    size = example.shape[-1]
+    smallest = min(7, max(1, size // 8))
+    maps = [m for m, shape in outputs if len(shape) in (4, 5) and min(shape[-2:]) >= smallest]
     if not maps:
-        raise InputError(f"{type(model).__name__}: no feature map to explain at {image_size} px.")
+        raise InputError(f"{type(model).__name__}: no feature map to explain at {size} px.")
     return maps[-1]
 
 
 def make_cam(model: nn.Module, method: str, image_size: int):
+    chosen = model.cam_layer() if hasattr(model, "cam_layer") else None
+    if chosen is not None:  # a model that names its layer (CLIP's vision transformer)
+        layer, prefix = chosen
+        return _cam_class(method)(
+            model=model, target_layers=[layer], reshape_transform=token_grid(prefix)
+        )
     if is_vit(model):
         return _cam_class(method)(
             model=model,

@@ -10,10 +10,7 @@ does). Gradient-based maps (Grad-CAM and kin) need one box as the target and are
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pandas as pd
 import torch
 from PIL import Image
 from torch import nn
@@ -92,33 +89,3 @@ def explain_detections(model: nn.Module, image: Image.Image, classes: list[str])
         return shown, names
     drawn = draw_bounding_boxes(torch.from_numpy(shown).permute(2, 0, 1), found["boxes"][keep], names, colors="white", width=2)  # fmt: skip
     return drawn.permute(1, 2, 0).numpy(), names
-
-
-def explain_detection_run(run_dir: str | Path, images: list[str | Path], method: str, out: str | Path) -> pd.DataFrame:  # fmt: skip
-    """Write an overlay per image, explanations.csv and explanations.html into `out`."""
-    from vislab.data.images import read_image
-    from vislab.prediction import _expand
-    from vislab.report.gallery import write_detection_explanations_page
-    from vislab.runs import write_atomic
-    from vislab.training_detection import load_run_detector
-
-    if method != "eigencam":
-        raise InputError(
-            f"--method {method}: detectors are explained with --method eigencam (gradient-free; "
-            "the gradient-based maps need a single target score)."
-        )
-    model, preprocessing, _ = load_run_detector(run_dir)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    rows, overlays = [], []
-    for index, path in enumerate(_expand(images)):
-        shown, names = explain_detections(model, read_image(path), preprocessing["classes"])
-        name = f"{index:04d}_{path.stem}_{method}.png"
-        Image.fromarray(shown).save(out / name)
-        overlays.append(shown)
-        rows.append({"image": str(path), "overlay": name, "detections": len(names),
-                     "boxes": "; ".join(names)})  # fmt: skip
-    table = pd.DataFrame(rows)
-    write_atomic(out / "explanations.csv", table.to_csv(index=False))
-    write_detection_explanations_page(table, overlays, method, out)
-    return table

@@ -24,43 +24,28 @@ from vislab.errors import ConfigError, InputError
 TORCHVISION_PREFIX = "torchvision:"
 
 
-def check_backbone_name(name: str) -> None:
-    """Raise ValueError (for the config validator) when no library knows the backbone."""
+def backbone_problem(name: str) -> str | None:
+    """Why no library knows the classifier backbone `name` (None: timm or torchvision does)."""
     if name.startswith(("hf-hub:", "hf_hub:")):
-        return  # resolved on the hub at creation time
-    from vislab.models.video import is_video_model
-
-    if is_video_model(name):
-        return  # video models (models/video.py)
-    if name.startswith(("vislab:", "transformers:", "ultralytics:")):
-        from vislab.models.detectors import all_detector_names, is_detector
-        from vislab.multimodal.captioner import CAPTIONERS
-
-        if is_detector(name) or name.removeprefix("transformers:") in CAPTIONERS:
-            return
-        known, wanted = all_detector_names(), name
-        close = difflib.get_close_matches(wanted, known, n=3)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise ValueError(f"unknown detector '{name}'.{hint} Known: {', '.join(known)}")
+        return None  # resolved on the hub at creation time
     if name.startswith(TORCHVISION_PREFIX):
         import torchvision
 
         known = torchvision.models.list_models(module=torchvision.models)
-        known += torchvision.models.list_models(module=torchvision.models.detection)
         wanted = name.removeprefix(TORCHVISION_PREFIX)
     else:
         import timm
 
         if timm.is_model(name):
-            return
-        known = timm.list_models()
-        wanted = name
+            return None
+        known, wanted = timm.list_models(), name
     if wanted in known:
-        return
+        return None
     close = difflib.get_close_matches(wanted, known, n=3)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    raise ValueError(
-        f"unknown backbone '{name}'.{hint} Use any timm model name or torchvision:NAME"
+    return (
+        f"unknown backbone '{name}'.{hint} Use any timm model name or torchvision:NAME. "
+        f"Got '{name}'."
     )
 
 
@@ -200,14 +185,3 @@ def freeze_backbone(model: nn.Module, frozen: bool = True) -> None:
     for parameter in model.parameters():
         if id(parameter) not in head_params:
             parameter.requires_grad_(not frozen)
-
-
-def parameter_groups(model: nn.Module, lr: float, backbone_lr_scale: float) -> list[dict]:
-    """Two optimizer groups: the head at `lr`, the backbone at `lr * backbone_lr_scale`."""
-    head_params = list(head_module(model).parameters())
-    head_ids = {id(p) for p in head_params}
-    backbone_params = [p for p in model.parameters() if id(p) not in head_ids]
-    return [
-        {"params": backbone_params, "lr": lr * backbone_lr_scale, "name": "backbone"},
-        {"params": head_params, "lr": lr, "name": "head"},
-    ]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from vislab.files import write_atomic
 from vislab.report.html import STYLE, embed_png
 from vislab.report.plots import _pyplot, figure_png
-from vislab.runs import write_atomic
 
 
 def shares_png(spec: str, entry: dict) -> bytes:

@@ -34,7 +34,7 @@ def _thumbnail(table: CaptionTable, position: int) -> str:
 
 
 def worst_section(worst: pd.DataFrame, table: CaptionTable, count: int = GALLERY) -> str:
-    where = {image_id: position for position, image_id in enumerate(table.images["id"])}
+    where = {image_id: position for position, image_id in enumerate(table.frame["id"])}
     rows = []
     for row in worst.head(count).itertuples():
         references = "<br>".join(html.escape(text) for text in row.references.split(" | "))

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from vislab.files import write_atomic
 from vislab.report import plots
-from vislab.runs import write_atomic
 
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -119,7 +119,7 @@ def errors_section(predictions: pd.DataFrame, read_image: Callable[[str], object
 
 def calibration_section(metrics: dict, predictions: pd.DataFrame) -> str:
     """Reliability diagram overall and per group (first group column), when scores exist."""
-    from vislab.evaluation.classification import ClassificationData, reliability
+    from vislab.evaluation.classification_stats import ClassificationData, reliability
     from vislab.evaluation.groups import group_values
 
     if "ece" not in metrics["metrics"]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from vislab.runs import write_atomic
+from vislab.files import write_atomic
 
 
 def _interval(entry: dict) -> tuple[float | None, float | None]:

@@ -1,0 +1,93 @@
+"""What the command groups share: printing, writing results, and the options they have in common.
+
+Heavy libraries (torch, lightning, timm) are imported inside the commands that need them, so
+`vislab --help` answers at once.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def say(text: str = "") -> None:
+    typer.echo(text)
+
+
+def write_result(path: Path | None, data: dict) -> None:
+    """The machine-readable result of a command (--json / --out), when asked for."""
+    if path is not None:
+        from vislab.files import write_json
+
+        write_json(path, data)
+        say(f"wrote {path}")
+
+
+def entry_text(entry: dict) -> str:
+    """A value with its interval: `0.8123  [0.7901, 0.8340]`, or `n/a`."""
+    value = entry.get("value")
+    text = "n/a" if value is None else f"{value:.4f}"
+    ci = entry.get("ci")
+    return text + (f"  [{ci[0]:.4f}, {ci[1]:.4f}]" if ci and value is not None else "")
+
+
+def print_metrics(metrics: dict) -> None:
+    """The summary every evaluation prints: metrics with intervals, then each group."""
+    say(f"{metrics['task']}: n = {metrics['n']}")
+    width = max(18, *(len(name) + 1 for name in metrics["metrics"]))
+    for name, entry in metrics["metrics"].items():
+        say(f"  {name:<{width}} {entry_text(entry)}")
+    headline_names = ("accuracy", "top1_accuracy", "mAP", "CIDEr")
+    for spec, groups in metrics.get("groups", {}).items():
+        say(f"by {spec}:")
+        for name, entry in groups.items():
+            headline = next(m for m in headline_names if m in entry["metrics"])
+            value = entry["metrics"][headline]["value"]
+            flag = "  (small group)" if entry["small"] else ""
+            shown = "n/a" if value is None else f"{value:.4f}"
+            say(f"  {name:<18} n={entry['n']:<6} {headline} {shown}{flag}")
+
+
+def table_for(source: str):
+    """The table of an image folder, a manifest, or a config's data source."""
+    from vislab.data.sources import load_source, source_from_path
+
+    if source.endswith((".yaml", ".yml")):
+        from vislab.tasks import load_config
+
+        return load_source(load_config(source).data)
+    return source_from_path(source)
+
+
+def split_list(text: str) -> list[str]:
+    """`A,B,C` -> ["A", "B", "C"]."""
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+class Interval(StrEnum):
+    percentile = "percentile"
+    bca = "bca"
+
+
+GroupBy = Annotated[
+    list[str] | None, typer.Option("--group-by", help="Metadata column (A*B: intersection).")
+]
+Bootstrap = Annotated[int, typer.Option(min=0, help="Bootstrap resamples; 0 skips the intervals.")]
+
+
+def _between_0_and_1(value: float) -> float:
+    if not 0 < value < 1:
+        raise typer.BadParameter(f"must be between 0 and 1 (e.g. 0.95). Got {value}.")
+    return value
+
+
+Confidence = Annotated[
+    float, typer.Option(callback=_between_0_and_1, help="Interval confidence level, e.g. 0.95.")
+]
+Seed = Annotated[int, typer.Option(help="Bootstrap seed.")]
+Overrides = Annotated[list[str] | None, typer.Option("--set", help="Override a field: key=value.")]
+ModelSource = Annotated[str, typer.Option(help="CLIP: a save_pretrained folder or a hub name.")]
+BatchSize = Annotated[int, typer.Option(min=1, help="Images per batch.")]

@@ -1,0 +1,169 @@
+"""Commands with image-text models: `zero-shot`, `embed`, `linear-probe`, `retrieval`, `caption`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vislab.cli.common import (
+    BatchSize,
+    Bootstrap,
+    GroupBy,
+    ModelSource,
+    Seed,
+    print_metrics,
+    say,
+    write_result,
+)
+
+
+def zero_shot(
+    source: Annotated[str, typer.Argument(help="Image folder or manifest (.csv/.parquet).")],
+    model: ModelSource,
+    classes: Annotated[list[str] | None, typer.Option("--class", help="A class, or name=description (repeat; default: the labels).")] = None,
+    templates: Annotated[Path | None, typer.Option(help="Prompt templates, one per line with {} for the class.")] = None,
+    batch_size: BatchSize = 32,
+    report: Annotated[Path | None, typer.Option(help="Labelled images: a new folder for metrics.json, report.html.")] = None,
+    group_by: GroupBy = None,
+    bootstrap: Bootstrap = 1000,
+    out: Annotated[Path, typer.Option(help="Predictions CSV to write.")] = Path("zeroshot.csv"),
+) -> None:  # fmt: skip
+    """Code images into classes described in words with CLIP (no training); a predictions CSV."""
+    from vislab.files import write_atomic, write_json
+    from vislab.tasks.zero_shot import code_images, write_zero_shot_report
+
+    table, record = code_images(
+        source, model, classes, str(templates) if templates else None, batch_size
+    )
+    write_atomic(out, table.to_csv(index=False))
+    write_json(out.with_suffix(".json"), record)
+    counts = table["prediction"].value_counts()
+    for name in record["classes"]:
+        say(f"  {name:<18} {int(counts.get(name, 0))} images")
+    say(
+        f"wrote {out} ({len(table)} images) and {out.with_suffix('.json')} (model, prompts, versions)"
+    )
+    if report:
+        print_metrics(write_zero_shot_report(report, table, record, group_by or [], bootstrap))
+        say(f"report: {report / 'report.html'}")
+
+
+def embed(
+    source: Annotated[str, typer.Argument(help="Image folder or manifest (.csv/.parquet).")],
+    model: ModelSource,
+    batch_size: BatchSize = 32,
+    out: Annotated[Path, typer.Option(help="Parquet file to write.")] = Path("embeddings.parquet"),
+) -> None:
+    """Export CLIP image embeddings (one row per image, metadata kept) as Parquet."""
+    from vislab.data.check import readable_table
+    from vislab.files import write_table
+    from vislab.models.clip import embed_table, load_clip
+    from vislab.predictions import embeddings_frame
+
+    table = readable_table(source)
+    frame = embeddings_frame(table.frame, embed_table(load_clip(model), table, batch_size))
+    write_table(out, frame)
+    width = sum(str(c).startswith("embedding_") for c in frame.columns)
+    say(f"wrote {out}: {len(frame)} images x {width} dimensions (L2-normalised), metadata kept")
+
+
+def linear_probe(
+    source: Annotated[str, typer.Argument(help="Labelled image folder or manifest.")],
+    model: ModelSource,
+    test: Annotated[float, typer.Option(min=0.0, max=0.99, help="Test share when the source has no splits.")] = 0.2,
+    seed: Annotated[int, typer.Option(help="Split, cross-validation and bootstrap seed.")] = 0,
+    group_by: GroupBy = None,
+    bootstrap: Bootstrap = 1000,
+    out: Annotated[Path, typer.Option(help="New folder for predictions.csv, metrics.json.")] = Path("probe"),
+) -> None:  # fmt: skip
+    """Logistic regression on frozen CLIP image features; the test split evaluated."""
+    from vislab.data.check import readable_table
+    from vislab.errors import UsageError
+    from vislab.evaluation.classification import evaluate_classification
+    from vislab.files import write_atomic, write_json
+    from vislab.models.clip import embed_table, load_clip
+    from vislab.runs import library_versions
+    from vislab.tasks.linear_probe import linear_probe as fit
+    from vislab.tasks.linear_probe import split_table
+
+    if out.exists() and any(out.iterdir()):
+        raise UsageError(f"{out}: the folder exists and is not empty; choose a new --out folder.")
+    table = split_table(readable_table(source, require_label=True), test, seed)
+    predictions, record = fit(table, embed_table(load_clip(model), table), seed)
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "predictions.csv", predictions.to_csv(index=False))
+    metrics = evaluate_classification(predictions, group_by or [], bootstrap, seed=seed)
+    write_json(out / "metrics.json", metrics)
+    write_json(out / "probe.json", {**record, "model": model, "source": source, "seed": seed,
+                                    "versions": library_versions()})  # fmt: skip
+    print_metrics(metrics)
+    say(
+        f"C = {record['C']:g} (cross-validated); wrote {out}/predictions.csv, metrics.json, probe.json"
+    )
+
+
+def retrieval(
+    references: Annotated[Path, typer.Argument(help="COCO captions JSON (or a CSV with path, caption*).")],
+    model: ModelSource,
+    images: Annotated[Path | None, typer.Option(help="Folder the file names are relative to.")] = None,
+    bootstrap: Bootstrap = 1000,
+    seed: Seed = 0,
+    out: Annotated[Path | None, typer.Option(help="Write the metrics JSON here.")] = None,
+) -> None:  # fmt: skip
+    """Image-text retrieval with CLIP: recall@1/5/10 both ways, with intervals."""
+    from vislab.data.captions import caption_pairs
+    from vislab.data.images import image_problem, read_image
+    from vislab.errors import InputError
+    from vislab.evaluation.retrieval import recall_metrics
+    from vislab.models.clip import image_embeddings, load_clip, text_embeddings
+
+    paths, texts, owner = caption_pairs(references, images)
+    bad = [f"  - {p}: {why}" for p in paths if (why := image_problem(p))]
+    if bad:
+        raise InputError(f"{len(bad)} image(s) cannot be read:\n" + "\n".join(bad[:20]))
+    clip = load_clip(model)
+    pictures = [read_image(p) for p in paths]
+    similarity = image_embeddings(clip, pictures) @ text_embeddings(clip, texts).T
+    metrics = recall_metrics(similarity, owner, bootstrap, seed=seed)
+    metrics["model"] = model
+    print_metrics(metrics)
+    write_result(out, metrics)
+
+
+def caption(
+    source: Annotated[str, typer.Argument(help="Image folder or manifest (.csv/.parquet).")],
+    model: Annotated[str, typer.Option(help="BLIP (or another image-to-text model): a folder or hub name.")],
+    beams: Annotated[int, typer.Option(min=1, help="Beam search width (1: greedy).")] = 3,
+    max_length: Annotated[int, typer.Option(min=1, help="Most new tokens per caption.")] = 30,
+    prompt: Annotated[str | None, typer.Option(help="Text the captions continue, e.g. 'a picture of'.")] = None,
+    batch_size: BatchSize = 16,
+    out: Annotated[Path, typer.Option(help="COCO caption results JSON to write.")] = Path("captions.json"),
+) -> None:  # fmt: skip
+    """Caption images; COCO caption results that `vislab evaluate captioning` reads."""
+    from vislab.data.check import readable_table
+    from vislab.files import write_atomic, write_json
+    from vislab.models.captioners import generate_captions, load_captioner
+    from vislab.runs import library_versions
+
+    table = readable_table(source)
+    images = [table.read(i) for i in range(len(table))]
+    texts = generate_captions(load_captioner(model), images, beams, max_length, prompt, batch_size)
+    results = [{"image_id": i, "caption": t} for i, t in zip(table.frame["id"], texts, strict=True)]
+    record = {"model": model, "source": str(source), "num_beams": beams, "max_length": max_length,
+              "prompt": prompt, "n": len(results), "versions": library_versions()}  # fmt: skip
+    write_atomic(out, json.dumps(results, indent=1))
+    write_json(out.with_suffix(".record.json"), record)
+    for item in results[:5]:
+        say(f"  {item['image_id']}: {item['caption']}")
+    say(f"wrote {out} ({len(results)} captions) and {out.with_suffix('.record.json')}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("zero-shot")(zero_shot)
+    app.command()(embed)
+    app.command("linear-probe")(linear_probe)
+    app.command()(retrieval)
+    app.command()(caption)

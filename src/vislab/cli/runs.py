@@ -1,0 +1,100 @@
+"""Commands on runs: `quickstart`, `train`, `predict`, `explain` (and `evaluate RUN_DIR`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vislab.cli.common import Overrides, print_metrics, say
+
+
+class Method(StrEnum):
+    gradcam = "gradcam"
+    gradcam_pp = "gradcam++"
+    eigencam = "eigencam"
+    scorecam = "scorecam"
+    attention = "attention"
+
+
+def quickstart(
+    out: Annotated[Path, typer.Option(help="Folder for the run directory.")] = Path("runs"),
+    epochs: Annotated[int, typer.Option(min=1, help="Training epochs.")] = 12,
+) -> None:
+    """The whole flow offline on scikit-learn's digits: check, train, evaluate, report."""
+    from vislab.quickstart import run_quickstart
+
+    run_quickstart(out, epochs=epochs, say=say)
+
+
+def train(
+    config: Annotated[
+        Path | None, typer.Argument(help="Experiment config (.yaml); not with --resume.")
+    ] = None,
+    set_: Overrides = None,
+    resume: Annotated[Path | None, typer.Option(help="Continue this run directory.")] = None,
+) -> None:
+    """Train a model; writes a new run directory with checkpoints, predictions, metrics, report."""
+    from vislab.errors import UsageError
+    from vislab.training import train as run_training
+
+    if config is None and resume is None:
+        raise UsageError("give a CONFIG.yaml, or --resume RUN_DIR.")
+    run_dir = run_training(config, set_ or [], resume=resume, progress=sys.stderr.isatty())
+    if (run_dir / "metrics.json").is_file():
+        print_metrics(json.loads((run_dir / "metrics.json").read_text()))
+        say(f"run directory: {run_dir}")
+        say(f"report: {run_dir / 'report.html'}")
+
+
+def predict(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")],
+    images: Annotated[list[Path], typer.Argument(help="Image (or video) files or folders.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Predictions file to write (.csv, .parquet; .json for "
+            "COCO results of detection and captioning runs)."
+        ),
+    ] = Path("predictions.csv"),  # fmt: skip
+) -> None:
+    """Predict with a run's model and its own preprocessing (a run of any task)."""
+    from vislab.prediction import predict as run_prediction
+
+    predictions, task, table = run_prediction(run_dir, images)
+    task.write_predictions(out, predictions, table)
+    for line in task.summarize_predictions(predictions):
+        say(line)
+    say(f"wrote {out}")
+
+
+def explain(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")],
+    images: Annotated[list[Path], typer.Argument(help="Image (or video) files or folders.")],
+    method: Annotated[
+        Method, typer.Option(help="What makes the maps (detectors: eigencam).")
+    ] = Method.gradcam,
+    target: Annotated[str, typer.Option(help="predicted | true | a class name")] = "predicted",
+    out: Annotated[
+        Path, typer.Option(help="Folder for the overlays, explanations.csv and .html.")
+    ] = Path("explanations"),
+) -> None:
+    """Show what the model looked at (classification runs: with a faithfulness score, ROAD)."""
+    from vislab.prediction import explain as run_explain
+
+    table = run_explain(run_dir, images, method.value, target, out)
+    for line in table.attrs.get("summary", []):
+        say(line)
+    count = f"{len(table)} overlay{'s' * (len(table) != 1)}"
+    say(f"wrote {count}, {out / 'explanations.csv'} and {out / 'explanations.html'}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(quickstart)
+    app.command()(train)
+    app.command()(predict)
+    app.command()(explain)

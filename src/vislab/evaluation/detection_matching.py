@@ -1,0 +1,275 @@
+"""COCO detection metrics equal to pycocotools, with image-bootstrap intervals and groups.
+
+pycocotools' `COCOeval.evaluate()` matches detections to ground truth per image, category and
+area range; that matching is done once. `accumulate()`'s precision/recall computation is then
+redone here, vectorized and with a weight per image: weights of 1 give pycocotools' twelve
+numbers exactly; bootstrap replicates weight each image by its multiplicity in the resample
+(duplicated images included), and a group's numbers weight its images 1 and the others 0.
+
+Duplicated images enter the cumulative sums at once (weight 2 adds 2 true or false positives at
+one rank) rather than as two adjacent ranks; this changes precision only between the recall
+levels of the two copies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vislab.evaluation.intervals import WeightedEvaluator
+
+STATS = (  # name, kind, IoU threshold (None: 0.50:0.95), area, max detections
+    ("mAP", "ap", None, "all", 100), ("mAP_50", "ap", 0.5, "all", 100),
+    ("mAP_75", "ap", 0.75, "all", 100), ("mAP_small", "ap", None, "small", 100),
+    ("mAP_medium", "ap", None, "medium", 100), ("mAP_large", "ap", None, "large", 100),
+    ("AR_1", "ar", None, "all", 1), ("AR_10", "ar", None, "all", 10),
+    ("AR_100", "ar", None, "all", 100), ("AR_small", "ar", None, "small", 100),
+    ("AR_medium", "ar", None, "medium", 100), ("AR_large", "ar", None, "large", 100),
+)  # fmt: skip
+AREAS = ("all", "small", "medium", "large")
+NAMES = [name for name, *_ in STATS]
+
+
+@dataclass
+class Matches:
+    """One category and area range: every detection, in pycocotools' accumulation order."""
+
+    scores: np.ndarray  # (D,) sorted by score, descending (stable, as pycocotools)
+    image: np.ndarray  # (D,) image index of each detection
+    rank: np.ndarray  # (D,) rank of the detection within its image (for max-detection limits)
+    true_positive: np.ndarray  # (T, D) matched and not ignored
+    false_positive: np.ndarray  # (T, D) unmatched and not ignored
+    ground_truth: np.ndarray  # (I,) non-ignored ground-truth boxes per image
+
+
+def matches_from_cocoeval(
+    evaluation,
+) -> tuple[dict[tuple[int, str], Matches], list, np.ndarray, np.ndarray]:
+    """Per (category index, area name) Matches from a COCOeval after `evaluate()`."""
+    params = evaluation.params
+    images, categories = list(params.imgIds), list(params.catIds)
+    area_names = dict(zip(map(tuple, params.areaRng), AREAS, strict=True))
+    count_images, count_areas = len(images), len(params.areaRng)
+    table = {}
+    for k in range(len(categories)):
+        for a, area in enumerate(params.areaRng):
+            start = k * count_areas * count_images + a * count_images
+            entries = evaluation.evalImgs[start : start + count_images]
+            table[(k, area_names[tuple(area)])] = _matches(entries, len(params.iouThrs))
+    return table, categories, np.asarray(params.iouThrs), np.asarray(params.recThrs)
+
+
+def _matches(entries: list, thresholds: int) -> Matches:
+    scores, image, rank, matched, ignored = [], [], [], [], []
+    ground_truth = np.zeros(len(entries))
+    for index, entry in enumerate(entries):
+        if entry is None:
+            continue
+        count = len(entry["dtScores"])
+        scores.append(np.asarray(entry["dtScores"], dtype=float))
+        image.append(np.full(count, index))
+        rank.append(np.arange(count))
+        matched.append(np.asarray(entry["dtMatches"]).reshape(thresholds, count) > 0)
+        ignored.append(np.asarray(entry["dtIgnore"]).reshape(thresholds, count) > 0)
+        ground_truth[index] = np.count_nonzero(np.asarray(entry["gtIgnore"]) == 0)
+    if not scores:
+        empty = np.zeros((thresholds, 0), dtype=bool)
+        return Matches(np.zeros(0), np.zeros(0, int), np.zeros(0, int), empty, empty, ground_truth)
+    scores_all = np.concatenate(scores)
+    order = np.argsort(-scores_all, kind="mergesort")
+    hit, skip = np.concatenate(matched, axis=1)[:, order], np.concatenate(ignored, axis=1)[:, order]
+    return Matches(
+        scores_all[order], np.concatenate(image)[order], np.concatenate(rank)[order],
+        hit & ~skip, ~hit & ~skip, ground_truth,
+    )  # fmt: skip
+
+
+def final_recall(matches: Matches, weights: np.ndarray, max_dets: int) -> np.ndarray:
+    """Recall (b, T) after all detections: what AR needs, without the precision curve."""
+    keep = matches.rank < max_dets
+    positives = weights @ matches.ground_truth
+    hits = weights[:, matches.image[keep]] @ matches.true_positive[:, keep].T.astype(
+        float
+    )  # (b, T)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        recall = hits / positives[:, None]
+    recall[positives == 0] = -1.0
+    return recall
+
+
+def precision_recall(
+    matches: Matches, weights: np.ndarray, max_dets: int, recall_levels: np.ndarray
+):
+    """Interpolated precision (b, T, R) and final recall (b, T); -1 where no ground truth.
+
+    One weight row (the point estimate) is computed in float64, exactly as pycocotools;
+    bootstrap replicates in float32, which halves the memory traffic.
+    """
+    keep = matches.rank < max_dets
+    true_positive, false_positive = matches.true_positive[:, keep], matches.false_positive[:, keep]
+    dtype = np.float64 if weights.shape[0] == 1 else np.float32
+    detection_weight = weights[:, matches.image[keep]].astype(dtype)  # (b, D)
+    positives = weights @ matches.ground_truth  # (b,)
+    rows, thresholds, count = weights.shape[0], true_positive.shape[0], true_positive.shape[1]
+    precision = np.zeros((rows, thresholds, len(recall_levels)))
+    recall = np.zeros((rows, thresholds))
+    if count:
+        shape = (rows, thresholds, count)
+        tp = np.multiply(
+            detection_weight[:, None, :], true_positive[None], out=np.empty(shape, dtype)
+        )
+        np.cumsum(tp, axis=2, out=tp)  # (b, T, D) weighted true positives so far
+        pr = np.multiply(
+            detection_weight[:, None, :],
+            (true_positive | false_positive)[None],
+            out=np.empty(shape, dtype),
+        )
+        np.cumsum(pr, axis=2, out=pr)  # detections counted so far = tp + fp
+        pr += np.spacing(1)
+        np.divide(tp, pr, out=pr)  # precision = tp / (fp + tp + eps)
+        envelope = np.maximum.accumulate(pr[:, :, ::-1], axis=2)[:, :, ::-1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rc = np.divide(tp, positives[:, None, None].astype(dtype), out=tp)
+        recall = rc[:, :, -1].astype(np.float64)
+        precision = _sample(np.nan_to_num(rc, nan=np.inf, copy=False), envelope, recall_levels)
+    missing = positives == 0
+    precision[missing], recall[missing] = -1.0, -1.0
+    return precision, recall
+
+
+def _sample(rc: np.ndarray, envelope: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """envelope at the first rank whose recall reaches each level (0 beyond the last rank).
+
+    Exact, like pycocotools' `searchsorted(rc, levels, side="left")` row by row: each recall
+    value is placed among the levels once, and the counts per row say where each level falls.
+    """
+    rows, thresholds, count = rc.shape
+    placed = np.searchsorted(levels, rc.ravel(), side="right")  # levels <= each recall value
+    size = len(levels) + 1
+    keys = placed.reshape(rows * thresholds, count) + (np.arange(rows * thresholds) * size)[:, None]
+    histogram = np.bincount(keys.ravel(), minlength=rows * thresholds * size).reshape(-1, size)
+    position = np.cumsum(histogram, axis=1)[:, : len(levels)].reshape(rows, thresholds, -1)
+    inside = position < count
+    picked = np.take_along_axis(envelope, np.minimum(position, count - 1), axis=2)
+    return np.where(inside, picked, 0.0)
+
+
+def detection_metrics(table: dict, categories: list, thresholds: np.ndarray, levels: np.ndarray,
+                      weights: np.ndarray) -> dict[str, np.ndarray]:  # fmt: skip
+    """The twelve COCO numbers (b,) and per-category AP (b, K) for image weights (b, I)."""
+    with_precision = {(area, max_dets) for _, kind, _, area, max_dets in STATS if kind == "ap"}
+    recall_only = {(area, max_dets) for _, _, _, area, max_dets in STATS} - with_precision
+    per = {}
+    for area, max_dets in with_precision:
+        results = [
+            precision_recall(table[(k, area)], weights, max_dets, levels)
+            for k in range(len(categories))
+        ]
+        per[(area, max_dets)] = (
+            np.stack([r[0] for r in results], axis=3),
+            np.stack([r[1] for r in results], axis=2),
+        )
+    for area, max_dets in recall_only:
+        recall = np.stack(
+            [final_recall(table[(k, area)], weights, max_dets) for k in range(len(categories))],
+            axis=2,
+        )
+        per[(area, max_dets)] = (None, recall)
+    values = {}
+    for name, kind, iou, area, max_dets in STATS:
+        precision, recall = per[(area, max_dets)]  # (b, T, R, K), (b, T, K)
+        chosen = slice(None) if iou is None else np.flatnonzero(np.isclose(thresholds, iou))
+        part = precision[:, chosen] if kind == "ap" else recall[:, chosen]
+        values[name] = _valid_mean(part.reshape(part.shape[0], -1))
+    precision = per[("all", 100)][0]
+    values["per_class_ap"] = np.stack(
+        [
+            _valid_mean(precision[:, :, :, k].reshape(precision.shape[0], -1))
+            for k in range(len(categories))
+        ],
+        axis=1,
+    )
+    return values
+
+
+def _valid_mean(values: np.ndarray) -> np.ndarray:
+    valid = values > -1
+    with np.errstate(invalid="ignore"):
+        means = np.where(valid, values, 0).sum(axis=1) / valid.sum(axis=1)
+    return np.where(valid.any(axis=1), means, -1.0)
+
+
+@dataclass
+class Matching:
+    """One COCOeval matching: per (category index, area) its Matches, in COCOeval's order."""
+
+    table: dict[tuple[int, str], Matches]
+    categories: list  # category ids
+    thresholds: np.ndarray  # IoU thresholds (T,)
+    levels: np.ndarray  # recall levels (R,)
+    image_ids: list  # COCOeval's (sorted) image ids: the units' order
+
+    @classmethod
+    def from_cocoeval(cls, evaluation) -> Matching:
+        table, categories, thresholds, levels = matches_from_cocoeval(evaluation)
+        return cls(table, categories, thresholds, levels, list(evaluation.params.imgIds))
+
+    def metrics(self, weights: np.ndarray) -> dict[str, np.ndarray]:
+        """The twelve numbers and per-class AP (NaN where undefined) for image weights (b, I)."""
+        values = detection_metrics(
+            self.table, self.categories, self.thresholds, self.levels, weights
+        )
+        return {name: np.where(v > -1, v, np.nan) for name, v in values.items()}
+
+    def curves(self, iou: float = 0.5) -> np.ndarray:
+        """Interpolated precision (K, R) per category at one IoU (all areas, 100 detections)."""
+        index = int(np.flatnonzero(np.isclose(self.thresholds, iou))[0])
+        ones = np.ones((1, len(self.image_ids)))
+        rows = [
+            precision_recall(self.table[(k, "all")], ones, 100, self.levels)[0][0, index]
+            for k in range(len(self.categories))
+        ]
+        return np.stack(rows) if rows else np.zeros((0, len(self.levels)))
+
+    def image_recall(self, min_score: float, iou: float = 0.5) -> np.ndarray:
+        """(I,) per image: share of its (non-crowd) boxes matched at `iou` by a detection of the
+        same class scored `min_score` or more (1.0 for an image without boxes)."""
+        index = int(np.flatnonzero(np.isclose(self.thresholds, iou))[0])
+        count = len(self.image_ids)
+        found, boxes = np.zeros(count), np.zeros(count)
+        for k in range(len(self.categories)):
+            matches = self.table[(k, "all")]
+            hit = matches.true_positive[index] & (matches.scores >= min_score)
+            found += np.bincount(matches.image[hit], minlength=count)
+            boxes += matches.ground_truth
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(boxes > 0, found / np.maximum(boxes, 1), 1.0)
+
+
+class DetectionEvaluator(WeightedEvaluator):
+    """The `Evaluator` of detection (intervals.py): the twelve COCO numbers and per-class AP
+    for image weights, from one matching."""
+
+    names = NAMES
+
+    def __init__(self, matching: Matching) -> None:
+        super().__init__(len(matching.image_ids))
+        self.matching = matching
+        widest = max((m.true_positive.shape[1] for m in matching.table.values()), default=1)
+        self.widest = widest
+
+    @classmethod
+    def from_cocoeval(cls, evaluation) -> DetectionEvaluator:
+        return cls(Matching.from_cocoeval(evaluation))
+
+    @property
+    def categories(self) -> list:
+        return self.matching.categories
+
+    @property
+    def cells(self) -> int:
+        return len(self.matching.thresholds) * max(self.widest, self.count)
+
+    def metrics(self, weights: np.ndarray) -> dict[str, np.ndarray]:
+        return self.matching.metrics(weights)

@@ -1,0 +1,115 @@
+"""Files vislab reads and writes: atomic writes, JSON, YAML and tables, errors naming the file.
+
+Every file vislab writes goes through `write_atomic`: a temporary file beside the target, then a
+rename, so a reader (or a killed run) never sees half a file. Files get the permissions the
+user's umask gives new files, like any other program's. Every file read here that is not what
+it should be gives an `InputError` that names it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vislab.errors import InputError
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def write_atomic(path: str | Path, content: str | bytes) -> Path:
+    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = "wb" if isinstance(content, bytes) else "w"
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, mode) as stream:
+            stream.write(content)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; the user's umask decides
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    """JSON with 2-space indents; numpy values and paths converted, NaN and infinity as null.
+
+    JSON has no NaN: an undefined number (a metric with no data behind it) is written as null.
+    """
+    text = json.dumps(_finite(data), indent=2, default=_jsonable, allow_nan=False)
+    return write_atomic(path, text + "\n")
+
+
+def write_yaml(path: str | Path, data: Any) -> Path:
+    return write_atomic(path, yaml.safe_dump(data, sort_keys=False))
+
+
+def _finite(value: Any) -> Any:
+    """The same structure with every non-finite float (NaN, infinity) replaced by None."""
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        value = value.tolist()
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def read_json(path: str | Path, what: str = "JSON") -> Any:
+    """The content of a JSON file; a missing or malformed file is an error that names it."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such {what} file.")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InputError(f"{path}: not valid JSON ({error}).") from error
+
+
+def read_table(path: str | Path):
+    """A CSV / TSV / Parquet table as a DataFrame, with an error naming the file."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file.")
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        return pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
+    except Exception as error:
+        raise InputError(f"{path}: cannot be read as a table ({error}).") from error
+
+
+def write_table(path: str | Path, frame) -> Path:
+    """A DataFrame as CSV or Parquet (by the file's suffix), atomically."""
+    path = Path(path)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        import io
+
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        return write_atomic(path, buffer.getvalue())
+    return write_atomic(path, frame.to_csv(index=False))

@@ -1,1 +1,0 @@
-"""Image-text models: CLIP zero-shot coding, embeddings, retrieval (and captioning to come)."""

@@ -1,0 +1,144 @@
+"""Fitting with Lightning: the Trainer every task trains with, and resuming it safely.
+
+The Trainer keeps the best checkpoint by the task's monitored validation metric and the last
+one (`checkpoints/best.ckpt`, `last.ckpt`, written atomically by Lightning), stops early on
+request, and logs to CSV and TensorBoard (`logs/`, a resumed attempt to `logs/resume-N/`).
+Checkpoints are read with `weights_only=True`: a checkpoint holds data, and loading one never
+runs code. Paths are the run folder's own (`checkpoints/best.ckpt`), never the absolute path
+Lightning recorded when the run was made, so a moved or copied run uses its own files.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vislab.config import ExperimentConfig
+from vislab.errors import InputError
+
+RUN_DIR_VARIABLE = "VISLAB_RUN_DIR"  # DDP children find the run directory rank 0 made
+
+
+@dataclass
+class Fitted:
+    """A trained model, and the Lightning trainer and module that trained it (if Lightning did)."""
+
+    model: Any  # nn.Module
+    trainer: Any = None  # lightning.Trainer: held-out predictions run on its devices
+    module: Any = None  # the LightningModule around `model`
+
+    def best_checkpoint(self, run_dir: Path) -> str | None:
+        """This run's best checkpoint (else its last one), by the run folder's own paths."""
+        for name in ("best.ckpt", "last.ckpt"):
+            path = Path(run_dir) / "checkpoints" / name
+            if path.is_file():
+                return str(path)
+        return None
+
+
+def quiet_lightning() -> None:
+    """No tips, banners or warnings meant for Lightning's developers on the user's terminal."""
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
+    # Lightning 2.6 calls a torch API that torch 2.14 deprecates: not the user's concern.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+    warnings.filterwarnings("ignore", message=r"You defined a `validation_step` but have no")
+    warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
+    warnings.filterwarnings("ignore", message=r".*does not have many workers which may be")
+
+
+def make_trainer(
+    config: ExperimentConfig,
+    run_dir: Path,
+    progress: bool,
+    monitor: tuple[str, str] | None,
+    steps_per_epoch: int,
+):
+    """Lightning Trainer: best + last checkpoints, early stopping, CSV and TensorBoard logs."""
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    train = config.train
+    attempt = _log_version(run_dir)
+    metric, mode = monitor if monitor else (None, "min")
+    checkpoints = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="best",
+        monitor=metric,
+        mode=mode,
+        save_last=True,
+        save_top_k=1,
+    )
+    callbacks = [checkpoints, LearningRateMonitor(logging_interval="epoch")]
+    if train.early_stopping and metric:
+        callbacks.append(EarlyStopping(monitor=metric, mode=mode, patience=train.early_stopping))
+    return L.Trainer(
+        max_epochs=train.epochs,
+        accelerator=train.accelerator,
+        devices=train.devices,
+        strategy=train.strategy,
+        num_nodes=train.num_nodes,
+        precision=train.precision,
+        callbacks=callbacks,
+        logger=[
+            CSVLogger(run_dir / "logs", name="", version=attempt),
+            TensorBoardLogger(run_dir / "logs", name="tensorboard", version=attempt),
+        ],
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        limit_train_batches=train.limit_train_batches,
+        log_every_n_steps=max(1, min(50, steps_per_epoch // 2)),
+        deterministic=False,
+    )
+
+
+def _log_version(run_dir: Path) -> str:
+    """'' for the first attempt (logs/metrics.csv), 'resume-N' for the N-th resume: no log is lost."""
+    logs = run_dir / "logs"
+    if not (logs / "metrics.csv").exists():
+        return ""
+    count = 1
+    while (logs / f"resume-{count}").exists():
+        count += 1
+    return f"resume-{count}"
+
+
+def fit(
+    module,
+    loaders: list,
+    config: ExperimentConfig,
+    run_dir: Path,
+    progress: bool,
+    monitor: tuple[str, str],
+    checkpoint: str | None = None,
+) -> Fitted:
+    """Train `module` on the [train, val] loaders; resume from `checkpoint` if given."""
+    quiet_lightning()
+    if checkpoint:
+        check_checkpoint(checkpoint)
+    monitored = monitor if len(loaders) > 1 else None  # split.val: 0 is a choice, not a mistake
+    trainer = make_trainer(config, run_dir, progress, monitored, len(loaders[0]))
+    trainer.fit(module, *loaders, ckpt_path=checkpoint, weights_only=True)
+    return Fitted(module.model, trainer, module)
+
+
+def check_checkpoint(path: str | Path) -> None:
+    """A checkpoint holds data only: read it with weights_only=True first, so that a damaged or
+    foreign file (a pickle that would run code) is a clear error, never executed."""
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise InputError(
+            f"{path}: not a checkpoint vislab can resume from ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}). It is damaged, or was not "
+            "written by a vislab run; start a new run."
+        ) from None
+    if not isinstance(state, dict) or "state_dict" not in state:
+        raise InputError(f"{path}: not a Lightning checkpoint (no state_dict); start a new run.")

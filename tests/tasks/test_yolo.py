@@ -1,0 +1,77 @@
+"""YOLO through ultralytics (optional extra): its trainer, vislab's run directory and formats."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import numpy as np
+import pytest
+from pycocotools.coco import COCO
+
+from tests.tasks.test_detection import _config, repredicted
+from vislab.cli import run
+from vislab.data.detection import from_yolo
+from vislab.data.shapes import make_shapes
+from vislab.errors import ConfigError
+from vislab.models.yolo import import_ultralytics
+from vislab.tasks import config_from_dict, task_for
+from vislab.tasks.yolo import write_yolo_dataset
+from vislab.training import train
+
+try:  # through vislab, which keeps ultralytics from patching PIL.Image.open process-wide
+    import_ultralytics()
+except ConfigError:
+    pytest.skip("the yolo extra (ultralytics) is not installed", allow_module_level=True)
+
+
+def test_ultralytics_leaves_pil_and_installs_alone(tmp_path):
+    import os
+
+    from PIL import Image, UnidentifiedImageError
+
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    with pytest.raises(UnidentifiedImageError):
+        Image.open(tmp_path / "broken.png")
+    assert os.environ["YOLO_AUTOINSTALL"] == "False"
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    return make_shapes(tmp_path_factory.mktemp("shapes") / "data", count=16, size=64, seed=3)
+
+
+def test_yolo_dataset_reads_back_as_the_same_boxes(shapes, tmp_path):
+    config = config_from_dict(_config(shapes, tmp_path, "vislab:fcos_small"))
+    data = task_for(config).prepare(config)
+    write_yolo_dataset(tmp_path / "yolo", data)
+    back = from_yolo(tmp_path / "yolo")
+    assert back.classes == data.table.classes
+    for split in ("train", "val"):
+        mine = data.split(split)
+        theirs = back.split(split)
+        assert len(theirs) == len(mine)
+        for position in range(len(mine)):  # images are written in table order, 000000, 000001, ...
+            np.testing.assert_allclose(theirs.boxes[position], mine.boxes[position], atol=1e-3)
+            assert theirs.labels[position].tolist() == mine.labels[position].tolist()
+
+
+def test_yolo_trains_with_ultralytics_and_the_run_is_vislab_shaped(shapes, tmp_path):
+    raw = _config(shapes, tmp_path / "runs", "ultralytics:yolov8n", optimizer="adamw")
+    config = config_from_dict(raw)
+    run_dir = train(config, progress=False)
+    assert (run_dir / "ultralytics" / "results.csv").is_file()
+    with contextlib.redirect_stdout(io.StringIO()):
+        truth = COCO(str(run_dir / "references.json"))
+        written = json.loads((run_dir / "predictions.json").read_text())
+        truth.loadRes(written)  # valid COCO results: known images and categories
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["n"] == 4 and "background" in metrics["groups"]
+    # the run reloads from model.safetensors and predicts what it wrote
+    again = repredicted(run_dir)
+    assert len(again) == len(written) > 0
+    for mine, theirs in zip(again, written, strict=True):
+        assert mine["category_id"] == theirs["category_id"]
+        assert mine["bbox"] == pytest.approx(theirs["bbox"], abs=1e-3)
+    assert run(["train", "--resume", str(run_dir)]) == 1  # ultralytics runs do not resume
