@@ -1,4 +1,5 @@
-# The two commands: `make demo` (install + quickstart) and `make test` (install dev + lint + tests).
+# The two commands: `make demo` (install + quickstart) and `make test` (install dev + lint +
+# the layer contract + tests).
 # On a current .venv both skip the install: the stamp files are newer than pyproject/constraints.
 PYTHON ?= python3
 VENV := .venv
@@ -13,6 +14,7 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 lint: $(VENV)/.installed-dev

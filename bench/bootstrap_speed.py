@@ -4,7 +4,8 @@ Also shown side by side in the same run: a plain loop calling scikit-learn on ea
 (on 20 resamples, extrapolated), the same bootstrap with scores (top-5, ECE) and with
 clusters.
 
-    python bench/bootstrap_speed.py [--n 100000] [--resamples 1000] [--out bench/results/bootstrap_speed.json]
+    python bench/bootstrap_speed.py [--n 100000] [--resamples 1000]
+        [--out bench/results/bootstrap_speed.json]
 """
 
 from __future__ import annotations
@@ -82,13 +83,16 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(
-        f"{args.resamples} resamples of {args.n:,} predictions, all 8 confusion metrics: {seconds:.2f} s (goal < 2 s)"
+        f"{args.resamples} resamples of {args.n:,} predictions, all 8 confusion metrics: "
+        f"{seconds:.2f} s (goal < 2 s)"
     )
     print(
-        f"  with scores (adds top-5 and ECE): {scored_seconds:.2f} s; clusters of 10 images: {cluster_seconds:.2f} s"
+        f"  with scores (adds top-5 and ECE): {scored_seconds:.2f} s; clusters of 10 images: "
+        f"{cluster_seconds:.2f} s"
     )
     print(
-        f"  a scikit-learn loop (accuracy + macro-F1 only): {loop_seconds:.1f} s -> {loop_seconds / seconds:.0f}x slower"
+        f"  a scikit-learn loop (accuracy + macro-F1 only): {loop_seconds:.1f} s -> "
+        f"{loop_seconds / seconds:.0f}x slower"
     )
     print(f"wrote {args.out}")
 

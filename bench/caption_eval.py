@@ -5,7 +5,8 @@ METEOR statistics from the jar, ROUGE-L and CIDEr-D scores) and re-aggregates th
 resample. The alternative, measured side by side in the same run, is pycocoevalcap's scorers
 run on a resampled caption set; its time on a few resamples is extrapolated to 1,000.
 
-    python bench/caption_eval.py [--n 5000] [--resamples 1000] [--baseline 3] [--out bench/results/caption_eval.json]
+    python bench/caption_eval.py [--n 5000] [--resamples 1000] [--baseline 3]
+        [--out bench/results/caption_eval.json]
 """
 
 from __future__ import annotations
@@ -18,11 +19,41 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from vislab.evaluation.captioning import caption_metrics, caption_stats, meteor_process, tokenize
 from vislab.evaluation.image_groups import weights_stream
 
-WORDS = ["a", "man", "woman", "dog", "cat", "child", "riding", "horse", "beach", "snow", "playing", "two", "on", "the", "in", "with", "red", "blue", "car", "street", "near", "grass", "ball", "running", "people", "group", "sitting", "table", "standing"]  # fmt: skip
+from vislab.evaluation.captioning import caption_metrics, caption_stats, meteor_process, tokenize
+
+WORDS = [
+    "a",
+    "man",
+    "woman",
+    "dog",
+    "cat",
+    "child",
+    "riding",
+    "horse",
+    "beach",
+    "snow",
+    "playing",
+    "two",
+    "on",
+    "the",
+    "in",
+    "with",
+    "red",
+    "blue",
+    "car",
+    "street",
+    "near",
+    "grass",
+    "ball",
+    "running",
+    "people",
+    "group",
+    "sitting",
+    "table",
+    "standing",
+]
 
 
 def captions(n: int, seed: int = 0):
@@ -70,16 +101,25 @@ def main() -> None:
         start = time.perf_counter()
         for _ in range(args.baseline):
             drawn = rng.integers(0, args.n, args.n)
-            pycocoevalcap_once({k: references[int(i)] for k, i in enumerate(drawn)},
-                               {k: predictions[int(i)] for k, i in enumerate(drawn)}, meteor)  # fmt: skip
+            pycocoevalcap_once(
+                {k: references[int(i)] for k, i in enumerate(drawn)},
+                {k: predictions[int(i)] for k, i in enumerate(drawn)},
+                meteor,
+            )
         per_resample = (time.perf_counter() - start) / args.baseline
     vislab_total = statistics + resampling
     baseline_total = per_resample * args.resamples
-    result = {"captions": args.n, "resamples": args.resamples, "tokenize_s": round(tokenized, 2),
-              "statistics_s": round(statistics, 2), "resampling_s": round(resampling, 2),
-              "vislab_total_s": round(vislab_total, 2), "pycocoevalcap_per_resample_s": round(per_resample, 2),
-              "pycocoevalcap_extrapolated_s": round(baseline_total, 1),
-              "speedup": round(baseline_total / vislab_total, 1)}  # fmt: skip
+    result = {
+        "captions": args.n,
+        "resamples": args.resamples,
+        "tokenize_s": round(tokenized, 2),
+        "statistics_s": round(statistics, 2),
+        "resampling_s": round(resampling, 2),
+        "vislab_total_s": round(vislab_total, 2),
+        "pycocoevalcap_per_resample_s": round(per_resample, 2),
+        "pycocoevalcap_extrapolated_s": round(baseline_total, 1),
+        "speedup": round(baseline_total / vislab_total, 1),
+    }
     print(json.dumps(result, indent=1))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))

@@ -6,7 +6,8 @@ faster-coco-eval, vislab without intervals (goal: >= 2.5x pycocotools), and visl
 --resamples bootstrap replicates (goal: 1,000 on 5,000 images in under a minute). The twelve
 numbers of all of them are checked to be equal.
 
-    python bench/detection_eval.py [--images 5000] [--resamples 1000] [--out bench/results/detection_eval.json]
+    python bench/detection_eval.py [--images 5000] [--resamples 1000]
+        [--out bench/results/detection_eval.json]
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from vislab.evaluation.detection_json import evaluate_detection  # noqa: E402
+
 from tests.evaluation.test_detection import random_coco  # noqa: E402
 from vislab.evaluation.detection import STATS  # noqa: E402
-from vislab.evaluation.detection_json import evaluate_detection  # noqa: E402
 
 
 def pycocotools_stats(gt: dict, detections: list) -> np.ndarray:
@@ -87,28 +89,36 @@ def main() -> None:
     ours_boot = np.array([boot["metrics"][n]["value"] for n in names], dtype=float)
     result = {
         "benchmark": "detection_eval",
-        "images": args.images, "boxes": len(gt["annotations"]), "detections": len(detections),
+        "images": args.images,
+        "boxes": len(gt["annotations"]),
+        "detections": len(detections),
         "seconds_pycocotools": reference_seconds,
         "seconds_faster_coco_eval": faster_seconds,
         "seconds_vislab_no_intervals": point_seconds,
         "speedup_vislab_over_pycocotools": reference_seconds / point_seconds,
-        "seconds_vislab_bootstrap": boot_seconds, "resamples": args.resamples,
-        "max_abs_difference_to_pycocotools": float(np.max(np.abs(np.vstack([ours, ours_boot, faster]) - reference))),
+        "seconds_vislab_bootstrap": boot_seconds,
+        "resamples": args.resamples,
+        "max_abs_difference_to_pycocotools": float(
+            np.max(np.abs(np.vstack([ours, ours_boot, faster]) - reference))
+        ),
         "mAP": boot["metrics"]["mAP"],
-    }  # fmt: skip
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"{args.images} images, {len(gt['annotations'])} boxes, {len(detections)} detections")
     print(
-        f"pycocotools {reference_seconds:.2f} s, faster-coco-eval {faster_seconds:.2f} s, vislab {point_seconds:.2f} s "
+        f"pycocotools {reference_seconds:.2f} s, faster-coco-eval {faster_seconds:.2f} s, vislab "
+        f"{point_seconds:.2f} s "
         f"-> {result['speedup_vislab_over_pycocotools']:.1f}x pycocotools (goal >= 2.5x)"
     )
     print(
         f"vislab with {args.resamples} bootstrap resamples: {boot_seconds:.1f} s (goal < 60 s); "
-        f"mAP {boot['metrics']['mAP']['value']:.4f} [{boot['metrics']['mAP']['ci'][0]:.4f}, {boot['metrics']['mAP']['ci'][1]:.4f}]"
+        f"mAP {boot['metrics']['mAP']['value']:.4f} [{boot['metrics']['mAP']['ci'][0]:.4f}, "
+        f"{boot['metrics']['mAP']['ci'][1]:.4f}]"
     )
     print(
-        f"largest difference of the twelve numbers to pycocotools: {result['max_abs_difference_to_pycocotools']:.1e}"
+        "largest difference of the twelve numbers to pycocotools: "
+        f"{result['max_abs_difference_to_pycocotools']:.1e}"
     )
     print(f"wrote {args.out}")
 

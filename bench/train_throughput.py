@@ -6,7 +6,8 @@ the per-round images/second is compared: `ratio = vislab / plain` (goal >= 0.97)
 Then the data pipeline: decode + RandomResizedCrop + flip + normalize of 224 px JPEGs with 0 and
 2 workers, against the rate at which the same model trains on 224 px images.
 
-    python bench/train_throughput.py [--rounds 7] [--steps 30] [--out bench/results/train_throughput.json]
+    python bench/train_throughput.py [--rounds 7] [--steps 30]
+        [--out bench/results/train_throughput.json]
 """
 
 from __future__ import annotations
@@ -78,17 +79,30 @@ class _Clock(L.Callback):
 def vislab_run(dataset: TensorDataset) -> float:
     """images/second of vislab's ClassificationModule under the Lightning Trainer it uses."""
     torch.manual_seed(0)
-    config = config_from_dict({
-        "data": {"source": "sample", "name": "digits", "batch_size": BATCH},
-        "model": {"backbone": "resnet18"},
-        "train": {"optimizer": "sgd", "lr": 0.01, "weight_decay": 0.0, "epochs": 1, "schedule": "constant"},
-    })  # fmt: skip
+    config = config_from_dict(
+        {
+            "data": {"source": "sample", "name": "digits", "batch_size": BATCH},
+            "model": {"backbone": "resnet18"},
+            "train": {
+                "optimizer": "sgd",
+                "lr": 0.01,
+                "weight_decay": 0.0,
+                "epochs": 1,
+                "schedule": "constant",
+            },
+        }
+    )
     module = ClassificationModule(create_classifier("resnet18", 10), config, 10)
     clock = _Clock()
     trainer = L.Trainer(
-        max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, callbacks=[clock],
-    )  # fmt: skip
+        max_epochs=1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[clock],
+    )
     trainer.fit(module, DataLoader(dataset, batch_size=BATCH, shuffle=False))
     return clock.seen / (clock.end - clock.start)
 
@@ -176,7 +190,8 @@ def main() -> None:
     )
     for name, rate in pipeline.items():
         print(
-            f"data pipeline {name}: {rate:.0f} img/s = {rate / consumption:.1f}x what resnet18 trains on at 224 px ({consumption:.0f} img/s)"
+            f"data pipeline {name}: {rate:.0f} img/s = {rate / consumption:.1f}x what resnet18 "
+            f"trains on at 224 px ({consumption:.0f} img/s)"
         )
     print(f"wrote {args.out}")
 

@@ -47,12 +47,14 @@ def manifest(tmp_path: Path) -> Path:
     folder = make_image_folder(tmp_path / "data" / "images", per_class=12)
     rows = []
     for i, path in enumerate(sorted(folder.rglob("*.png"))):
-        rows.append({
-            "path": path.relative_to(tmp_path / "data").as_posix(),
-            "label": path.parent.name,
-            "site": "north" if i % 2 else "south",
-            "photographer": f"p{i % 6}",
-        })  # fmt: skip
+        rows.append(
+            {
+                "path": path.relative_to(tmp_path / "data").as_posix(),
+                "label": path.parent.name,
+                "site": "north" if i % 2 else "south",
+                "photographer": f"p{i % 6}",
+            }
+        )
     manifest = tmp_path / "data" / "manifest.csv"
     pd.DataFrame(rows).to_csv(manifest, index=False)
     return manifest
@@ -63,13 +65,19 @@ def tiny_config(root: Path, out: Path, **sections) -> dict:
     config = {
         "task": "classification",
         "output_dir": str(out),
-        "data": {"source": "imagefolder", "root": str(root), "image_size": 32,
-                 "batch_size": 8, "augment": ["flip"], "crop_scale": [0.8, 1.0],
-                 "split": {"val": 0.2, "test": 0.2, "seed": 0}},
+        "data": {
+            "source": "imagefolder",
+            "root": str(root),
+            "image_size": 32,
+            "batch_size": 8,
+            "augment": ["flip"],
+            "crop_scale": [0.8, 1.0],
+            "split": {"val": 0.2, "test": 0.2, "seed": 0},
+        },
         "model": {"backbone": "test_resnet"},
         "train": {"epochs": 2, "lr": 0.003, "seed": 0},
         "evaluate": {"bootstrap": 50},
-    }  # fmt: skip
+    }
     for section, values in sections.items():
         if isinstance(values, dict):
             config.setdefault(section, {}).update(values)
@@ -93,9 +101,19 @@ def trained_run(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("trained")
     folder = make_image_folder(root / "data" / "images", per_class=12)
-    rows = [{"path": p.relative_to(root / "data").as_posix(), "label": p.parent.name,
-             "site": "north" if i % 2 else "south"} for i, p in enumerate(sorted(folder.rglob("*.png")))]  # fmt: skip
+    rows = [
+        {
+            "path": p.relative_to(root / "data").as_posix(),
+            "label": p.parent.name,
+            "site": "north" if i % 2 else "south",
+        }
+        for i, p in enumerate(sorted(folder.rglob("*.png")))
+    ]
     pd.DataFrame(rows).to_csv(root / "data" / "manifest.csv", index=False)
-    config = tiny_config(root / "data" / "manifest.csv", root / "runs", data={"source": "manifest"},
-                         evaluate={"group_by": ["site"], "bootstrap": 50})  # fmt: skip
+    config = tiny_config(
+        root / "data" / "manifest.csv",
+        root / "runs",
+        data={"source": "manifest"},
+        evaluate={"group_by": ["site"], "bootstrap": 50},
+    )
     return train(config_from_dict(config), progress=False)

@@ -39,8 +39,18 @@ def test_evaluate_writes_design_shaped_metrics(tmp_path, capsys):
     )
     frame.to_csv(tmp_path / "p.csv", index=False)
     out = tmp_path / "metrics.json"
-    command = ["evaluate", "classification", "--predictions", str(tmp_path / "p.csv"),
-               "--group-by", "gender", "--bootstrap", "100", "--out", str(out)]  # fmt: skip
+    command = [
+        "evaluate",
+        "classification",
+        "--predictions",
+        str(tmp_path / "p.csv"),
+        "--group-by",
+        "gender",
+        "--bootstrap",
+        "100",
+        "--out",
+        str(out),
+    ]
     assert run(command) == 0
     metrics = json.loads(out.read_text())
     assert set(metrics) >= {"task", "n", "metrics", "groups", "disparities", "bootstrap"}
@@ -77,8 +87,15 @@ def test_predict_names_every_unreadable_image_and_writes_nothing(trained_run, tm
     good = next((trained_run.parent.parent / "data" / "images" / "red").iterdir())
     (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
     out = tmp_path / "new.csv"
-    command = ["predict", str(trained_run), str(good), str(tmp_path / "broken.png"), str(tmp_path / "gone.png"),
-               "--out", str(out)]  # fmt: skip
+    command = [
+        "predict",
+        str(trained_run),
+        str(good),
+        str(tmp_path / "broken.png"),
+        str(tmp_path / "gone.png"),
+        "--out",
+        str(out),
+    ]
     assert run(command) == 1
     error = capsys.readouterr().err
     assert "2 file(s) cannot be read" in error

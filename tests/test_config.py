@@ -109,8 +109,13 @@ def test_missing_file_and_missing_sections(tmp_path):
 
 
 def test_torchvision_backbone_names_are_accepted(tmp_path):
-    config = write_config(tmp_path / "c.yaml", {"data": {"source": "sample", "name": "digits"},
-                                                "model": {"backbone": "torchvision:resnet18"}})  # fmt: skip
+    config = write_config(
+        tmp_path / "c.yaml",
+        {
+            "data": {"source": "sample", "name": "digits"},
+            "model": {"backbone": "torchvision:resnet18"},
+        },
+    )
     assert load_config(config).model.backbone == "torchvision:resnet18"
 
 

@@ -44,26 +44,70 @@ def _config(task: str, sources: dict, out: Path) -> dict:
     if task == "classification":
         return tiny_config(sources["images"], out, train=train, evaluate=evaluate)
     if task == "detection":
-        return {"task": task, "output_dir": str(out), "model": {"backbone": "vislab:fcos_small"},
-                "data": {"source": "coco", "root": str(sources["shapes"]), "image_size": 64, "batch_size": 4,
-                         "split": {"val": 0.2, "test": 0.25, "seed": 0}},
-                "train": {**train, "optimizer": "sgd", "lr": 0.01}, "evaluate": evaluate}  # fmt: skip
+        return {
+            "task": task,
+            "output_dir": str(out),
+            "model": {"backbone": "vislab:fcos_small"},
+            "data": {
+                "source": "coco",
+                "root": str(sources["shapes"]),
+                "image_size": 64,
+                "batch_size": 4,
+                "split": {"val": 0.2, "test": 0.25, "seed": 0},
+            },
+            "train": {**train, "optimizer": "sgd", "lr": 0.01},
+            "evaluate": evaluate,
+        }
     if task == "captioning":
-        return {"task": task, "output_dir": str(out),
-                "data": {"source": "coco", "root": str(sources["captions"]), "batch_size": 8, "augment": [],
-                         "split": {"val": 0.2, "test": 0.2, "seed": 0}},
-                "model": {"backbone": "transformers:blip", "pretrained": str(sources["blip"]), "num_beams": 2,
-                          "max_new_tokens": 6}, "train": train, "evaluate": evaluate}  # fmt: skip
+        return {
+            "task": task,
+            "output_dir": str(out),
+            "data": {
+                "source": "coco",
+                "root": str(sources["captions"]),
+                "batch_size": 8,
+                "augment": [],
+                "split": {"val": 0.2, "test": 0.2, "seed": 0},
+            },
+            "model": {
+                "backbone": "transformers:blip",
+                "pretrained": str(sources["blip"]),
+                "num_beams": 2,
+                "max_new_tokens": 6,
+            },
+            "train": train,
+            "evaluate": evaluate,
+        }
     if task == "video":
-        return {"task": task, "output_dir": str(out), "model": {"backbone": "torchvision:r3d_18"},
-                "data": {"source": "manifest", "root": str(sources["videos"]), "image_size": 32, "frames": 4,
-                         "clips_per_video": 2, "batch_size": 4, "augment": ["flip"],
-                         "split": {"val": 0.25, "test": 0.25, "seed": 0}},
-                "train": train, "evaluate": evaluate}  # fmt: skip
-    return {"task": task, "output_dir": str(out), "model": {"backbone": str(sources["clip"])},
-            "data": {"source": "imagefolder", "root": str(sources["images"]), "augment": [],
-                     "split": {"val": 0.0, "test": 0.3, "seed": 0}},
-            "evaluate": evaluate}  # fmt: skip
+        return {
+            "task": task,
+            "output_dir": str(out),
+            "model": {"backbone": "torchvision:r3d_18"},
+            "data": {
+                "source": "manifest",
+                "root": str(sources["videos"]),
+                "image_size": 32,
+                "frames": 4,
+                "clips_per_video": 2,
+                "batch_size": 4,
+                "augment": ["flip"],
+                "split": {"val": 0.25, "test": 0.25, "seed": 0},
+            },
+            "train": train,
+            "evaluate": evaluate,
+        }
+    return {
+        "task": task,
+        "output_dir": str(out),
+        "model": {"backbone": str(sources["clip"])},
+        "data": {
+            "source": "imagefolder",
+            "root": str(sources["images"]),
+            "augment": [],
+            "split": {"val": 0.0, "test": 0.3, "seed": 0},
+        },
+        "evaluate": evaluate,
+    }
 
 
 def _items(task: str, sources: dict) -> list[str]:

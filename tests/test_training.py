@@ -32,8 +32,18 @@ def test_cli_train_writes_a_complete_run_directory(image_folder, tmp_path, capsy
     run_dir = tmp_path / "runs" / "classification-test_resnet"
     assert f"run directory: {run_dir}" in printed and "accuracy" in printed
     names = {p.name for p in run_dir.iterdir()}
-    expected = {"config.yaml", "environment.json", "checkpoints", "logs", "predictions.csv",
-                "metrics.json", "report.html", "model.safetensors", "preprocessing.json", "splits.csv"}  # fmt: skip
+    expected = {
+        "config.yaml",
+        "environment.json",
+        "checkpoints",
+        "logs",
+        "predictions.csv",
+        "metrics.json",
+        "report.html",
+        "model.safetensors",
+        "preprocessing.json",
+        "splits.csv",
+    }
     assert expected <= names
     assert {"best.ckpt", "last.ckpt"} <= {p.name for p in (run_dir / "checkpoints").iterdir()}
     assert (run_dir / "logs" / "metrics.csv").is_file()
@@ -62,10 +72,15 @@ def test_cli_train_writes_a_complete_run_directory(image_folder, tmp_path, capsy
 
 def test_manifest_groups_dataset_normalization_and_predict(manifest, tmp_path, capsys):
     run_dir = _train(
-        manifest, tmp_path / "runs",
-        data={"source": "manifest", "normalize": "dataset", "split": {"val": 0.2, "test": 0.3, "seed": 1, "group_by": "photographer"}},
+        manifest,
+        tmp_path / "runs",
+        data={
+            "source": "manifest",
+            "normalize": "dataset",
+            "split": {"val": 0.2, "test": 0.3, "seed": 1, "group_by": "photographer"},
+        },
         evaluate={"group_by": ["site"], "bootstrap": 20},
-    )  # fmt: skip
+    )
     splits = pd.read_csv(run_dir / "splits.csv").merge(
         pd.read_csv(manifest).assign(id=lambda f: f["path"])
     )
@@ -235,8 +250,11 @@ def test_balanced_sampler_draws_each_class_equally_from_an_imbalanced_split(tmp_
 
 @pytest.mark.parametrize("precision", ["32", "bf16-mixed"])
 def test_precision_is_what_the_forward_pass_computes_in(image_folder, tmp_path, precision):
-    config, task, data = _prepared(image_folder, tmp_path,
-                                   train={"epochs": 1, "precision": precision, "limit_train_batches": 1})  # fmt: skip
+    config, task, data = _prepared(
+        image_folder,
+        tmp_path,
+        train={"epochs": 1, "precision": precision, "limit_train_batches": 1},
+    )
     dtypes = []
     build = task.build_model
 
@@ -258,9 +276,17 @@ def test_precision_is_what_the_forward_pass_computes_in(image_folder, tmp_path, 
 
 @pytest.mark.parametrize("optimizer", ["adamw", "sgd"])
 def test_the_optimizer_trained_is_the_one_configured(image_folder, tmp_path, optimizer):
-    config, task, data = _prepared(image_folder, tmp_path,
-                                   train={"epochs": 1, "optimizer": optimizer, "momentum": 0.8, "lr": 0.02,
-                                          "limit_train_batches": 1})  # fmt: skip
+    config, task, data = _prepared(
+        image_folder,
+        tmp_path,
+        train={
+            "epochs": 1,
+            "optimizer": optimizer,
+            "momentum": 0.8,
+            "lr": 0.02,
+            "limit_train_batches": 1,
+        },
+    )
     fitted = task.fit(config, data, Path(tmp_path / "run"), progress=False)
     used = fitted.trainer.optimizers[0]
     assert isinstance(used, torch.optim.SGD if optimizer == "sgd" else torch.optim.AdamW)
@@ -271,13 +297,15 @@ def test_the_optimizer_trained_is_the_one_configured(image_folder, tmp_path, opt
 
 
 def test_loss_options_change_the_loss(image_folder, tmp_path):
-    config, task, data = _prepared(image_folder, tmp_path,
-                                   train={"label_smoothing": 0.2, "class_weighted_loss": True})  # fmt: skip
+    config, task, data = _prepared(
+        image_folder, tmp_path, train={"label_smoothing": 0.2, "class_weighted_loss": True}
+    )
     module = _module(config, task, data)
     assert module.class_weights is not None and module.class_weights.shape == (3,)
     logits, targets = torch.randn(6, 3), torch.tensor([0, 1, 2, 1, 0, 2])
-    expected = torch.nn.functional.cross_entropy(logits, targets, weight=module.class_weights,
-                                                 label_smoothing=0.2)  # fmt: skip
+    expected = torch.nn.functional.cross_entropy(
+        logits, targets, weight=module.class_weights, label_smoothing=0.2
+    )
     assert torch.allclose(module.loss(logits, targets), expected)
     plain = torch.nn.functional.cross_entropy(logits, targets)
     assert not torch.allclose(module.loss(logits, targets), plain)
@@ -292,11 +320,23 @@ def test_drop_rate_reaches_the_model(image_folder, tmp_path):
 
 def test_every_option_together_trains_and_evaluates_the_test_split(image_folder, tmp_path):
     run_dir = _train(
-        image_folder, tmp_path / "runs",
-        data={"sampler": "balanced", "mixup": 0.2, "cutmix": 1.0, "augment": ["flip", "color_jitter", "trivialaugment"],
-              "split": {"val": 0.0, "test": 0.25, "seed": 0}},
+        image_folder,
+        tmp_path / "runs",
+        data={
+            "sampler": "balanced",
+            "mixup": 0.2,
+            "cutmix": 1.0,
+            "augment": ["flip", "color_jitter", "trivialaugment"],
+            "split": {"val": 0.0, "test": 0.25, "seed": 0},
+        },
         model={"backbone": "torchvision:mobilenet_v3_small", "backbone_lr_scale": 0.1},
-        train={"optimizer": "sgd", "label_smoothing": 0.1, "class_weighted_loss": True, "warmup_epochs": 1,
-               "early_stopping": 2, "precision": "bf16-mixed"},
-    )  # fmt: skip
+        train={
+            "optimizer": "sgd",
+            "label_smoothing": 0.1,
+            "class_weighted_loss": True,
+            "warmup_epochs": 1,
+            "early_stopping": 2,
+            "precision": "bf16-mixed",
+        },
+    )
     assert json.loads((run_dir / "metrics.json").read_text())["n"] == 9  # no val: the last weights

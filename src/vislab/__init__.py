@@ -39,8 +39,13 @@ def predict(run_dir: str | Path, images: list[str | Path], batch_size: int | Non
     return run_prediction(run_dir, images, batch_size)[0]
 
 
-def explain(run_dir: str | Path, images: list[str | Path], method: str = "gradcam",
-            target: str = "predicted", out: str | Path = "explanations"):  # fmt: skip
+def explain(
+    run_dir: str | Path,
+    images: list[str | Path],
+    method: str = "gradcam",
+    target: str = "predicted",
+    out: str | Path = "explanations",
+):
     """Maps of what a run's model looked at, written to `out`; a table of what was written."""
     from vislab.prediction import explain as run_explain
 
@@ -64,8 +69,14 @@ def evaluate(
     from vislab.tasks.base import EvaluateOptions
 
     chosen = get_task(task)
-    settings = EvaluateOptions(references=references, group_by=tuple(group_by), bootstrap=bootstrap,
-                               confidence=confidence, seed=seed, **options)  # fmt: skip
+    settings = EvaluateOptions(
+        references=references,
+        group_by=tuple(group_by),
+        bootstrap=bootstrap,
+        confidence=confidence,
+        seed=seed,
+        **options,
+    )
     chosen.check_evaluate_options(settings)
     return chosen.evaluate_files(predictions, settings)
 

@@ -56,6 +56,8 @@ def expand(items: list[str | Path], task) -> list[Path]:
     if bad:
         raise InputError(f"{len(bad)} file(s) cannot be read:\n" + "\n".join(bad))
     if not paths:
-        raise InputError("nothing to predict: no files given (folders are searched for "
-                         f"{', '.join(sorted(suffixes))} files).")  # fmt: skip
+        raise InputError(
+            "nothing to predict: no files given (folders are searched for "
+            f"{', '.join(sorted(suffixes))} files)."
+        )
     return paths

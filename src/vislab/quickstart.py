@@ -28,10 +28,16 @@ QUICKSTART = {
         "batch_size": 64,
     },
     "model": {"backbone": "resnet10t", "pretrained": "none", "mode": "finetune"},
-    "train": {"epochs": 12, "optimizer": "adamw", "lr": 0.003, "weight_decay": 0.05,
-              "warmup_epochs": 1, "seed": 0},
+    "train": {
+        "epochs": 12,
+        "optimizer": "adamw",
+        "lr": 0.003,
+        "weight_decay": 0.05,
+        "warmup_epochs": 1,
+        "seed": 0,
+    },
     "evaluate": {"bootstrap": 1000, "group_by": ["stroke"]},
-}  # fmt: skip
+}
 
 
 def quickstart_config(out: str | Path, epochs: int = 12):
@@ -54,8 +60,10 @@ def run_quickstart(
     config = quickstart_config(out, epochs)
     table = from_sample("digits")
     summary = summarize(table, scan(table))
-    say(f"1/3 data check: {summary['n_images']} images, {len(summary['classes'])} classes, "
-        f"{summary['n_unreadable']} unreadable, imbalance ratio {summary['imbalance_ratio']}")  # fmt: skip
+    say(
+        f"1/3 data check: {summary['n_images']} images, {len(summary['classes'])} classes, "
+        f"{summary['n_unreadable']} unreadable, imbalance ratio {summary['imbalance_ratio']}"
+    )
     say(f"2/3 training {config.model.backbone} from scratch for {epochs} epochs on CPU ...")
     run_dir = train(config, progress=sys.stderr.isatty())
     metrics = read_json(run_dir / "metrics.json")
@@ -70,9 +78,11 @@ def run_quickstart(
         say(f"  stroke={group:<7} n={entry['n']:<4} accuracy {accuracy['value']:.4f}")
     explanations = metrics.get("explanations")
     if explanations:
-        say(f"  explanations: {explanations['method']} maps of {explanations['images']} images, "
+        say(
+            f"  explanations: {explanations['method']} maps of {explanations['images']} images, "
             f"ROAD faithfulness {explanations['road_mean']:+.3f} (random maps "
-            f"{explanations['road_random_map_mean']:+.3f})")  # fmt: skip
+            f"{explanations['road_random_map_mean']:+.3f})"
+        )
     say(f"run directory: {run_dir}")
     say(f"report: {run_dir / 'report.html'}")
     say(f"done in {time.perf_counter() - start:.0f} s")

@@ -20,10 +20,25 @@ from vislab.errors import InputError
 from vislab.files import write_atomic, write_json, write_yaml
 
 LIBRARIES = (
-    "vislab", "torch", "torchvision", "timm", "lightning", "torchmetrics", "scikit-learn",
-    "numpy", "pandas", "pillow", "transformers", "datasets", "grad-cam", "pycocotools",
-    "faster-coco-eval", "pycocoevalcap", "open-clip-torch", "av",
-)  # fmt: skip
+    "vislab",
+    "torch",
+    "torchvision",
+    "timm",
+    "lightning",
+    "torchmetrics",
+    "scikit-learn",
+    "numpy",
+    "pandas",
+    "pillow",
+    "transformers",
+    "datasets",
+    "grad-cam",
+    "pycocotools",
+    "faster-coco-eval",
+    "pycocoevalcap",
+    "open-clip-torch",
+    "av",
+)
 
 
 def create_run_dir(output_dir: str | Path, name: str) -> Path:
@@ -69,8 +84,11 @@ def git_commit(folder: str | Path) -> str | None:
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=folder, capture_output=True, text=True, check=True,
-        ).stdout.strip()  # fmt: skip
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
     return commit + ("+dirty" if dirty else "")

@@ -56,8 +56,10 @@ def test_pascal_voc(tmp_path):
     Image.new("RGB", (100, 80)).save(tmp_path / "JPEGImages" / "a.jpg")
     (tmp_path / "Annotations" / "a.xml").write_text(
         "<annotation><filename>a.jpg</filename><size><width>100</width><height>80</height></size>"
-        "<object><name>dog</name><difficult>0</difficult><bndbox><xmin>10</xmin><ymin>5</ymin><xmax>50</xmax><ymax>40</ymax></bndbox></object>"
-        "<object><name>cat</name><difficult>1</difficult><bndbox><xmin>60</xmin><ymin>10</ymin><xmax>90</xmax><ymax>70</ymax></bndbox></object>"
+        "<object><name>dog</name><difficult>0</difficult><bndbox><xmin>10</xmin><ymin>5</ymin>"
+        "<xmax>50</xmax><ymax>40</ymax></bndbox></object>"
+        "<object><name>cat</name><difficult>1</difficult><bndbox><xmin>60</xmin><ymin>10</ymin>"
+        "<xmax>90</xmax><ymax>70</ymax></bndbox></object>"
         "</annotation>"
     )
     table = detection_source_from_path(tmp_path)
@@ -109,8 +111,13 @@ def test_preview_draws_every_box_where_the_annotation_puts_it(tmp_path):
     from vislab.tasks import config_from_dict, task_for
 
     path = make_shapes(tmp_path / "shapes", count=5, size=64, seed=2)
-    config = config_from_dict({"task": "detection", "model": {"backbone": "vislab:fcos_small"},
-                               "data": {"source": "coco", "root": str(path), "augment": []}})  # fmt: skip
+    config = config_from_dict(
+        {
+            "task": "detection",
+            "model": {"backbone": "vislab:fcos_small"},
+            "data": {"source": "coco", "root": str(path), "augment": []},
+        }
+    )
     coco = json.loads(path.read_text())
     task = task_for(config)
     table = task.load_source(config.data)

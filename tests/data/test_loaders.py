@@ -8,7 +8,7 @@ import pytest
 from sklearn.utils.class_weight import compute_class_weight
 
 from vislab.data.loaders import balanced_sampler, class_weights, warn_if_imbalanced
-from vislab.data.sources import SampleTable
+from vislab.data.table import SampleTable
 
 
 def test_class_weights_match_scikit_learn_balanced():

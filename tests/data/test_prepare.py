@@ -9,8 +9,7 @@ from PIL import Image
 
 from vislab.config import DataConfig
 from vislab.data.prepare import prepare_items, screen
-from vislab.data.sources import SampleTable
-from vislab.data.table import fingerprint
+from vislab.data.table import SampleTable, fingerprint
 from vislab.errors import InputError
 
 
@@ -18,8 +17,13 @@ def _table(tmp_path) -> SampleTable:
     good = tmp_path / "good.png"
     Image.new("RGB", (4, 4)).save(good)
     (tmp_path / "bad.png").write_bytes(b"junk")
-    frame = pd.DataFrame({"id": ["a", "b", "c"], "label": ["x", "x", "y"],
-                          "path": [str(good), str(tmp_path / "bad.png"), str(tmp_path / "gone.png")]})  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "id": ["a", "b", "c"],
+            "label": ["x", "x", "y"],
+            "path": [str(good), str(tmp_path / "bad.png"), str(tmp_path / "gone.png")],
+        }
+    )
     return SampleTable(frame, ["x", "y"], "my source")
 
 
@@ -37,9 +41,14 @@ def test_bad_items_stop_with_every_name_or_are_skipped_and_listed(tmp_path):
 
 def test_prepared_data_keeps_the_usable_items_split_and_fingerprinted(tmp_path):
     table = _table(tmp_path)
-    data = prepare_items(table, [None, "junk", "gone"], ["d1", None, None],
-                         DataConfig(source="manifest", root="x", on_bad_image="skip",
-                                    split={"val": 0.0, "test": 0.0}))  # fmt: skip
+    data = prepare_items(
+        table,
+        [None, "junk", "gone"],
+        ["d1", None, None],
+        DataConfig(
+            source="manifest", root="x", on_bad_image="skip", split={"val": 0.0, "test": 0.0}
+        ),
+    )
     assert data.table.frame["id"].tolist() == ["a"] and data.split_counts() == {"train": 1}
     assert data.fingerprint == fingerprint(data.table, ["d1"])
     assert len(data.skipped) == 2

@@ -86,19 +86,24 @@ def test_sample_digits_are_the_real_scikit_learn_digits():
 def test_huggingface_save_to_disk_maps_cifar100_columns(tmp_path):
     import datasets
 
-    features = datasets.Features({
-        "img": datasets.Image(),
-        "fine_label": datasets.ClassLabel(names=["apple", "bee", "cup"]),
-        "coarse_label": datasets.ClassLabel(names=["fruit", "insect"]),
-    })  # fmt: skip
+    features = datasets.Features(
+        {
+            "img": datasets.Image(),
+            "fine_label": datasets.ClassLabel(names=["apple", "bee", "cup"]),
+            "coarse_label": datasets.ClassLabel(names=["fruit", "insect"]),
+        }
+    )
     rng = np.random.default_rng(0)
 
     def split(n):
         return datasets.Dataset.from_dict(
-            {"img": [rng.integers(0, 255, (8, 8, 3), dtype=np.uint8) for _ in range(n)],
-             "fine_label": [i % 3 for i in range(n)], "coarse_label": [i % 2 for i in range(n)]},
+            {
+                "img": [rng.integers(0, 255, (8, 8, 3), dtype=np.uint8) for _ in range(n)],
+                "fine_label": [i % 3 for i in range(n)],
+                "coarse_label": [i % 2 for i in range(n)],
+            },
             features=features,
-        )  # fmt: skip
+        )
 
     datasets.DatasetDict({"train": split(6), "test": split(3)}).save_to_disk(tmp_path / "hf")
     from vislab.data.hf import from_huggingface

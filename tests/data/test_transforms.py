@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from vislab.data.sources import SampleTable, _Arrays
+from vislab.data.table import SampleTable, _Arrays
 from vislab.data.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,

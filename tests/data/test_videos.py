@@ -159,8 +159,15 @@ def test_target_fps_sets_each_videos_stride(videos):
     table = from_video_manifest(videos)
     table.frame["frames"] = 48
     table.frame["fps"] = [8.0, 24.0] * (len(table) // 2)
-    clips = VideoClips(table, frames=4, stride=1, transform=video_transform(32, [], False, KINETICS), train=False,
-                       clips_per_video=1, target_fps=4.0)  # fmt: skip
+    clips = VideoClips(
+        table,
+        frames=4,
+        stride=1,
+        transform=video_transform(32, [], False, KINETICS),
+        train=False,
+        clips_per_video=1,
+        target_fps=4.0,
+    )
     assert clips.strides[:2] == [2, 6]  # 8 fps / 4 and 24 fps / 4
     durations = [clips.window(i)[2] - clips.window(i)[1] for i in range(2)]
     assert durations == pytest.approx([7 / 8, 19 / 24])  # both span about a second

@@ -57,9 +57,25 @@ def test_evaluate_captioning_reports_bertscore_with_an_interval(tmp_path):
 
     out = tmp_path / "m.json"
     examples = "examples/captions"
-    assert run(["evaluate", "captioning", "--predictions", f"{examples}/predictions.json", "--references",
-                f"{examples}/references.json", "--bertscore-model", MODEL, "--bootstrap", "100",
-                "--out", str(out)]) == 0  # fmt: skip
+    assert (
+        run(
+            [
+                "evaluate",
+                "captioning",
+                "--predictions",
+                f"{examples}/predictions.json",
+                "--references",
+                f"{examples}/references.json",
+                "--bertscore-model",
+                MODEL,
+                "--bootstrap",
+                "100",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     entry = json.loads(out.read_text())["metrics"]["BERTScore-F1"]
     assert 0.5 < entry["value"] < 1 and entry["ci"][0] <= entry["value"] <= entry["ci"][1]
     assert np.isfinite(entry["ci"]).all()

@@ -13,7 +13,37 @@ from vislab.evaluation.captioning_stats import caption_metrics, caption_stats, m
 
 pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="pycocoevalcap needs Java")
 
-WORDS = ["a", "man", "woman", "dog", "cat", "child", "riding", "rides", "horse", "horses", "beach", "snow", "playing", "plays", "two", "three", "on", "the", "in", "with", "red", "blue", "car", "street", "near", "grass", "ball", "running", "runs"]  # fmt: skip
+WORDS = [
+    "a",
+    "man",
+    "woman",
+    "dog",
+    "cat",
+    "child",
+    "riding",
+    "rides",
+    "horse",
+    "horses",
+    "beach",
+    "snow",
+    "playing",
+    "plays",
+    "two",
+    "three",
+    "on",
+    "the",
+    "in",
+    "with",
+    "red",
+    "blue",
+    "car",
+    "street",
+    "near",
+    "grass",
+    "ball",
+    "running",
+    "runs",
+]
 
 
 def random_captions(rng: np.random.Generator, count: int):

@@ -20,8 +20,15 @@ pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="pycocoeval
 def _write(tmp_path, count=24, seed=0):
     rng = np.random.default_rng(seed)
     references, predictions = random_captions(rng, count)
-    coco = {"images": [{"id": i, "file_name": f"{i}.jpg", "setting": "indoor" if i % 3 else "outdoor"} for i in references],
-            "annotations": [{"image_id": i, "caption": c} for i, texts in references.items() for c in texts]}  # fmt: skip
+    coco = {
+        "images": [
+            {"id": i, "file_name": f"{i}.jpg", "setting": "indoor" if i % 3 else "outdoor"}
+            for i in references
+        ],
+        "annotations": [
+            {"image_id": i, "caption": c} for i, texts in references.items() for c in texts
+        ],
+    }
     results = [{"image_id": i, "caption": texts[0]} for i, texts in predictions.items()]
     (tmp_path / "refs.json").write_text(json.dumps(coco))
     (tmp_path / "preds.json").write_text(json.dumps(results))
@@ -33,8 +40,9 @@ def test_metrics_json_with_intervals_and_groups(tmp_path):
     from vislab.evaluation.captioning_stats import meteor_process, tokenize
 
     references, predictions = _write(tmp_path)
-    metrics = evaluate_captioning(tmp_path / "preds.json", tmp_path / "refs.json", ["setting"],
-                                  bootstrap=200, seed=1)  # fmt: skip
+    metrics = evaluate_captioning(
+        tmp_path / "preds.json", tmp_path / "refs.json", ["setting"], bootstrap=200, seed=1
+    )
     assert metrics["task"] == "captioning" and metrics["n"] == 24
     assert list(metrics["metrics"]) == [
         "BLEU-1",
@@ -66,8 +74,11 @@ def test_a_group_is_the_subset_evaluated_alone_except_cider_frequencies(tmp_path
     )
     outdoor = [i for i in references if i % 3 == 0]
     with meteor_process() as meteor:
-        alone = reference_scores(tokenize({i: references[i] for i in outdoor}),
-                                 tokenize({i: predictions[i] for i in outdoor}), meteor)  # fmt: skip
+        alone = reference_scores(
+            tokenize({i: references[i] for i in outdoor}),
+            tokenize({i: predictions[i] for i in outdoor}),
+            meteor,
+        )
     group = metrics["groups"]["setting"]["outdoor"]["metrics"]
     for name in ("BLEU-1", "BLEU-4", "METEOR", "ROUGE-L"):
         assert group[name]["value"] == pytest.approx(alone[name], abs=1e-9)
@@ -89,13 +100,27 @@ def test_bad_files_name_the_problem(tmp_path):
 
 def test_cli_with_a_csv_of_references(tmp_path):
     references, _ = _write(tmp_path, count=10)
-    table = pd.DataFrame({"image_id": list(references),
-                          "caption": [t[0] for t in references.values()],
-                          "caption_2": [t[1] if len(t) > 1 else None for t in references.values()]})  # fmt: skip
+    table = pd.DataFrame(
+        {
+            "image_id": list(references),
+            "caption": [t[0] for t in references.values()],
+            "caption_2": [t[1] if len(t) > 1 else None for t in references.values()],
+        }
+    )
     table.to_csv(tmp_path / "refs.csv", index=False)
     out = tmp_path / "metrics.json"
-    command = ["evaluate", "captioning", "--predictions", str(tmp_path / "preds.json"),
-               "--references", str(tmp_path / "refs.csv"), "--bootstrap", "50", "--out", str(out)]  # fmt: skip
+    command = [
+        "evaluate",
+        "captioning",
+        "--predictions",
+        str(tmp_path / "preds.json"),
+        "--references",
+        str(tmp_path / "refs.csv"),
+        "--bootstrap",
+        "50",
+        "--out",
+        str(out),
+    ]
     assert run(command) == 0
     assert json.loads(out.read_text())["n"] == 10
 

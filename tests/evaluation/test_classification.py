@@ -24,8 +24,9 @@ def _random_predictions(seed: int, n: int | None = None, k: int | None = None):
     scores = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     guesses = scores.argmax(axis=1)
     classes = [f"c{i}" for i in range(k)]
-    frame = pd.DataFrame({"label": [classes[i] for i in labels],
-                          "prediction": [classes[i] for i in guesses]})  # fmt: skip
+    frame = pd.DataFrame(
+        {"label": [classes[i] for i in labels], "prediction": [classes[i] for i in guesses]}
+    )
     for i, name in enumerate(classes):
         frame[f"score_{name}"] = scores[:, i]
     return frame, labels, guesses, scores
@@ -118,8 +119,12 @@ def test_bootstrap_interval_equals_a_plain_loop_over_resamples():
     result = evaluate_classification(frame, bootstrap=300, seed=9)
     rng = np.random.default_rng(9)
     indices = rng.integers(0, len(labels), size=(300, len(labels)))
-    values = [skm.f1_score(labels[i], guesses[i], average="macro", labels=np.union1d(labels[i], guesses[i]))
-              for i in indices]  # fmt: skip
+    values = [
+        skm.f1_score(
+            labels[i], guesses[i], average="macro", labels=np.union1d(labels[i], guesses[i])
+        )
+        for i in indices
+    ]
     assert result["metrics"]["f1_macro"]["ci"] == pytest.approx(
         list(np.percentile(values, [2.5, 97.5]))
     )

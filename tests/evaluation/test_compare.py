@@ -22,8 +22,10 @@ def _pair(seed=0, n=400, skill_a=0.7, skill_b=0.85):
     a = np.where(noise < skill_a, labels, (labels + 1) % 3)
     b = np.where(noise < skill_b, labels, (labels + 2) % 3)
     ids = [f"img{i}" for i in range(n)]
-    return (pd.DataFrame({"id": ids, "label": labels, "prediction": a}),
-            pd.DataFrame({"id": ids, "label": labels, "prediction": b}))  # fmt: skip
+    return (
+        pd.DataFrame({"id": ids, "label": labels, "prediction": a}),
+        pd.DataFrame({"id": ids, "label": labels, "prediction": b}),
+    )
 
 
 def test_differences_and_mcnemar_match_their_references():

@@ -14,7 +14,7 @@ from vislab.evaluation.detection_matching import STATS, detection_metrics, match
 
 
 def random_coco(seed: int, images=12, categories=3):
-    """Ground truth with crowd boxes, empty images, a class never predicted, and noisy detections."""
+    """Ground truth with crowd boxes, empty images, a class never predicted, noisy detections."""
     rng = np.random.default_rng(seed)
     gt = {
         "images": [],
@@ -30,21 +30,43 @@ def random_coco(seed: int, images=12, categories=3):
             w, h = rng.uniform(4, 300, 2)
             x, y = rng.uniform(0, 640 - w), rng.uniform(0, 480 - h)
             category = int(rng.integers(1, categories + 1))
-            gt["annotations"].append({
-                "id": len(gt["annotations"]) + 1, "image_id": image_id, "category_id": category,
-                "bbox": [x, y, w, h], "area": w * h, "iscrowd": int(rng.random() < 0.1),
-            })  # fmt: skip
+            gt["annotations"].append(
+                {
+                    "id": len(gt["annotations"]) + 1,
+                    "image_id": image_id,
+                    "category_id": category,
+                    "bbox": [x, y, w, h],
+                    "area": w * h,
+                    "iscrowd": int(rng.random() < 0.1),
+                }
+            )
             for _ in range(int(rng.integers(0, 3))):  # near-duplicates and misses
                 jitter = rng.normal(0, 0.15 * min(w, h), 4)
-                detections.append({"image_id": image_id, "category_id": category,
-                                   "bbox": [x + jitter[0], y + jitter[1], max(1, w + jitter[2]), max(1, h + jitter[3])],
-                                   "score": float(rng.random())})  # fmt: skip
+                detections.append(
+                    {
+                        "image_id": image_id,
+                        "category_id": category,
+                        "bbox": [
+                            x + jitter[0],
+                            y + jitter[1],
+                            max(1, w + jitter[2]),
+                            max(1, h + jitter[3]),
+                        ],
+                        "score": float(rng.random()),
+                    }
+                )
         for _ in range(
             int(rng.integers(0, 4 if seed % 4 else 130))
         ):  # false positives; sometimes > 100
             w, h = rng.uniform(4, 200, 2)
-            detections.append({"image_id": image_id, "category_id": int(rng.integers(1, categories)),
-                               "bbox": [rng.uniform(0, 400), rng.uniform(0, 300), w, h], "score": float(rng.random())})  # fmt: skip
+            detections.append(
+                {
+                    "image_id": image_id,
+                    "category_id": int(rng.integers(1, categories)),
+                    "bbox": [rng.uniform(0, 400), rng.uniform(0, 300), w, h],
+                    "score": float(rng.random()),
+                }
+            )
     return gt, detections
 
 
@@ -81,8 +103,11 @@ def test_twelve_numbers_equal_pycocotools(seed):
 def test_image_weights_of_zero_equal_evaluating_the_other_images():
     gt, detections = random_coco(3, images=10)
     keep = {1, 2, 3, 4, 5, 6}
-    sub_gt = {**gt, "images": [i for i in gt["images"] if i["id"] in keep],
-              "annotations": [a for a in gt["annotations"] if a["image_id"] in keep]}  # fmt: skip
+    sub_gt = {
+        **gt,
+        "images": [i for i in gt["images"] if i["id"] in keep],
+        "annotations": [a for a in gt["annotations"] if a["image_id"] in keep],
+    }
     reference, _ = run_pycocotools(sub_gt, [d for d in detections if d["image_id"] in keep])
     _, matching = run_pycocotools(gt, detections)
     table, categories, thresholds, levels = matches_from_cocoeval(matching)
@@ -110,11 +135,28 @@ def test_evaluate_detection_command_with_intervals_and_groups(tmp_path, capsys):
 
     gt, detections = _write(tmp_path)
     reference, _ = run_pycocotools(gt, detections)
-    pd.DataFrame({"image_id": [i["id"] for i in gt["images"]],
-                  "setting": ["indoor" if i["id"] % 3 else "outdoor" for i in gt["images"]]}).to_csv(tmp_path / "meta.csv", index=False)  # fmt: skip
-    command = ["evaluate", "detection", "--predictions", str(tmp_path / "results.json"), "--references",
-               str(tmp_path / "instances.json"), "--group-by", "setting", "--metadata", str(tmp_path / "meta.csv"),
-               "--bootstrap", "60", "--out", str(tmp_path / "metrics.json")]  # fmt: skip
+    pd.DataFrame(
+        {
+            "image_id": [i["id"] for i in gt["images"]],
+            "setting": ["indoor" if i["id"] % 3 else "outdoor" for i in gt["images"]],
+        }
+    ).to_csv(tmp_path / "meta.csv", index=False)
+    command = [
+        "evaluate",
+        "detection",
+        "--predictions",
+        str(tmp_path / "results.json"),
+        "--references",
+        str(tmp_path / "instances.json"),
+        "--group-by",
+        "setting",
+        "--metadata",
+        str(tmp_path / "meta.csv"),
+        "--bootstrap",
+        "60",
+        "--out",
+        str(tmp_path / "metrics.json"),
+    ]
     assert run(command) == 0
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert [metrics["metrics"][name]["value"] for name, *_ in STATS] == pytest.approx(
@@ -133,14 +175,21 @@ def test_group_metrics_equal_pycocotools_on_the_group_images(tmp_path):
     from vislab.evaluation.detection import evaluate_detection
 
     gt, detections = _write(tmp_path, seed=4, images=24)
-    metadata = __import__("pandas").DataFrame({"image_id": [i["id"] for i in gt["images"]],
-                                               "half": ["a" if i["id"] <= 12 else "b" for i in gt["images"]]})  # fmt: skip
+    metadata = __import__("pandas").DataFrame(
+        {
+            "image_id": [i["id"] for i in gt["images"]],
+            "half": ["a" if i["id"] <= 12 else "b" for i in gt["images"]],
+        }
+    )
     result = evaluate_detection(
         tmp_path / "results.json", tmp_path / "instances.json", ["half"], metadata, bootstrap=0
     )
     keep = {i["id"] for i in gt["images"] if i["id"] <= 12}
-    sub = {**gt, "images": [i for i in gt["images"] if i["id"] in keep],
-           "annotations": [a for a in gt["annotations"] if a["image_id"] in keep]}  # fmt: skip
+    sub = {
+        **gt,
+        "images": [i for i in gt["images"] if i["id"] in keep],
+        "annotations": [a for a in gt["annotations"] if a["image_id"] in keep],
+    }
     reference, _ = run_pycocotools(sub, [d for d in detections if d["image_id"] in keep])
     assert result["groups"]["half"]["a"]["metrics"]["mAP"]["value"] == pytest.approx(
         reference.stats[0], abs=1e-9

@@ -18,8 +18,13 @@ def _frame(seed: int, n: int = 300, k: int = 3, groups: int = 3) -> pd.DataFrame
     labels = rng.integers(0, k, n)
     skill = np.array([0.9, 0.6, 0.75, 0.5][:groups])[group]  # each group its own accuracy
     guesses = np.where(rng.random(n) < skill, labels, rng.integers(0, k, n))
-    return pd.DataFrame({"label": [f"c{i}" for i in labels], "prediction": [f"c{i}" for i in guesses],
-                         "group": [f"g{i}" for i in group]})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "label": [f"c{i}" for i in labels],
+            "prediction": [f"c{i}" for i in guesses],
+            "group": [f"g{i}" for i in group],
+        }
+    )
 
 
 @pytest.mark.parametrize("seed", range(25))
@@ -32,11 +37,19 @@ def test_fairness_equals_fairlearn_for_every_class(seed):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             expected = {
-                "demographic_parity_difference": fm.demographic_parity_difference(truth, guess, sensitive_features=sensitive),
-                "demographic_parity_ratio": fm.demographic_parity_ratio(truth, guess, sensitive_features=sensitive),
-                "equalized_odds_difference": fm.equalized_odds_difference(truth, guess, sensitive_features=sensitive),
-                "equal_opportunity_difference": fm.equal_opportunity_difference(truth, guess, sensitive_features=sensitive),
-            }  # fmt: skip
+                "demographic_parity_difference": fm.demographic_parity_difference(
+                    truth, guess, sensitive_features=sensitive
+                ),
+                "demographic_parity_ratio": fm.demographic_parity_ratio(
+                    truth, guess, sensitive_features=sensitive
+                ),
+                "equalized_odds_difference": fm.equalized_odds_difference(
+                    truth, guess, sensitive_features=sensitive
+                ),
+                "equal_opportunity_difference": fm.equal_opportunity_difference(
+                    truth, guess, sensitive_features=sensitive
+                ),
+            }
         for measure, value in expected.items():
             assert entry[measure]["value"] == pytest.approx(value, abs=1e-12), (name, measure)
 

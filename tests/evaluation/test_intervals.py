@@ -48,8 +48,13 @@ def test_clustered_images_give_wider_intervals_than_independent_ones():
     person = np.repeat(np.arange(50), 10)  # 10 images per person, all right or all wrong
     person_correct = rng.random(50) < 0.7
     labels = rng.integers(0, 2, 500)
-    frame = pd.DataFrame({"label": labels, "person": person,
-                          "prediction": np.where(person_correct[person], labels, 1 - labels)})  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "label": labels,
+            "person": person,
+            "prediction": np.where(person_correct[person], labels, 1 - labels),
+        }
+    )
     naive = evaluate_classification(frame, bootstrap=500)["metrics"]["accuracy"]["ci"]
     clustered = evaluate_classification(frame, bootstrap=500, cluster="person")
     low, high = clustered["metrics"]["accuracy"]["ci"]

@@ -47,13 +47,33 @@ def test_perfect_similarity_ranks_first_and_intervals_are_degenerate():
 
 def test_cli_on_coco_captions(image_folder, tmp_path):
     files = sorted(image_folder.rglob("*.png"))[:6]
-    coco = {"images": [{"id": i, "file_name": str(p.relative_to(image_folder))} for i, p in enumerate(files)],
-            "annotations": [{"image_id": i, "caption": f"a {p.parent.name} square number {i}"} for i, p in enumerate(files)]}  # fmt: skip
+    coco = {
+        "images": [
+            {"id": i, "file_name": str(p.relative_to(image_folder))} for i, p in enumerate(files)
+        ],
+        "annotations": [
+            {"image_id": i, "caption": f"a {p.parent.name} square number {i}"}
+            for i, p in enumerate(files)
+        ],
+    }
     (image_folder / "captions.json").write_text(json.dumps(coco))
     out = tmp_path / "retrieval.json"
     model = save_tiny_clip(tmp_path / "clip")
-    assert run(["retrieval", str(image_folder / "captions.json"), "--model", str(model),
-                "--bootstrap", "20", "--out", str(out)]) == 0  # fmt: skip
+    assert (
+        run(
+            [
+                "retrieval",
+                str(image_folder / "captions.json"),
+                "--model",
+                str(model),
+                "--bootstrap",
+                "20",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     metrics = json.loads(out.read_text())
     assert metrics["n"] == 6 and metrics["captions"] == 6
     assert (

@@ -21,12 +21,16 @@ def _collection(n=20_000, seed=0):
     right = rng.random(n) < np.where(predicted == "cat", 0.95, 0.6)
     truth = np.where(right, predicted, np.where(predicted == "cat", "dog", "cat"))
     confidence = np.where(right, rng.uniform(0.7, 1.0, n), rng.uniform(0.5, 0.8, n))
-    return pd.DataFrame({
-        "id": [f"img{i}" for i in range(n)], "path": [f"/data/img{i}.jpg" for i in range(n)],
-        "prediction": predicted, "truth": truth,
-        "score_cat": np.where(predicted == "cat", confidence, 1 - confidence),
-        "score_dog": np.where(predicted == "dog", confidence, 1 - confidence),
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "id": [f"img{i}" for i in range(n)],
+            "path": [f"/data/img{i}.jpg" for i in range(n)],
+            "prediction": predicted,
+            "truth": truth,
+            "score_cat": np.where(predicted == "cat", confidence, 1 - confidence),
+            "score_dog": np.where(predicted == "dog", confidence, 1 - confidence),
+        }
+    )
 
 
 def test_allocation_respects_size_and_strata():
@@ -103,13 +107,37 @@ def test_sheet_hides_the_model_and_the_coded_sheet_comes_back(tmp_path, capsys):
     sheet["B"] = np.where(rng.random(200) < 0.9, sheet["A"], "cat")
     sheet.to_csv(tmp_path / "coded.csv", index=False)
     metrics_path = tmp_path / "m.json"
-    command = ["evaluate", "classification", "--predictions", str(tmp_path / "coded.csv"), "--sample", str(out),
-               "--label-column", "A", "--bootstrap", "100", "--out", str(metrics_path)]  # fmt: skip
+    command = [
+        "evaluate",
+        "classification",
+        "--predictions",
+        str(tmp_path / "coded.csv"),
+        "--sample",
+        str(out),
+        "--label-column",
+        "A",
+        "--bootstrap",
+        "100",
+        "--out",
+        str(metrics_path),
+    ]
     assert run(command) == 0
     metrics = json.loads(metrics_path.read_text())
     assert metrics["bootstrap"]["weights"] == "weight" and metrics["n"] == 200
-    command = ["agreement", str(tmp_path / "coded.csv"), "--raters", "A,B", "--model", "prediction",
-               "--sample", str(out), "--bootstrap", "50", "--out", str(tmp_path / "g.json")]  # fmt: skip
+    command = [
+        "agreement",
+        str(tmp_path / "coded.csv"),
+        "--raters",
+        "A,B",
+        "--model",
+        "prediction",
+        "--sample",
+        str(out),
+        "--bootstrap",
+        "50",
+        "--out",
+        str(tmp_path / "g.json"),
+    ]
     assert run(command) == 0
     agreement = json.loads((tmp_path / "g.json").read_text())
     assert agreement["bootstrap"]["weights"] == "weight" and "model" in agreement

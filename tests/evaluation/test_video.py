@@ -31,8 +31,13 @@ def windows(sequences: dict[str, tuple[str, list[str]]]) -> pd.DataFrame:
 
 
 def test_constant_scores_one_alternating_zero_single_window_left_out():
-    table = windows({"constant": ("a", ["a"] * 5), "alternating": ("b", ["a", "b", "a", "b"]),
-                     "single": ("a", ["b"])})  # fmt: skip
+    table = windows(
+        {
+            "constant": ("a", ["a"] * 5),
+            "alternating": ("b", ["a", "b", "a", "b"]),
+            "single": ("a", ["b"]),
+        }
+    )
     videos = per_video(table).set_index("id")
     assert (
         videos.loc["constant", "consistency"] == 1.0
@@ -49,11 +54,29 @@ def test_constant_scores_one_alternating_zero_single_window_left_out():
 def test_total_variation_of_probabilities():
     rows = []
     for k in range(4):
-        rows.append({"video_id": "still", "start": k, "end": k + 1, "label": "a", "prediction": "a",
-                     "score_a": 0.7, "score_b": 0.3})  # fmt: skip
+        rows.append(
+            {
+                "video_id": "still",
+                "start": k,
+                "end": k + 1,
+                "label": "a",
+                "prediction": "a",
+                "score_a": 0.7,
+                "score_b": 0.3,
+            }
+        )
         jump = k % 2
-        rows.append({"video_id": "jumping", "start": k, "end": k + 1, "label": "a", "prediction": "ab"[jump],
-                     "score_a": 1.0 - jump, "score_b": float(jump)})  # fmt: skip
+        rows.append(
+            {
+                "video_id": "jumping",
+                "start": k,
+                "end": k + 1,
+                "label": "a",
+                "prediction": "ab"[jump],
+                "score_a": 1.0 - jump,
+                "score_b": float(jump),
+            }
+        )
     metrics = evaluate_video(pd.DataFrame(rows), bootstrap=0)["metrics"]
     videos = per_video(pd.DataFrame(rows)).set_index("id")
     assert (
@@ -72,9 +95,17 @@ def test_video_level_top_k_equals_scikit_learn_on_averaged_scores(seed):
         label = int(rng.integers(0, 7))
         for k in range(int(rng.integers(1, 6))):
             scores = rng.dirichlet(np.ones(7) + 3 * np.eye(7)[label])
-            rows.append({"video_id": f"v{video}", "start": k, "end": k + 1, "label": classes[label],
-                         "prediction": classes[int(scores.argmax())], "site": "ab"[video % 2],
-                         **{f"score_{c}": s for c, s in zip(classes, scores, strict=True)}})  # fmt: skip
+            rows.append(
+                {
+                    "video_id": f"v{video}",
+                    "start": k,
+                    "end": k + 1,
+                    "label": classes[label],
+                    "prediction": classes[int(scores.argmax())],
+                    "site": "ab"[video % 2],
+                    **{f"score_{c}": s for c, s in zip(classes, scores, strict=True)},
+                }
+            )
     table = pd.DataFrame(rows)
     metrics = evaluate_video(table, ["site"], bootstrap=50, seed=seed)
     averaged = table.groupby("video_id", sort=True)[[f"score_{c}" for c in classes]].mean()

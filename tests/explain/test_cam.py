@@ -75,8 +75,10 @@ def test_vit_gradcam_and_attention_rollout():
     model = create_classifier("test_vit", 3, image_size=32)
     images = torch.rand(2, 3, 32, 32)
     assert class_maps(model, images, [0, 1], "gradcam").shape == (2, 32, 32)
+    fused = [block.attn.fused_attn for block in model.blocks]
     rollout = attention_rollout(model, images)
     assert rollout.shape == (2, 32, 32) and rollout.min() >= 0 and rollout.max() == pytest.approx(1)
+    assert [block.attn.fused_attn for block in model.blocks] == fused  # the model is left as it was
     with pytest.raises(InputError, match="needs a ViT"):
         attention_rollout(LeftHalfModel(), images)
 

@@ -47,14 +47,48 @@ def test_missing_model_is_a_clear_error(tmp_path):
 @pytest.mark.skipif(shutil.which("java") is None, reason="caption metrics need Java")
 def test_cli_captions_then_evaluate(tiny_blip, image_folder, tmp_path):
     out = tmp_path / "captions.json"
-    assert run(["caption", str(image_folder), "--model", str(tiny_blip), "--beams", "1",
-                "--max-length", "5", "--out", str(out)]) == 0  # fmt: skip
+    assert (
+        run(
+            [
+                "caption",
+                str(image_folder),
+                "--model",
+                str(tiny_blip),
+                "--beams",
+                "1",
+                "--max-length",
+                "5",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     results = json.loads(out.read_text())
     assert len(results) == 36 and {"image_id", "caption"} <= set(results[0])
-    references = {"annotations": [{"image_id": r["image_id"], "caption": f"a {r['image_id'].split('/')[0]} square"}
-                                  for r in results]}  # fmt: skip
+    references = {
+        "annotations": [
+            {"image_id": r["image_id"], "caption": f"a {r['image_id'].split('/')[0]} square"}
+            for r in results
+        ]
+    }
     (tmp_path / "refs.json").write_text(json.dumps(references))
     metrics = tmp_path / "metrics.json"
-    assert run(["evaluate", "captioning", "--predictions", str(out), "--references", str(tmp_path / "refs.json"),
-                "--bootstrap", "10", "--out", str(metrics)]) == 0  # fmt: skip
+    assert (
+        run(
+            [
+                "evaluate",
+                "captioning",
+                "--predictions",
+                str(out),
+                "--references",
+                str(tmp_path / "refs.json"),
+                "--bootstrap",
+                "10",
+                "--out",
+                str(metrics),
+            ]
+        )
+        == 0
+    )
     assert json.loads(metrics.read_text())["n"] == 36

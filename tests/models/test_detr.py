@@ -17,13 +17,26 @@ from vislab.training import train
 
 transformers = pytest.importorskip("transformers")
 
-TINY = dict(d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-            decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, num_queries=12)  # fmt: skip
+TINY = dict(
+    d_model=32,
+    encoder_layers=1,
+    decoder_layers=1,
+    encoder_attention_heads=2,
+    decoder_attention_heads=2,
+    encoder_ffn_dim=64,
+    decoder_ffn_dim=64,
+    num_queries=12,
+)
 
 
 def _resnet(kind="ResNetConfig"):
-    return getattr(transformers, kind)(embedding_size=8, hidden_sizes=[8, 16, 16, 32], depths=[1, 1, 1, 1],
-                                       layer_type="basic", out_features=["stage2", "stage3", "stage4"])  # fmt: skip
+    return getattr(transformers, kind)(
+        embedding_size=8,
+        hidden_sizes=[8, 16, 16, 32],
+        depths=[1, 1, 1, 1],
+        layer_type="basic",
+        out_features=["stage2", "stage3", "stage4"],
+    )
 
 
 def tiny_model(family: str, num_labels: int = 3):
@@ -38,14 +51,33 @@ def tiny_model(family: str, num_labels: int = 3):
         )
         return transformers.ConditionalDetrForObjectDetection(config)
     if family == "deformable_detr":  # one decoder layer trips transformers' weight tying
-        config = transformers.DeformableDetrConfig(use_timm_backbone=False, backbone_config=_resnet(), num_labels=num_labels,
-                                                   num_feature_levels=3, encoder_n_points=2, decoder_n_points=2, **{**TINY, "decoder_layers": 2})  # fmt: skip
+        config = transformers.DeformableDetrConfig(
+            use_timm_backbone=False,
+            backbone_config=_resnet(),
+            num_labels=num_labels,
+            num_feature_levels=3,
+            encoder_n_points=2,
+            decoder_n_points=2,
+            **{**TINY, "decoder_layers": 2},
+        )
         return transformers.DeformableDetrForObjectDetection(config)
     config = transformers.RTDetrConfig(
-        num_labels=num_labels, d_model=32, encoder_hidden_dim=32, decoder_layers=1, encoder_layers=1, num_queries=12,
-        num_denoising=4, decoder_ffn_dim=64, encoder_ffn_dim=64, decoder_attention_heads=2, encoder_attention_heads=2,
-        backbone_config=_resnet("RTDetrResNetConfig"), encoder_in_channels=[16, 16, 32], feat_strides=[8, 16, 32],
-        decoder_in_channels=[32, 32, 32])  # fmt: skip
+        num_labels=num_labels,
+        d_model=32,
+        encoder_hidden_dim=32,
+        decoder_layers=1,
+        encoder_layers=1,
+        num_queries=12,
+        num_denoising=4,
+        decoder_ffn_dim=64,
+        encoder_ffn_dim=64,
+        decoder_attention_heads=2,
+        encoder_attention_heads=2,
+        backbone_config=_resnet("RTDetrResNetConfig"),
+        encoder_in_channels=[16, 16, 32],
+        feat_strides=[8, 16, 32],
+        decoder_in_channels=[32, 32, 32],
+    )
     return transformers.RTDetrForObjectDetection(config)
 
 
@@ -74,41 +106,33 @@ def test_saved_tiny_model_trains_and_the_run_reloads_offline(shapes, tmp_path, f
         assert mine["bbox"] == pytest.approx(theirs["bbox"], abs=1e-4)
 
 
-def _outputs(model, logits, boxes):
-    return transformers.models.detr.modeling_detr.DetrObjectDetectionOutput(
-        logits=logits, pred_boxes=boxes
-    )
-
-
-@pytest.mark.parametrize("family", ["detr", "rt_detr"])
-def test_detections_equal_transformers_post_processing(family):
-    """Scores, labels and boxes as the family's own image processor computes them."""
-    generator = torch.Generator().manual_seed(1)
-    wrapper = TransformersDetector(tiny_model(family, num_labels=5), 64, None)
-    for _ in range(10):
-        classes = 6 if family == "detr" else 5
-        logits = torch.randn(1, 12, classes, generator=generator) * 3
-        boxes = torch.rand(1, 12, 4, generator=generator) * 0.5 + 0.25
-        height, width = 48, 80
-        mine = wrapper._detections(logits[0], boxes[0], height, width)
-        if family == "detr":
-            processor = transformers.DetrImageProcessor()
-            theirs = processor.post_process_object_detection(_outputs(None, logits, boxes), threshold=0.0,
-                                                             target_sizes=[(height, width)])[0]  # fmt: skip
-        else:
-            processor = transformers.RTDetrImageProcessor()
-            theirs = processor.post_process_object_detection(_outputs(None, logits, boxes), threshold=0.0,
-                                                             target_sizes=[(height, width)])[0]  # fmt: skip
-        # RT-DETR's processor keeps num_queries (query, class) pairs, vislab the 100 best: compare
-        # the common prefix; DETR's keeps every query, as vislab does up to 100
-        assert len(mine["scores"]) == (12 if family == "detr" else 60)
-        order = theirs["scores"].argsort(descending=True)
-        mine = {key: value[: len(order)] for key, value in mine.items()}
-        assert torch.allclose(mine["scores"], theirs["scores"][order], atol=1e-6)
-        assert torch.equal(mine["labels"], theirs["labels"][order] + 1)
-        limits = torch.tensor([width, height, width, height])  # vislab clips boxes to the image
-        clipped = torch.minimum(theirs["boxes"][order].clamp(min=0), limits)
-        assert torch.allclose(mine["boxes"], clipped, atol=1e-4)
+@pytest.mark.parametrize("family", ["detr", "conditional_detr", "deformable_detr", "rt_detr"])
+def test_detections_are_the_family_image_processors(family):
+    """The wrapper's detections: its processor's, best first, 100 at most, in the image."""
+    torch.manual_seed(1)
+    wrapper = TransformersDetector(tiny_model(family, num_labels=5), 64, None).eval()
+    images = [torch.rand(3, 48, 80), torch.rand(3, 64, 32)]
+    with torch.no_grad():
+        mine = wrapper(images)
+        pixels, mask, sizes = wrapper._batch(images)
+        output = wrapper.model(pixel_values=pixels, pixel_mask=mask)
+    processor = {
+        "detr": transformers.DetrImageProcessor,
+        "conditional_detr": transformers.ConditionalDetrImageProcessor,
+        "deformable_detr": transformers.DeformableDetrImageProcessor,
+        "rt_detr": transformers.RTDetrImageProcessor,
+    }[family]()
+    theirs = processor.post_process_object_detection(output, threshold=0.0, target_sizes=sizes)
+    for found, expected, (height, width) in zip(mine, theirs, sizes, strict=True):
+        order = expected["scores"].argsort(descending=True)[:100]
+        assert len(found["scores"]) == min(100, len(expected["scores"])) > 0
+        assert torch.allclose(found["scores"], expected["scores"][order])
+        assert torch.equal(found["labels"], expected["labels"][order] + 1)
+        limits = torch.tensor([width, height, width, height])
+        assert torch.allclose(
+            found["boxes"], torch.minimum(expected["boxes"][order].clamp(min=0), limits)
+        )
+        assert (found["boxes"][:, 2:] <= limits[2:]).all() and (found["boxes"] >= 0).all()
 
 
 def test_targets_become_normalised_centre_boxes_with_zero_based_labels():

@@ -19,8 +19,16 @@ from vislab.evaluation.classification_stats import ClassificationData, reliabili
 
 def test_report_has_every_section_and_valid_figures(trained_run):
     page = (trained_run / "report.html").read_text()
-    for title in ("Metrics", "Confusion matrix", "Calibration", "Groups", "Fairness",
-                  "What the model looked at", "Data audit of the evaluated images", "Provenance"):  # fmt: skip
+    for title in (
+        "Metrics",
+        "Confusion matrix",
+        "Calibration",
+        "Groups",
+        "Fairness",
+        "What the model looked at",
+        "Data audit of the evaluated images",
+        "Provenance",
+    ):
         assert f"<h2>{title}</h2>" in page, title
     figures = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     assert len(figures) >= 7
@@ -68,10 +76,21 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 )
 def test_report_renders_in_headless_chromium(trained_run, tmp_path):
     shot = tmp_path / "report.png"
-    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1200,3000",
-               (trained_run / "report.html").as_uri()]  # fmt: skip
+    command = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        f"--screenshot={shot}",
+        "--window-size=1200,3000",
+        (trained_run / "report.html").as_uri(),
+    ]
     subprocess.run(command, capture_output=True, timeout=120, check=True)
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
     assert pixels.shape == (3000, 1200)

@@ -19,8 +19,10 @@ pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="caption me
 
 def _coco_captions(image_folder):
     files = sorted(image_folder.rglob("*.png"))
-    images = [{"id": i, "file_name": str(p.relative_to(image_folder)), "setting": "a" if i % 2 else "b"}
-              for i, p in enumerate(files)]  # fmt: skip
+    images = [
+        {"id": i, "file_name": str(p.relative_to(image_folder)), "setting": "a" if i % 2 else "b"}
+        for i, p in enumerate(files)
+    ]
     annotations = [
         {"image_id": i, "caption": f"a {p.parent.name} square"} for i, p in enumerate(files)
     ]
@@ -33,12 +35,31 @@ def _coco_captions(image_folder):
 
 
 def _config(captions, model, out, **train_options):
-    return {"task": "captioning", "output_dir": str(out),
-            "data": {"source": "coco", "root": str(captions), "batch_size": 8, "augment": ["color_jitter"],
-                     "split": {"val": 0.2, "test": 0.2, "seed": 0}},
-            "model": {"backbone": "transformers:blip", "pretrained": str(model), "num_beams": 2, "max_new_tokens": 6},
-            "train": {"epochs": 3, "lr": 0.003, "optimizer": "adamw", "weight_decay": 0.0, **train_options},
-            "evaluate": {"bootstrap": 20, "group_by": ["setting"]}}  # fmt: skip
+    return {
+        "task": "captioning",
+        "output_dir": str(out),
+        "data": {
+            "source": "coco",
+            "root": str(captions),
+            "batch_size": 8,
+            "augment": ["color_jitter"],
+            "split": {"val": 0.2, "test": 0.2, "seed": 0},
+        },
+        "model": {
+            "backbone": "transformers:blip",
+            "pretrained": str(model),
+            "num_beams": 2,
+            "max_new_tokens": 6,
+        },
+        "train": {
+            "epochs": 3,
+            "lr": 0.003,
+            "optimizer": "adamw",
+            "weight_decay": 0.0,
+            **train_options,
+        },
+        "evaluate": {"bootstrap": 20, "group_by": ["setting"]},
+    }
 
 
 def test_blip_fine_tunes_and_the_run_is_a_captioner(image_folder, tmp_path):
@@ -63,8 +84,23 @@ def test_blip_fine_tunes_and_the_run_is_a_captioner(image_folder, tmp_path):
     assert run(["evaluate", str(run_dir)]) == 0
     assert json.loads((run_dir / "metrics.json").read_text())["metrics"] == metrics["metrics"]
     out = tmp_path / "again.json"  # the run directory is a transformers folder: caption with it
-    assert run(["caption", str(image_folder / "red"), "--model", str(run_dir), "--beams", "2",
-                "--max-length", "6", "--out", str(out)]) == 0  # fmt: skip
+    assert (
+        run(
+            [
+                "caption",
+                str(image_folder / "red"),
+                "--model",
+                str(run_dir),
+                "--beams",
+                "2",
+                "--max-length",
+                "6",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert len(json.loads(out.read_text())) == 12
 
 

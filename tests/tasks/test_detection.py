@@ -32,14 +32,26 @@ def repredicted(run_dir):
 
 def _config(root, out, backbone, **train_options):
     return {
-        "task": "detection", "output_dir": str(out),
-        "data": {"source": "coco", "root": str(root), "image_size": 64, "batch_size": 4,
-                 "augment": ["flip", "zoom_out", "iou_crop", "color_jitter"],
-                 "split": {"val": 0.2, "test": 0.25, "seed": 0}},
+        "task": "detection",
+        "output_dir": str(out),
+        "data": {
+            "source": "coco",
+            "root": str(root),
+            "image_size": 64,
+            "batch_size": 4,
+            "augment": ["flip", "zoom_out", "iou_crop", "color_jitter"],
+            "split": {"val": 0.2, "test": 0.25, "seed": 0},
+        },
         "model": {"backbone": backbone},
-        "train": {"epochs": 1, "lr": 0.005, "optimizer": "sgd", "limit_train_batches": 2, **train_options},
+        "train": {
+            "epochs": 1,
+            "lr": 0.005,
+            "optimizer": "sgd",
+            "limit_train_batches": 2,
+            **train_options,
+        },
         "evaluate": {"bootstrap": 20, "group_by": ["background"]},
-    }  # fmt: skip
+    }
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +87,20 @@ def test_each_family_trains_and_writes_valid_coco_results(shapes, tmp_path, back
             truth.loadRes(results)  # valid COCO results: known images and categories
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["task"] == "detection" and metrics["n"] == 4
-    assert set(metrics["metrics"]) == {"mAP", "mAP_50", "mAP_75", "mAP_small", "mAP_medium", "mAP_large",
-                                       "AR_1", "AR_10", "AR_100", "AR_small", "AR_medium", "AR_large"}  # fmt: skip
+    assert set(metrics["metrics"]) == {
+        "mAP",
+        "mAP_50",
+        "mAP_75",
+        "mAP_small",
+        "mAP_medium",
+        "mAP_large",
+        "AR_1",
+        "AR_10",
+        "AR_100",
+        "AR_small",
+        "AR_medium",
+        "AR_large",
+    }
     assert "background" in metrics["groups"]
 
 
@@ -88,9 +112,22 @@ def test_run_metrics_equal_evaluate_command_and_report_shows_overlays(shapes, tm
         progress=False,
     )
     out = tmp_path / "again.json"
-    command = ["evaluate", "detection", "--predictions", str(run_dir / "predictions.json"), "--references",
-               str(run_dir / "references.json"), "--group-by", "background", "--metadata", str(run_dir / "images.csv"),
-               "--bootstrap", "20", "--out", str(out)]  # fmt: skip
+    command = [
+        "evaluate",
+        "detection",
+        "--predictions",
+        str(run_dir / "predictions.json"),
+        "--references",
+        str(run_dir / "references.json"),
+        "--group-by",
+        "background",
+        "--metadata",
+        str(run_dir / "images.csv"),
+        "--bootstrap",
+        "20",
+        "--out",
+        str(out),
+    ]
     assert run(command) == 0
     assert (
         json.loads(out.read_text())["metrics"]
@@ -211,8 +248,15 @@ def test_detection_ddp_with_two_cpu_processes(shapes, tmp_path):
 
     import pandas as pd
 
-    raw = _config(shapes, tmp_path / "runs", "vislab:fcos_small", accelerator="cpu", devices=2,
-                  strategy="ddp", limit_train_batches=None)  # fmt: skip
+    raw = _config(
+        shapes,
+        tmp_path / "runs",
+        "vislab:fcos_small",
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp",
+        limit_train_batches=None,
+    )
     path = write_config(tmp_path / "ddp.yaml", raw)
     env = {k: v for k, v in os.environ.items() if k != "VISLAB_RUN_DIR"}
     command = [sys.executable, "-m", "vislab.cli", "train", str(path)]

@@ -24,12 +24,25 @@ def videos(tmp_path_factory):
 
 
 def _config(manifest, out, backbone, **data):
-    return {"task": "video", "output_dir": str(out),
-            "data": {"source": "manifest", "root": str(manifest), "image_size": 32, "frames": 4, "frame_stride": 2,
-                     "clips_per_video": 3, "batch_size": 4, "augment": [], "split": {"val": 0.25, "test": 0.25, "seed": 0}, **data},
-            "model": {"backbone": backbone},
-            "train": {"epochs": 1, "lr": 0.001},
-            "evaluate": {"bootstrap": 20, "group_by": ["background"]}}  # fmt: skip
+    return {
+        "task": "video",
+        "output_dir": str(out),
+        "data": {
+            "source": "manifest",
+            "root": str(manifest),
+            "image_size": 32,
+            "frames": 4,
+            "frame_stride": 2,
+            "clips_per_video": 3,
+            "batch_size": 4,
+            "augment": [],
+            "split": {"val": 0.25, "test": 0.25, "seed": 0},
+            **data,
+        },
+        "model": {"backbone": backbone},
+        "train": {"epochs": 1, "lr": 0.001},
+        "evaluate": {"bootstrap": 20, "group_by": ["background"]},
+    }
 
 
 @pytest.mark.parametrize("backbone", ["torchvision:r3d_18", "frames:resnet18"])
@@ -64,8 +77,17 @@ def test_video_config_errors(videos, tmp_path):
 
 def test_videomae_from_a_saved_folder_and_its_frame_count_is_enforced(videos, tmp_path):
     transformers = pytest.importorskip("transformers")
-    config = transformers.VideoMAEConfig(image_size=32, patch_size=8, num_frames=4, tubelet_size=2, hidden_size=32,
-                                         num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, num_labels=2)  # fmt: skip
+    config = transformers.VideoMAEConfig(
+        image_size=32,
+        patch_size=8,
+        num_frames=4,
+        tubelet_size=2,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=2,
+    )
     transformers.VideoMAEForVideoClassification(config).save_pretrained(tmp_path / "videomae")
     raw = _config(videos, tmp_path / "runs", "transformers:videomae")
     raw["model"]["pretrained"] = str(tmp_path / "videomae")

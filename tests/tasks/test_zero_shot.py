@@ -59,8 +59,21 @@ def test_cli_codes_a_folder_and_evaluate_reads_the_csv(tiny_clip, image_folder, 
         record["templates"]
     )
     metrics_out = tmp_path / "metrics.json"
-    assert run(["evaluate", "classification", "--predictions", str(out), "--bootstrap", "20",
-                "--out", str(metrics_out)]) == 0  # fmt: skip
+    assert (
+        run(
+            [
+                "evaluate",
+                "classification",
+                "--predictions",
+                str(out),
+                "--bootstrap",
+                "20",
+                "--out",
+                str(metrics_out),
+            ]
+        )
+        == 0
+    )
     assert json.loads(metrics_out.read_text())["n"] == 36
 
 
@@ -70,8 +83,18 @@ def test_unlabelled_manifest_with_described_classes(tiny_clip, image_folder, tmp
         tmp_path / "m.csv", index=False
     )
     out = tmp_path / "coded.csv"
-    command = ["zero-shot", str(tmp_path / "m.csv"), "--model", str(tiny_clip), "--class", "protest=a street protest",
-               "--class", "meeting=people in a meeting room", "--out", str(out)]  # fmt: skip
+    command = [
+        "zero-shot",
+        str(tmp_path / "m.csv"),
+        "--model",
+        str(tiny_clip),
+        "--class",
+        "protest=a street protest",
+        "--class",
+        "meeting=people in a meeting room",
+        "--out",
+        str(out),
+    ]
     assert run(command) == 0
     table = pd.read_csv(out)
     assert list(table.columns[:2]) == ["id", "path"] and "site" in table.columns
@@ -135,16 +158,38 @@ def test_clipscore_is_the_papers_formula_and_reaches_metrics_json(
     )
     if shutil.which("java") is None:
         return
-    coco = {"images": [{"id": i, "file_name": str(p.relative_to(image_folder))} for i, p in enumerate(files)],
-            "annotations": [{"image_id": i, "caption": "a colored square"} for i in range(4)]}  # fmt: skip
+    coco = {
+        "images": [
+            {"id": i, "file_name": str(p.relative_to(image_folder))} for i, p in enumerate(files)
+        ],
+        "annotations": [{"image_id": i, "caption": "a colored square"} for i in range(4)],
+    }
     (tmp_path / "refs.json").write_text(json.dumps(coco))
     (tmp_path / "preds.json").write_text(
         json.dumps([{"image_id": i, "caption": c} for i, c in enumerate(captions)])
     )
     out = tmp_path / "m.json"
-    assert run(["evaluate", "captioning", "--predictions", str(tmp_path / "preds.json"), "--references",
-                str(tmp_path / "refs.json"), "--clip-model", str(tiny_clip), "--images", str(image_folder),
-                "--bootstrap", "0", "--out", str(out)]) == 0  # fmt: skip
+    assert (
+        run(
+            [
+                "evaluate",
+                "captioning",
+                "--predictions",
+                str(tmp_path / "preds.json"),
+                "--references",
+                str(tmp_path / "refs.json"),
+                "--clip-model",
+                str(tiny_clip),
+                "--images",
+                str(image_folder),
+                "--bootstrap",
+                "0",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert json.loads(out.read_text())["metrics"]["CLIPScore"]["value"] == pytest.approx(
         scores.mean(), rel=1e-6
     )
@@ -152,8 +197,20 @@ def test_clipscore_is_the_papers_formula_and_reaches_metrics_json(
 
 def test_report_for_labelled_images_shows_the_prompts(tiny_clip, manifest, tmp_path):
     out, report = tmp_path / "coded.csv", tmp_path / "report"
-    command = ["zero-shot", str(manifest), "--model", str(tiny_clip), "--out", str(out), "--report", str(report),
-               "--group-by", "site", "--bootstrap", "20"]  # fmt: skip
+    command = [
+        "zero-shot",
+        str(manifest),
+        "--model",
+        str(tiny_clip),
+        "--out",
+        str(out),
+        "--report",
+        str(report),
+        "--group-by",
+        "site",
+        "--bootstrap",
+        "20",
+    ]
     assert run(command) == 0
     page = (report / "report.html").read_text()
     assert "Prompts (zero-shot)" in page and "a close-up photo of a red." in page

@@ -39,8 +39,12 @@ def check(
     from vislab.data.kinds import source_kind
 
     kind = source_kind(source)
-    summary = {"detection": _check_detection, "captioning": _check_captions, "video": _check_videos,
-               "images": _check_images}[kind](source, images)  # fmt: skip
+    summary = {
+        "detection": _check_detection,
+        "captioning": _check_captions,
+        "video": _check_videos,
+        "images": _check_images,
+    }[kind](source, images)
     write_result(json_out, summary)
     if summary.get("n_unreadable") or summary.get("n_problems") or summary.get("unusable"):
         raise typer.Exit(1)
@@ -57,8 +61,10 @@ def _check_images(source: str, images: Path | None) -> dict:
     if summary.get("splits"):
         say("splits: " + ", ".join(f"{s} {sum(c.values())}" for s, c in summary["splits"].items()))
     say(f"imbalance ratio (largest/smallest class): {summary['imbalance_ratio']}")
-    say(f"exact duplicates: {summary['n_duplicate_groups']} group(s), "
-        f"{summary['n_cross_split_duplicates']} across splits")  # fmt: skip
+    say(
+        f"exact duplicates: {summary['n_duplicate_groups']} group(s), "
+        f"{summary['n_cross_split_duplicates']} across splits"
+    )
     _print_unreadable(summary)
     return summary
 
@@ -67,8 +73,10 @@ def _check_detection(source: str, images: Path | None) -> dict:
     from vislab.data.detection import detection_source_from_path, summarize_detection
 
     summary = summarize_detection(detection_source_from_path(source, images))
-    say(f"{summary['source']}: {summary['n_images']} images, {summary['n_boxes']} boxes, "
-        f"{summary['n_images_without_boxes']} images without boxes")  # fmt: skip
+    say(
+        f"{summary['source']}: {summary['n_images']} images, {summary['n_boxes']} boxes, "
+        f"{summary['n_images_without_boxes']} images without boxes"
+    )
     for name, count in summary["boxes_per_class"].items():
         say(f"  {name:<20} {count} boxes")
     say(f"imbalance ratio (boxes, largest/smallest class): {summary['imbalance_ratio']}")
@@ -84,9 +92,11 @@ def _check_captions(source: str, images: Path | None) -> dict:
     from vislab.data.captions import from_coco_captions, summarize_captions
 
     summary = summarize_captions(from_coco_captions(source, images))
-    say(f"{summary['source']}: {summary['n_images']} images, {summary['n_captions']} captions "
+    say(
+        f"{summary['source']}: {summary['n_images']} images, {summary['n_captions']} captions "
         f"(median {summary['captions_per_image_median']:g} per image, "
-        f"{summary['words_median']:g} words per caption)")  # fmt: skip
+        f"{summary['words_median']:g} words per caption)"
+    )
     say(f"exact duplicate images: {len(summary['duplicates'])} group(s)")
     _print_unreadable(summary)
     return summary
@@ -96,8 +106,11 @@ def _check_videos(source: str, images: Path | None) -> dict:
     from vislab.data.videos import summarize_videos, video_source
 
     summary = summarize_videos(video_source(source))
-    say(f"{summary['source']}: {summary['videos']} videos, median {summary['frames_median']} frames "
-        f"({summary['seconds_median']} s), fps {summary['fps']}")  # fmt: skip
+    say(
+        f"{summary['source']}: {summary['videos']} videos, median {summary['frames_median']} "
+        "frames "
+        f"({summary['seconds_median']} s), fps {summary['fps']}"
+    )
     for name, count in summary["classes"].items():
         say(f"  {name:<18} {count}")
     say(f"unusable: {len(summary['unusable'])}")
@@ -120,7 +133,7 @@ def sample(
             help="digits (classification), shapes (detection), moving-shapes "
             "(video), tiny-clip or tiny-blip (random-weight models)."
         ),
-    ] = "digits",  # fmt: skip
+    ] = "digits",
     out: Annotated[Path, typer.Option(help="A new folder to write it to.")] = Path("digits"),
 ) -> None:
     """Write a bundled dataset (or a random-weight model) as files, to try every command."""

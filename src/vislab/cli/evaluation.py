@@ -35,24 +35,49 @@ class Allocation(StrEnum):
 
 
 def evaluate(
-    task: Annotated[str, typer.Argument(help="classification | detection | captioning | video, or a RUN_DIR.")],
-    predictions: Annotated[Path | None, typer.Option(help="Predictions file (CSV for classification).")] = None,
-    references: Annotated[Path | None, typer.Option(help="References file (detection, captioning).")] = None,
+    task: Annotated[
+        str, typer.Argument(help="classification | detection | captioning | video, or a RUN_DIR.")
+    ],
+    predictions: Annotated[
+        Path | None, typer.Option(help="Predictions file (CSV for classification).")
+    ] = None,
+    references: Annotated[
+        Path | None, typer.Option(help="References file (detection, captioning).")
+    ] = None,
     group_by: GroupBy = None,
     bootstrap: Bootstrap = 1000,
     confidence: Confidence = 0.95,
     seed: Seed = 0,
-    cluster: Annotated[str | None, typer.Option(help="Resample whole clusters of this column (person, event).")] = None,
-    weights: Annotated[str | None, typer.Option(help="Column of sampling weights (validation samples).")] = None,
+    cluster: Annotated[
+        str | None, typer.Option(help="Resample whole clusters of this column (person, event).")
+    ] = None,
+    weights: Annotated[
+        str | None, typer.Option(help="Column of sampling weights (validation samples).")
+    ] = None,
     interval: Annotated[Interval, typer.Option(help="Interval method.")] = Interval.percentile,
-    sample: Annotated[Path | None, typer.Option(help="A validation-sample folder: adds weights and model outputs.")] = None,
-    label_column: Annotated[str | None, typer.Option(help="Column holding the true label (e.g. a coder's column).")] = None,
-    metadata: Annotated[Path | None, typer.Option(help="Detection, captioning: image metadata CSV (image_id) for --group-by.")] = None,
-    bertscore_model: Annotated[str | None, typer.Option(help="Captioning: a model folder for BERTScore-F1 (e.g. a MiniLM).")] = None,
-    clip_model: Annotated[str | None, typer.Option(help="Captioning: a CLIP folder for CLIPScore (needs the images).")] = None,
-    images: Annotated[Path | None, typer.Option(help="Captioning: folder the references' file names are under.")] = None,
+    sample: Annotated[
+        Path | None,
+        typer.Option(help="A validation-sample folder: adds weights and model outputs."),
+    ] = None,
+    label_column: Annotated[
+        str | None, typer.Option(help="Column holding the true label (e.g. a coder's column).")
+    ] = None,
+    metadata: Annotated[
+        Path | None,
+        typer.Option(help="Detection, captioning: image metadata CSV (image_id) for --group-by."),
+    ] = None,
+    bertscore_model: Annotated[
+        str | None,
+        typer.Option(help="Captioning: a model folder for BERTScore-F1 (e.g. a MiniLM)."),
+    ] = None,
+    clip_model: Annotated[
+        str | None, typer.Option(help="Captioning: a CLIP folder for CLIPScore (needs the images).")
+    ] = None,
+    images: Annotated[
+        Path | None, typer.Option(help="Captioning: folder the references' file names are under.")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Write metrics.json here.")] = None,
-) -> None:  # fmt: skip
+) -> None:
     """Metrics with bootstrap intervals (and per group) from a predictions file, or a run."""
     from vislab.errors import UsageError
     from vislab.tasks import get_task
@@ -67,9 +92,21 @@ def evaluate(
         if predictions is None:
             raise UsageError("--predictions FILE is required (or give a RUN_DIR instead of TASK).")
         options = EvaluateOptions(
-            references, tuple(group_by or ()), bootstrap, confidence, seed, cluster, weights,
-            interval.value, metadata, bertscore_model, clip_model, images, sample, label_column,
-        )  # fmt: skip
+            references,
+            tuple(group_by or ()),
+            bootstrap,
+            confidence,
+            seed,
+            cluster,
+            weights,
+            interval.value,
+            metadata,
+            bertscore_model,
+            clip_model,
+            images,
+            sample,
+            label_column,
+        )
         chosen.check_evaluate_options(options)
         metrics = chosen.evaluate_files(predictions, options)
     print_metrics(metrics)
@@ -96,7 +133,8 @@ def compare(
         ci = entry.get("ci")
         interval = f"  [{ci[0]:+.4f}, {ci[1]:+.4f}]  p={entry['p_value']:.3f}" if ci else ""
         say(
-            f"  {name:<18} A {entry['a']:.4f}  B {entry['b']:.4f}  {entry['difference']:+.4f}{interval}"
+            f"  {name:<18} A {entry['a']:.4f}  B {entry['b']:.4f}  "
+            f"{entry['difference']:+.4f}{interval}"
         )
     test = result["mcnemar"]
     say(f"McNemar: statistic {test['statistic']:.3f}, p = {test['p_value']:.4f}")
@@ -107,15 +145,22 @@ def agreement(
     codings: Annotated[Path, typer.Argument(help="CSV: one row per item, one column per coder.")],
     raters: Annotated[str, typer.Option(help="Coder columns, comma-separated: A,B,C.")],
     model: Annotated[str | None, typer.Option(help="Column with the model's labels.")] = None,
-    level: Annotated[Level, typer.Option(help="Level of measurement (Krippendorff's alpha).")] = Level.nominal,
-    levels: Annotated[str | None, typer.Option(help="Order of the codes for ordinal data: low,mid,high.")] = None,
+    level: Annotated[
+        Level, typer.Option(help="Level of measurement (Krippendorff's alpha).")
+    ] = Level.nominal,
+    levels: Annotated[
+        str | None, typer.Option(help="Order of the codes for ordinal data: low,mid,high.")
+    ] = None,
     weights: Annotated[str | None, typer.Option(help="Column of sampling weights.")] = None,
-    sample: Annotated[Path | None, typer.Option(help="A validation-sample folder: adds weights and the model's 'prediction'.")] = None,
+    sample: Annotated[
+        Path | None,
+        typer.Option(help="A validation-sample folder: adds weights and the model's 'prediction'."),
+    ] = None,
     bootstrap: Bootstrap = 1000,
     confidence: Confidence = 0.95,
     seed: Seed = 0,
     out: Annotated[Path | None, typer.Option(help="Write agreement.json here.")] = None,
-) -> None:  # fmt: skip
+) -> None:
     """Agreement between coders (and a model): Cohen's and Fleiss' kappa, Krippendorff's alpha."""
     from vislab.evaluation.agreement import agreement as measure
     from vislab.files import read_table
@@ -131,7 +176,8 @@ def agreement(
         table, coders, model, level.value, bootstrap, confidence, seed, weights, order, str(codings)
     )
     say(
-        f"{result['n_items']} items, {len(coders)} coders ({result['n_items_coded_by_all']} coded by all)"
+        f"{result['n_items']} items, {len(coders)} coders ({result['n_items_coded_by_all']} coded "
+        "by all)"
     )
     say(f"  Krippendorff's alpha ({level.value}) {entry_text(result['krippendorff_alpha'])}")
     say(f"  Fleiss' kappa              {entry_text(result['fleiss_kappa'])}")
@@ -140,22 +186,35 @@ def agreement(
     if model:
         entries = result["model"]
         say(
-            f"  model vs coders (mean kappa) {entry_text(entries['mean_cohen_kappa_model_vs_coders'])}"
+            "  model vs coders (mean kappa) "
+            f"{entry_text(entries['mean_cohen_kappa_model_vs_coders'])}"
         )
         say(
-            f"  coders vs coders (mean kappa) {entry_text(entries['mean_cohen_kappa_between_coders'])}"
+            "  coders vs coders (mean kappa) "
+            f"{entry_text(entries['mean_cohen_kappa_between_coders'])}"
         )
     write_result(out, result)
 
 
 def audit(
-    source: Annotated[str, typer.Argument(help="Image folder, manifest (.csv/.parquet) or config (.yaml).")],
-    attributes: Annotated[list[str] | None, typer.Option("--attributes", help="Metadata column (repeat; default: all).")] = None,
-    reference: Annotated[Path | None, typer.Option(help="CSV of reference shares: attribute,value,share.")] = None,
-    min_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="Flag groups below this share.")] = 0.05,
+    source: Annotated[
+        str, typer.Argument(help="Image folder, manifest (.csv/.parquet) or config (.yaml).")
+    ],
+    attributes: Annotated[
+        list[str] | None,
+        typer.Option("--attributes", help="Metadata column (repeat; default: all)."),
+    ] = None,
+    reference: Annotated[
+        Path | None, typer.Option(help="CSV of reference shares: attribute,value,share.")
+    ] = None,
+    min_share: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Flag groups below this share.")
+    ] = 0.05,
     min_count: Annotated[int, typer.Option(min=0, help="Flag groups with fewer images.")] = 30,
-    out: Annotated[Path, typer.Option(help="Folder for audit.html, audit.json and tables/.")] = Path("audit"),
-) -> None:  # fmt: skip
+    out: Annotated[
+        Path, typer.Option(help="Folder for audit.html, audit.json and tables/.")
+    ] = Path("audit"),
+) -> None:
     """Representation audit of a dataset's metadata: shares, gaps, label associations."""
     from vislab.evaluation.audit import audit as run_audit
     from vislab.evaluation.audit import audit_tables
@@ -179,8 +238,10 @@ def audit(
             if association.get("p_value") is not None
             else ""
         )
-        say(f"{spec}: {len(entry['groups'])} groups, {entry['missing']} missing, "
-            f"under-represented: {flagged or 'none'}{test}")  # fmt: skip
+        say(
+            f"{spec}: {len(entry['groups'])} groups, {entry['missing']} missing, "
+            f"under-represented: {flagged or 'none'}{test}"
+        )
     say(f"wrote {out / 'audit.html'}, {out / 'audit.json'} and {out / 'tables'}/")
 
 
@@ -193,13 +254,23 @@ def _metadata_columns(frame) -> list[str]:
 def validation_sample(
     predictions: Annotated[Path, typer.Argument(help="Predictions CSV of the whole collection.")],
     size: Annotated[int, typer.Option(min=1, help="Number of images to code.")],
-    strata: Annotated[str, typer.Option(help="Columns to stratify by, comma-separated.")] = "prediction",
-    oversample_uncertain: Annotated[bool, typer.Option(help="Add confidence bands as strata; sample low confidence more.")] = False,
-    allocation: Annotated[Allocation, typer.Option(help="How the sample is shared among strata.")] = Allocation.proportional,
-    coders: Annotated[str, typer.Option(help="Blank coder columns of the sheet.")] = "coder1,coder2",
+    strata: Annotated[
+        str, typer.Option(help="Columns to stratify by, comma-separated.")
+    ] = "prediction",
+    oversample_uncertain: Annotated[
+        bool, typer.Option(help="Add confidence bands as strata; sample low confidence more.")
+    ] = False,
+    allocation: Annotated[
+        Allocation, typer.Option(help="How the sample is shared among strata.")
+    ] = Allocation.proportional,
+    coders: Annotated[
+        str, typer.Option(help="Blank coder columns of the sheet.")
+    ] = "coder1,coder2",
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
-    out: Annotated[Path, typer.Option(help="New folder for the sheet, the sample and the design.")] = Path("validation"),
-) -> None:  # fmt: skip
+    out: Annotated[
+        Path, typer.Option(help="New folder for the sheet, the sample and the design.")
+    ] = Path("validation"),
+) -> None:
     """Draw a stratified sample for human coding, with sampling weights."""
     from vislab.evaluation.validation import draw_sample, write_sample
     from vislab.files import read_table
@@ -208,12 +279,18 @@ def validation_sample(
     columns = split_list(strata)
     sample = draw_sample(table, size, columns, oversample_uncertain, allocation.value, seed)
     design = {
-        "population": len(table), "sample": len(sample), "strata": columns,
-        "oversample_uncertain": oversample_uncertain, "allocation": allocation.value, "seed": seed,
+        "population": len(table),
+        "sample": len(sample),
+        "strata": columns,
+        "oversample_uncertain": oversample_uncertain,
+        "allocation": allocation.value,
+        "seed": seed,
         "source": str(predictions),
-        "per_stratum": {str(k): {"population": int(round((g["weight"]).sum())), "sample": len(g)}
-                        for k, g in sample.groupby("stratum")},
-    }  # fmt: skip
+        "per_stratum": {
+            str(k): {"population": int(round((g["weight"]).sum())), "sample": len(g)}
+            for k, g in sample.groupby("stratum")
+        },
+    }
     write_sample(sample, out, split_list(coders), design)
     say(f"sampled {len(sample)} of {len(table)} images in {sample['stratum'].nunique()} strata")
     say(f"wrote {out / 'coding_sheet.csv'} (give this to the coders: no model labels in it)")

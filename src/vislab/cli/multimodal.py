@@ -23,14 +23,22 @@ from vislab.cli.common import (
 def zero_shot(
     source: Annotated[str, typer.Argument(help="Image folder or manifest (.csv/.parquet).")],
     model: ModelSource,
-    classes: Annotated[list[str] | None, typer.Option("--class", help="A class, or name=description (repeat; default: the labels).")] = None,
-    templates: Annotated[Path | None, typer.Option(help="Prompt templates, one per line with {} for the class.")] = None,
+    classes: Annotated[
+        list[str] | None,
+        typer.Option("--class", help="A class, or name=description (repeat; default: the labels)."),
+    ] = None,
+    templates: Annotated[
+        Path | None, typer.Option(help="Prompt templates, one per line with {} for the class.")
+    ] = None,
     batch_size: BatchSize = 32,
-    report: Annotated[Path | None, typer.Option(help="Labelled images: a new folder for metrics.json, report.html.")] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="Labelled images: a new folder for metrics.json, report.html."),
+    ] = None,
     group_by: GroupBy = None,
     bootstrap: Bootstrap = 1000,
     out: Annotated[Path, typer.Option(help="Predictions CSV to write.")] = Path("zeroshot.csv"),
-) -> None:  # fmt: skip
+) -> None:
     """Code images into classes described in words with CLIP (no training); a predictions CSV."""
     from vislab.files import write_atomic, write_json
     from vislab.tasks.zero_shot import code_images, write_zero_shot_report
@@ -44,7 +52,8 @@ def zero_shot(
     for name in record["classes"]:
         say(f"  {name:<18} {int(counts.get(name, 0))} images")
     say(
-        f"wrote {out} ({len(table)} images) and {out.with_suffix('.json')} (model, prompts, versions)"
+        f"wrote {out} ({len(table)} images) and {out.with_suffix('.json')} (model, prompts, "
+        "versions)"
     )
     if report:
         print_metrics(write_zero_shot_report(report, table, record, group_by or [], bootstrap))
@@ -73,12 +82,16 @@ def embed(
 def linear_probe(
     source: Annotated[str, typer.Argument(help="Labelled image folder or manifest.")],
     model: ModelSource,
-    test: Annotated[float, typer.Option(min=0.0, max=0.99, help="Test share when the source has no splits.")] = 0.2,
+    test: Annotated[
+        float, typer.Option(min=0.0, max=0.99, help="Test share when the source has no splits.")
+    ] = 0.2,
     seed: Annotated[int, typer.Option(help="Split, cross-validation and bootstrap seed.")] = 0,
     group_by: GroupBy = None,
     bootstrap: Bootstrap = 1000,
-    out: Annotated[Path, typer.Option(help="New folder for predictions.csv, metrics.json.")] = Path("probe"),
-) -> None:  # fmt: skip
+    out: Annotated[Path, typer.Option(help="New folder for predictions.csv, metrics.json.")] = Path(
+        "probe"
+    ),
+) -> None:
     """Logistic regression on frozen CLIP image features; the test split evaluated."""
     from vislab.data.check import readable_table
     from vislab.errors import UsageError
@@ -97,22 +110,29 @@ def linear_probe(
     write_atomic(out / "predictions.csv", predictions.to_csv(index=False))
     metrics = evaluate_classification(predictions, group_by or [], bootstrap, seed=seed)
     write_json(out / "metrics.json", metrics)
-    write_json(out / "probe.json", {**record, "model": model, "source": source, "seed": seed,
-                                    "versions": library_versions()})  # fmt: skip
+    write_json(
+        out / "probe.json",
+        {**record, "model": model, "source": source, "seed": seed, "versions": library_versions()},
+    )
     print_metrics(metrics)
     say(
-        f"C = {record['C']:g} (cross-validated); wrote {out}/predictions.csv, metrics.json, probe.json"
+        f"C = {record['C']:g} (cross-validated); wrote {out}/predictions.csv, metrics.json, "
+        "probe.json"
     )
 
 
 def retrieval(
-    references: Annotated[Path, typer.Argument(help="COCO captions JSON (or a CSV with path, caption*).")],
+    references: Annotated[
+        Path, typer.Argument(help="COCO captions JSON (or a CSV with path, caption*).")
+    ],
     model: ModelSource,
-    images: Annotated[Path | None, typer.Option(help="Folder the file names are relative to.")] = None,
+    images: Annotated[
+        Path | None, typer.Option(help="Folder the file names are relative to.")
+    ] = None,
     bootstrap: Bootstrap = 1000,
     seed: Seed = 0,
     out: Annotated[Path | None, typer.Option(help="Write the metrics JSON here.")] = None,
-) -> None:  # fmt: skip
+) -> None:
     """Image-text retrieval with CLIP: recall@1/5/10 both ways, with intervals."""
     from vislab.data.captions import caption_pairs
     from vislab.data.images import image_problem, read_image
@@ -135,13 +155,19 @@ def retrieval(
 
 def caption(
     source: Annotated[str, typer.Argument(help="Image folder or manifest (.csv/.parquet).")],
-    model: Annotated[str, typer.Option(help="BLIP (or another image-to-text model): a folder or hub name.")],
+    model: Annotated[
+        str, typer.Option(help="BLIP (or another image-to-text model): a folder or hub name.")
+    ],
     beams: Annotated[int, typer.Option(min=1, help="Beam search width (1: greedy).")] = 3,
     max_length: Annotated[int, typer.Option(min=1, help="Most new tokens per caption.")] = 30,
-    prompt: Annotated[str | None, typer.Option(help="Text the captions continue, e.g. 'a picture of'.")] = None,
+    prompt: Annotated[
+        str | None, typer.Option(help="Text the captions continue, e.g. 'a picture of'.")
+    ] = None,
     batch_size: BatchSize = 16,
-    out: Annotated[Path, typer.Option(help="COCO caption results JSON to write.")] = Path("captions.json"),
-) -> None:  # fmt: skip
+    out: Annotated[Path, typer.Option(help="COCO caption results JSON to write.")] = Path(
+        "captions.json"
+    ),
+) -> None:
     """Caption images; COCO caption results that `vislab evaluate captioning` reads."""
     from vislab.data.check import readable_table
     from vislab.files import write_atomic, write_json
@@ -152,8 +178,15 @@ def caption(
     images = [table.read(i) for i in range(len(table))]
     texts = generate_captions(load_captioner(model), images, beams, max_length, prompt, batch_size)
     results = [{"image_id": i, "caption": t} for i, t in zip(table.frame["id"], texts, strict=True)]
-    record = {"model": model, "source": str(source), "num_beams": beams, "max_length": max_length,
-              "prompt": prompt, "n": len(results), "versions": library_versions()}  # fmt: skip
+    record = {
+        "model": model,
+        "source": str(source),
+        "num_beams": beams,
+        "max_length": max_length,
+        "prompt": prompt,
+        "n": len(results),
+        "versions": library_versions(),
+    }
     write_atomic(out, json.dumps(results, indent=1))
     write_json(out.with_suffix(".record.json"), record)
     for item in results[:5]:

@@ -60,7 +60,7 @@ def predict(
             help="Predictions file to write (.csv, .parquet; .json for "
             "COCO results of detection and captioning runs)."
         ),
-    ] = Path("predictions.csv"),  # fmt: skip
+    ] = Path("predictions.csv"),
 ) -> None:
     """Predict with a run's model and its own preprocessing (a run of any task)."""
     from vislab.prediction import predict as run_prediction

@@ -20,8 +20,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-NAMES = ("flip", "color_jitter", "autoaugment", "randaugment", "trivialaugment", "zoom_out",
-         "iou_crop")  # fmt: skip
+NAMES = (
+    "flip",
+    "color_jitter",
+    "autoaugment",
+    "randaugment",
+    "trivialaugment",
+    "zoom_out",
+    "iou_crop",
+)
 
 PRESETS: dict[str, tuple[str, ...]] = {
     "classification": ("flip", "color_jitter", "autoaugment", "randaugment", "trivialaugment"),

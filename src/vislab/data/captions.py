@@ -100,14 +100,19 @@ def from_coco_captions(path: str | Path, images: str | Path | None = None) -> Ca
     return CaptionTable(frame, [], f"COCO captions {path}", captions=texts)
 
 
-def from_caption_manifest(path: str | Path, path_column: str = "path",
-                          caption_columns: list[str] | tuple[str, ...] = ("caption",)) -> CaptionTable:  # fmt: skip
+def from_caption_manifest(
+    path: str | Path,
+    path_column: str = "path",
+    caption_columns: list[str] | tuple[str, ...] = ("caption",),
+) -> CaptionTable:
     path = Path(path)
     table = read_table(path)
     missing = [c for c in (path_column, *caption_columns) if c not in table.columns]
     if missing:
-        raise InputError(f"{path}: no column(s) {missing}. Columns found: {', '.join(map(str, table.columns))}. "
-                         "Set data.path_column / data.caption_columns.")  # fmt: skip
+        raise InputError(
+            f"{path}: no column(s) {missing}. Columns found: {', '.join(map(str, table.columns))}. "
+            "Set data.path_column / data.caption_columns."
+        )
     captions = []
     for line, row in enumerate(table[list(caption_columns)].itertuples(index=False), start=2):
         texts = [t.strip() for t in row if isinstance(t, str) and t.strip()]

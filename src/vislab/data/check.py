@@ -16,8 +16,7 @@ import numpy as np
 import pandas as pd
 
 from vislab.data.images import file_digest, image_problem
-from vislab.data.sources import SampleTable
-from vislab.data.table import Table, fingerprint
+from vislab.data.table import SampleTable, Table, fingerprint
 
 IMBALANCE_WARNING_RATIO = 5.0
 
@@ -101,13 +100,15 @@ def _duplicates(frame: pd.DataFrame, digests: list[str | None]) -> list[dict]:
             continue
         rows = frame.iloc[members["position"].to_numpy()]
         splits = sorted(rows["split"].astype(str).unique()) if "split" in rows else []
-        groups.append({
-            "sha256": digest,
-            "ids": rows["id"].tolist(),
-            "labels": sorted(rows["label"].astype(str).unique().tolist()),
-            "splits": splits,
-            "across_splits": len(splits) > 1,
-        })  # fmt: skip
+        groups.append(
+            {
+                "sha256": digest,
+                "ids": rows["id"].tolist(),
+                "labels": sorted(rows["label"].astype(str).unique().tolist()),
+                "splits": splits,
+                "across_splits": len(splits) > 1,
+            }
+        )
     return groups
 
 

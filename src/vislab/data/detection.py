@@ -185,8 +185,16 @@ def from_coco(
         if not path.is_file():
             builder.problem(str(path), "image file is missing", "image left out")
             continue
-        builder.add_image({"id": image["file_name"], "path": str(path.resolve()), "width": image["width"],
-                           "height": image["height"], "image_id": image["id"], **metadata})  # fmt: skip
+        builder.add_image(
+            {
+                "id": image["file_name"],
+                "path": str(path.resolve()),
+                "width": image["width"],
+                "height": image["height"],
+                "image_id": image["id"],
+                **metadata,
+            }
+        )
         for number, annotation in by_image.get(image["id"], []):
             where = f"{annotations} annotation {number} (image {image['file_name']})"
             if annotation.get("category_id") not in index:
@@ -207,7 +215,8 @@ def from_coco(
     for image_id in sorted(set(by_image) - listed):
         builder.problem(
             f"{annotations}",
-            f"{len(by_image[image_id])} annotation(s) for image_id {image_id}, which is not in 'images'",
+            f"{len(by_image[image_id])} annotation(s) for image_id {image_id}, which is not in "
+            "'images'",
             "dropped",
         )
     return builder.build()
@@ -336,7 +345,8 @@ def detection_source_from_path(
     if (path / "labels").is_dir():
         return from_yolo(path)
     raise InputError(
-        f"{path}: not a detection source (COCO .json, VOC folder with Annotations/, YOLO folder with labels/)."
+        f"{path}: not a detection source (COCO .json, VOC folder with Annotations/, YOLO folder "
+        "with labels/)."
     )
 
 
@@ -350,7 +360,8 @@ def is_detection_source(path: str | Path) -> bool:
 
 
 def summarize_detection(table: DetectionTable) -> dict:
-    """`vislab data check` for detection: counts, negatives, problems, unreadable files, duplicates."""
+    """`vislab data check` for detection: counts, negatives, box problems, unreadable files and
+    duplicates."""
     from vislab.data.check import _duplicates, imbalance_ratio, scan
 
     result = scan(table)

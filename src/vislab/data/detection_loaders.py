@@ -46,8 +46,9 @@ class DetectionDataset(Dataset):
         keep = ~self.table.crowd[position]
         boxes = tv_tensors.BoundingBoxes(
             torch.as_tensor(self.table.boxes[position][keep]).reshape(-1, 4),
-            format="XYXY", canvas_size=tuple(image.shape[-2:]),
-        )  # fmt: skip
+            format="XYXY",
+            canvas_size=tuple(image.shape[-2:]),
+        )
         target = {"boxes": boxes, "labels": torch.as_tensor(self.table.labels[position][keep] + 1)}
         image, target = self.transform(image, target)
         return image, target, position
@@ -77,6 +78,11 @@ def make_detection_loader(
     dataset: DetectionDataset, batch_size: int, num_workers: int, shuffle: bool
 ) -> DataLoader:
     return DataLoader(
-        dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers, collate_fn=collate,
-        pin_memory=torch.cuda.is_available(), persistent_workers=num_workers > 0,
-    )  # fmt: skip
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=num_workers,
+        collate_fn=collate,
+        pin_memory=torch.cuda.is_available(),
+        persistent_workers=num_workers > 0,
+    )

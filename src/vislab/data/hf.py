@@ -15,7 +15,8 @@ import pandas as pd
 from PIL import Image
 
 from vislab.data.images import to_rgb
-from vislab.data.sources import SPLIT_NAMES, SampleTable
+from vislab.data.splits import SPLIT_NAMES
+from vislab.data.table import SampleTable
 from vislab.errors import InputError
 
 LABEL_PREFERENCE = ("label", "fine_label", "labels", "class", "target")

@@ -92,10 +92,17 @@ def screen_images(images, description: str, on_bad_image: str):
     from vislab.errors import InputError
 
     problems = [image_problem(p) for p in images["path"]]
-    skipped = pd.DataFrame([{"id": i, "path": p, "reason": why}
-                            for i, p, why in zip(images["id"], images["path"], problems, strict=True) if why])  # fmt: skip
+    skipped = pd.DataFrame(
+        [
+            {"id": i, "path": p, "reason": why}
+            for i, p, why in zip(images["id"], images["path"], problems, strict=True)
+            if why
+        ]
+    )
     if len(skipped) and on_bad_image == "error":
         lines = "\n".join(f"  - {r.path}: {r.reason}" for r in skipped.itertuples())
-        raise InputError(f"{description}: {len(skipped)} image(s) cannot be used:\n{lines}\n"
-                         "Fix or remove them, or set data.on_bad_image: skip.")  # fmt: skip
+        raise InputError(
+            f"{description}: {len(skipped)} image(s) cannot be used:\n{lines}\n"
+            "Fix or remove them, or set data.on_bad_image: skip."
+        )
     return [i for i, why in enumerate(problems) if not why], skipped

@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from vislab.data.check import IMBALANCE_WARNING_RATIO
-from vislab.data.sources import SampleTable
+from vislab.data.table import SampleTable
 
 
 class ImageDataset(Dataset):

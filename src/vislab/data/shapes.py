@@ -71,7 +71,15 @@ def make_shapes(out: str | Path, count: int = 400, size: int = 128, seed: int = 
             }
         )
         for kind, (x1, y1, x2, y2) in objects:
-            annotations.append({"id": len(annotations) + 1, "image_id": index + 1, "category_id": SHAPES.index(kind) + 1,
-                                "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1), "iscrowd": 0})  # fmt: skip
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": index + 1,
+                    "category_id": SHAPES.index(kind) + 1,
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    "area": (x2 - x1) * (y2 - y1),
+                    "iscrowd": 0,
+                }
+            )
     dataset = {"images": images, "annotations": annotations, "categories": categories}
     return write_atomic(out / "instances.json", json.dumps(dataset))

@@ -13,73 +13,15 @@ Sources (`data.source` in the config):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
-from vislab.data.table import Table
+from vislab.data.splits import SPLIT_NAMES
+from vislab.data.table import SampleTable, _Arrays
 from vislab.errors import InputError
 from vislab.files import read_table
-
-SPLIT_NAMES = {
-    "train": "train", "training": "train",
-    "val": "val", "valid": "val", "validation": "val", "dev": "val",
-    "test": "test", "testing": "test",
-}  # fmt: skip
-
-
-@dataclass
-class SampleTable(Table):
-    """Images with labels (`id`, `path`, `label`, optional `split`, metadata).
-
-    `reader` reads in-memory images (scikit-learn's digits, CIFAR arrays, hub datasets) by row
-    position; None reads the file at `path`.
-    """
-
-    reader: Callable[[int], Image.Image] | None = None
-
-    def read(self, position: int) -> Image.Image:
-        if self.reader is None:
-            return super().read(position)
-        return self.reader(position)
-
-    def subset(self, positions: Sequence[int] | np.ndarray) -> SampleTable:
-        table = super().subset(positions)
-        if self.reader is not None:
-            table.reader = _Subset(self.reader, np.asarray(positions, dtype=np.int64))
-        return table
-
-    def label_indices(self) -> np.ndarray:
-        lookup = {name: index for index, name in enumerate(self.classes)}
-        return self.frame["label"].map(lookup).to_numpy(dtype=np.int64, copy=True)
-
-    def present_classes(self) -> SampleTable:
-        """The same table with only the classes that some row has (after rows were left out)."""
-        present = set(self.frame["label"].dropna())
-        return replace(self, classes=[c for c in self.classes if c in present])
-
-
-@dataclass
-class _Subset:
-    parent: Callable[[int], Image.Image]
-    positions: np.ndarray
-
-    def __call__(self, position: int) -> Image.Image:
-        return self.parent(int(self.positions[position]))
-
-
-@dataclass
-class _Arrays:
-    """Images held in memory: (N, H, W) or (N, H, W, 3) uint8."""
-
-    arrays: np.ndarray
-
-    def __call__(self, position: int) -> Image.Image:
-        return Image.fromarray(self.arrays[position]).convert("RGB")
 
 
 def load_source(data) -> SampleTable:
@@ -126,8 +68,13 @@ def from_plain_folder(root: str | Path) -> SampleTable:
 
     root = Path(root)
     paths = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    frame = pd.DataFrame({"id": [p.relative_to(root).as_posix() for p in paths],
-                          "path": [str(p.resolve()) for p in paths], "label": pd.NA})  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "id": [p.relative_to(root).as_posix() for p in paths],
+            "path": [str(p.resolve()) for p in paths],
+            "label": pd.NA,
+        }
+    )
     return SampleTable(frame, [], f"images under {root}")
 
 
@@ -158,12 +105,14 @@ def _class_folder_rows(folder: Path, root: Path, split: str | None) -> list[dict
             continue
         for file in sorted(class_dir.rglob("*")):
             if file.is_file() and not file.name.startswith("."):
-                rows.append({
-                    "id": file.relative_to(root).as_posix(),
-                    "path": str(file.resolve()),
-                    "label": class_dir.name,
-                    "split": split,
-                })  # fmt: skip
+                rows.append(
+                    {
+                        "id": file.relative_to(root).as_posix(),
+                        "path": str(file.resolve()),
+                        "label": class_dir.name,
+                        "split": split,
+                    }
+                )
     return rows
 
 
@@ -235,12 +184,14 @@ def from_sample(name: str | None) -> SampleTable:
     # sklearn stores ink as high values, which we keep (white digit on black, like MNIST).
     images = np.clip(digits.images * (255.0 / 16.0) + 0.5, 0, 255).astype(np.uint8)
     ink = images.reshape(len(images), -1).mean(axis=1)
-    frame = pd.DataFrame({
-        "id": [f"digits/{i:04d}" for i in range(len(images))],
-        "path": [f"sklearn:digits/{i}" for i in range(len(images))],
-        "label": digits.target.astype(str),
-        "stroke": np.where(ink > np.median(ink), "heavy", "light"),
-    })  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "id": [f"digits/{i:04d}" for i in range(len(images))],
+            "path": [f"sklearn:digits/{i}" for i in range(len(images))],
+            "label": digits.target.astype(str),
+            "stroke": np.where(ink > np.median(ink), "heavy", "light"),
+        }
+    )
     classes = [str(c) for c in digits.target_names]
     return SampleTable(
         frame, classes, "scikit-learn digits (1,797 real 8x8 images)", _Arrays(images)
@@ -273,12 +224,14 @@ def from_torchvision(name: str | None, root: str | Path) -> SampleTable:
     classes = list(parts[0][1].classes)
     labels = np.concatenate([np.asarray(d.targets) for _, d in parts])
     splits = np.concatenate([[s] * len(d) for s, d in parts])
-    frame = pd.DataFrame({
-        "id": [f"{s}/{i}" for s, d in parts for i in range(len(d))],
-        "path": [f"torchvision:{key}/{s}/{i}" for s, d in parts for i in range(len(d))],
-        "label": [classes[i] for i in labels],
-        "split": splits,
-    })  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "id": [f"{s}/{i}" for s, d in parts for i in range(len(d))],
+            "path": [f"torchvision:{key}/{s}/{i}" for s, d in parts for i in range(len(d))],
+            "label": [classes[i] for i in labels],
+            "split": splits,
+        }
+    )
     return SampleTable(frame, classes, f"torchvision {name} at {root}", _Arrays(arrays))
 
 

@@ -14,6 +14,17 @@ import pandas as pd
 
 from vislab.errors import InputError
 
+SPLIT_NAMES = {
+    "train": "train",
+    "training": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "dev": "val",
+    "test": "test",
+    "testing": "test",
+}
+
 
 def assign_splits(
     frame: pd.DataFrame,

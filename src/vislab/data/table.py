@@ -13,7 +13,7 @@ same fingerprint whatever the task, and any change to an image, a label or a spl
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import ClassVar, Self
 
@@ -83,3 +83,53 @@ def held_out_split(frame: pd.DataFrame) -> str:
         if name in present:
             return name
     raise InputError("no test or val split to evaluate: set data.split.test > 0.")
+
+
+@dataclass
+class SampleTable(Table):
+    """Images with labels (`id`, `path`, `label`, optional `split`, metadata).
+
+    `reader` reads in-memory images (scikit-learn's digits, CIFAR arrays, hub datasets) by row
+    position; None reads the file at `path`.
+    """
+
+    reader: Callable[[int], Image.Image] | None = None
+
+    def read(self, position: int) -> Image.Image:
+        if self.reader is None:
+            return super().read(position)
+        return self.reader(position)
+
+    def subset(self, positions: Sequence[int] | np.ndarray) -> SampleTable:
+        table = super().subset(positions)
+        if self.reader is not None:
+            table.reader = _Subset(self.reader, np.asarray(positions, dtype=np.int64))
+        return table
+
+    def label_indices(self) -> np.ndarray:
+        lookup = {name: index for index, name in enumerate(self.classes)}
+        return self.frame["label"].map(lookup).to_numpy(dtype=np.int64, copy=True)
+
+    def present_classes(self) -> SampleTable:
+        """The same table with only the classes that some row has (after rows were left out)."""
+        present = set(self.frame["label"].dropna())
+        return replace(self, classes=[c for c in self.classes if c in present])
+
+
+@dataclass
+class _Subset:
+    parent: Callable[[int], Image.Image]
+    positions: np.ndarray
+
+    def __call__(self, position: int) -> Image.Image:
+        return self.parent(int(self.positions[position]))
+
+
+@dataclass
+class _Arrays:
+    """Images held in memory: (N, H, W) or (N, H, W, 3) uint8."""
+
+    arrays: np.ndarray
+
+    def __call__(self, position: int) -> Image.Image:
+        return Image.fromarray(self.arrays[position]).convert("RGB")

@@ -32,20 +32,24 @@ def train_transform(
     std: Sequence[float],
     crop_scale: tuple[float, float] = (0.08, 1.0),
 ) -> v2.Compose:
-    return v2.Compose([
-        v2.ToImage(),
-        v2.RandomResizedCrop(image_size, scale=crop_scale, antialias=True),
-        *augmentations(augment),
-        v2.ToDtype(torch.float32, scale=True),
-        v2.Normalize(mean=list(mean), std=list(std)),
-    ])  # fmt: skip
+    return v2.Compose(
+        [
+            v2.ToImage(),
+            v2.RandomResizedCrop(image_size, scale=crop_scale, antialias=True),
+            *augmentations(augment),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(mean=list(mean), std=list(std)),
+        ]
+    )
 
 
 def eval_transform(image_size: int, mean: Sequence[float], std: Sequence[float]) -> v2.Compose:
-    return v2.Compose([
-        *unnormalized_eval_steps(image_size),
-        v2.Normalize(mean=list(mean), std=list(std)),
-    ])  # fmt: skip
+    return v2.Compose(
+        [
+            *unnormalized_eval_steps(image_size),
+            v2.Normalize(mean=list(mean), std=list(std)),
+        ]
+    )
 
 
 def unnormalized_eval_steps(image_size: int) -> list[v2.Transform]:

@@ -117,8 +117,16 @@ def read_frames(path: str | Path, indices: list[int] | np.ndarray) -> np.ndarray
     return np.stack([found.get(int(i), last) for i in indices])
 
 
-def clip_starts(total: int, frames: int, stride: int, count: int, mode: str, rng: np.random.Generator | None = None) -> list[int]:  # fmt: skip
-    """First frames of `count` clips of `frames` frames `stride` apart in a video of `total` frames."""
+def clip_starts(
+    total: int,
+    frames: int,
+    stride: int,
+    count: int,
+    mode: str,
+    rng: np.random.Generator | None = None,
+) -> list[int]:
+    """First frames of `count` clips of `frames` frames `stride` apart in a video of `total`
+    frames."""
     span = (frames - 1) * stride + 1
     last = max(0, total - span)
     if mode == "random":  # torch's generator: seeded per DataLoader worker and per epoch
@@ -164,8 +172,10 @@ def from_video_folder(root: str | Path) -> VideoTable:
     frames = [
         p for p in sorted(root.glob("*/*")) if p.is_dir() and frame_files(p)
     ]  # class/video/0001.jpg
-    rows = [{"id": p.relative_to(root).as_posix(), "path": str(p.resolve()), "label": p.parent.name}
-            for p in sorted(videos + frames)]  # fmt: skip
+    rows = [
+        {"id": p.relative_to(root).as_posix(), "path": str(p.resolve()), "label": p.parent.name}
+        for p in sorted(videos + frames)
+    ]
     if not rows:
         raise InputError(
             f"{root}: no videos ({', '.join(sorted(VIDEO_SUFFIXES))}) in class subfolders."
@@ -190,7 +200,8 @@ def from_video_manifest(path: str | Path) -> VideoTable:
     for column in ("start", "end"):
         if column in table.columns and (table[column] < 0).any():
             raise InputError(
-                f"{path}: negative '{column}' seconds on line(s) {list(table.index[table[column] < 0] + 2)[:5]}."
+                f"{path}: negative '{column}' seconds on line(s) "
+                f"{list(table.index[table[column] < 0] + 2)[:5]}."
             )
     return VideoTable(table, sorted(table["label"].unique()), f"video manifest {path}")
 
@@ -218,10 +229,15 @@ def summarize_videos(table: VideoTable) -> dict:
         if not isinstance(info, str) and not info.fps and rate > 0:
             info.fps = float(rate)  # frame folders: the manifest's rate
     seconds = [info.seconds for info in good]
-    return {"source": table.description, "videos": len(table), "classes": table.frame["label"].value_counts().sort_index().to_dict(),
-            "unusable": bad, "frames_median": float(np.median([i.frames for i in good])) if good else None,
-            "seconds_median": float(np.median(seconds)) if seconds else None,
-            "fps": sorted({round(i.fps, 3) for i in good})}  # fmt: skip
+    return {
+        "source": table.description,
+        "videos": len(table),
+        "classes": table.frame["label"].value_counts().sort_index().to_dict(),
+        "unusable": bad,
+        "frames_median": float(np.median([i.frames for i in good])) if good else None,
+        "seconds_median": float(np.median(seconds)) if seconds else None,
+        "fps": sorted({round(i.fps, 3) for i in good}),
+    }
 
 
 def is_video_source(path: str | Path) -> bool:
@@ -254,8 +270,9 @@ def write_video(path: Path, frames: np.ndarray, fps: int = 8) -> None:
             container.mux(packet)
 
 
-def moving_square(direction: str, rng: np.random.Generator, frames: int = 16, size: int = 32,
-                  noise: float = 15.0) -> np.ndarray:  # fmt: skip
+def moving_square(
+    direction: str, rng: np.random.Generator, frames: int = 16, size: int = 32, noise: float = 15.0
+) -> np.ndarray:
     """A bright square crossing a dark background in `direction`: the class is the motion."""
     side = size // 4
     travel = size - side
@@ -270,8 +287,11 @@ def moving_square(direction: str, rng: np.random.Generator, frames: int = 16, si
     return base.astype(np.uint8)
 
 
-def make_moving_shapes(out: str | Path, per_class: int = 12, frames: int = 16, size: int = 32, seed: int = 0) -> Path:  # fmt: skip
-    """out/<direction>/<n>.mp4 and out/manifest.csv (path, label, background metadata); returns the manifest."""
+def make_moving_shapes(
+    out: str | Path, per_class: int = 12, frames: int = 16, size: int = 32, seed: int = 0
+) -> Path:
+    """out/<direction>/<n>.mp4 and out/manifest.csv (path, label, background metadata); returns
+    the manifest."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise InputError(f"{out}: the folder exists and is not empty; choose a new --out folder.")

@@ -36,7 +36,8 @@ class Codings:
         missing = [c for c in coders if c not in frame.columns]
         if missing:
             raise InputError(
-                f"{source}: no column(s) {missing} for the coders. Columns: {', '.join(map(str, frame.columns))}."
+                f"{source}: no column(s) {missing} for the coders. Columns: "
+                f"{', '.join(map(str, frame.columns))}."
             )
         if len(coders) < 2:
             raise InputError(f"{source}: agreement needs at least two coders, got {list(coders)}.")
@@ -66,7 +67,8 @@ def _as_text(value) -> str | None:
 
 
 def pair_stats(codes: np.ndarray, first: int, second: int, size: int) -> np.ndarray:
-    """(items, size*size): each item's one-hot cell in the pair's confusion matrix (0 if unpaired)."""
+    """(items, size*size): each item's one-hot cell in the pair's confusion matrix (0 if
+    unpaired)."""
     both = (codes[:, first] >= 0) & (codes[:, second] >= 0)
     rows = np.zeros((codes.shape[0], size * size))
     cells = codes[both, first] * size + codes[both, second]
@@ -207,8 +209,13 @@ def agreement(
         result["model"] = _model_entries(
             codings, raters, model, pairs, kappa, summarize, sums, level
         )
-    result["bootstrap"] = {"resamples": bootstrap, "confidence": confidence, "seed": seed,
-                           "unit": "items", "weights": weight}  # fmt: skip
+    result["bootstrap"] = {
+        "resamples": bootstrap,
+        "confidence": confidence,
+        "seed": seed,
+        "unit": "items",
+        "weights": weight,
+    }
     return result
 
 

@@ -32,7 +32,8 @@ def audit(
     missing = [a for a in attributes if a not in frame.columns]
     if missing:
         raise InputError(
-            f"{source}: no attribute column(s) {missing}. Columns: {', '.join(map(str, frame.columns))}."
+            f"{source}: no attribute column(s) {missing}. Columns: "
+            f"{', '.join(map(str, frame.columns))}."
         )
     if not attributes:
         raise InputError(f"{source}: give at least one --attributes column.")
@@ -95,9 +96,12 @@ def _association(labels: pd.Series, values: pd.Series) -> dict:
     chi2, p_value, dof, expected = chi2_contingency(table.to_numpy())
     cramers_v = np.sqrt(chi2 / (table.to_numpy().sum() * (min(table.shape) - 1)))
     entry.update(
-        chi2=float(chi2), p_value=float(p_value), dof=int(dof), cramers_v=float(cramers_v),
+        chi2=float(chi2),
+        p_value=float(p_value),
+        dof=int(dof),
+        cramers_v=float(cramers_v),
         expected_below_5=int((expected < 5).sum()),
-    )  # fmt: skip
+    )
     return entry
 
 
@@ -105,7 +109,8 @@ def _against_reference(values: pd.Series, reference: pd.DataFrame) -> dict:
     shares = reference.set_index(reference["value"].astype(str))["share"].astype(float)
     if not np.isclose(shares.sum(), 1.0, atol=0.01):
         raise InputError(
-            f"reference shares of '{reference['attribute'].iloc[0]}' sum to {shares.sum():.3f}, not 1."
+            f"reference shares of '{reference['attribute'].iloc[0]}' sum to {shares.sum():.3f}, "
+            "not 1."
         )
     counts = values[values != MISSING].value_counts()
     observed = counts.reindex(shares.index, fill_value=0)
@@ -120,8 +125,12 @@ def _against_reference(values: pd.Series, reference: pd.DataFrame) -> dict:
         for name in shares.index
     }
     statistic, p_value = chisquare(observed.to_numpy(), shares.to_numpy() / shares.sum() * total)
-    return {"groups": comparison, "chi2": float(statistic), "p_value": float(p_value),
-            "not_in_reference": unexpected}  # fmt: skip
+    return {
+        "groups": comparison,
+        "chi2": float(statistic),
+        "p_value": float(p_value),
+        "not_in_reference": unexpected,
+    }
 
 
 def audit_tables(result: dict) -> dict[str, pd.DataFrame]:

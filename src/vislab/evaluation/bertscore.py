@@ -14,8 +14,13 @@ import numpy as np
 from vislab.errors import ConfigError
 
 
-def bertscore_f1(predictions: list[str], references: list[list[str]], model: str,
-                 layer: int | None = None, batch_size: int = 64) -> np.ndarray:  # fmt: skip
+def bertscore_f1(
+    predictions: list[str],
+    references: list[list[str]],
+    model: str,
+    layer: int | None = None,
+    batch_size: int = 64,
+) -> np.ndarray:
     """(n,) F1 per caption: its best match among its references."""
     try:
         import bert_score
@@ -32,6 +37,12 @@ def bertscore_f1(predictions: list[str], references: list[list[str]], model: str
         raise ConfigError(
             f"--bertscore-model {model}: no transformers model folder there ({error})."
         ) from error
-    _, _, f1 = bert_score.score(list(predictions), [list(r) for r in references], model_type=model,
-                                num_layers=layers, batch_size=batch_size, verbose=False)  # fmt: skip
+    _, _, f1 = bert_score.score(
+        list(predictions),
+        [list(r) for r in references],
+        model_type=model,
+        num_layers=layers,
+        batch_size=batch_size,
+        verbose=False,
+    )
     return f1.numpy().astype(float)

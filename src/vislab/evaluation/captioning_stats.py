@@ -85,7 +85,8 @@ def _quiet_stderr():
 
 
 def caption_stats(references: dict, predictions: dict, meteor=None) -> CaptionStats:
-    """Statistics of tokenized captions: `references` {id: [str, ...]}, `predictions` {id: [str]}."""
+    """Statistics of tokenized captions: `references` {id: [str, ...]}, `predictions`
+    {id: [str]}."""
     from pycocoevalcap.cider.cider import Cider
     from pycocoevalcap.rouge.rouge import Rouge
 
@@ -93,9 +94,13 @@ def caption_stats(references: dict, predictions: dict, meteor=None) -> CaptionSt
     ordered_predictions = {key: predictions[key] for key in image_ids}
     _, rouge = Rouge().compute_score(references, ordered_predictions)
     _, cider = Cider().compute_score(references, ordered_predictions)
-    return CaptionStats(image_ids, _bleu_stats(references, ordered_predictions),
-                        meteor_stats(references, ordered_predictions, meteor),
-                        np.asarray(rouge, dtype=float), np.asarray(cider, dtype=float))  # fmt: skip
+    return CaptionStats(
+        image_ids,
+        _bleu_stats(references, ordered_predictions),
+        meteor_stats(references, ordered_predictions, meteor),
+        np.asarray(rouge, dtype=float),
+        np.asarray(cider, dtype=float),
+    )
 
 
 def _bleu_stats(references: dict, predictions: dict) -> np.ndarray:

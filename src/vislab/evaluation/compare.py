@@ -4,8 +4,8 @@ Both predictions tables must hold the same images (matched on `id` when both hav
 row order) with the same labels. Each bootstrap replicate draws the same images for both models,
 so `difference = b - a` has an interval that accounts for the pairing. The p-value of a
 difference is the two-sided bootstrap p-value: twice the smaller share of replicates on either
-side of 0, counted as (k + 1) / (B + 1) so that it is never 0 (at most 1). McNemar's test (statsmodels; exact binomial when fewer than 25 images
-are discordant) compares the accuracies.
+side of 0, counted as (k + 1) / (B + 1) so that it is never 0 (at most 1). McNemar's test
+(statsmodels; exact binomial when fewer than 25 images are discordant) compares the accuracies.
 """
 
 from __future__ import annotations
@@ -29,13 +29,15 @@ def paired_tables(
         missing = set(a["id"]) ^ set(b["id"])
         if missing:
             raise InputError(
-                f"compare: {len(missing)} image id(s) are in only one of {names[0]} and {names[1]}, "
+                f"compare: {len(missing)} image id(s) are in only one of {names[0]} and "
+                f"{names[1]}, "
                 f"e.g. {sorted(map(str, missing))[:3]}. Both must predict the same images."
             )
         b = b.set_index("id").loc[a["id"]].reset_index()
     elif len(a) != len(b):
         raise InputError(
-            f"compare: {names[0]} has {len(a)} rows, {names[1]} {len(b)}; without an 'id' column they must match row by row."
+            f"compare: {names[0]} has {len(a)} rows, {names[1]} {len(b)}; without an 'id' column "
+            "they must match row by row."
         )
     differing = np.flatnonzero(
         a["label"].astype(str).to_numpy() != b["label"].astype(str).to_numpy()
@@ -47,8 +49,14 @@ def paired_tables(
     return a.reset_index(drop=True), b.reset_index(drop=True)
 
 
-def compare(a: pd.DataFrame, b: pd.DataFrame, bootstrap: int = 1000, confidence: float = 0.95,
-            seed: int = 0, names=("A", "B")) -> dict:  # fmt: skip
+def compare(
+    a: pd.DataFrame,
+    b: pd.DataFrame,
+    bootstrap: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    names=("A", "B"),
+) -> dict:
     a, b = paired_tables(a, b, names)
     first, second = ClassificationData(a, names[0]), ClassificationData(b, names[1])
     models = ClassificationEvaluator(first), ClassificationEvaluator(second)
@@ -89,8 +97,10 @@ def _bootstrap_p_value(difference: np.ndarray) -> float:
 def _mcnemar(first: ClassificationData, second: ClassificationData) -> dict:
     right_a = first.labels == first.predictions
     right_b = second.labels == second.predictions
-    table = [[int(np.sum(right_a & right_b)), int(np.sum(right_a & ~right_b))],
-             [int(np.sum(~right_a & right_b)), int(np.sum(~right_a & ~right_b))]]  # fmt: skip
+    table = [
+        [int(np.sum(right_a & right_b)), int(np.sum(right_a & ~right_b))],
+        [int(np.sum(~right_a & right_b)), int(np.sum(~right_a & ~right_b))],
+    ]
     discordant = table[0][1] + table[1][0]
     exact = discordant < 25
     result = mcnemar(table, exact=exact, correction=True)
@@ -103,5 +113,5 @@ def _mcnemar(first: ClassificationData, second: ClassificationData) -> dict:
             "only_a_right": table[0][1],
             "only_b_right": table[1][0],
             "both_wrong": table[1][1],
-        },  # fmt: skip
+        },
     }

@@ -12,9 +12,15 @@ from __future__ import annotations
 import numpy as np
 
 CONFUSION_METRICS = (
-    "accuracy", "balanced_accuracy", "f1_macro", "f1_micro", "f1_weighted",
-    "precision_macro", "recall_macro", "cohen_kappa",
-)  # fmt: skip
+    "accuracy",
+    "balanced_accuracy",
+    "f1_macro",
+    "f1_micro",
+    "f1_weighted",
+    "precision_macro",
+    "recall_macro",
+    "cohen_kappa",
+)
 
 
 def confusion_stack(cells: np.ndarray, num_classes: int, resamples: np.ndarray | None = None):

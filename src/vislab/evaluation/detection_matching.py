@@ -20,13 +20,19 @@ import numpy as np
 from vislab.evaluation.intervals import WeightedEvaluator
 
 STATS = (  # name, kind, IoU threshold (None: 0.50:0.95), area, max detections
-    ("mAP", "ap", None, "all", 100), ("mAP_50", "ap", 0.5, "all", 100),
-    ("mAP_75", "ap", 0.75, "all", 100), ("mAP_small", "ap", None, "small", 100),
-    ("mAP_medium", "ap", None, "medium", 100), ("mAP_large", "ap", None, "large", 100),
-    ("AR_1", "ar", None, "all", 1), ("AR_10", "ar", None, "all", 10),
-    ("AR_100", "ar", None, "all", 100), ("AR_small", "ar", None, "small", 100),
-    ("AR_medium", "ar", None, "medium", 100), ("AR_large", "ar", None, "large", 100),
-)  # fmt: skip
+    ("mAP", "ap", None, "all", 100),
+    ("mAP_50", "ap", 0.5, "all", 100),
+    ("mAP_75", "ap", 0.75, "all", 100),
+    ("mAP_small", "ap", None, "small", 100),
+    ("mAP_medium", "ap", None, "medium", 100),
+    ("mAP_large", "ap", None, "large", 100),
+    ("AR_1", "ar", None, "all", 1),
+    ("AR_10", "ar", None, "all", 10),
+    ("AR_100", "ar", None, "all", 100),
+    ("AR_small", "ar", None, "small", 100),
+    ("AR_medium", "ar", None, "medium", 100),
+    ("AR_large", "ar", None, "large", 100),
+)
 AREAS = ("all", "small", "medium", "large")
 NAMES = [name for name, *_ in STATS]
 
@@ -80,9 +86,13 @@ def _matches(entries: list, thresholds: int) -> Matches:
     order = np.argsort(-scores_all, kind="mergesort")
     hit, skip = np.concatenate(matched, axis=1)[:, order], np.concatenate(ignored, axis=1)[:, order]
     return Matches(
-        scores_all[order], np.concatenate(image)[order], np.concatenate(rank)[order],
-        hit & ~skip, ~hit & ~skip, ground_truth,
-    )  # fmt: skip
+        scores_all[order],
+        np.concatenate(image)[order],
+        np.concatenate(rank)[order],
+        hit & ~skip,
+        ~hit & ~skip,
+        ground_truth,
+    )
 
 
 def final_recall(matches: Matches, weights: np.ndarray, max_dets: int) -> np.ndarray:
@@ -155,8 +165,9 @@ def _sample(rc: np.ndarray, envelope: np.ndarray, levels: np.ndarray) -> np.ndar
     return np.where(inside, picked, 0.0)
 
 
-def detection_metrics(table: dict, categories: list, thresholds: np.ndarray, levels: np.ndarray,
-                      weights: np.ndarray) -> dict[str, np.ndarray]:  # fmt: skip
+def detection_metrics(
+    table: dict, categories: list, thresholds: np.ndarray, levels: np.ndarray, weights: np.ndarray
+) -> dict[str, np.ndarray]:
     """The twelve COCO numbers (b,) and per-category AP (b, K) for image weights (b, I)."""
     with_precision = {(area, max_dets) for _, kind, _, area, max_dets in STATS if kind == "ap"}
     recall_only = {(area, max_dets) for _, _, _, area, max_dets in STATS} - with_precision

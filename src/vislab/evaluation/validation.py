@@ -38,7 +38,8 @@ def confidence_band(frame: pd.DataFrame) -> pd.Series:
 
 
 def allocate(sizes: pd.Series, total: int, factors: pd.Series | None, allocation: str) -> pd.Series:
-    """Sample size per stratum: sums to `total` (or the population), never above a stratum's size."""
+    """Sample size per stratum: sums to `total` (or the population), never above a stratum's
+    size."""
     if total >= sizes.sum():
         return sizes.copy()
     share = (
@@ -108,11 +109,15 @@ def write_sample(
     if out.exists() and any(out.iterdir()):
         raise InputError(f"{out}: the folder exists and is not empty; choose a new --out folder.")
     order = np.random.default_rng(design["seed"] + 1).permutation(len(sample))  # hide the strata
-    sheet = pd.DataFrame({
-        "item": np.arange(1, len(sample) + 1),
-        "id": sample["id"].to_numpy()[order],
-        "path": sample["path"].to_numpy()[order] if "path" in sample else sample["id"].to_numpy()[order],
-    })  # fmt: skip
+    sheet = pd.DataFrame(
+        {
+            "item": np.arange(1, len(sample) + 1),
+            "id": sample["id"].to_numpy()[order],
+            "path": sample["path"].to_numpy()[order]
+            if "path" in sample
+            else sample["id"].to_numpy()[order],
+        }
+    )
     for coder in coders:
         sheet[coder] = ""
     write_atomic(out / SHEET_FILE, sheet.to_csv(index=False))

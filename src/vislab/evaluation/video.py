@@ -1,4 +1,5 @@
-"""`vislab evaluate video`: windowed predictions in, video-level accuracy and temporal consistency out.
+"""`vislab evaluate video`: windowed predictions in, video-level accuracy and temporal
+consistency out.
 
 Input (DESIGN's contract, writable by any tool): a CSV with one row per window — `video_id`,
 `start`, `end` (seconds), `label`, `prediction`, optional `score_<class>` columns, any metadata.
@@ -57,8 +58,10 @@ def check_windows(windows: pd.DataFrame, source: str) -> pd.DataFrame:
     labels = windows.groupby("video_id")["label"].nunique()
     mixed = labels.index[labels > 1].tolist()
     if mixed:
-        raise InputError(f"{source}: video(s) {mixed[:5]} have windows with different labels; "
-                         "a video has one label.")  # fmt: skip
+        raise InputError(
+            f"{source}: video(s) {mixed[:5]} have windows with different labels; "
+            "a video has one label."
+        )
     return windows.assign(
         label=windows["label"].astype(str), prediction=windows["prediction"].astype(str)
     )
@@ -71,9 +74,13 @@ def per_video(windows: pd.DataFrame) -> pd.DataFrame:
     for video_id, frame in windows.sort_values(["video_id", "start"], kind="stable").groupby(
         "video_id", sort=False
     ):
-        row = {"id": video_id, "label": frame["label"].iat[0], "windows": len(frame),
-               "windows_correct": int((frame["prediction"] == frame["label"]).sum()),
-               "consistency": _agreement(frame["prediction"].to_numpy())}  # fmt: skip
+        row = {
+            "id": video_id,
+            "label": frame["label"].iat[0],
+            "windows": len(frame),
+            "windows_correct": int((frame["prediction"] == frame["label"]).sum()),
+            "consistency": _agreement(frame["prediction"].to_numpy()),
+        }
         if scored:
             scores = frame[scored].to_numpy(dtype=float)
             row.update(dict(zip(scored, scores.mean(axis=0), strict=True)))

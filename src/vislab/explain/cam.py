@@ -28,8 +28,13 @@ ROAD_PERCENTILES = [20, 40, 60, 80]
 def _cam_class(method: str):
     from pytorch_grad_cam import EigenCAM, GradCAM, GradCAMPlusPlus, RandomCAM, ScoreCAM
 
-    table = {"gradcam": GradCAM, "gradcam++": GradCAMPlusPlus, "eigencam": EigenCAM,
-             "scorecam": ScoreCAM, "random": RandomCAM}  # fmt: skip
+    table = {
+        "gradcam": GradCAM,
+        "gradcam++": GradCAMPlusPlus,
+        "eigencam": EigenCAM,
+        "scorecam": ScoreCAM,
+        "random": RandomCAM,
+    }
     if method not in table:
         raise InputError(f"--method must be one of {', '.join(METHODS)}. Got '{method}'.")
     return table[method]
@@ -120,21 +125,18 @@ def attention_rollout(model: nn.Module, images: torch.Tensor) -> np.ndarray:
         raise InputError(
             "--method attention needs a ViT backbone (timm vit_*); use gradcam for CNNs."
         )
-    captured: list[torch.Tensor] = []
-    hooks = []
-    for block in model.blocks:
-        block.attn.fused_attn = False  # the fused kernel never materialises the attention matrix
-        hooks.append(
-            block.attn.attn_drop.register_forward_hook(
-                lambda m, _, out: captured.append(out.detach())
-            )
-        )
-    try:
-        with torch.no_grad():
-            model.eval()(images)
+    from timm.utils import AttentionExtract
+
+    fused = [(m, m.fused_attn) for m in model.modules() if hasattr(m, "fused_attn")]
+    for module, _ in fused:  # the fused kernel never materialises the attention matrix
+        module.fused_attn = False
+    try:  # timm traces the model once, keeping every block's softmaxed attention
+        extractor = AttentionExtract(model.eval(), method="fx")
     finally:
-        for hook in hooks:
-            hook.remove()
+        for module, flag in fused:
+            module.fused_attn = flag
+    with torch.no_grad():
+        captured = list(extractor(images).values())  # per block (B, heads, T, T)
     tokens = captured[0].shape[-1]
     rollout = torch.eye(tokens).expand(images.shape[0], tokens, tokens)
     for attention in captured:  # (B, heads, T, T)

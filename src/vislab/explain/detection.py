@@ -84,8 +84,17 @@ def explain_detections(model: nn.Module, image: Image.Image, classes: list[str])
     shown = show_cam_on_image(
         tensor.permute(1, 2, 0).numpy(), heatmap, use_rgb=True, image_weight=0.55
     )
-    names = [f"{classes[int(k) - 1]} {s:.2f}" for k, s in zip(found["labels"][keep], found["scores"][keep], strict=True)]  # fmt: skip
+    names = [
+        f"{classes[int(k) - 1]} {s:.2f}"
+        for k, s in zip(found["labels"][keep], found["scores"][keep], strict=True)
+    ]
     if not names:
         return shown, names
-    drawn = draw_bounding_boxes(torch.from_numpy(shown).permute(2, 0, 1), found["boxes"][keep], names, colors="white", width=2)  # fmt: skip
+    drawn = draw_bounding_boxes(
+        torch.from_numpy(shown).permute(2, 0, 1),
+        found["boxes"][keep],
+        names,
+        colors="white",
+        width=2,
+    )
     return drawn.permute(1, 2, 0).numpy(), names

@@ -35,8 +35,10 @@ def clip_maps(model: nn.Module, clips: torch.Tensor, targets: list[int], method:
     if method in ("attention",) or not any(
         isinstance(m, nn.Conv2d | nn.Conv3d) for m in model.modules()
     ):
-        raise InputError(f"--method {method}: video explanations need a convolutional model "
-                         "(torchvision:r3d_18 and kin, or frames:NAME with a CNN).")  # fmt: skip
+        raise InputError(
+            f"--method {method}: video explanations need a convolutional model "
+            "(torchvision:r3d_18 and kin, or frames:NAME with a CNN)."
+        )
     layer = cnn_target_layer(model.eval(), clips[:1])
     shape = _output_shape(model, layer, clips[:1])
     reshape = fold_frames(clips.shape[2]) if len(shape) == 4 else None

@@ -51,8 +51,14 @@ def load_processor(source: str):
 
 
 @torch.inference_mode()
-def generate_from_inputs(model, processor, inputs: dict, num_beams: int = 3, max_length: int = 30,
-                         prompt: str | None = None) -> list[str]:  # fmt: skip
+def generate_from_inputs(
+    model,
+    processor,
+    inputs: dict,
+    num_beams: int = 3,
+    max_length: int = 30,
+    prompt: str | None = None,
+) -> list[str]:
     """Captions for a batch the processor prepared (`pixel_values`, and the prompt's tokens):
     greedy or beam search, at most `max_length` new tokens, the prompt cut from the text."""
     inputs = {k: v.to(model.device) for k, v in inputs.items()}
@@ -74,8 +80,14 @@ def prepare_images(processor, images: list[Image.Image], prompt: str | None = No
     return dict(processor(images=images, text=text, return_tensors="pt"))
 
 
-def generate_captions(captioner: Captioner, images: list[Image.Image], num_beams: int = 3,
-                      max_length: int = 30, prompt: str | None = None, batch_size: int = 16) -> list[str]:  # fmt: skip
+def generate_captions(
+    captioner: Captioner,
+    images: list[Image.Image],
+    num_beams: int = 3,
+    max_length: int = 30,
+    prompt: str | None = None,
+    batch_size: int = 16,
+) -> list[str]:
     model, processor = captioner.model.eval(), captioner.processor
     captions = []
     for start in range(0, len(images), batch_size):

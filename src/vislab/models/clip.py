@@ -55,8 +55,10 @@ def _load_open_clip(source: str) -> Clip:
         model, _, transform = open_clip.create_model_and_transforms(name, pretrained=tag or None)
         tokenizer = open_clip.get_tokenizer(name)
     except (OSError, RuntimeError, ValueError) as error:
-        raise ConfigError(f"{source}: open_clip could not load it ({error}). Offline, give a folder "
-                          "with open_clip_config.json and its weights.") from error  # fmt: skip
+        raise ConfigError(
+            f"{source}: open_clip could not load it ({error}). Offline, give a folder "
+            "with open_clip_config.json and its weights."
+        ) from error
     return Clip(model.eval(), (transform, tokenizer), source, "open_clip")
 
 
@@ -81,12 +83,16 @@ def check_processor(model, processor, source: str) -> None:
     crop = processor.image_processor.crop_size
     size = model.config.vision_config.image_size
     if crop and (crop.get("height"), crop.get("width")) != (size, size):
-        raise ConfigError(f"{source}: the processor crops images to {crop}, but the model expects "
-                          f"{size}x{size}; use the processor saved with this checkpoint.")  # fmt: skip
+        raise ConfigError(
+            f"{source}: the processor crops images to {crop}, but the model expects "
+            f"{size}x{size}; use the processor saved with this checkpoint."
+        )
     vocabulary = len(processor.tokenizer)
     if vocabulary > model.config.text_config.vocab_size:
-        raise ConfigError(f"{source}: the tokenizer has {vocabulary} tokens, the model "
-                          f"{model.config.text_config.vocab_size}; they do not belong together.")  # fmt: skip
+        raise ConfigError(
+            f"{source}: the tokenizer has {vocabulary} tokens, the model "
+            f"{model.config.text_config.vocab_size}; they do not belong together."
+        )
 
 
 def _features(output) -> torch.Tensor:

@@ -90,7 +90,8 @@ def _create_torch_detector(
         missing, unexpected = model.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise ConfigError(
-                f"model.pretrained: {pretrained} does not fit {backbone} with {num_classes} classes "
+                f"model.pretrained: {pretrained} does not fit {backbone} with {num_classes} "
+                "classes "
                 f"(missing {missing[:3]}, unexpected {unexpected[:3]})."
             )
     return model
@@ -102,8 +103,11 @@ def _torchvision_detector(
     import torchvision
 
     name = backbone.removeprefix(TORCHVISION_PREFIX)
-    options = {"weights": None, "weights_backbone": "DEFAULT" if pretrained == "hub" else None,
-               "num_classes": num_classes + 1}  # fmt: skip
+    options = {
+        "weights": None,
+        "weights_backbone": "DEFAULT" if pretrained == "hub" else None,
+        "num_classes": num_classes + 1,
+    }
     if not name.startswith(FIXED_SIZE):
         options.update(min_size=image_size, max_size=image_size)
     return torchvision.models.get_model(name, **options)

@@ -11,9 +11,9 @@ training targets with `boxes` (xyxy pixels) and `labels` (1..K, 0 is background)
 what they return: a dict of losses, or per image `boxes`, `labels`, `scores`. Images are resized
 as the family's own processor does: DETR-style models keep the aspect ratio (longer side =
 image_size), pad and pass a pixel mask, with boxes relative to the unpadded image; RT-DETR
-resizes to a square and does not normalise. Predictions keep the 100 best per image, as the
-transformers post-processing does (softmax without the no-object class for DETR, sigmoid top-k
-over queries x classes for the focal-loss families).
+resizes to a square and does not normalise. Predictions are the family's own image processor's
+`post_process_object_detection` (softmax without the no-object class for DETR, sigmoid top-k
+over queries x classes for the focal-loss families), the 100 best per image kept.
 """
 
 from __future__ import annotations
@@ -158,8 +158,13 @@ class TransformersDetector(nn.Module):
         sizes = []
         for index, image in enumerate(images):
             height, width = self._resized_size(*image.shape[-2:])
-            resized = F.interpolate(image[None], size=(height, width), mode="bilinear",
-                                    antialias=True, align_corners=False)[0]  # fmt: skip
+            resized = F.interpolate(
+                image[None],
+                size=(height, width),
+                mode="bilinear",
+                antialias=True,
+                align_corners=False,
+            )[0]
             pixels[index, :, :height, :width] = (resized - self.mean) / self.std
             mask[index, :height, :width] = 1
             sizes.append((image.shape[-2], image.shape[-1]))
@@ -173,27 +178,37 @@ class TransformersDetector(nn.Module):
             labels = [_to_detr_target(t, h, w) for t, (h, w) in zip(targets, sizes, strict=True)]
             output = self.model(pixel_values=pixels, pixel_mask=mask, labels=labels)
             return {"loss_total": output.loss}  # the family's weighted sum of its matched losses
-        output = self.model(pixel_values=pixels, pixel_mask=mask)
-        return [
-            self._detections(logits, boxes, height, width)
-            for logits, boxes, (height, width) in zip(output.logits, output.pred_boxes, sizes, strict=True)
-        ]  # fmt: skip
+        return self._detections(self.model(pixel_values=pixels, pixel_mask=mask), sizes)
 
-    def _detections(self, logits: torch.Tensor, boxes: torch.Tensor, height: int, width: int):
-        from torchvision.ops import box_convert
+    def _detections(self, output, sizes: list[tuple[int, int]]) -> list[dict]:
+        """The family's own image processor turns the raw output into boxes in pixels; the 100
+        best per image are kept (as COCO evaluation does), boxes clipped to the image."""
+        processor = image_processor(self.model.config.model_type)
+        found = processor.post_process_object_detection(output, threshold=0.0, target_sizes=sizes)
+        detections = []
+        for result, (height, width) in zip(found, sizes, strict=True):
+            order = result["scores"].argsort(descending=True)[:MAX_DETECTIONS]
+            limits = result["boxes"].new_tensor([width, height, width, height])
+            boxes = torch.minimum(result["boxes"][order].clamp(min=0), limits)
+            labels = result["labels"][order] + 1  # torchvision's label 0 is the background
+            detections.append({"boxes": boxes, "labels": labels, "scores": result["scores"][order]})
+        return detections
 
-        num_classes = self.model.config.num_labels
-        if logits.shape[-1] == num_classes + 1:  # softmax with a no-object class (DETR)
-            scores, labels = logits.softmax(-1)[:, :-1].max(-1)
-            order = scores.argsort(descending=True)[:MAX_DETECTIONS]
-            scores, labels, queries = scores[order], labels[order], order
-        else:  # sigmoid per class: the best (query, class) pairs
-            flat = logits.sigmoid().flatten()
-            scores, index = flat.topk(min(MAX_DETECTIONS, flat.numel()))
-            queries, labels = index // num_classes, index % num_classes
-        xyxy = box_convert(boxes[queries], "cxcywh", "xyxy").clamp(0, 1)
-        xyxy = xyxy * xyxy.new_tensor([width, height, width, height])
-        return {"boxes": xyxy, "labels": labels + 1, "scores": scores}
+
+PROCESSORS = {  # the image processor each family's checkpoints come with
+    "detr": "DetrImageProcessor",
+    "conditional_detr": "ConditionalDetrImageProcessor",
+    "deformable_detr": "DeformableDetrImageProcessor",
+    "rt_detr": "RTDetrImageProcessor",
+    "rt_detr_v2": "RTDetrImageProcessor",
+}
+
+
+def image_processor(family: str):
+    """The family's transformers image processor (its post-processing needs no files)."""
+    import transformers
+
+    return getattr(transformers, PROCESSORS[family])()
 
 
 def _to_detr_target(target: dict, height: int, width: int) -> dict:

@@ -25,7 +25,11 @@ def _stage(channels_in: int, channels_out: int) -> nn.Sequential:
     layers = []
     for index, (a, b) in enumerate([(channels_in, channels_out), (channels_out, channels_out)]):
         stride = 2 if index == 0 else 1
-        layers += [nn.Conv2d(a, b, 3, stride, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(inplace=True)]  # fmt: skip
+        layers += [
+            nn.Conv2d(a, b, 3, stride, 1, bias=False),
+            nn.BatchNorm2d(b),
+            nn.ReLU(inplace=True),
+        ]
     return nn.Sequential(*layers)
 
 
@@ -59,5 +63,11 @@ def fcos_small(num_classes: int, image_size: int, width: int = 32) -> nn.Module:
     from torchvision.models.detection.anchor_utils import AnchorGenerator
 
     anchors = AnchorGenerator(tuple((s,) for s in STRIDES), ((1.0,),) * len(STRIDES))
-    return FCOS(SmallBackbone(width), num_classes=num_classes, anchor_generator=anchors,
-                min_size=image_size, max_size=image_size, score_thresh=0.05)  # fmt: skip
+    return FCOS(
+        SmallBackbone(width),
+        num_classes=num_classes,
+        anchor_generator=anchors,
+        min_size=image_size,
+        max_size=image_size,
+        score_thresh=0.05,
+    )

@@ -31,11 +31,25 @@ def save_tiny_clip(
     torch.manual_seed(seed)
     vocabulary = byte_vocabulary()
     tokenizer = T.CLIPTokenizer(vocab=vocabulary, merges=[])
-    text = dict(vocab_size=len(vocabulary), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                num_attention_heads=2, max_position_embeddings=77, bos_token_id=vocabulary["<|startoftext|>"],
-                eos_token_id=vocabulary["<|endoftext|>"], pad_token_id=vocabulary["<|endoftext|>"])  # fmt: skip
-    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                  image_size=image_size, patch_size=8)  # fmt: skip
+    text = dict(
+        vocab_size=len(vocabulary),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=77,
+        bos_token_id=vocabulary["<|startoftext|>"],
+        eos_token_id=vocabulary["<|endoftext|>"],
+        pad_token_id=vocabulary["<|endoftext|>"],
+    )
+    vision = dict(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=image_size,
+        patch_size=8,
+    )
     model = T.CLIPModel(T.CLIPConfig(text_config=text, vision_config=vision, projection_dim=16))
     crop = crop or image_size
     images = T.CLIPImageProcessor(
@@ -80,11 +94,26 @@ def save_tiny_blip(folder: Path, seed: int = 0) -> Path:
     vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]", *WORDS]
     (folder / "vocab.txt").write_text("\n".join(vocabulary) + "\n")
     tokenizer = T.BertTokenizer.from_pretrained(str(folder), bos_token="[DEC]")
-    text = dict(vocab_size=len(vocabulary), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                num_attention_heads=2, max_position_embeddings=64, bos_token_id=tokenizer.bos_token_id,
-                sep_token_id=tokenizer.sep_token_id, eos_token_id=tokenizer.sep_token_id, pad_token_id=0)  # fmt: skip
-    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                  image_size=32, patch_size=8)  # fmt: skip
+    text = dict(
+        vocab_size=len(vocabulary),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=64,
+        bos_token_id=tokenizer.bos_token_id,
+        sep_token_id=tokenizer.sep_token_id,
+        eos_token_id=tokenizer.sep_token_id,
+        pad_token_id=0,
+    )
+    vision = dict(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=32,
+        patch_size=8,
+    )
     model = T.BlipForConditionalGeneration(
         T.BlipConfig(text_config=text, vision_config=vision, projection_dim=16)
     )
@@ -105,8 +134,23 @@ def save_tiny_open_clip(folder: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    config = {"embed_dim": 16, "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "patch_size": 8, "head_width": 16},
-              "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2}}  # fmt: skip
+    config = {
+        "embed_dim": 16,
+        "vision_cfg": {
+            "image_size": 32,
+            "layers": 2,
+            "width": 32,
+            "patch_size": 8,
+            "head_width": 16,
+        },
+        "text_cfg": {
+            "context_length": 77,
+            "vocab_size": 49408,
+            "width": 32,
+            "heads": 2,
+            "layers": 2,
+        },
+    }
     model = open_clip.CLIP(**config)
     save_file(
         {k: v.contiguous() for k, v in model.state_dict().items()},

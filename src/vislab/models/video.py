@@ -84,12 +84,17 @@ def _videomae(num_classes: int, pretrained: str, frames: int, image_size: int) -
                 source, num_labels=num_classes, ignore_mismatched_sizes=True
             )
         except OSError as error:
-            raise ConfigError(f"model.pretrained: could not load VideoMAE from '{source}' ({error}); offline, "
-                              "give a folder written by save_pretrained.") from error  # fmt: skip
+            raise ConfigError(
+                f"model.pretrained: could not load VideoMAE from '{source}' ({error}); offline, "
+                "give a folder written by save_pretrained."
+            ) from error
     config = model.config
     if (config.num_frames, config.image_size) != (frames, image_size):
-        raise ConfigError(f"model.pretrained: this VideoMAE takes {config.num_frames} frames of {config.image_size} px; "
-                          f"set data.frames: {config.num_frames} and data.image_size: {config.image_size}.")  # fmt: skip
+        raise ConfigError(
+            f"model.pretrained: this VideoMAE takes {config.num_frames} frames of "
+            f"{config.image_size} px; "
+            f"set data.frames: {config.num_frames} and data.image_size: {config.image_size}."
+        )
     return VideoMAEClassifier(model)
 
 
@@ -115,8 +120,13 @@ def normalization(backbone: str, pretrained: str = "none") -> tuple[tuple, tuple
     return KINETICS_MEAN, KINETICS_STD
 
 
-def create_video_model(backbone: str, num_classes: int, pretrained: str = "none", frames: int = 8,
-                       image_size: int = 112) -> nn.Module:  # fmt: skip
+def create_video_model(
+    backbone: str,
+    num_classes: int,
+    pretrained: str = "none",
+    frames: int = 8,
+    image_size: int = 112,
+) -> nn.Module:
     if backbone == VIDEOMAE:
         return _videomae(num_classes, pretrained, frames, image_size)
     if backbone.startswith(FRAMES_PREFIX):
@@ -141,6 +151,8 @@ def create_video_model(backbone: str, num_classes: int, pretrained: str = "none"
     if pretrained not in ("none", "hub"):
         missing, unexpected = model.load_state_dict(read_weights_file(pretrained), strict=False)
         if missing or unexpected:
-            raise ConfigError(f"model.pretrained: {pretrained} does not fit {backbone} "
-                              f"(missing {missing[:3]}, unexpected {unexpected[:3]}).")  # fmt: skip
+            raise ConfigError(
+                f"model.pretrained: {pretrained} does not fit {backbone} "
+                f"(missing {missing[:3]}, unexpected {unexpected[:3]})."
+            )
     return model

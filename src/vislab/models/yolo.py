@@ -104,12 +104,23 @@ class YoloDetector(nn.Module):
             predictor.model = copy.deepcopy(self.net).float().eval()
             self._cache["predictor"] = predictor
         arrays = [_to_bgr(image) for image in images]
-        results = self._cache["predictor"].predict(arrays, imgsz=self.image_size, conf=MIN_SCORE, iou=NMS_IOU,
-                                          max_det=MAX_DETECTIONS, verbose=False, device="cpu")  # fmt: skip
+        results = self._cache["predictor"].predict(
+            arrays,
+            imgsz=self.image_size,
+            conf=MIN_SCORE,
+            iou=NMS_IOU,
+            max_det=MAX_DETECTIONS,
+            verbose=False,
+            device="cpu",
+        )
         return [
-            {"boxes": r.boxes.xyxy.float(), "labels": r.boxes.cls.long() + 1, "scores": r.boxes.conf.float()}
+            {
+                "boxes": r.boxes.xyxy.float(),
+                "labels": r.boxes.cls.long() + 1,
+                "scores": r.boxes.conf.float(),
+            }
             for r in results
-        ]  # fmt: skip
+        ]
 
     def load_state_dict(self, state, strict: bool = True, assign: bool = False):
         self._cache.clear()

@@ -45,19 +45,23 @@ def audit_summary_html(result: dict) -> str:
             for name, g in entry["groups"].items()
         )
         parts.append(
-            f"<table><tr><th>group</th><th>n</th><th>share</th><th>under-represented</th></tr>{rows}</table>"
+            "<table><tr><th>group</th><th>n</th><th>share</th><th>under-represented</th></tr>"
+            f"{rows}</table>"
         )
         parts.append(f"<p>Missing: {entry['missing']}.</p>")
         association = entry.get("label_association")
         if association and association.get("chi2") is not None:
             parts.append(
-                f"<p>Label × {html.escape(spec)}: χ² = {association['chi2']:.2f}, dof = {association['dof']}, "
-                f"p = {association['p_value']:.3g}, Cramér's V = {association['cramers_v']:.3f}.</p>"
+                f"<p>Label × {html.escape(spec)}: χ² = {association['chi2']:.2f}, dof = "
+                f"{association['dof']}, "
+                f"p = {association['p_value']:.3g}, Cramér's V = "
+                f"{association['cramers_v']:.3f}.</p>"
             )
         reference = entry.get("reference")
         if reference:
             parts.append(
-                f"<p>Against the reference shares: χ² = {reference['chi2']:.2f}, p = {reference['p_value']:.3g}.</p>"
+                f"<p>Against the reference shares: χ² = {reference['chi2']:.2f}, p = "
+                f"{reference['p_value']:.3g}.</p>"
             )
     return "".join(parts)
 
@@ -65,9 +69,12 @@ def audit_summary_html(result: dict) -> str:
 def write_audit_page(result: dict, out: str | Path) -> Path:
     thresholds = result["thresholds"]
     page = (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>vislab audit</title><style>{STYLE}</style></head><body>"
-        f"<h1>Representation audit</h1><p>{html.escape(result['source'])}: {result['n']} images. Under-represented: "
-        f"share below {thresholds['min_share']:.0%} or fewer than {thresholds['min_count']} images.</p>"
+        "<!doctype html><html><head><meta charset='utf-8'><title>vislab "
+        f"audit</title><style>{STYLE}</style></head><body>"
+        f"<h1>Representation audit</h1><p>{html.escape(result['source'])}: {result['n']} images. "
+        "Under-represented: "
+        f"share below {thresholds['min_share']:.0%} or fewer than {thresholds['min_count']} "
+        "images.</p>"
         f"{audit_summary_html(result)}</body></html>"
     )
     return write_atomic(Path(out) / "audit.html", page)

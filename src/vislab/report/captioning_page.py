@@ -38,11 +38,16 @@ def worst_section(worst: pd.DataFrame, table: CaptionTable, count: int = GALLERY
     rows = []
     for row in worst.head(count).itertuples():
         references = "<br>".join(html.escape(text) for text in row.references.split(" | "))
-        rows.append(f"<tr><td>{_thumbnail(table, where[row.image_id])}</td><td>{html.escape(str(row.image_id))}</td>"
-                    f"<td><b>{html.escape(row.prediction)}</b></td><td>{references}</td>"
-                    f"<td>{row.CIDEr:.3f}</td><td>{getattr(row, 'BLEU_4', float('nan')):.3f}</td></tr>")  # fmt: skip
-    return ("<table><tr><th>image</th><th>id</th><th>generated</th><th>references</th><th>CIDEr</th>"
-            f"<th>BLEU-4</th></tr>{''.join(rows)}</table>")  # fmt: skip
+        rows.append(
+            f"<tr><td>{_thumbnail(table, where[row.image_id])}</td>"
+            f"<td>{html.escape(str(row.image_id))}</td>"
+            f"<td><b>{html.escape(row.prediction)}</b></td><td>{references}</td>"
+            f"<td>{row.CIDEr:.3f}</td><td>{getattr(row, 'BLEU_4', float('nan')):.3f}</td></tr>"
+        )
+    return (
+        "<table><tr><th>image</th><th>id</th><th>generated</th><th>references</th><th>CIDEr</th>"
+        f"<th>BLEU-4</th></tr>{''.join(rows)}</table>"
+    )
 
 
 def write_captioning_report(
@@ -50,18 +55,22 @@ def write_captioning_report(
 ) -> Path:
     worst = worst.rename(columns={"BLEU-4": "BLEU_4"})
     sections = [
-        f"<p>Task: captioning. Evaluated on {metrics['n']} images (pycocoevalcap's metrics on PTB-tokenized "
+        f"<p>Task: captioning. Evaluated on {metrics['n']} images (pycocoevalcap's metrics on "
+        "PTB-tokenized "
         "captions; CIDEr-D with the document frequencies of the whole reference set). "
         "Tables for a paper: <code>tables/*.csv</code>, <code>tables/*.tex</code>.</p>",
-        "<h2>Metrics</h2>", metrics_table(metrics["metrics"]),
-    ]  # fmt: skip
+        "<h2>Metrics</h2>",
+        metrics_table(metrics["metrics"]),
+    ]
     if metrics.get("groups"):
         sections += [
             "<h2>Groups</h2>",
             forest_section(metrics, names=("CIDEr", "BLEU-4")),
             groups_section(metrics),
         ]
-    sections += ["<h2>Lowest-scored captions</h2>",
-                 "<p>Per image, its caption scored alone against its references; lowest CIDEr first.</p>",
-                 worst_section(worst, table)]  # fmt: skip
+    sections += [
+        "<h2>Lowest-scored captions</h2>",
+        "<p>Per image, its caption scored alone against its references; lowest CIDEr first.</p>",
+        worst_section(worst, table),
+    ]
     return write_report_page(run_dir, metrics, sections)

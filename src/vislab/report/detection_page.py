@@ -62,8 +62,13 @@ def overlay(path: str, truth: pd.DataFrame, found: pd.DataFrame) -> Image.Image:
     return Image.fromarray(image.permute(1, 2, 0).numpy())
 
 
-def lowest_recall_gallery(images: pd.DataFrame, truth: pd.DataFrame, found: pd.DataFrame,
-                          recall: np.ndarray, count: int = 12) -> bytes | None:  # fmt: skip
+def lowest_recall_gallery(
+    images: pd.DataFrame,
+    truth: pd.DataFrame,
+    found: pd.DataFrame,
+    recall: np.ndarray,
+    count: int = 12,
+) -> bytes | None:
     """The `count` images with the lowest recall; `images` (image_id, id, path) in the
     matching's order, `truth` and `found` boxes with an image_id each."""
     if not len(images):
@@ -89,14 +94,18 @@ def per_class_table(metrics: dict) -> str:
     return f"<table><tr><th>class</th><th>AP (0.50:0.95)</th></tr>{rows}</table>"
 
 
-def write_detection_report(run_dir: Path, metrics: dict, curves_png: bytes | None,
-                           gallery_png: bytes | None) -> Path:  # fmt: skip
+def write_detection_report(
+    run_dir: Path, metrics: dict, curves_png: bytes | None, gallery_png: bytes | None
+) -> Path:
     sections = [
         f"<p>Task: detection. Evaluated on {metrics['n']} images (COCO evaluation, equal to "
-        "pycocotools). Tables for a paper: <code>tables/*.csv</code>, <code>tables/*.tex</code>.</p>",
-        "<h2>Metrics</h2>", metrics_table(metrics["metrics"]),
-        "<h2>Per class</h2>", per_class_table(metrics),
-    ]  # fmt: skip
+        "pycocotools). Tables for a paper: <code>tables/*.csv</code>, "
+        "<code>tables/*.tex</code>.</p>",
+        "<h2>Metrics</h2>",
+        metrics_table(metrics["metrics"]),
+        "<h2>Per class</h2>",
+        per_class_table(metrics),
+    ]
     if curves_png:
         sections.append(embed_png(curves_png, "precision-recall curves"))
     if metrics.get("groups"):
@@ -106,7 +115,9 @@ def write_detection_report(run_dir: Path, metrics: dict, curves_png: bytes | Non
             groups_section(metrics),
         ]
     if gallery_png:
-        sections += ["<h2>Images with the lowest recall</h2>",
-                     f"<p>Green: ground truth. Red: predictions with score at least {SCORE_THRESHOLD}.</p>",
-                     embed_png(gallery_png, "lowest-recall images")]  # fmt: skip
+        sections += [
+            "<h2>Images with the lowest recall</h2>",
+            f"<p>Green: ground truth. Red: predictions with score at least {SCORE_THRESHOLD}.</p>",
+            embed_png(gallery_png, "lowest-recall images"),
+        ]
     return write_report_page(run_dir, metrics, sections)

@@ -55,8 +55,9 @@ def gallery_section(chosen: pd.DataFrame, explained: dict, method: str) -> tuple
     return text + embed_png(grid, "explanation gallery"), summary
 
 
-def write_overlays_page(overlays: list[np.ndarray], captions: list[str], method: str,
-                        description: str, out: str | Path) -> Path:  # fmt: skip
+def write_overlays_page(
+    overlays: list[np.ndarray], captions: list[str], method: str, description: str, out: str | Path
+) -> Path:
     """explanations.html: the overlays in a grid, a caption each, and what they show."""
     grid = image_grid_png([Image.fromarray(o) for o in overlays], captions)
     page = (
@@ -67,8 +68,9 @@ def write_overlays_page(overlays: list[np.ndarray], captions: list[str], method:
     return write_atomic(Path(out) / "explanations.html", page)
 
 
-def write_explanations_page(table: pd.DataFrame, overlays: list[np.ndarray], method: str,
-                            out: str | Path) -> Path:  # fmt: skip
+def write_explanations_page(
+    table: pd.DataFrame, overlays: list[np.ndarray], method: str, out: str | Path
+) -> Path:
     """A classifier's maps with their targets and ROAD scores."""
     captions = [
         f"{Path(row.image).name}\n{row.target} (p={row.probability:.2f}) ROAD {row.road:+.2f}"
@@ -81,8 +83,9 @@ def write_explanations_page(table: pd.DataFrame, overlays: list[np.ndarray], met
     return write_overlays_page(overlays, captions, method, description, out)
 
 
-def write_detection_explanations_page(table: pd.DataFrame, overlays: list[np.ndarray], method: str,
-                                      out: str | Path) -> Path:  # fmt: skip
+def write_detection_explanations_page(
+    table: pd.DataFrame, overlays: list[np.ndarray], method: str, out: str | Path
+) -> Path:
     captions = [f"{Path(row.image).name}\n{row.detections} boxes" for row in table.itertuples()]
     description = (
         "The first principal component of the detector's feature maps, with the predicted "
@@ -91,8 +94,9 @@ def write_detection_explanations_page(table: pd.DataFrame, overlays: list[np.nda
     return write_overlays_page(overlays, captions, method, description, out)
 
 
-def write_caption_explanations_page(table: pd.DataFrame, overlays: list[np.ndarray], method: str,
-                                    out: str | Path) -> Path:  # fmt: skip
+def write_caption_explanations_page(
+    table: pd.DataFrame, overlays: list[np.ndarray], method: str, out: str | Path
+) -> Path:
     captions = [f"{Path(row.image).name}\n{row.caption}" for row in table.itertuples()]
     description = (
         "Where the vision encoder's features made the model more sure of the caption it wrote "

@@ -15,7 +15,8 @@ from vislab.report import plots
 
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-h1{font-size:1.6em}h2{font-size:1.25em;border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
+h1{font-size:1.6em}
+h2{font-size:1.25em;border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
 table{border-collapse:collapse;margin:.5em 0;font-size:.92em}
 td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}th{background:#f4f4f4}
 td:first-child,th:first-child{text-align:left}.small{color:#b00}
@@ -42,7 +43,8 @@ def metrics_table(metrics: dict[str, dict]) -> str:
         ci = entry.get("ci")
         interval = f"[{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else "–"
         rows.append(
-            f"<tr><td>{html.escape(name)}</td><td>{_fmt(entry['value'])}</td><td>{interval}</td></tr>"
+            f"<tr><td>{html.escape(name)}</td><td>{_fmt(entry['value'])}</td>"
+            f"<td>{interval}</td></tr>"
         )
     return (
         "<table><tr><th>metric</th><th>value</th><th>interval</th></tr>"
@@ -175,7 +177,8 @@ def write_run_report(
     read_image: Callable[[str], object] | None = None,
     extra_sections: dict[str, str] | None = None,
 ) -> Path:
-    """report.html: metrics, confusion, calibration, groups, fairness, gallery, audit, provenance."""
+    """report.html: metrics, confusion, calibration, groups, fairness, gallery, audit and
+    provenance."""
     run_dir = Path(run_dir)
     confusion = metrics["confusion_matrix"]
     sections = [
@@ -183,12 +186,18 @@ def write_run_report(
         f"<p>Task: {metrics['task']}. Evaluated on {metrics['n']} images. Intervals: "
         f"{_bootstrap_text(metrics['bootstrap'])}. Tables for a paper: <code>tables/*.csv</code>, "
         "<code>tables/*.tex</code>.</p>",
-        "<h2>Metrics</h2>", metrics_table(metrics["metrics"]),
+        "<h2>Metrics</h2>",
+        metrics_table(metrics["metrics"]),
         "<h2>Confusion matrix</h2>",
-        embed_png(plots.confusion_matrix_png(confusion["counts"], confusion["classes"]), "confusion matrix"),
-        "<h2>Per class</h2>", embed_png(plots.per_class_png(metrics["per_class"]), "per-class scores"),
-        "<h2>Calibration</h2>", calibration_section(metrics, predictions),
-    ]  # fmt: skip
+        embed_png(
+            plots.confusion_matrix_png(confusion["counts"], confusion["classes"]),
+            "confusion matrix",
+        ),
+        "<h2>Per class</h2>",
+        embed_png(plots.per_class_png(metrics["per_class"]), "per-class scores"),
+        "<h2>Calibration</h2>",
+        calibration_section(metrics, predictions),
+    ]
     if metrics.get("groups"):
         sections += ["<h2>Groups</h2>", forest_section(metrics), groups_section(metrics)]
         sections += ["<h2>Fairness</h2>", _FAIRNESS_TEXT, fairness_section(metrics)]
@@ -203,8 +212,12 @@ def write_report_page(run_dir: str | Path, metrics: dict, sections: list[str]) -
     from vislab.report.tables import write_tables
 
     run_dir = Path(run_dir)
-    body = [f"<h1>vislab report: {html.escape(run_dir.name)}</h1>", *sections,
-            "<h2>Provenance</h2>", _provenance(run_dir)]  # fmt: skip
+    body = [
+        f"<h1>vislab report: {html.escape(run_dir.name)}</h1>",
+        *sections,
+        "<h2>Provenance</h2>",
+        _provenance(run_dir),
+    ]
     page = (
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>vislab report {html.escape(run_dir.name)}</title><style>{STYLE}</style></head>"

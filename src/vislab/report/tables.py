@@ -41,31 +41,55 @@ def metrics_tables(metrics: dict) -> dict[str, pd.DataFrame]:
         ),
     }
     if metrics.get("per_class"):  # classification and detection
-        tables["per_class"] = pd.DataFrame([{"class": name, **_flat(entry)} for name, entry in metrics["per_class"].items()])  # fmt: skip
+        tables["per_class"] = pd.DataFrame(
+            [{"class": name, **_flat(entry)} for name, entry in metrics["per_class"].items()]
+        )
     groups = [
-        {"group_by": spec, "group": group, "n": entry["n"], "small": entry["small"], "metric": name,
-         "value": m["value"], "ci_low": _interval(m)[0], "ci_high": _interval(m)[1]}
+        {
+            "group_by": spec,
+            "group": group,
+            "n": entry["n"],
+            "small": entry["small"],
+            "metric": name,
+            "value": m["value"],
+            "ci_low": _interval(m)[0],
+            "ci_high": _interval(m)[1],
+        }
         for spec, by_group in metrics.get("groups", {}).items()
         for group, entry in by_group.items()
         for name, m in entry["metrics"].items()
-    ]  # fmt: skip
+    ]
     if groups:
         tables["groups"] = pd.DataFrame(groups)
     disparities = [
-        {"group_by": spec, "metric": name, "difference": d["difference"], "ratio": d["ratio"],
-         "ci_low": _interval(d)[0], "ci_high": _interval(d)[1], "highest": d["highest"], "lowest": d["lowest"]}
+        {
+            "group_by": spec,
+            "metric": name,
+            "difference": d["difference"],
+            "ratio": d["ratio"],
+            "ci_low": _interval(d)[0],
+            "ci_high": _interval(d)[1],
+            "highest": d["highest"],
+            "lowest": d["lowest"],
+        }
         for spec, by_metric in metrics.get("disparities", {}).items()
         for name, d in by_metric.items()
-    ]  # fmt: skip
+    ]
     if disparities:
         tables["disparities"] = pd.DataFrame(disparities)
     fairness = [
-        {"group_by": spec, "class": cls, "measure": measure, "value": m["value"],
-         "ci_low": _interval(m)[0], "ci_high": _interval(m)[1]}
+        {
+            "group_by": spec,
+            "class": cls,
+            "measure": measure,
+            "value": m["value"],
+            "ci_low": _interval(m)[0],
+            "ci_high": _interval(m)[1],
+        }
         for spec, by_class in metrics.get("fairness", {}).items()
         for cls, measures in by_class.items()
         for measure, m in measures.items()
-    ]  # fmt: skip
+    ]
     if fairness:
         tables["fairness"] = pd.DataFrame(fairness)
     return tables

@@ -42,12 +42,17 @@ def write_video_report(
 ) -> Path:
     sections = [
         f"<p>Task: video. Evaluated on {metrics['n']} videos, {metrics['windows']} windows "
-        "(video-level scores are the windows' averaged scores; temporal consistency is the share of "
+        "(video-level scores are the windows' averaged scores; temporal consistency is the share "
+        "of "
         "adjacent windows whose predictions agree).</p>",
-        "<h2>Metrics</h2>", metrics_table(metrics["metrics"]),
-    ]  # fmt: skip
+        "<h2>Metrics</h2>",
+        metrics_table(metrics["metrics"]),
+    ]
     if metrics.get("groups"):
         sections += ["<h2>Groups</h2>", groups_section(metrics)]
-    sections += ["<h2>Timelines</h2>", "<p>Per video, each window's middle frame, its predicted class and probability.</p>",
-                 embed_png(timeline_png(windows, table), "timelines")]  # fmt: skip
+    sections += [
+        "<h2>Timelines</h2>",
+        "<p>Per video, each window's middle frame, its predicted class and probability.</p>",
+        embed_png(timeline_png(windows, table), "timelines"),
+    ]
     return write_report_page(run_dir, metrics, sections)

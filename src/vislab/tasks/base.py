@@ -5,12 +5,12 @@ variant of detection) is a subclass of `Task`, registered in `tasks/__init__.py`
 `vislab train`, `predict`, `explain`, `evaluate RUN_DIR` — call these steps and nothing
 task-specific, so a new task is one module here and one line in the registry.
 
-| step | method | default |
+| step | methods | default |
 | --- | --- | --- |
-| 1. check its part of the config | `check_backbone`, `check_config` | sources and augmentations |
+| 1. check its part of the config | `check_backbone`, `check_config` | sources, augmentations |
 | 2. prepare data | `load_source`, `inspect`, `prepare`, `preprocessing` | decode every image |
 | 3. model and training | `build_model`, `build_module`, `train_loaders`, `fit` | Lightning |
-| 4. predict a batch to table rows | `prediction_loader`, the module's `predict_step`, `predictions`, `write_predictions` | |
+| 4. predict a batch to rows | `prediction_loader`, module's `predict_step`, `predictions` | |
 | 5. load a finished run | `load_run` | build + model.safetensors |
 | 6. evaluate a predictions table | `evaluate_run`, `evaluate_files` | |
 | 7. write its report page | inside `evaluate_run` | |
@@ -193,7 +193,7 @@ class Task:
 
     def items(self, paths: list[Path]) -> Table:
         """New items to predict, from files (images; videos for video runs)."""
-        from vislab.data.sources import SampleTable
+        from vislab.data.table import SampleTable
 
         frame = pd.DataFrame(
             {"id": [str(p) for p in paths], "path": [str(p.resolve()) for p in paths]}
@@ -243,10 +243,21 @@ class Task:
     def check_evaluate_options(self, options: EvaluateOptions) -> None:
         defaults = EvaluateOptions()
         used = [
-            name for name in ("references", "cluster", "weights", "interval", "metadata",
-                              "bertscore_model", "clip_model", "images", "sample", "label_column")
+            name
+            for name in (
+                "references",
+                "cluster",
+                "weights",
+                "interval",
+                "metadata",
+                "bertscore_model",
+                "clip_model",
+                "images",
+                "sample",
+                "label_column",
+            )
             if getattr(options, name) != getattr(defaults, name)
-        ]  # fmt: skip
+        ]
         wrong = [name for name in used if name not in self.evaluate_options]
         if wrong:
             flags = ", ".join("--" + name.replace("_", "-") for name in wrong)
@@ -294,7 +305,7 @@ class Task:
 
 def read_run(run_dir: str | Path) -> Run:
     """A run folder's config and preprocessing record (no model)."""
-    from vislab.tasks import load_config
+    from vislab.tasks.registry import load_config
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():

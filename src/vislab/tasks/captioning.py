@@ -45,8 +45,13 @@ class CaptioningTask(Task):
     def check_config(self, config: ExperimentConfig) -> list:
         problems = super().check_config(config)
         if config.model.pretrained == "none":
-            problems.append(("model.pretrained", "captioning fine-tunes a pretrained model; set "
-                             "hub or a folder written by save_pretrained."))  # fmt: skip
+            problems.append(
+                (
+                    "model.pretrained",
+                    "captioning fine-tunes a pretrained model; set "
+                    "hub or a folder written by save_pretrained.",
+                )
+            )
         return problems
 
     # data
@@ -83,8 +88,10 @@ class CaptioningTask(Task):
         captioner = load_captioner(self.source(config))
         family = config.model.backbone.removeprefix(PREFIX)
         if captioner.model.config.model_type != family:
-            raise ConfigError(f"model.pretrained holds a '{captioner.model.config.model_type}' model, "
-                              f"but model.backbone is {config.model.backbone}.")  # fmt: skip
+            raise ConfigError(
+                f"model.pretrained holds a '{captioner.model.config.model_type}' model, "
+                f"but model.backbone is {config.model.backbone}."
+            )
         return captioner.model
 
     def processor(self, run_or_config):
@@ -111,11 +118,25 @@ class CaptioningTask(Task):
 
         settings, collate = config.data, PairCollate(self.processor(config))
         train, val = data.split("train"), data.split("val")
-        loaders = [DataLoader(CaptionPairs(train, settings.augment), settings.batch_size, shuffle=True,
-                              num_workers=settings.num_workers, collate_fn=collate)]  # fmt: skip
+        loaders = [
+            DataLoader(
+                CaptionPairs(train, settings.augment),
+                settings.batch_size,
+                shuffle=True,
+                num_workers=settings.num_workers,
+                collate_fn=collate,
+            )
+        ]
         if len(val):
-            loaders.append(DataLoader(CaptionPairs(val, []), settings.batch_size, shuffle=False,
-                                      num_workers=settings.num_workers, collate_fn=collate))  # fmt: skip
+            loaders.append(
+                DataLoader(
+                    CaptionPairs(val, []),
+                    settings.batch_size,
+                    shuffle=False,
+                    num_workers=settings.num_workers,
+                    collate_fn=collate,
+                )
+            )
         return loaders
 
     def save_model(self, run_dir: Path, model, config: ExperimentConfig) -> None:
@@ -140,8 +161,13 @@ class CaptioningTask(Task):
         from torch.utils.data import DataLoader
 
         settings = run.config.data
-        return DataLoader(ImagesWithPositions(table), settings.batch_size, shuffle=False,
-                          num_workers=settings.num_workers, collate_fn=ImageCollate(self.processor(run)))  # fmt: skip
+        return DataLoader(
+            ImagesWithPositions(table),
+            settings.batch_size,
+            shuffle=False,
+            num_workers=settings.num_workers,
+            collate_fn=ImageCollate(self.processor(run)),
+        )
 
     def predictions(self, rows: pd.DataFrame, table, run: Run) -> pd.DataFrame:
         positions = rows["position"].to_numpy(int)
@@ -165,7 +191,10 @@ class CaptioningTask(Task):
         if path.suffix.lower() != ".json":
             write_table(path, predictions)
             return
-        results = [{"image_id": i, "caption": c} for i, c in zip(predictions["image_id"], predictions["caption"], strict=True)]  # fmt: skip
+        results = [
+            {"image_id": i, "caption": c}
+            for i, c in zip(predictions["image_id"], predictions["caption"], strict=True)
+        ]
         write_atomic(path, json.dumps(results, indent=1))
         if isinstance(table, CaptionTable):
             write_atomic(path.parent / "references.json", json.dumps(table.to_coco()))
@@ -187,9 +216,17 @@ class CaptioningTask(Task):
             raise UsageError("captioning needs --references (COCO captions JSON or a CSV).")
         scorer = clip_scorer(options.clip_model) if options.clip_model else None
         metrics = evaluate_captioning(
-            predictions, options.references, options.group_by, options.metadata, options.bootstrap,
-            options.confidence, options.seed, options.bertscore_model, scorer, options.images,
-        )  # fmt: skip
+            predictions,
+            options.references,
+            options.group_by,
+            options.metadata,
+            options.bootstrap,
+            options.confidence,
+            options.seed,
+            options.bertscore_model,
+            scorer,
+            options.images,
+        )
         if options.clip_model:
             metrics["clip_model"] = str(options.clip_model)
         return metrics

@@ -39,8 +39,15 @@ def evaluate_captioning_run(task, run_dir: Path) -> dict:
     stats, images, references, predicted = prepare(
         predictions, run_dir / "references.json", settings.bertscore_model
     )
-    metrics = metrics_json(stats, images, settings.group_by, None, settings.bootstrap,
-                           settings.confidence, settings.seed)  # fmt: skip
+    metrics = metrics_json(
+        stats,
+        images,
+        settings.group_by,
+        None,
+        settings.bootstrap,
+        settings.confidence,
+        settings.seed,
+    )
     write_json(run_dir / "metrics.json", metrics)
     held_out = from_coco_captions(run_dir / "references.json")
     write_captioning_report(run_dir, metrics, worst_first(stats, references, predicted), held_out)

@@ -64,8 +64,13 @@ class ClassificationTask(Task):
 
     def preprocessing(self, config: ExperimentConfig, data: TaskData) -> dict:
         mean, std = data.normalization
-        return {"classes": data.classes, "image_size": config.data.image_size,
-                "normalize": config.data.normalize, "mean": mean, "std": std}  # fmt: skip
+        return {
+            "classes": data.classes,
+            "image_size": config.data.image_size,
+            "normalize": config.data.normalize,
+            "mean": mean,
+            "std": std,
+        }
 
     def preview_item(self, config: ExperimentConfig, table, position: int):
         """An augmented training image (normalization undone) and its label."""
@@ -75,8 +80,9 @@ class ClassificationTask(Task):
         from vislab.data.transforms import IMAGENET_MEAN, IMAGENET_STD, train_transform
 
         settings = config.data
-        transform = train_transform(settings.image_size, settings.augment, IMAGENET_MEAN, IMAGENET_STD,
-                                    settings.crop_scale)  # fmt: skip
+        transform = train_transform(
+            settings.image_size, settings.augment, IMAGENET_MEAN, IMAGENET_STD, settings.crop_scale
+        )
         mean, std = (torch.tensor(v)[:, None, None] for v in (IMAGENET_MEAN, IMAGENET_STD))
         tensor = transform(table.read(position)) * std + mean  # (3, H, W) in [0, 1]
         pixels = (tensor.clamp(0, 1).permute(1, 2, 0).numpy() * 255).astype("uint8")
@@ -89,8 +95,13 @@ class ClassificationTask(Task):
 
         model = config.model
         weights = model.pretrained if pretrained else "none"
-        return create_classifier(model.backbone, len(classes), weights, model.drop_rate,
-                                 image_size=config.data.image_size)  # fmt: skip
+        return create_classifier(
+            model.backbone,
+            len(classes),
+            weights,
+            model.drop_rate,
+            image_size=config.data.image_size,
+        )
 
     def build_module(self, config: ExperimentConfig, classes: list[str], model, data=None):
         from vislab.data.loaders import class_weights
@@ -120,8 +131,16 @@ class ClassificationTask(Task):
         transform = train_transform(
             settings.image_size, settings.augment, mean, std, settings.crop_scale
         )
-        loaders = [make_loader(ImageDataset(train, transform), settings.batch_size, settings.num_workers,
-                               shuffle=True, sampler=sampler, drop_last=len(train) > settings.batch_size)]  # fmt: skip
+        loaders = [
+            make_loader(
+                ImageDataset(train, transform),
+                settings.batch_size,
+                settings.num_workers,
+                shuffle=True,
+                sampler=sampler,
+                drop_last=len(train) > settings.batch_size,
+            )
+        ]
         if len(val):
             evaluation = eval_transform(settings.image_size, mean, std)
             loaders.append(
@@ -156,10 +175,18 @@ class ClassificationTask(Task):
         run = self.load_run(run_dir)
         predictions = read_table(run.directory / self.predictions_file)
         settings = run.config.evaluate
-        metrics = self._evaluate(predictions, EvaluateOptions(
-            group_by=tuple(settings.group_by), bootstrap=settings.bootstrap, confidence=settings.confidence,
-            seed=settings.seed, cluster=settings.cluster, interval=settings.interval,
-        ), source=str(run.directory / self.predictions_file))  # fmt: skip
+        metrics = self._evaluate(
+            predictions,
+            EvaluateOptions(
+                group_by=tuple(settings.group_by),
+                bootstrap=settings.bootstrap,
+                confidence=settings.confidence,
+                seed=settings.seed,
+                cluster=settings.cluster,
+                interval=settings.interval,
+            ),
+            source=str(run.directory / self.predictions_file),
+        )
         write_classification_report(self, run, metrics, predictions)
         write_json(run.directory / "metrics.json", metrics)
         return metrics
@@ -184,9 +211,16 @@ class ClassificationTask(Task):
         from vislab.evaluation.classification import evaluate_classification
 
         return evaluate_classification(
-            predictions, options.group_by, options.bootstrap, options.confidence, options.seed,
-            source, options.cluster, options.weights, options.interval,
-        )  # fmt: skip
+            predictions,
+            options.group_by,
+            options.bootstrap,
+            options.confidence,
+            options.seed,
+            source,
+            options.cluster,
+            options.weights,
+            options.interval,
+        )
 
     # explanations
 

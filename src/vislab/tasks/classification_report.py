@@ -76,12 +76,17 @@ def explain_images(
         name = f"{i:04d}_{path.stem}_{method}.png"
         Image.fromarray(result["overlays"][i]).save(out / name)
         probabilities = result["probabilities"][i]
-        rows.append({
-            "image": str(path), "overlay": name, "target": run.classes[result["targets"][i]],
-            "prediction": run.classes[int(probabilities.argmax())],
-            "probability": float(probabilities.max()),
-            "road": float(result["road"][i]), "road_random_map": float(result["road_random"][i]),
-        })  # fmt: skip
+        rows.append(
+            {
+                "image": str(path),
+                "overlay": name,
+                "target": run.classes[result["targets"][i]],
+                "prediction": run.classes[int(probabilities.argmax())],
+                "probability": float(probabilities.max()),
+                "road": float(result["road"][i]),
+                "road_random_map": float(result["road_random"][i]),
+            }
+        )
     table = pd.DataFrame(rows)
     write_atomic(out / "explanations.csv", table.to_csv(index=False))
     write_explanations_page(table, result["overlays"], method, out)
@@ -89,8 +94,11 @@ def explain_images(
         f"{r.image}: {r.target} (p={r.probability:.3f}) ROAD {r.road:+.3f}"
         for r in table.head(10).itertuples()
     ]
-    lines.append(f"mean ROAD {table['road'].mean():+.3f} (random maps: {table['road_random_map'].mean():+.3f}; "
-                 "higher is more faithful)")  # fmt: skip
+    lines.append(
+        f"mean ROAD {table['road'].mean():+.3f} (random maps: "
+        f"{table['road_random_map'].mean():+.3f}; "
+        "higher is more faithful)"
+    )
     table.attrs["summary"] = lines
     return table
 

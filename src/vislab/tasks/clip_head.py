@@ -37,8 +37,13 @@ class ClipHeadTask(ClassificationTask):
         if config.data.source not in self.sources:
             problems.append(("data.source", self.source_problem(config.data.source)))
         if config.model.pretrained != "none":
-            problems.append(("model.pretrained", f"{self.name} uses the CLIP in model.backbone "
-                             "with its own weights: leave pretrained at none."))  # fmt: skip
+            problems.append(
+                (
+                    "model.pretrained",
+                    f"{self.name} uses the CLIP in model.backbone "
+                    "with its own weights: leave pretrained at none.",
+                )
+            )
         return problems
 
     def prepare(self, config: ExperimentConfig) -> TaskData:

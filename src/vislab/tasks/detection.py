@@ -64,8 +64,11 @@ class DetectionTask(Task):
 
     def preprocessing(self, config: ExperimentConfig, data: TaskData) -> dict:
         table = data.table
-        return {"classes": table.classes, "category_ids": table.category_ids,
-                "image_size": config.data.image_size}  # fmt: skip
+        return {
+            "classes": table.classes,
+            "category_ids": table.category_ids,
+            "image_size": config.data.image_size,
+        }
 
     def record(self, run_dir: Path, config: ExperimentConfig, data: TaskData) -> None:
         from vislab.files import write_atomic
@@ -103,8 +106,9 @@ class DetectionTask(Task):
 
         model = config.model
         weights = model.pretrained if pretrained else "none"
-        return create_detector(model.backbone, len(classes), weights, config.data.image_size,
-                               model.freeze_backbone)  # fmt: skip
+        return create_detector(
+            model.backbone, len(classes), weights, config.data.image_size, model.freeze_backbone
+        )
 
     def build_module(self, config: ExperimentConfig, classes: list[str], model, data=None):
         from vislab.tasks.modules import DetectionModule
@@ -121,8 +125,14 @@ class DetectionTask(Task):
 
         settings = config.data
         train, val = data.split("train"), data.split("val")
-        loaders = [make_detection_loader(DetectionDataset(train, detection_train_transform(settings.augment)),
-                                         settings.batch_size, settings.num_workers, shuffle=True)]  # fmt: skip
+        loaders = [
+            make_detection_loader(
+                DetectionDataset(train, detection_train_transform(settings.augment)),
+                settings.batch_size,
+                settings.num_workers,
+                shuffle=True,
+            )
+        ]
         if len(val):
             dataset = DetectionDataset(val, detection_eval_transform())
             loaders.append(
@@ -204,8 +214,10 @@ class DetectionTask(Task):
             for image, boxes in list(per_image)[:count]
         ]
         counts = confident["label"].value_counts()
-        lines.append(f"{predictions['id'].nunique()} images; boxes scored 0.5 or more: "
-                     + (", ".join(f"{name} {n}" for name, n in counts.items()) or "none"))  # fmt: skip
+        lines.append(
+            f"{predictions['id'].nunique()} images; boxes scored 0.5 or more: "
+            + (", ".join(f"{name} {n}" for name, n in counts.items()) or "none")
+        )
         return lines
 
     def write_predictions(self, path: Path, predictions: pd.DataFrame, table) -> None:
@@ -237,8 +249,15 @@ class DetectionTask(Task):
 
         if options.references is None:
             raise UsageError("detection needs --references instances.json (COCO ground truth).")
-        return evaluate_detection(predictions, options.references, options.group_by, options.metadata,
-                                  options.bootstrap, options.confidence, options.seed)  # fmt: skip
+        return evaluate_detection(
+            predictions,
+            options.references,
+            options.group_by,
+            options.metadata,
+            options.bootstrap,
+            options.confidence,
+            options.seed,
+        )
 
     def explain(self, run: Run, paths: list[Path], method: str, target: str, out: Path):
         from vislab.tasks.detection_report import explain_detections

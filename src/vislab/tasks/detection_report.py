@@ -53,9 +53,11 @@ def evaluate_detection_run(task, run_dir: Path) -> dict:
     curves = precision_recall_png(matching.curves(0.5), matching.levels, names)
     ordered = images.set_index("image_id").loc[matching.image_ids].reset_index()
     gallery = lowest_recall_gallery(
-        ordered, _boxes(truth.dataset["annotations"], truth), _boxes(results, truth),
+        ordered,
+        _boxes(truth.dataset["annotations"], truth),
+        _boxes(results, truth),
         matching.image_recall(SCORE_THRESHOLD),
-    )  # fmt: skip
+    )
     write_detection_report(run_dir, metrics, curves, gallery)
     return metrics
 
@@ -66,8 +68,17 @@ def _boxes(items: list[dict], truth) -> pd.DataFrame:
     rows = []
     for item in items:
         x, y, w, h = item["bbox"]
-        rows.append({"image_id": item["image_id"], "label": names[item["category_id"]],
-                     "x1": x, "y1": y, "x2": x + w, "y2": y + h, "score": item.get("score", 1.0)})  # fmt: skip
+        rows.append(
+            {
+                "image_id": item["image_id"],
+                "label": names[item["category_id"]],
+                "x1": x,
+                "y1": y,
+                "x2": x + w,
+                "y2": y + h,
+                "score": item.get("score", 1.0),
+            }
+        )
     columns = ["image_id", "label", "x1", "y1", "x2", "y2", "score"]
     return pd.DataFrame(rows, columns=columns)
 
@@ -91,8 +102,14 @@ def explain_detections(run: Run, paths: list[Path], method: str, out: Path) -> p
         name = f"{index:04d}_{path.stem}_{method}.png"
         Image.fromarray(shown).save(out / name)
         overlays.append(shown)
-        rows.append({"image": str(path), "overlay": name, "detections": len(names),
-                     "boxes": "; ".join(names)})  # fmt: skip
+        rows.append(
+            {
+                "image": str(path),
+                "overlay": name,
+                "detections": len(names),
+                "boxes": "; ".join(names),
+            }
+        )
     table = pd.DataFrame(rows)
     write_atomic(out / "explanations.csv", table.to_csv(index=False))
     write_detection_explanations_page(table, overlays, method, out)

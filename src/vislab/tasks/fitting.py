@@ -98,7 +98,8 @@ def make_trainer(
 
 
 def _log_version(run_dir: Path) -> str:
-    """'' for the first attempt (logs/metrics.csv), 'resume-N' for the N-th resume: no log is lost."""
+    """'' for the first attempt (logs/metrics.csv), 'resume-N' for the N-th resume: no log is
+    lost."""
     logs = run_dir / "logs"
     if not (logs / "metrics.csv").exists():
         return ""

@@ -47,8 +47,13 @@ def fit_probe(features: np.ndarray, labels: np.ndarray, seed: int):
         raise InputError(
             "every class needs at least 2 training images for the probe's cross-validation."
         )
-    options = {"Cs": CS, "cv": min(5, smallest), "max_iter": 5000, "random_state": seed,
-               "scoring": "neg_log_loss"}  # fmt: skip
+    options = {
+        "Cs": CS,
+        "cv": min(5, smallest),
+        "max_iter": 5000,
+        "random_state": seed,
+        "scoring": "neg_log_loss",
+    }
     accepted = inspect.signature(LogisticRegressionCV).parameters
     if "use_legacy_attributes" in accepted:  # scikit-learn >= 1.8: its future defaults, now
         options.update(use_legacy_attributes=False, l1_ratios=(0.0,))
@@ -66,8 +71,10 @@ def probe_head(features: np.ndarray, labels: np.ndarray, classes: int, seed: int
 def _labelled(table) -> None:
     missing = table.frame["label"].isna()
     if missing.any():
-        raise InputError(f"linear-probe needs a label for every image; {int(missing.sum())} have "
-                         f"none (e.g. {table.frame['path'][missing].iloc[0]}).")  # fmt: skip
+        raise InputError(
+            f"linear-probe needs a label for every image; {int(missing.sum())} have "
+            f"none (e.g. {table.frame['path'][missing].iloc[0]})."
+        )
 
 
 def probe_model(clip, training, seed: int):

@@ -215,7 +215,11 @@ class CaptioningModule(TaskModule):
         settings = self.config.model
         inputs = {k: v for k, v in batch.items() if k != POSITION}
         texts = generate_from_inputs(
-            self.model, self.processor, inputs, settings.num_beams, settings.max_new_tokens,
+            self.model,
+            self.processor,
+            inputs,
+            settings.num_beams,
+            settings.max_new_tokens,
             self.prompt,
-        )  # fmt: skip
+        )
         return pd.DataFrame({POSITION: np.asarray(batch[POSITION]), "caption": texts})

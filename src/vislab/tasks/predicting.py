@@ -61,9 +61,12 @@ def predict_rows(
     trainer.callbacks.append(collector)
     try:
         trainer.predict(
-            module, dataloaders=loader, ckpt_path=checkpoint, return_predictions=False,
+            module,
+            dataloaders=loader,
+            ckpt_path=checkpoint,
+            return_predictions=False,
             weights_only=True,
-        )  # fmt: skip
+        )
     finally:
         trainer.callbacks.remove(collector)
     parts = _gathered(trainer, collector.parts)

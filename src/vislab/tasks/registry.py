@@ -80,10 +80,12 @@ def check(raw: dict[str, Any], config: ExperimentConfig | None) -> list[Problem]
 def _elsewhere(backbone: str, name: str) -> str:
     """A hint when another task's models include `backbone`."""
     others = [
-        other for other, task in _TASKS.items()
-        if other != name and task.names_its_models
+        other
+        for other, task in _TASKS.items()
+        if other != name
+        and task.names_its_models
         and any(t.check_backbone(backbone) is None for t in [task, *_variants_for(other, backbone)])
-    ]  # fmt: skip
+    ]
     return f" It is a {others[0]} model: set task: {others[0]}." if others else ""
 
 

@@ -27,7 +27,7 @@ from vislab.tasks.registry import register
 class VideoTask(Task):
     name = "video"
     sources = ("videofolder", "manifest")
-    models = "torchvision:r3d_18 (and other torchvision video models), frames:TIMM_NAME, transformers:videomae"
+    models = "torchvision:r3d_18 and kin, frames:TIMM_NAME, transformers:videomae"
 
     def check_backbone(self, name: str) -> str | None:
         from vislab.models.video import VIDEO_MODELS, is_video_model
@@ -71,10 +71,15 @@ class VideoTask(Task):
         from vislab.models.video import normalization
 
         settings, model = config.data, config.model
-        return {"classes": data.classes, "image_size": settings.image_size, "frames": settings.frames,
-                "frame_stride": settings.frame_stride, "fps": settings.fps,
-                "clips_per_video": settings.clips_per_video,
-                "normalization": normalization(model.backbone, model.pretrained)}  # fmt: skip
+        return {
+            "classes": data.classes,
+            "image_size": settings.image_size,
+            "frames": settings.frames,
+            "frame_stride": settings.frame_stride,
+            "fps": settings.fps,
+            "clips_per_video": settings.clips_per_video,
+            "normalization": normalization(model.backbone, model.pretrained),
+        }
 
     def preview_item(self, config: ExperimentConfig, table, position: int):
         """The middle frame of a random augmented training clip, and the video's label."""
@@ -116,8 +121,15 @@ class VideoTask(Task):
 
         settings = config.data
         transform = video_transform(settings.image_size, settings.augment, train, normalization)
-        return VideoClips(table, settings.frames, settings.frame_stride, transform, train,
-                          settings.clips_per_video, settings.fps)  # fmt: skip
+        return VideoClips(
+            table,
+            settings.frames,
+            settings.frame_stride,
+            transform,
+            train,
+            settings.clips_per_video,
+            settings.fps,
+        )
 
     def train_loaders(self, config: ExperimentConfig, data: TaskData) -> list:
         from torch.utils.data import DataLoader
@@ -127,11 +139,22 @@ class VideoTask(Task):
         settings = config.data
         norm = normalization(config.model.backbone, config.model.pretrained)
         train, val = data.split("train"), data.split("val")
-        loaders = [DataLoader(self.clips(config, train, True, norm), settings.batch_size, shuffle=True,
-                              num_workers=settings.num_workers)]  # fmt: skip
+        loaders = [
+            DataLoader(
+                self.clips(config, train, True, norm),
+                settings.batch_size,
+                shuffle=True,
+                num_workers=settings.num_workers,
+            )
+        ]
         if len(val):
-            loaders.append(DataLoader(self.clips(config, val, False, norm), settings.batch_size,
-                                      num_workers=settings.num_workers))  # fmt: skip
+            loaders.append(
+                DataLoader(
+                    self.clips(config, val, False, norm),
+                    settings.batch_size,
+                    num_workers=settings.num_workers,
+                )
+            )
         return loaders
 
     # predictions
@@ -174,12 +197,15 @@ class VideoTask(Task):
         windows = [dataset.window(int(item)) for item in rows["position"]]
         videos = table.frame.iloc[[position for position, _, _ in windows]].reset_index(drop=True)
         scores = rows[[score_column(c) for c in run.classes]].to_numpy()
-        frame = pd.DataFrame({
-            VIDEO_ID: videos["id"], START: [round(s, 4) for _, s, _ in windows],
-            END: [round(e, 4) for _, _, e in windows],
-            LABEL: videos["label"] if "label" in videos.columns else None,
-            PREDICTION: [run.classes[k] for k in scores.argmax(axis=1)],
-        })  # fmt: skip
+        frame = pd.DataFrame(
+            {
+                VIDEO_ID: videos["id"],
+                START: [round(s, 4) for _, s, _ in windows],
+                END: [round(e, 4) for _, _, e in windows],
+                LABEL: videos["label"] if "label" in videos.columns else None,
+                PREDICTION: [run.classes[k] for k in scores.argmax(axis=1)],
+            }
+        )
         frame[[score_column(c) for c in run.classes]] = scores
         skip = {"id", "label", "split", "frames", "fps", "start", "end"}
         metadata = videos[[c for c in videos.columns if c not in skip]]

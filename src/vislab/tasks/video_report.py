@@ -31,8 +31,14 @@ def evaluate_video_run(task, run_dir: Path) -> dict:
         raise InputError(f"{run_dir}: no {task.predictions_file}: is this a finished video run?")
     windows = read_table(predictions)
     settings = run.config.evaluate
-    metrics = evaluate_video(windows, settings.group_by, settings.bootstrap, settings.confidence,
-                             settings.seed, str(predictions))  # fmt: skip
+    metrics = evaluate_video(
+        windows,
+        settings.group_by,
+        settings.bootstrap,
+        settings.confidence,
+        settings.seed,
+        str(predictions),
+    )
     write_json(run_dir / "metrics.json", metrics)
     videos = read_table(run_dir / "videos.csv")
     videos["id"] = videos["id"].astype(windows["video_id"].dtype)
@@ -71,9 +77,15 @@ def explain_videos(
         name = f"{index:04d}_{path.stem}_{method}.png"
         Image.fromarray(strip).save(out / name)
         strips.append(strip)
-        rows.append({"video": str(path), "overlay": name, "target": run.classes[targets[index]],
-                     "prediction": run.classes[int(probabilities[index].argmax())],
-                     "probability": float(probabilities[index].max())})  # fmt: skip
+        rows.append(
+            {
+                "video": str(path),
+                "overlay": name,
+                "target": run.classes[targets[index]],
+                "prediction": run.classes[int(probabilities[index].argmax())],
+                "probability": float(probabilities[index].max()),
+            }
+        )
     table = pd.DataFrame(rows)
     write_atomic(out / "explanations.csv", table.to_csv(index=False))
     captions = [

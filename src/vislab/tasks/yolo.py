@@ -72,8 +72,12 @@ def write_yolo_dataset(folder: Path, data: TaskData) -> Path:
     for name, table in splits.items():
         _write_split(folder, name, table)
     names = data.table.classes
-    settings = {"path": str(folder.resolve()), "train": "images/train", "val": "images/val",
-                "names": dict(enumerate(names))}  # fmt: skip
+    settings = {
+        "path": str(folder.resolve()),
+        "train": "images/train",
+        "val": "images/val",
+        "names": dict(enumerate(names)),
+    }
     return write_atomic(folder / "data.yaml", yaml.safe_dump(settings, sort_keys=False))
 
 
@@ -104,20 +108,38 @@ def _link(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
-def trainer_settings(config: ExperimentConfig, data_yaml: Path, run_dir: Path, freeze: int | None) -> dict:  # fmt: skip
+def trainer_settings(
+    config: ExperimentConfig, data_yaml: Path, run_dir: Path, freeze: int | None
+) -> dict:
     cfg, train = config.data, config.train
     jitter = "color_jitter" in cfg.augment
     settings = {
-        "data": str(data_yaml), "epochs": train.epochs, "imgsz": cfg.image_size, "batch": cfg.batch_size,
-        "workers": cfg.num_workers, "optimizer": {"adamw": "AdamW", "sgd": "SGD"}[train.optimizer],
-        "lr0": train.lr, "weight_decay": train.weight_decay, "momentum": train.momentum,
-        "cos_lr": train.schedule == "cosine", "warmup_epochs": train.warmup_epochs, "seed": train.seed,
-        "deterministic": True, "amp": train.precision != "32", "device": _device(train.accelerator),
-        "fliplr": 0.5 if "flip" in cfg.augment else 0.0, "hsv_h": 0.015 if jitter else 0.0,
-        "hsv_s": 0.7 if jitter else 0.0, "hsv_v": 0.4 if jitter else 0.0,
-        "patience": train.early_stopping or train.epochs, "project": str(run_dir.resolve()),
-        "name": "ultralytics", "exist_ok": True, "plots": False, "verbose": False,
-    }  # fmt: skip
+        "data": str(data_yaml),
+        "epochs": train.epochs,
+        "imgsz": cfg.image_size,
+        "batch": cfg.batch_size,
+        "workers": cfg.num_workers,
+        "optimizer": {"adamw": "AdamW", "sgd": "SGD"}[train.optimizer],
+        "lr0": train.lr,
+        "weight_decay": train.weight_decay,
+        "momentum": train.momentum,
+        "cos_lr": train.schedule == "cosine",
+        "warmup_epochs": train.warmup_epochs,
+        "seed": train.seed,
+        "deterministic": True,
+        "amp": train.precision != "32",
+        "device": _device(train.accelerator),
+        "fliplr": 0.5 if "flip" in cfg.augment else 0.0,
+        "hsv_h": 0.015 if jitter else 0.0,
+        "hsv_s": 0.7 if jitter else 0.0,
+        "hsv_v": 0.4 if jitter else 0.0,
+        "patience": train.early_stopping or train.epochs,
+        "project": str(run_dir.resolve()),
+        "name": "ultralytics",
+        "exist_ok": True,
+        "plots": False,
+        "verbose": False,
+    }
     if freeze:
         settings["freeze"] = freeze
     return settings
@@ -142,7 +164,9 @@ def train_yolo(run_dir: Path, config: ExperimentConfig, data: TaskData):
     try:
         yolo = YOLO(starting_point(model.backbone, model.pretrained))
     except (FileNotFoundError, ConnectionError, OSError) as error:
-        raise ConfigError(f"model.backbone {model.backbone}: ultralytics could not build it ({error}).") from error  # fmt: skip
+        raise ConfigError(
+            f"model.backbone {model.backbone}: ultralytics could not build it ({error})."
+        ) from error
     data_yaml = write_yolo_dataset(run_dir / "yolo_data", data)
     freeze = len(yolo.model.yaml["backbone"]) if model.freeze_backbone else None
     yolo.train(**trainer_settings(config, data_yaml, run_dir, freeze))

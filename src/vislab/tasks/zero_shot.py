@@ -52,8 +52,12 @@ class ZeroShotTask(ClipHeadTask):
     def preprocessing(self, config: ExperimentConfig, data: TaskData) -> dict:
         descriptions = describe(config.zero_shot.classes or data.classes)
         templates = list(config.zero_shot.templates or TEMPLATES)
-        return {"classes": list(descriptions), "model": config.model.backbone,
-                "descriptions": descriptions, "prompts": prompts_for(descriptions, templates)}  # fmt: skip
+        return {
+            "classes": list(descriptions),
+            "model": config.model.backbone,
+            "descriptions": descriptions,
+            "prompts": prompts_for(descriptions, templates),
+        }
 
     def fit(self, config, data: TaskData, run_dir: Path, progress: bool, checkpoint=None) -> Fitted:
         record = self.preprocessing(config, data)
@@ -103,8 +107,9 @@ def zero_shot_model(clip, prompts: dict[str, list[str]]):
     return ClipClassifier(clip, logit_scale(clip) * class_embeddings(clip, prompts)).eval()
 
 
-def zero_shot(clip, table, descriptions: dict[str, str], templates=TEMPLATES,
-              batch_size: int = 32) -> tuple[pd.DataFrame, dict]:  # fmt: skip
+def zero_shot(
+    clip, table, descriptions: dict[str, str], templates=TEMPLATES, batch_size: int = 32
+) -> tuple[pd.DataFrame, dict]:
     """The predictions table (classes in `descriptions` order) and the prompts used."""
     from vislab.models.clip import logit_scale
     from vislab.predictions import predictions_frame
@@ -112,13 +117,23 @@ def zero_shot(clip, table, descriptions: dict[str, str], templates=TEMPLATES,
 
     prompts = prompts_for(descriptions, templates)
     probabilities = class_probabilities(zero_shot_model(clip, prompts), table, batch_size)
-    record = {"model": clip.source, "templates": list(templates), "classes": descriptions,
-              "prompts": prompts, "logit_scale": logit_scale(clip)}  # fmt: skip
+    record = {
+        "model": clip.source,
+        "templates": list(templates),
+        "classes": descriptions,
+        "prompts": prompts,
+        "logit_scale": logit_scale(clip),
+    }
     return predictions_frame(table.frame, list(descriptions), probabilities), record
 
 
-def code_images(source: str, model: str, classes: list[str] | None = None,
-                templates_file: str | None = None, batch_size: int = 32) -> tuple[pd.DataFrame, dict]:  # fmt: skip
+def code_images(
+    source: str,
+    model: str,
+    classes: list[str] | None = None,
+    templates_file: str | None = None,
+    batch_size: int = 32,
+) -> tuple[pd.DataFrame, dict]:
     """`vislab zero-shot`: a folder or manifest, a CLIP folder/name, classes (default: the
     labels); the predictions table and what made it (model, prompts, versions)."""
     from vislab.data.check import readable_table
@@ -138,7 +153,7 @@ def code_images(source: str, model: str, classes: list[str] | None = None,
 
 def prompts_html(model: str, prompts: dict[str, list[str]]) -> str:
     rows = "".join(
-        f"<tr><td>{html.escape(name)}</td><td>{'<br>'.join(html.escape(t) for t in texts)}</td></tr>"
+        f"<tr><td>{html.escape(name)}</td><td>{'<br>'.join(map(html.escape, texts))}</td></tr>"
         for name, texts in prompts.items()
     )
     return (
@@ -148,7 +163,9 @@ def prompts_html(model: str, prompts: dict[str, list[str]]) -> str:
     )
 
 
-def write_zero_shot_report(folder, predictions: pd.DataFrame, record: dict, group_by=(), bootstrap: int = 1000) -> dict:  # fmt: skip
+def write_zero_shot_report(
+    folder, predictions: pd.DataFrame, record: dict, group_by=(), bootstrap: int = 1000
+) -> dict:
     """metrics.json and report.html for labelled images: the classification report plus the
     prompts. `folder` must be new (an earlier report is never overwritten)."""
     from vislab.data.images import read_image
@@ -165,8 +182,10 @@ def write_zero_shot_report(folder, predictions: pd.DataFrame, record: dict, grou
         predictions["label"].isna() if "label" in predictions.columns else pd.Series([True])
     )
     if unlabelled.any():
-        raise InputError("--report needs a label for every image (an image folder by class, or a "
-                         "manifest with a label column); without labels, the CSV is the result.")  # fmt: skip
+        raise InputError(
+            "--report needs a label for every image (an image folder by class, or a "
+            "manifest with a label column); without labels, the CSV is the result."
+        )
     folder.mkdir(parents=True, exist_ok=True)
     metrics = evaluate_classification(predictions, list(group_by), bootstrap)
     write_json(folder / "metrics.json", metrics)
