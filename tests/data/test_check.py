@@ -69,3 +69,27 @@ def test_fingerprint_changes_when_one_pixel_changes(tmp_path):
     image.putpixel((0, 0), (0, 0, 0))
     image.save(path)
     assert summarize(table, scan(table))["fingerprint"] != before
+
+
+def test_data_check_reads_a_coco_captions_file_as_captions(image_folder, tmp_path, capsys):
+    """A COCO captions JSON is checked as captions (it has no 'categories'), not as boxes."""
+    import json
+
+    from vislab.cli import run
+
+    files = sorted(image_folder.rglob("*.png"))[:4]
+    coco = {
+        "images": [{"id": i, "file_name": str(p)} for i, p in enumerate(files)],
+        "annotations": [{"image_id": i % 4, "caption": f"a square {i}"} for i in range(10)],
+    }
+    (tmp_path / "captions.json").write_text(json.dumps(coco))
+    out = tmp_path / "check.json"
+    assert run(["data", "check", str(tmp_path / "captions.json"), "--json", str(out)]) == 0
+    summary = json.loads(out.read_text())
+    assert summary["task"] == "captioning" and summary["n_images"] == 4
+    assert summary["n_captions"] == 10 and summary["captions_per_image_median"] == 2.5
+    assert "4 images, 10 captions" in capsys.readouterr().out
+    coco["images"][0]["file_name"] = str(tmp_path / "gone.png")
+    (tmp_path / "captions.json").write_text(json.dumps(coco))
+    assert run(["data", "check", str(tmp_path / "captions.json")]) == 1
+    assert "gone.png: missing" in capsys.readouterr().out

@@ -19,8 +19,10 @@ from vislab.data.videos import (
     read_frames,
     summarize_videos,
 )
+from vislab.models.video import KINETICS_MEAN, KINETICS_STD
 
 pytest.importorskip("av")
+KINETICS = (KINETICS_MEAN, KINETICS_STD)
 
 
 @pytest.fixture(scope="module")
@@ -115,9 +117,6 @@ def test_data_check_and_sample_on_videos(tmp_path):
 
 def test_evaluation_windows_are_distinct_and_short_videos_get_fewer(videos):
     from vislab.data.video_loaders import VideoClips, video_transform
-    from vislab.models.video import KINETICS_MEAN, KINETICS_STD
-
-    KINETICS = (KINETICS_MEAN, KINETICS_STD)
 
     table = from_video_manifest(videos)
     table.frame["frames"], table.frame["fps"] = 12, 8.0
@@ -152,9 +151,6 @@ def test_evaluation_windows_are_distinct_and_short_videos_get_fewer(videos):
 
 def test_target_fps_sets_each_videos_stride(videos):
     from vislab.data.video_loaders import VideoClips, video_transform
-    from vislab.models.video import KINETICS_MEAN, KINETICS_STD
-
-    KINETICS = (KINETICS_MEAN, KINETICS_STD)
 
     table = from_video_manifest(videos)
     table.frame["frames"] = 48
@@ -175,9 +171,6 @@ def test_target_fps_sets_each_videos_stride(videos):
 
 def test_manifest_start_and_end_restrict_the_windows(videos):
     from vislab.data.video_loaders import VideoClips, video_transform
-    from vislab.models.video import KINETICS_MEAN, KINETICS_STD
-
-    KINETICS = (KINETICS_MEAN, KINETICS_STD)
 
     table = from_video_manifest(videos)
     table.frame["frames"], table.frame["fps"] = 12, 8.0
@@ -193,3 +186,25 @@ def test_manifest_start_and_end_restrict_the_windows(videos):
     starts = [clips.window(i)[1] for i in range(3)]
     ends = [clips.window(i)[2] for i in range(3)]
     assert starts[0] == 0.5 and max(ends) <= 1.25 + 1e-9
+
+
+def test_random_training_clips_differ_between_epochs_and_workers(videos):
+    """A generator kept in the dataset is copied into every worker: each epoch, and each
+    worker, would draw the same clips. The clips must differ between epochs."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from vislab.data.video_loaders import VideoClips, video_transform
+
+    table = from_video_manifest(videos)
+    table.frame["frames"], table.frame["fps"] = 12, 8.0
+    clips = VideoClips(
+        table, frames=2, stride=1, transform=video_transform(32, [], False, KINETICS), train=True
+    )
+    loader = DataLoader(clips, batch_size=1, shuffle=False, num_workers=2, persistent_workers=False)
+    torch.manual_seed(0)
+    epochs = [torch.cat([clip for clip, _, _ in loader]) for _ in range(2)]  # (videos, C, T, H, W)
+    same = [torch.equal(a, b) for a, b in zip(*epochs, strict=True)]
+    assert not all(same)  # 11 starts per video: all equal by chance is (1/11)^16
+    starts_first = [clip[:, 0] for clip in epochs[0][:4]]
+    assert len({tuple(c.flatten()[:50].tolist()) for c in starts_first}) > 1

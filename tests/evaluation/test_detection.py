@@ -228,3 +228,74 @@ def test_point_numbers_without_intervals_come_from_faster_coco_eval_and_equal_py
     assert [(-1 if v is None else v) for v in values] == pytest.approx(
         list(reference.stats), abs=1e-9
     )
+
+
+def test_curves_and_image_recall_come_from_the_same_matching(tmp_path):
+    """The report's precision-recall curves are pycocotools' at IoU 0.5; an image's recall
+    counts its boxes found by a confident detection of the class."""
+    from vislab.evaluation.detection_matching import Matching
+
+    gt, detections = random_coco(5, images=12)
+    reference, matching = run_pycocotools(gt, detections)
+    ours = Matching.from_cocoeval(matching)
+    expected = reference.eval["precision"][0, :, :, 0, 2].T  # (K, R) at IoU 0.5, all areas
+    np.testing.assert_allclose(ours.curves(0.5), expected, atol=1e-12)
+    recall = ours.image_recall(min_score=0.5)
+    for position, image_id in enumerate(ours.image_ids):
+        wanted = [a for a in gt["annotations"] if a["image_id"] == image_id and not a["iscrowd"]]
+        if not wanted:
+            assert recall[position] == 1.0
+            continue
+        found = 0
+        for k in range(len(ours.categories)):
+            entry = matching.evalImgs[k * 4 * len(ours.image_ids) + position]  # area "all"
+            if entry is None:
+                continue
+            for score, match, ignored in zip(
+                entry["dtScores"], entry["dtMatches"][0], entry["dtIgnore"][0], strict=True
+            ):
+                found += score >= 0.5 and match > 0 and not ignored
+        assert recall[position] == pytest.approx(found / len(wanted))
+
+
+def test_ground_truth_written_as_vislab_predictions_scores_a_perfect_map(tmp_path):
+    """Boxes go through vislab's own path (boxes table -> COCO results -> evaluation): the
+    category ids and the x, y, width, height order must map back exactly."""
+    import pandas as pd
+
+    from vislab.data.detection import from_coco
+    from vislab.data.shapes import make_shapes
+    from vislab.evaluation.detection import evaluate_detection
+    from vislab.tasks.base import Run
+    from vislab.tasks.detection import DetectionTask
+
+    path = make_shapes(tmp_path / "shapes", count=12, size=64, seed=4)
+    table = from_coco(path)
+    table = table.with_frame(table.frame.assign(split="test"))
+    rows = pd.DataFrame(
+        [
+            {
+                "position": p,
+                "label": int(label),
+                "score": 0.9,
+                "x1": b[0],
+                "y1": b[1],
+                "x2": b[2],
+                "y2": b[3],
+            }
+            for p in range(len(table))
+            for b, label in zip(table.boxes[p], table.labels[p], strict=True)
+        ]
+    )
+    task = DetectionTask()
+    run = Run(tmp_path, None, {"classes": table.classes, "category_ids": table.category_ids})
+    task.write_predictions(tmp_path / "predictions.json", task.predictions(rows, table, run), table)
+    metrics = evaluate_detection(
+        tmp_path / "predictions.json", tmp_path / "references.json", bootstrap=0
+    )
+    for name in ("mAP", "mAP_50", "mAP_75", "AR_100"):
+        assert metrics["metrics"][name]["value"] == pytest.approx(1.0), name
+    shifted = rows.assign(x1=rows["x1"] + 8, x2=rows["x2"] + 8)  # wrong boxes must lose
+    task.write_predictions(tmp_path / "wrong.json", task.predictions(shifted, table, run), table)
+    wrong = evaluate_detection(tmp_path / "wrong.json", tmp_path / "references.json", bootstrap=0)
+    assert wrong["metrics"]["mAP"]["value"] < 0.5
