@@ -34,49 +34,45 @@ class Allocation(StrEnum):
     equal = "equal"
 
 
+def _option(kind, text: str):
+    return Annotated[kind | None, typer.Option(help=text)]
+
+
+TaskOrRun = Annotated[
+    str, typer.Argument(help="classification | detection | captioning | video, or a RUN_DIR.")
+]
+Predictions = _option(Path, "Predictions file (CSV for classification).")
+References = _option(Path, "References file (detection, captioning).")
+Cluster = _option(str, "Resample whole clusters of this column (person, event).")
+Weights = _option(str, "Column of sampling weights (validation samples).")
+Sample = _option(Path, "A validation-sample folder: adds weights and model outputs.")
+LabelColumn = _option(str, "Column holding the true label (e.g. a coder's column).")
+Metadata = _option(Path, "Detection, captioning: image metadata CSV (image_id) for --group-by.")
+BertscoreModel = _option(str, "Captioning: a model folder for BERTScore-F1 (e.g. a MiniLM).")
+ClipModel = _option(str, "Captioning: a CLIP folder for CLIPScore (needs the images).")
+Images = _option(Path, "Captioning: folder the references' file names are under.")
+MetricsOut = _option(Path, "Write metrics.json here.")
+IntervalMethod = Annotated[Interval, typer.Option(help="Interval method.")]
+
+
 def evaluate(
-    task: Annotated[
-        str, typer.Argument(help="classification | detection | captioning | video, or a RUN_DIR.")
-    ],
-    predictions: Annotated[
-        Path | None, typer.Option(help="Predictions file (CSV for classification).")
-    ] = None,
-    references: Annotated[
-        Path | None, typer.Option(help="References file (detection, captioning).")
-    ] = None,
+    task: TaskOrRun,
+    predictions: Predictions = None,
+    references: References = None,
     group_by: GroupBy = None,
     bootstrap: Bootstrap = 1000,
     confidence: Confidence = 0.95,
     seed: Seed = 0,
-    cluster: Annotated[
-        str | None, typer.Option(help="Resample whole clusters of this column (person, event).")
-    ] = None,
-    weights: Annotated[
-        str | None, typer.Option(help="Column of sampling weights (validation samples).")
-    ] = None,
-    interval: Annotated[Interval, typer.Option(help="Interval method.")] = Interval.percentile,
-    sample: Annotated[
-        Path | None,
-        typer.Option(help="A validation-sample folder: adds weights and model outputs."),
-    ] = None,
-    label_column: Annotated[
-        str | None, typer.Option(help="Column holding the true label (e.g. a coder's column).")
-    ] = None,
-    metadata: Annotated[
-        Path | None,
-        typer.Option(help="Detection, captioning: image metadata CSV (image_id) for --group-by."),
-    ] = None,
-    bertscore_model: Annotated[
-        str | None,
-        typer.Option(help="Captioning: a model folder for BERTScore-F1 (e.g. a MiniLM)."),
-    ] = None,
-    clip_model: Annotated[
-        str | None, typer.Option(help="Captioning: a CLIP folder for CLIPScore (needs the images).")
-    ] = None,
-    images: Annotated[
-        Path | None, typer.Option(help="Captioning: folder the references' file names are under.")
-    ] = None,
-    out: Annotated[Path | None, typer.Option(help="Write metrics.json here.")] = None,
+    cluster: Cluster = None,
+    weights: Weights = None,
+    interval: IntervalMethod = Interval.percentile,
+    sample: Sample = None,
+    label_column: LabelColumn = None,
+    metadata: Metadata = None,
+    bertscore_model: BertscoreModel = None,
+    clip_model: ClipModel = None,
+    images: Images = None,
+    out: MetricsOut = None,
 ) -> None:
     """Metrics with bootstrap intervals (and per group) from a predictions file, or a run."""
     from vislab.errors import UsageError
@@ -91,22 +87,23 @@ def evaluate(
         chosen = get_task(task)
         if predictions is None:
             raise UsageError("--predictions FILE is required (or give a RUN_DIR instead of TASK).")
-        options = EvaluateOptions(
-            references,
-            tuple(group_by or ()),
-            bootstrap,
-            confidence,
-            seed,
-            cluster,
-            weights,
-            interval.value,
-            metadata,
-            bertscore_model,
-            clip_model,
-            images,
-            sample,
-            label_column,
+        settings = dict(
+            references=references,
+            group_by=tuple(group_by or ()),
+            bootstrap=bootstrap,
+            confidence=confidence,
+            seed=seed,
+            cluster=cluster,
+            weights=weights,
+            interval=interval.value,
+            metadata=metadata,
+            bertscore_model=bertscore_model,
+            clip_model=clip_model,
+            images=images,
+            sample=sample,
+            label_column=label_column,
         )
+        options = EvaluateOptions(**settings)
         chosen.check_evaluate_options(options)
         metrics = chosen.evaluate_files(predictions, options)
     print_metrics(metrics)

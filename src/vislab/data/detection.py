@@ -17,7 +17,6 @@ kept as negatives.
 
 from __future__ import annotations
 
-import json
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,66 +152,23 @@ def from_coco(
     annotations: str | Path, images: str | Path | None = None, outside: str = "clip"
 ) -> DetectionTable:
     """COCO instances JSON; images are looked up under `images` (default: the JSON's folder)."""
+    from vislab.files import read_json
+
     annotations = Path(annotations)
-    if not annotations.is_file():
-        raise InputError(f"{annotations}: no such COCO annotations file.")
-    try:
-        data = json.loads(annotations.read_text())
-    except json.JSONDecodeError as error:
-        raise InputError(f"{annotations}: not valid JSON ({error}).") from error
+    data = read_json(annotations, "COCO annotations")
     for key in ("images", "annotations", "categories"):
-        if key not in data:
+        if not isinstance(data, dict) or key not in data:
             raise InputError(f"{annotations}: a COCO instances file needs '{key}'.")
-    root = Path(images) if images else annotations.parent
     categories = sorted(data["categories"], key=lambda c: c["id"])
-    index = {c["id"]: k for k, c in enumerate(categories)}
-    builder = _Builder(
-        [c["name"] for c in categories],
-        [c["id"] for c in categories],
-        outside,
-        f"COCO {annotations}",
-    )
+    names, ids = [c["name"] for c in categories], [c["id"] for c in categories]
+    builder = _Builder(names, ids, outside, f"COCO {annotations}")
     by_image: dict = {}
     for number, annotation in enumerate(data["annotations"]):
         by_image.setdefault(annotation["image_id"], []).append((number, annotation))
-    listed = set()
+    root = Path(images) if images else annotations.parent
     for image in data["images"]:
-        listed.add(image["id"])
-        path = root / image["file_name"]
-        metadata = {
-            k: v for k, v in image.items() if k not in ("file_name", "width", "height", "id")
-        }
-        if not path.is_file():
-            builder.problem(str(path), "image file is missing", "image left out")
-            continue
-        builder.add_image(
-            {
-                "id": image["file_name"],
-                "path": str(path.resolve()),
-                "width": image["width"],
-                "height": image["height"],
-                "image_id": image["id"],
-                **metadata,
-            }
-        )
-        for number, annotation in by_image.get(image["id"], []):
-            where = f"{annotations} annotation {number} (image {image['file_name']})"
-            if annotation.get("category_id") not in index:
-                builder.problem(
-                    where, f"unknown category_id {annotation.get('category_id')}", "dropped"
-                )
-                continue
-            x, y, w, h = annotation["bbox"]
-            builder.add_box(
-                where,
-                x,
-                y,
-                x + w,
-                y + h,
-                index[annotation["category_id"]],
-                bool(annotation.get("iscrowd", 0)),
-            )
-    for image_id in sorted(set(by_image) - listed):
+        _coco_image(builder, image, root, by_image.get(image["id"], []), annotations)
+    for image_id in sorted(set(by_image) - {image["id"] for image in data["images"]}, key=str):
         builder.problem(
             f"{annotations}",
             f"{len(by_image[image_id])} annotation(s) for image_id {image_id}, which is not in "
@@ -220,6 +176,35 @@ def from_coco(
             "dropped",
         )
     return builder.build()
+
+
+def _coco_image(builder: _Builder, image: dict, root: Path, boxes: list, source: Path) -> None:
+    """One COCO image and its annotations, each box checked (and reported) as it is added."""
+    path = root / image["file_name"]
+    if not path.is_file():
+        builder.problem(str(path), "image file is missing", "image left out")
+        return
+    metadata = {k: v for k, v in image.items() if k not in ("file_name", "width", "height", "id")}
+    builder.add_image(
+        {
+            "id": image["file_name"],
+            "path": str(path.resolve()),
+            "width": image["width"],
+            "height": image["height"],
+            "image_id": image["id"],
+            **metadata,
+        }
+    )
+    index = {category: k for k, category in enumerate(builder.category_ids)}
+    for number, annotation in boxes:
+        where = f"{source} annotation {number} (image {image['file_name']})"
+        if annotation.get("category_id") not in index:
+            message = f"unknown category_id {annotation.get('category_id')}"
+            builder.problem(where, message, "dropped")
+            continue
+        x, y, w, h = annotation["bbox"]
+        crowd = bool(annotation.get("iscrowd", 0))
+        builder.add_box(where, x, y, x + w, y + h, index[annotation["category_id"]], crowd)
 
 
 def from_voc(

@@ -16,6 +16,7 @@ multiply each item's row, so estimates hold for the whole collection.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
@@ -155,6 +156,31 @@ def replicate_sums(rows: np.ndarray, weights: np.ndarray, resamples: int, seed: 
     return np.concatenate(totals)
 
 
+@dataclass
+class _Replicated:
+    """Statistics summed over the items as coded and over each bootstrap replicate of them."""
+
+    codes: np.ndarray  # items x columns, -1 where not coded
+    size: int  # number of code values
+    weights: np.ndarray  # per item
+    resamples: int
+    confidence: float
+    seed: int
+
+    def sums(self, rows: np.ndarray) -> np.ndarray:
+        return replicate_sums(rows, self.weights, self.resamples, self.seed)
+
+    def kappa(self, first: int, second: int) -> np.ndarray:
+        pairs = self.sums(pair_stats(self.codes, first, second, self.size))
+        return metrics_from_confusion(pairs.reshape(-1, self.size, self.size))["cohen_kappa"]
+
+    def summarize(self, replicated: np.ndarray) -> dict:
+        entry = {"value": _number(replicated[0])}
+        if self.resamples > 0:
+            entry["ci"] = percentile_interval(replicated[1:], self.confidence)
+        return entry
+
+
 def agreement(
     frame: pd.DataFrame,
     raters: Sequence[str],
@@ -170,45 +196,31 @@ def agreement(
     """agreement.json: alpha, Fleiss' kappa, pairwise Cohen's kappa, and model vs humans."""
     if level not in ("nominal", "ordinal", "interval"):
         raise InputError(f"--level must be nominal, ordinal or interval. Got '{level}'.")
-    columns = [*raters, *([model] if model else [])]
-    codings = Codings(frame, columns, source, levels)
+    codings = Codings(frame, [*raters, *([model] if model else [])], source, levels)
     if level == "interval":
         _require_numbers(codings.values, source)
-    weights = _item_weights(frame, weight, source)
     size, values = len(codings.values), codings.values
+    stats = _Replicated(
+        codings.codes, size, _item_weights(frame, weight, source), bootstrap, confidence, seed
+    )
     humans = codings.codes[:, : len(raters)]
-
-    def summarize(replicated: np.ndarray) -> dict:
-        entry = {"value": _number(replicated[0])}
-        if bootstrap > 0:
-            entry["ci"] = percentile_interval(replicated[1:], confidence)
-        return entry
-
-    def sums(rows: np.ndarray) -> np.ndarray:
-        return replicate_sums(rows, weights, bootstrap, seed)
-
-    def kappa(first: int, second: int) -> np.ndarray:
-        stacked = sums(pair_stats(codings.codes, first, second, size)).reshape(-1, size, size)
-        return metrics_from_confusion(stacked)["cohen_kappa"]
-
-    alpha = alpha_from_stats(sums(coincidence_stats(humans, size)), size, level, values)
-    fleiss = fleiss_from_stats(sums(fleiss_stats(humans, size)), len(raters))
+    alpha = alpha_from_stats(stats.sums(coincidence_stats(humans, size)), size, level, values)
+    fleiss = fleiss_from_stats(stats.sums(fleiss_stats(humans, size)), len(raters))
     pairs = {
-        f"{raters[a]}|{raters[b]}": kappa(a, b) for a, b in combinations(range(len(raters)), 2)
+        f"{raters[a]}|{raters[b]}": stats.kappa(a, b)
+        for a, b in combinations(range(len(raters)), 2)
     }
     result = {
-        "krippendorff_alpha": summarize(alpha),
-        "fleiss_kappa": summarize(fleiss),
-        "cohen_kappa": {pair: summarize(values_) for pair, values_ in pairs.items()},
+        "krippendorff_alpha": stats.summarize(alpha),
+        "fleiss_kappa": stats.summarize(fleiss),
+        "cohen_kappa": {pair: stats.summarize(kappas) for pair, kappas in pairs.items()},
         "n_items": codings.n_items,
         "n_items_coded_by_all": int((humans >= 0).all(axis=1).sum()),
         "level": level,
         "values": values,
     }
     if model:
-        result["model"] = _model_entries(
-            codings, raters, model, pairs, kappa, summarize, sums, level
-        )
+        result["model"] = _model_entries(codings, raters, model, pairs, stats, level)
     result["bootstrap"] = {
         "resamples": bootstrap,
         "confidence": confidence,
@@ -219,22 +231,20 @@ def agreement(
     return result
 
 
-def _model_entries(codings, raters, model, pairs, kappa, summarize, sums, level) -> dict:
+def _model_entries(codings, raters, model, pairs, stats: _Replicated, level) -> dict:
     """Model vs each coder beside coder vs coder, and the difference of the two means."""
-    model_index = len(raters)
-    versus = {f"{model}|{r}": kappa(model_index, i) for i, r in enumerate(raters)}
+    versus = {f"{model}|{r}": stats.kappa(len(raters), i) for i, r in enumerate(raters)}
     model_mean = np.mean(np.stack(list(versus.values())), axis=0)
     human_mean = np.mean(np.stack(list(pairs.values())), axis=0)
     size = len(codings.values)
-    with_model = alpha_from_stats(
-        sums(coincidence_stats(codings.codes, size)), size, level, codings.values
-    )
+    coincidences = stats.sums(coincidence_stats(codings.codes, size))
+    with_model = alpha_from_stats(coincidences, size, level, codings.values)
     return {
-        "cohen_kappa": {pair: summarize(values) for pair, values in versus.items()},
-        "mean_cohen_kappa_model_vs_coders": summarize(model_mean),
-        "mean_cohen_kappa_between_coders": summarize(human_mean),
-        "difference_model_minus_coders": summarize(model_mean - human_mean),
-        "krippendorff_alpha_with_model": summarize(with_model),
+        "cohen_kappa": {pair: stats.summarize(values) for pair, values in versus.items()},
+        "mean_cohen_kappa_model_vs_coders": stats.summarize(model_mean),
+        "mean_cohen_kappa_between_coders": stats.summarize(human_mean),
+        "difference_model_minus_coders": stats.summarize(model_mean - human_mean),
+        "krippendorff_alpha_with_model": stats.summarize(with_model),
     }
 
 

@@ -26,73 +26,50 @@ def _flat(entry: dict) -> dict:
     return flat
 
 
+def _entry(entry: dict) -> dict:
+    return {"value": entry["value"], "ci_low": _interval(entry)[0], "ci_high": _interval(entry)[1]}
+
+
 def metrics_tables(metrics: dict) -> dict[str, pd.DataFrame]:
-    tables = {
-        "metrics": pd.DataFrame(
-            [
-                {
-                    "metric": name,
-                    "value": e["value"],
-                    "ci_low": _interval(e)[0],
-                    "ci_high": _interval(e)[1],
-                }
-                for name, e in metrics["metrics"].items()
-            ]
-        ),
+    """The tables of metrics.json that it has: metrics, per_class, groups, disparities, fairness."""
+    rows = {
+        "metrics": [{"metric": name, **_entry(e)} for name, e in metrics["metrics"].items()],
+        "per_class": [{"class": k, **_flat(e)} for k, e in metrics.get("per_class", {}).items()],
+        "groups": [
+            {
+                "group_by": spec,
+                "group": group,
+                "n": entry["n"],
+                "small": entry["small"],
+                "metric": name,
+                **_entry(m),
+            }
+            for spec, by_group in metrics.get("groups", {}).items()
+            for group, entry in by_group.items()
+            for name, m in entry["metrics"].items()
+        ],
+        "disparities": [
+            {
+                "group_by": spec,
+                "metric": name,
+                "difference": d["difference"],
+                "ratio": d["ratio"],
+                "ci_low": _interval(d)[0],
+                "ci_high": _interval(d)[1],
+                "highest": d["highest"],
+                "lowest": d["lowest"],
+            }
+            for spec, by_metric in metrics.get("disparities", {}).items()
+            for name, d in by_metric.items()
+        ],
+        "fairness": [
+            {"group_by": spec, "class": cls, "measure": measure, **_entry(m)}
+            for spec, by_class in metrics.get("fairness", {}).items()
+            for cls, measures in by_class.items()
+            for measure, m in measures.items()
+        ],
     }
-    if metrics.get("per_class"):  # classification and detection
-        tables["per_class"] = pd.DataFrame(
-            [{"class": name, **_flat(entry)} for name, entry in metrics["per_class"].items()]
-        )
-    groups = [
-        {
-            "group_by": spec,
-            "group": group,
-            "n": entry["n"],
-            "small": entry["small"],
-            "metric": name,
-            "value": m["value"],
-            "ci_low": _interval(m)[0],
-            "ci_high": _interval(m)[1],
-        }
-        for spec, by_group in metrics.get("groups", {}).items()
-        for group, entry in by_group.items()
-        for name, m in entry["metrics"].items()
-    ]
-    if groups:
-        tables["groups"] = pd.DataFrame(groups)
-    disparities = [
-        {
-            "group_by": spec,
-            "metric": name,
-            "difference": d["difference"],
-            "ratio": d["ratio"],
-            "ci_low": _interval(d)[0],
-            "ci_high": _interval(d)[1],
-            "highest": d["highest"],
-            "lowest": d["lowest"],
-        }
-        for spec, by_metric in metrics.get("disparities", {}).items()
-        for name, d in by_metric.items()
-    ]
-    if disparities:
-        tables["disparities"] = pd.DataFrame(disparities)
-    fairness = [
-        {
-            "group_by": spec,
-            "class": cls,
-            "measure": measure,
-            "value": m["value"],
-            "ci_low": _interval(m)[0],
-            "ci_high": _interval(m)[1],
-        }
-        for spec, by_class in metrics.get("fairness", {}).items()
-        for cls, measures in by_class.items()
-        for measure, m in measures.items()
-    ]
-    if fairness:
-        tables["fairness"] = pd.DataFrame(fairness)
-    return tables
+    return {name: pd.DataFrame(found) for name, found in rows.items() if found}
 
 
 def latex(table: pd.DataFrame, caption: str) -> str:
