@@ -65,3 +65,35 @@ def test_only_the_registry_dispatches_on_a_task_name():
         if pattern.search(line)
     ]
     assert found == []
+
+
+def _vislab_imports(path: Path):
+    """(line, module, name) of every `from vislab... import name` and `import vislab...` in a
+    file, the ones inside functions included."""
+    import ast
+
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("vislab"):
+            for alias in node.names:
+                yield node.lineno, node.module, alias.name
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("vislab"):
+                    yield node.lineno, alias.name, None
+
+
+def test_every_lazy_import_of_vislab_resolves():
+    """Commands import their modules inside functions; a moved module must not leave one of
+    those imports dangling until a user runs the command."""
+    import importlib
+
+    broken = []
+    for path in sorted(SOURCE.rglob("*.py")):
+        for line, module, name in _vislab_imports(path):
+            try:
+                imported = importlib.import_module(module)
+                if name and name != "*" and not hasattr(imported, name):
+                    importlib.import_module(f"{module}.{name}")
+            except ImportError as error:
+                broken.append(f"{path.relative_to(SOURCE)}:{line}: {error}")
+    assert not broken, "\n".join(dict.fromkeys(broken))

@@ -120,3 +120,22 @@ def test_quickstart_reaches_97_percent_offline(tmp_path, capsys):
     assert metrics["metrics"]["accuracy"]["ci"][0] < metrics["metrics"]["accuracy"]["value"]
     report = (run_dir / "report.html").read_text()
     assert "Most confident errors" in report and "by stroke" in report
+
+
+def test_a_folder_named_like_the_task_does_not_turn_evaluate_into_a_run(tmp_path, monkeypatch):
+    """`vislab evaluate video --predictions F` in a directory that holds a `video/` folder (the
+    README copies examples/video there) evaluates F; it does not look for a run in video/."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "classification").mkdir()
+    pd.DataFrame({"label": ["a", "b"] * 20, "prediction": ["a", "b"] * 20}).to_csv(
+        "p.csv", index=False
+    )
+    assert run(["evaluate", "classification", "--predictions", "p.csv", "--bootstrap", "0"]) == 0
+    assert run(["evaluate", "classification"]) == 1  # no --predictions: the folder is not a run
+
+
+def test_data_sample_writes_the_offline_clip(tmp_path):
+    from transformers import CLIPModel
+
+    assert run(["data", "sample", "tiny-clip", "--out", str(tmp_path / "clip")]) == 0
+    assert CLIPModel.from_pretrained(tmp_path / "clip").config.projection_dim > 0

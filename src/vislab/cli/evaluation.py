@@ -79,7 +79,7 @@ def evaluate(
     from vislab.tasks import get_task
     from vislab.tasks.base import EvaluateOptions
 
-    if Path(task).is_dir():
+    if predictions is None and Path(task).is_dir():  # with --predictions, TASK is a task name
         from vislab.training import evaluate_run
 
         metrics = evaluate_run(task)
