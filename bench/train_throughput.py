@@ -28,7 +28,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, TensorDataset
 
 from vislab.config import config_from_dict
-from vislab.data.loaders import ImageDataset, make_loader
+from vislab.data.loaders import ImageDataset, train_loader
 from vislab.data.sources import from_imagefolder
 from vislab.data.transforms import IMAGENET_MEAN, IMAGENET_STD, train_transform
 from vislab.models.backbones import create_classifier
@@ -110,7 +110,7 @@ def vislab_run(dataset: TensorDataset) -> float:
 def data_pipeline(workers: int, folder: Path) -> float:
     table = from_imagefolder(folder)
     transform = train_transform(224, ["flip"], IMAGENET_MEAN, IMAGENET_STD)
-    loader = make_loader(ImageDataset(table, transform), 64, workers, shuffle=True)
+    loader = train_loader(ImageDataset(table, transform), 64, workers, seed=0)
     start, seen = time.perf_counter(), 0
     for _ in range(2):
         for images, _, _ in loader:

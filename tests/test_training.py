@@ -96,6 +96,8 @@ def test_manifest_groups_dataset_normalization_and_predict(manifest, tmp_path, c
     assert "accuracy" in metrics["disparities"]["site"]
     predictions = pd.read_csv(run_dir / "predictions.csv")
     assert {"site", "photographer"} <= set(predictions.columns)
+    listed = set(pd.read_csv(manifest)["path"])  # paths as the manifest wrote them
+    assert set(predictions["path"]) <= listed and "listed_path" not in predictions.columns
     # `vislab predict` uses the run's own preprocessing: same scores as the run's predictions
     images = [str(manifest.parent / p) for p in predictions["id"][:4]]
     out = tmp_path / "new.csv"
@@ -108,7 +110,7 @@ def test_manifest_groups_dataset_normalization_and_predict(manifest, tmp_path, c
     assert list(again["prediction"]) == list(predictions["prediction"][:4])
 
 
-def test_bad_images_stop_training_by_name_or_are_skipped_and_logged(image_folder, tmp_path):
+def test_bad_images_stop_training_by_name_or_are_skipped_and_logged(image_folder, tmp_path, capsys):
     (image_folder / "red" / "broken.png").write_bytes(b"\x89PNG not really")
     with pytest.raises(InputError, match=r"red/broken.png: (not an image|cannot be decoded)"):
         _train(image_folder, tmp_path / "runs")
@@ -118,6 +120,10 @@ def test_bad_images_stop_training_by_name_or_are_skipped_and_logged(image_folder
     assert list(skipped["id"]) == ["red/broken.png"]
     assert json.loads((run_dir / "environment.json").read_text())["skipped_images"] == 1
     assert "red/broken.png" not in set(pd.read_csv(run_dir / "splits.csv")["id"])
+    said = capsys.readouterr().err  # the console says so too, and where the list is
+    assert (
+        f"1 image(s) left out (data.on_bad_image: skip), each with its reason in {run_dir}" in said
+    )
 
 
 def _pretrained_file(tmp_path) -> Path:
@@ -239,7 +245,11 @@ def test_balanced_sampler_draws_each_class_equally_from_an_imbalanced_split(tmp_
                 loader = task.train_loaders(config, data)[0]
         else:  # the remedy chosen: no warning
             loader = task.train_loaders(config, data)[0]
-        drawn = torch.cat([labels for _ in range(30) for _, labels, _ in loader])
+        drawn = []
+        for epoch in range(30):  # as Lightning does: a new epoch, new draws
+            loader.sampler.set_epoch(epoch)
+            drawn += [labels for _, labels, _ in loader]
+        drawn = torch.cat(drawn)
         shares[sampler] = torch.bincount(drawn, minlength=3).double() / len(drawn)
     red = data.classes.index("red")
     assert shares["shuffle"][red] > 0.6  # the split as it is: mostly red

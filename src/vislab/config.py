@@ -20,7 +20,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from vislab.errors import ConfigError
+from vislab.errors import ConfigError, UsageError
 
 Augmentation = Literal[  # data/augment.py says what each is and which tasks accept it
     "flip", "color_jitter", "autoaugment", "randaugment", "trivialaugment", "zoom_out", "iou_crop"
@@ -71,6 +71,7 @@ class DataConfig(_Section):
     path_column: str = "path"
     label_column: str = "label"
     split_column: str = "split"
+    allow_outside_root: bool = False  # manifests: may paths lead out of the manifest's folder?
     split: SplitConfig = SplitConfig()
     image_size: int = Field(224, gt=0)
     crop_scale: tuple[float, float] = (0.08, 1.0)  # RandomResizedCrop scale range
@@ -82,6 +83,7 @@ class DataConfig(_Section):
     num_workers: int = Field(0, ge=0)
     sampler: Literal["shuffle", "balanced"] = "shuffle"
     on_bad_image: Literal["error", "skip"] = "error"
+    max_image_pixels: int = Field(178_956_970, gt=0)  # larger images are unusable (bombs)
     caption_columns: list[str] = ["caption"]  # captioning manifests: the reference caption columns
     frames: int = Field(8, gt=0)  # video: frames per clip
     frame_stride: int = Field(2, gt=0)  # video: take every n-th frame
@@ -187,6 +189,16 @@ class ExperimentConfig(_Section):
     evaluate: EvaluateConfig = EvaluateConfig()
     zero_shot: ZeroShotConfig = ZeroShotConfig()
 
+    @field_validator("name")
+    @classmethod
+    def _a_plain_folder_name(cls, name: str | None) -> str | None:
+        if name is not None and (not name.strip(". ") or any(c in name for c in "/\\:")):
+            raise ValueError(
+                "a run's name is one folder name inside output_dir: no '/', '\\', ':' or "
+                "'..'. Put runs elsewhere with output_dir"
+            )
+        return name
+
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
@@ -220,8 +232,16 @@ def load_config(
 def apply_override(raw: dict[str, Any], override: str) -> None:
     """Set `a.b.c=value` in a nested dict; the value is parsed as YAML (`32`, `[flip]`, `true`)."""
     key, sep, text = override.partition("=")
-    if not sep or not key:
-        raise ConfigError(f"--set {override!r}: expected KEY=VALUE, e.g. data.batch_size=32.")
+    if not sep or not key.strip():
+        raise UsageError(f"--set {override!r}: expected KEY=VALUE, e.g. data.batch_size=32.")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        problem = str(error).splitlines()[0]
+        raise UsageError(
+            f"--set {override!r}: the value is not valid YAML ({problem}); quote text that "
+            "holds ':', '[' or '{', e.g. --set \"name='a: b'\"."
+        ) from None
     *parents, leaf = key.strip().split(".")
     node = raw
     for part in parents:
@@ -229,7 +249,7 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
         if not isinstance(child, dict):
             raise ConfigError(f"--set {override!r}: '{part}' is not a section.")
         node = child
-    node[leaf] = yaml.safe_load(text)
+    node[leaf] = value
 
 
 def config_from_dict(
@@ -276,7 +296,7 @@ def _problems(error: ValidationError, raw: dict[str, Any]) -> list[Problem]:
                 field, message = message.split(": ", 1)
                 got = _MISSING
             suffix = f" Got {got!r}." if got is not _MISSING and "Got" not in message else ""
-            problems.append((field, f"{message}.{suffix}".replace("..", ".")))
+            problems.append((field, f"{message.rstrip('.')}.{suffix}"))
     return problems
 
 

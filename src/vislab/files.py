@@ -104,8 +104,9 @@ def read_table(path: str | Path):
 
 
 def write_table(path: str | Path, frame) -> Path:
-    """A DataFrame as CSV or Parquet (by the file's suffix), atomically."""
-    path = Path(path)
+    """A DataFrame as CSV or Parquet (by the file's suffix), atomically; paths that came from a
+    manifest are written as the manifest wrote them."""
+    path, frame = Path(path), as_listed(frame)
     if path.suffix.lower() in (".parquet", ".pq"):
         import io
 
@@ -113,3 +114,55 @@ def write_table(path: str | Path, frame) -> Path:
         frame.to_parquet(buffer, index=False)
         return write_atomic(path, buffer.getvalue())
     return write_atomic(path, frame.to_csv(index=False))
+
+
+def rows_text(positions, limit: int = 10) -> str:
+    """Rows of a table named as a spreadsheet shows them — the header is row 1, so the first
+    data row is row 2 (the line of a CSV file) — e.g. `rows 2, 5 and 3 more`."""
+    numbers = [int(p) + 2 for p in positions]
+    shown = ", ".join(map(str, numbers[:limit]))
+    more = f" and {len(numbers) - limit} more" if len(numbers) > limit else ""
+    return f"row{'s' * (len(numbers) != 1)} {shown}{more}"
+
+
+LISTED_PATH = "listed_path"  # a manifest's path as written, for the files vislab writes
+
+
+def listed_files(paths, manifest: str | Path, allow_outside: bool = False) -> list[str]:
+    """The absolute file of each path a manifest lists, relative to the manifest's folder.
+
+    A path must stay inside that folder (no `../`, no absolute path elsewhere), so that a
+    manifest someone else wrote cannot make vislab read, and put into a report, other files of
+    yours; `allow_outside` (data.allow_outside_root: true) is the user's word that it may."""
+    manifest = Path(manifest)
+    base = manifest.resolve().parent
+    joined = [os.path.normpath(base / str(p)) for p in paths]
+    if not allow_outside:
+        outside = [i for i, f in enumerate(joined) if not _inside(f, base)]
+        if outside:
+            raise InputError(
+                f"{manifest}: {rows_text(outside)}: the path ('{paths[outside[0]]}') leads out "
+                f"of the manifest's folder {base}. Move the images under it, or set "
+                "data.allow_outside_root: true if the manifest is yours and these are the files "
+                "you mean."
+            )
+    return [str(Path(f).resolve()) for f in joined]
+
+
+def _inside(file: str, folder: Path) -> bool:
+    return os.path.commonpath([file, str(folder)]) == str(folder)
+
+
+def as_listed(frame):
+    """A table to write: `path` as the manifest wrote it (where the source was a manifest)."""
+    if LISTED_PATH not in frame.columns:
+        return frame
+    return frame.assign(path=frame[LISTED_PATH].to_numpy()).drop(columns=LISTED_PATH)
+
+
+def files_of(paths, root: str | None) -> list[str]:
+    """The files behind paths as vislab wrote them: a path relative to a manifest's folder
+    (`root`, the data source of the run, when it is a file) becomes absolute."""
+    if root and Path(root).is_file():
+        return listed_files(list(paths), root, allow_outside=True)
+    return [str(p) for p in paths]

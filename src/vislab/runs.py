@@ -136,3 +136,24 @@ def record_run(run_dir: Path, config, data, preprocessing: dict, **extra: Any) -
     write_atomic(run_dir / "splits.csv", table.frame[columns].to_csv(index=False))
     if len(data.skipped):
         write_atomic(run_dir / f"skipped_{table.item}s.csv", data.skipped.to_csv(index=False))
+
+
+def data_notices(run_dir: Path, data) -> list[str]:
+    """What the run left out or changed in the data, for the console: the files list each."""
+    table, lines = data.table, []
+    if len(data.skipped):
+        lines.append(
+            f"{len(data.skipped)} {table.item}(s) left out (data.on_bad_image: skip), each "
+            f"with its reason in {run_dir / f'skipped_{table.item}s.csv'}"
+        )
+    problems = getattr(table, "problems", None) or []
+    if problems:
+        import pandas as pd
+
+        actions = pd.Series([p["action"] for p in problems]).value_counts()
+        counts = ", ".join(f"{n} {action}" for action, n in actions.items())
+        lines.append(
+            f"{len(problems)} annotation problem(s) ({counts}): each in "
+            f"{run_dir / 'data_problems.csv'}"
+        )
+    return lines

@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 
 from vislab.config import ExperimentConfig
+from vislab.data.images import set_pixel_limit
 from vislab.errors import InputError, UsageError
+from vislab.runs import data_notices
 from vislab.tasks import load_config, task_for
 from vislab.tasks.base import Run, read_run
 from vislab.tasks.fitting import RUN_DIR_VARIABLE, quiet_lightning
@@ -39,10 +42,13 @@ def train(
     task = task_for(config)
     quiet_lightning()
     L.seed_everything(config.train.seed, workers=True, verbose=False)
+    set_pixel_limit(config.data.max_image_pixels)
     data = task.prepare(config)
     run_dir = Path(resume) if resume else _run_dir(config)
     if rank_zero_only.rank == 0 and not resume:
         task.record(run_dir, config, data)
+        for line in data_notices(run_dir, data):
+            print(f"note: {line}", file=sys.stderr)
     fitted = task.fit(config, data, run_dir, progress, checkpoint)
     run = Run(run_dir, config, task.preprocessing(config, data), fitted.model)
     held_out = data.split(data.held_out)

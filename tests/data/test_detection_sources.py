@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -48,6 +49,13 @@ def test_coco_problems_are_reported_not_silent(tmp_path):
     assert len(table) == 4 and table.boxes[0].max() <= 64
     rejected = from_coco(path, outside="reject")
     assert any("lies outside" in p["problem"] for p in rejected.problems)
+    from vislab.runs import data_notices  # what a training run says about them on the console
+
+    (line,) = data_notices(tmp_path / "run", SimpleNamespace(table=table, skipped=[]))
+    assert line.startswith(f"{len(table.problems)} annotation problem(s) (")
+    dropped = sum(action == "dropped" for _, action in problems)
+    assert f"{dropped} dropped" in line and "1 clipped to the image" in line
+    assert line.endswith(f"{tmp_path / 'run' / 'data_problems.csv'}")
 
 
 def test_pascal_voc(tmp_path):
@@ -101,7 +109,8 @@ def test_data_check_covers_detection_sources(tmp_path, capsys):
     data["annotations"][0]["bbox"] = [1, 1, -3, 4]
     path.write_text(json.dumps(data))
     (tmp_path / "shapes" / "images" / "00001.png").write_bytes(b"")
-    assert run(["data", "check", str(path), "--json", str(tmp_path / "c.json")]) == 1
+    assert run(["data", "check", str(path), "--json", str(tmp_path / "c.json")]) == 2  # exists
+    assert run(["data", "check", str(path), "--json", str(tmp_path / "c.json"), "--force"]) == 1
     summary = json.loads((tmp_path / "c.json").read_text())
     assert summary["n_problems"] == 1 and summary["n_unreadable"] == 1
     assert summary["unreadable"][0]["reason"].startswith("zero bytes")

@@ -3,12 +3,14 @@ listed, splits, and the fingerprint."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
 from vislab.config import DataConfig
 from vislab.data.prepare import prepare_items, screen
+from vislab.data.sources import from_manifest
 from vislab.data.table import SampleTable, fingerprint
 from vislab.errors import InputError
 
@@ -76,3 +78,28 @@ def test_the_fingerprint_changes_with_content_label_and_split(tmp_path):
     assert base != fingerprint(relabelled, ["d1", "d2"])
     resplit = table.with_frame(table.frame.assign(split=["test", "test"]))
     assert base != fingerprint(resplit, ["d1", "d2"])
+
+
+def test_an_image_listed_twice_or_copied_never_lands_in_two_splits(tmp_path):
+    from vislab.data.check import scan
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(120):
+        pixels = rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(tmp_path / f"{i}.png")
+        if i % 4 == 0:  # a copy under another name: the same content
+            Image.fromarray(pixels).save(tmp_path / f"copy-{i}.png")
+            paths.append(f"copy-{i}.png")
+        paths += [f"{i}.png"] * (2 if i % 3 == 0 else 1)  # every third listed twice
+    manifest = tmp_path / "m.csv"
+    labels = rng.choice(["a", "b"], len(paths))
+    pd.DataFrame({"path": paths, "label": labels}).to_csv(manifest, index=False)
+    table = from_manifest(manifest)
+    assert table.frame["id"].is_unique and "0.png#2" in set(table.frame["id"])
+    result = scan(table)
+    config = DataConfig(source="manifest", root=str(manifest), split={"val": 0.2, "test": 0.3})
+    frame = prepare_items(table, result.problems, result.digests, config).table.frame
+    frame["image"] = frame["listed_path"].str.removeprefix("copy-")
+    assert (frame.groupby("image")["split"].nunique() == 1).all()
+    assert set(frame["split"]) == {"train", "val", "test"}

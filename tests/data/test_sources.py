@@ -44,6 +44,25 @@ def test_manifest_keeps_metadata_and_resolves_relative_paths(manifest):
     assert np.asarray(table.read(5)).shape == (24, 24, 3)
 
 
+def test_manifest_paths_stay_inside_its_folder_unless_the_config_allows(tmp_path, manifest):
+    frame = pd.read_csv(manifest)
+    outside = tmp_path / "private.png"
+    outside.write_bytes(manifest.parent.joinpath(frame["path"][0]).read_bytes())
+    frame.loc[2, "path"] = "../private.png"
+    frame.loc[6, "path"] = str(outside)  # absolute, and elsewhere
+    frame.loc[7, "path"] = str(manifest.parent / frame["path"][7])  # absolute, but inside
+    frame.loc[8, "path"] = "images/../" + frame["path"][8]  # leaves and comes back: inside
+    frame.to_csv(manifest, index=False)
+    with pytest.raises(InputError) as error:
+        from_manifest(manifest)
+    message = str(error.value)
+    assert "manifest.csv: rows 4, 8:" in message and "'../private.png'" in message
+    assert "allow_outside_root: true" in message
+    table = from_manifest(manifest, allow_outside_root=True)
+    assert table.frame["path"][2] == str(outside) == table.frame["path"][6]
+    assert table.frame["listed_path"].tolist() == frame["path"].tolist()  # as written
+
+
 def test_manifest_parquet_and_integer_labels(tmp_path, manifest):
     frame = pd.read_csv(manifest)
     frame["label"] = frame["label"].map({"red": 0, "green": 1, "blue": 2})
@@ -62,7 +81,7 @@ def test_manifest_errors_name_the_file_and_column(tmp_path, manifest):
         from_manifest(tmp_path / "nolabel.csv")
     frame.loc[3, "path"] = None
     frame.to_csv(tmp_path / "hole.csv", index=False)
-    with pytest.raises(InputError, match=r"hole.csv: empty 'path' on line\(s\) 5"):
+    with pytest.raises(InputError, match=r"hole.csv: empty 'path' on row 5"):
         from_manifest(tmp_path / "hole.csv")
     frame["split"] = "holdout"
     frame.loc[3, "path"] = "x.png"

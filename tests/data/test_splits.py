@@ -53,5 +53,5 @@ def test_group_column_errors():
         assign_splits(_frame(), 0.1, 0.1, 0, group_by="person")
     frame = _frame(groups=5)
     frame.loc[3, "person"] = None
-    with pytest.raises(InputError, match="'person' is empty on rows \\[3\\]"):
+    with pytest.raises(InputError, match="'person' is empty on row 5\\."):
         assign_splits(frame, 0.1, 0.1, 0, group_by="person")

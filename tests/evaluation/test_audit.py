@@ -58,6 +58,38 @@ def test_label_association_equals_scipy():
     assert association["cramers_v"] == pytest.approx(np.sqrt(chi2 / (table.sum() * 1)))
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_cramers_v_is_scipys_without_the_yates_correction(seed):
+    """On 2x2 tables chi2_contingency's test applies Yates' correction; Cramér's V is defined
+    on the uncorrected chi-square (scipy's contingency.association)."""
+    from scipy.stats.contingency import association
+
+    rng = np.random.default_rng(seed)
+    groups = 2 if seed % 2 == 0 else 3
+    frame = pd.DataFrame(
+        {
+            "label": rng.choice(["a", "b"], 300, p=[0.3, 0.7]),
+            "g": rng.choice([f"g{k}" for k in range(groups)], 300),
+        }
+    )
+    frame.loc[frame["g"] == "g0", "label"] = rng.choice(["a", "b"], (frame["g"] == "g0").sum())
+    found = audit(frame, ["g"])["attributes"]["g"]["label_association"]["cramers_v"]
+    table = pd.crosstab(frame["label"], frame["g"]).to_numpy()
+    uncorrected = chi2_contingency(table, correction=False)[0]
+    assert found == pytest.approx(association(table, method="cramer"), abs=1e-12)
+    assert found == pytest.approx(np.sqrt(uncorrected / table.sum()), abs=1e-12)
+
+
+def test_reference_shares_must_be_numbers_between_0_and_1():
+    reference = pd.DataFrame(
+        {"attribute": ["gender"] * 2, "value": ["female", "male"], "share": ["0.5", "half"]}
+    )
+    with pytest.raises(InputError, match=r"shares.csv: share must be .* row 3 \(first: 'half'\)"):
+        audit(_metadata(), ["gender"], reference=reference, reference_source="shares.csv")
+    with pytest.raises(InputError, match="missing \\['share'\\]"):
+        audit(_metadata(), ["gender"], reference=reference.drop(columns="share"))
+
+
 def test_reference_shares_comparison():
     frame = _metadata()
     reference = pd.DataFrame(
@@ -96,5 +128,19 @@ def test_audit_command_writes_page_json_and_tables(tmp_path, capsys):
     assert json.loads((out / "audit.json").read_text())["n"] == len(frame)
     assert (
         run(["audit", str(tmp_path / "manifest.csv"), "--attributes", "age", "--out", str(out)])
+        == 2  # exists
+    )
+    assert (
+        run(
+            [
+                "audit",
+                str(tmp_path / "manifest.csv"),
+                "--attributes",
+                "age",
+                "--out",
+                str(out),
+                "--force",
+            ]
+        )
         == 1
     )

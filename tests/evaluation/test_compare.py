@@ -70,7 +70,7 @@ def test_rows_are_matched_on_id_and_mismatches_are_errors():
         compare(a, b.iloc[1:], bootstrap=0)
     relabelled = b.copy()
     relabelled.loc[3, "label"] = (relabelled.loc[3, "label"] + 1) % 3
-    with pytest.raises(InputError, match=r"labels differ on row\(s\) \[3\]"):
+    with pytest.raises(InputError, match=r"labels differ on row 5:"):
         compare(a, relabelled, bootstrap=0)
 
 

@@ -205,7 +205,9 @@ def test_bad_detection_files_are_named(tmp_path):
     gt, detections = _write(tmp_path)
     detections[3]["image_id"] = 999
     (tmp_path / "bad.json").write_text(json.dumps(detections))
-    with pytest.raises(InputError, match="detection 3: image_id 999 is not in the references"):
+    with pytest.raises(
+        InputError, match=r"detection 4 \(counting from 1\): image_id 999 is not in"
+    ):
         evaluate_detection(tmp_path / "bad.json", tmp_path / "instances.json", bootstrap=0)
     (tmp_path / "broken.json").write_text("[{")
     with pytest.raises(InputError, match="broken.json: not valid JSON"):

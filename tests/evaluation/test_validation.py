@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from vislab.cli import run
 from vislab.errors import InputError
@@ -97,13 +98,14 @@ def test_sheet_hides_the_model_and_the_coded_sheet_comes_back(tmp_path, capsys):
     ]
     assert run(command) == 0
     sheet = pd.read_csv(out / "coding_sheet.csv")
-    assert list(sheet.columns) == ["item", "id", "path", "A", "B"]
+    assert list(sheet.columns) == ["item", "image", "A", "B"]
     assert sheet[["A", "B"]].isna().all().all() and len(sheet) == 200
     design = json.loads((out / "design.json").read_text())
     assert design["population"] == 3000 and design["sample"] == 200
+    key = pd.read_csv(out / "sample.csv").set_index("item")["id"]  # the key stays with us
     truth = collection.set_index("id")["truth"]
     rng = np.random.default_rng(0)
-    sheet["A"] = truth.loc[sheet["id"]].to_numpy()
+    sheet["A"] = truth.loc[key.loc[sheet["item"]]].to_numpy()
     sheet["B"] = np.where(rng.random(200) < 0.9, sheet["A"], "cat")
     sheet.to_csv(tmp_path / "coded.csv", index=False)
     metrics_path = tmp_path / "m.json"
@@ -152,5 +154,37 @@ def test_sheet_hides_the_model_and_the_coded_sheet_comes_back(tmp_path, capsys):
                 str(out),
             ]
         )
-        == 1
+        == 2  # the folder holds a sample already: never replaced without --force
     )
+
+
+def test_the_coding_sheet_shows_an_item_number_and_the_image_never_the_class(tmp_path, capsys):
+    from tests.conftest import make_image_folder
+
+    folder = make_image_folder(tmp_path / "photos", per_class=10)  # photos/red/..., green, blue
+    paths = sorted(folder.rglob("*.png"))
+    classes = sorted({p.parent.name for p in paths})
+    predictions = pd.DataFrame(
+        {
+            "id": [p.relative_to(folder).as_posix() for p in paths],
+            "path": [p.relative_to(tmp_path).as_posix() for p in paths],  # from the CSV's folder
+            "prediction": [p.parent.name for p in paths],
+        }
+    )
+    predictions.loc[0, "path"] = "photos/gone.png"
+    predictions.to_csv(tmp_path / "collection.csv", index=False)
+    out = tmp_path / "validation"
+    command = ["validation-sample", str(tmp_path / "collection.csv"), "--size", "30"]
+    assert run([*command, "--coders", "A", "--out", str(out)]) == 0
+    assert "1 image(s) could not be read here" in capsys.readouterr().out
+    sheet_text = (out / "coding_sheet.csv").read_text()
+    assert not any(name in sheet_text for name in [*classes, "photos"])
+    sheet, key = pd.read_csv(out / "coding_sheet.csv"), pd.read_csv(out / "sample.csv")
+    assert list(sheet.columns) == ["item", "image", "A"] and len(sheet) == 30
+    for row in sheet.merge(key, on="item").itertuples():
+        if row.path == "photos/gone.png":
+            assert pd.isna(row.image)
+            continue
+        shown = np.asarray(Image.open(out / row.image))
+        assert np.array_equal(shown, np.asarray(Image.open(tmp_path / row.path).convert("RGB")))
+        assert Image.open(out / row.image).info.get("exif") is None

@@ -98,3 +98,22 @@ def test_report_renders_in_headless_chromium(trained_run, tmp_path):
     # the confusion matrix (dark blue cells) is painted: some strongly coloured pixels exist
     colour = np.asarray(Image.open(shot).convert("RGB"), dtype=float)
     assert ((colour[:, :, 2] - colour[:, :, 0]) > 80).sum() > 500
+
+
+def test_a_label_with_dollar_signs_is_drawn_as_text():
+    """matplotlib would read 'cost $5_$' as TeX and fail at drawing time; labels are text."""
+    from vislab.report import plots
+
+    png = plots.confusion_matrix_png([[3, 1], [0, 4]], ["cost $5_$ each", "price $^$"])
+    assert png.startswith(b"\x89PNG")
+
+
+def test_a_figure_that_cannot_be_drawn_costs_only_itself():
+    from vislab.report.html import figure
+
+    def broken() -> bytes:
+        raise TypeError("no boxes to draw")
+
+    note = figure(broken, "precision-recall curves")
+    assert "could not be drawn" in note and "TypeError: no boxes to draw" in note
+    assert figure(lambda: None, "nothing") == ""

@@ -220,7 +220,12 @@ def test_explain_a_detection_run_with_eigencam(shapes, tmp_path):
     assert "Explanations (eigencam)" in (out / "explanations.html").read_text()
     assert (
         run(["explain", str(run_dir), str(images[0]), "--method", "gradcam", "--out", str(out)])
-        == 1
+        == 2  # the folder holds explanations already
+    )
+    other = str(tmp_path / "other")
+    assert (
+        run(["explain", str(run_dir), str(images[0]), "--method", "gradcam", "--out", other])
+        == 1  # detectors: eigencam only
     )
 
 

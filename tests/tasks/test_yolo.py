@@ -75,3 +75,12 @@ def test_yolo_trains_with_ultralytics_and_the_run_is_vislab_shaped(shapes, tmp_p
         assert mine["category_id"] == theirs["category_id"]
         assert mine["bbox"] == pytest.approx(theirs["bbox"], abs=1e-3)
     assert run(["train", "--resume", str(run_dir)]) == 1  # ultralytics runs do not resume
+    # a crafted detector.json in a shared run folder: ultralytics would eval its activation
+    from ultralytics.nn.tasks import yaml_model_load
+
+    marker = tmp_path / "ran-code"
+    planted = yaml_model_load("yolov8n.yaml")
+    planted["activation"] = f"__import__('pathlib').Path({str(marker)!r}).touch() or nn.SiLU()"
+    (run_dir / "detector.json").write_text(json.dumps({"ultralytics": planted}))
+    assert len(repredicted(run_dir)) == len(written)
+    assert not marker.exists()

@@ -133,7 +133,9 @@ def test_embed_writes_normalised_embeddings_with_metadata(tiny_clip, manifest, t
     from PIL import Image
 
     clip = load_clip(str(tiny_clip))
-    first = image_embeddings(clip, [Image.open(frame["path"].iat[0]).convert("RGB")])[0]
+    first = image_embeddings(
+        clip, [Image.open(manifest.parent / frame["path"].iat[0]).convert("RGB")]
+    )[0]
     np.testing.assert_allclose(vectors[0], first, rtol=1e-4, atol=1e-6)  # batching changes nothing
 
 
@@ -215,7 +217,7 @@ def test_report_for_labelled_images_shows_the_prompts(tiny_clip, manifest, tmp_p
     page = (report / "report.html").read_text()
     assert "Prompts (zero-shot)" in page and "a close-up photo of a red." in page
     assert json.loads((report / "metrics.json").read_text())["n"] == len(pd.read_csv(manifest))
-    assert run(command) == 1  # the report folder is never overwritten
+    assert run(command) == 2  # neither the coded table nor the report folder is replaced
 
 
 def test_open_clip_folder_codes_images_as_open_clip_scores_them(image_folder, tmp_path):

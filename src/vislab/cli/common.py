@@ -27,8 +27,10 @@ def write_result(path: Path | None, data: dict) -> None:
 
 
 def entry_text(entry: dict) -> str:
-    """A value with its interval: `0.8123  [0.7901, 0.8340]`, or `n/a`."""
+    """A value with its interval: `0.8123  [0.7901, 0.8340]`, `undefined: why`, or `n/a`."""
     value = entry.get("value")
+    if value is None and entry.get("undefined"):
+        return f"undefined: {entry['undefined']}"
     text = "n/a" if value is None else f"{value:.4f}"
     ci = entry.get("ci")
     return text + (f"  [{ci[0]:.4f}, {ci[1]:.4f}]" if ci and value is not None else "")
@@ -56,9 +58,12 @@ def table_for(source: str):
     from vislab.data.sources import load_source, source_from_path
 
     if source.endswith((".yaml", ".yml")):
+        from vislab.data.images import set_pixel_limit
         from vislab.tasks import load_config
 
-        return load_source(load_config(source).data)
+        data = load_config(source).data
+        set_pixel_limit(data.max_image_pixels)
+        return load_source(data)
     return source_from_path(source)
 
 
@@ -91,3 +96,21 @@ Seed = Annotated[int, typer.Option(help="Bootstrap seed.")]
 Overrides = Annotated[list[str] | None, typer.Option("--set", help="Override a field: key=value.")]
 ModelSource = Annotated[str, typer.Option(help="CLIP: a save_pretrained folder or a hub name.")]
 BatchSize = Annotated[int, typer.Option(min=1, help="Images per batch.")]
+Force = Annotated[
+    bool, typer.Option("--force", help="Replace the output if it exists (never done otherwise).")
+]
+
+
+def fresh_outputs(*paths: Path | None, force: bool = False) -> None:
+    """Refuse, before any work, to replace an earlier result: each output file (or non-empty
+    output folder) must be new, unless --force was given."""
+    from vislab.errors import UsageError
+
+    for path in paths:
+        if path is None or force:
+            continue
+        if path.is_file() or (path.is_dir() and any(path.iterdir())):
+            raise UsageError(
+                f"{path} exists: vislab does not replace an earlier result. Choose a new --out "
+                "(or --json/--report) path, or add --force to replace it."
+            )

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from vislab.cli.common import Overrides, say, table_for, write_result
+from vislab.cli.common import Force, Overrides, fresh_outputs, say, table_for, write_result
 
 app = typer.Typer(help="Inspect data sources: check for problems, preview augmentations.")
 
@@ -30,6 +30,7 @@ def check(
         Path | None, typer.Option("--json", help="Write the full summary here.")
     ] = None,
     images: Annotated[Path | None, typer.Option(help="Detection (COCO): the image folder.")] = None,
+    force: Force = False,
 ) -> None:
     """Scan a source: unreadable files with reasons, counts per class, imbalance, duplicates.
 
@@ -38,6 +39,7 @@ def check(
     """
     from vislab.data.kinds import source_kind
 
+    fresh_outputs(json_out, force=force)
     kind = source_kind(source)
     summary = {
         "detection": _check_detection,
@@ -65,6 +67,11 @@ def _check_images(source: str, images: Path | None) -> dict:
         f"exact duplicates: {summary['n_duplicate_groups']} group(s), "
         f"{summary['n_cross_split_duplicates']} across splits"
     )
+    if summary["n_repeated_paths"]:
+        say(
+            f"listed more than once: {summary['n_repeated_paths']} path(s); a split vislab "
+            "draws keeps each image's rows together"
+        )
     _print_unreadable(summary)
     return summary
 
@@ -142,7 +149,13 @@ def sample(
 
     if name not in SAMPLES:
         raise UsageError(f"unknown sample '{name}'. Choose one of: {', '.join(SAMPLES)}.")
-    export_sample(name, out)
+    if name in ("tiny-clip", "tiny-blip"):  # random-weight models, to try the commands offline
+        from vislab.models.tiny import save_tiny_blip, save_tiny_clip
+
+        fresh_outputs(out)
+        (save_tiny_clip if name == "tiny-clip" else save_tiny_blip)(out)
+    else:
+        export_sample(name, out)
     say(SAMPLES[name].format(out=out))
 
 
@@ -152,11 +165,13 @@ def preview(
     out: Annotated[Path, typer.Option(help="PNG file for the grid.")] = Path("preview.png"),
     count: Annotated[int, typer.Option(min=1, help="Number of augmented images.")] = 24,
     set_: Overrides = None,
+    force: Force = False,
 ) -> None:
     """Save a grid of augmented training images, as the model will see them."""
     from vislab.files import write_atomic
     from vislab.tasks import load_config, task_for
 
+    fresh_outputs(out, force=force)
     experiment = load_config(config, set_ or [])
     write_atomic(out, task_for(experiment).preview(experiment, count))
     say(f"wrote {out}")

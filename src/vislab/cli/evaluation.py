@@ -11,10 +11,12 @@ import typer
 from vislab.cli.common import (
     Bootstrap,
     Confidence,
+    Force,
     GroupBy,
     Interval,
     Seed,
     entry_text,
+    fresh_outputs,
     print_metrics,
     say,
     split_list,
@@ -52,6 +54,10 @@ BertscoreModel = _option(str, "Captioning: a model folder for BERTScore-F1 (e.g.
 ClipModel = _option(str, "Captioning: a CLIP folder for CLIPScore (needs the images).")
 Images = _option(Path, "Captioning: folder the references' file names are under.")
 MetricsOut = _option(Path, "Write metrics.json here.")
+Classes = _option(str, "Classification, video: every class, A,B,C (when no score columns).")
+NormalizeScores = Annotated[
+    bool, typer.Option(help="Divide each row's score_<class> values by their sum.")
+]
 IntervalMethod = Annotated[Interval, typer.Option(help="Interval method.")]
 
 
@@ -72,13 +78,17 @@ def evaluate(
     bertscore_model: BertscoreModel = None,
     clip_model: ClipModel = None,
     images: Images = None,
+    classes: Classes = None,
+    normalize_scores: NormalizeScores = False,
     out: MetricsOut = None,
+    force: Force = False,
 ) -> None:
     """Metrics with bootstrap intervals (and per group) from a predictions file, or a run."""
     from vislab.errors import UsageError
     from vislab.tasks import get_task
     from vislab.tasks.base import EvaluateOptions
 
+    fresh_outputs(out, force=force)
     if predictions is None and Path(task).is_dir():  # with --predictions, TASK is a task name
         from vislab.training import evaluate_run
 
@@ -102,6 +112,8 @@ def evaluate(
             images=images,
             sample=sample,
             label_column=label_column,
+            classes=tuple(split_list(classes or "")),
+            normalize_scores=normalize_scores,
         )
         options = EvaluateOptions(**settings)
         chosen.check_evaluate_options(options)
@@ -117,11 +129,13 @@ def compare(
     confidence: Confidence = 0.95,
     seed: Seed = 0,
     out: Annotated[Path | None, typer.Option(help="Write compare.json here.")] = None,
+    force: Force = False,
 ) -> None:
     """Compare two models on the same images: paired bootstrap differences, McNemar's test."""
     from vislab.evaluation.compare import compare as run_compare
     from vislab.files import read_table
 
+    fresh_outputs(out, force=force)
     result = run_compare(
         read_table(a), read_table(b), bootstrap, confidence, seed, (str(a), str(b))
     )
@@ -157,11 +171,13 @@ def agreement(
     confidence: Confidence = 0.95,
     seed: Seed = 0,
     out: Annotated[Path | None, typer.Option(help="Write agreement.json here.")] = None,
+    force: Force = False,
 ) -> None:
     """Agreement between coders (and a model): Cohen's and Fleiss' kappa, Krippendorff's alpha."""
     from vislab.evaluation.agreement import agreement as measure
     from vislab.files import read_table
 
+    fresh_outputs(out, force=force)
     coders = split_list(raters)
     order = split_list(levels) if levels else None
     table = read_table(codings)
@@ -211,6 +227,7 @@ def audit(
     out: Annotated[
         Path, typer.Option(help="Folder for audit.html, audit.json and tables/.")
     ] = Path("audit"),
+    force: Force = False,
 ) -> None:
     """Representation audit of a dataset's metadata: shares, gaps, label associations."""
     from vislab.evaluation.audit import audit as run_audit
@@ -218,11 +235,11 @@ def audit(
     from vislab.files import read_table, write_atomic, write_json
     from vislab.report.audit_page import write_audit_page
 
+    fresh_outputs(out, force=force)
     frame = table_for(source).frame
     columns = attributes or _metadata_columns(frame)
-    result = run_audit(
-        frame, columns, read_table(reference) if reference else None, min_share, min_count, source
-    )
+    shares = read_table(reference) if reference else None
+    result = run_audit(frame, columns, shares, min_share, min_count, source, str(reference))
     write_json(out / "audit.json", result)
     for name, table in audit_tables(result).items():
         write_atomic(out / "tables" / f"{name}.csv", table.to_csv(index=False))
@@ -244,7 +261,7 @@ def audit(
 
 def _metadata_columns(frame) -> list[str]:
     """Columns other than id/path/label/split with at most 50 distinct values."""
-    skip = {"id", "path", "label", "split"}
+    skip = {"id", "path", "label", "split", "listed_path"}
     return [c for c in frame.columns if c not in skip and frame[c].nunique() <= 50]
 
 
@@ -267,11 +284,13 @@ def validation_sample(
     out: Annotated[
         Path, typer.Option(help="New folder for the sheet, the sample and the design.")
     ] = Path("validation"),
+    force: Force = False,
 ) -> None:
     """Draw a stratified sample for human coding, with sampling weights."""
     from vislab.evaluation.validation import draw_sample, write_sample
     from vislab.files import read_table
 
+    fresh_outputs(out, force=force)
     table = read_table(predictions)
     columns = split_list(strata)
     sample = draw_sample(table, size, columns, oversample_uncertain, allocation.value, seed)
@@ -288,10 +307,19 @@ def validation_sample(
             for k, g in sample.groupby("stratum")
         },
     }
-    write_sample(sample, out, split_list(coders), design)
+    missing = write_sample(sample, out, split_list(coders), design, predictions.parent)
     say(f"sampled {len(sample)} of {len(table)} images in {sample['stratum'].nunique()} strata")
-    say(f"wrote {out / 'coding_sheet.csv'} (give this to the coders: no model labels in it)")
-    say(f"wrote {out / 'sample.csv'} (weights and model outputs) and {out / 'design.json'}")
+    say(
+        f"wrote {out / 'coding_sheet.csv'} and {out / 'images'}/ (give these to the coders: an "
+        "item number and its image, no path, file name or model label)"
+    )
+    say(f"wrote {out / 'sample.csv'} (the key: item, image, weight, model outputs)")
+    say(f"wrote {out / 'design.json'}")
+    if missing:
+        say(
+            f"note: {len(missing)} image(s) could not be read here (e.g. {missing[0]}); their "
+            "rows on the sheet have no image: show them to the coders another way."
+        )
 
 
 def register(app: typer.Typer) -> None:

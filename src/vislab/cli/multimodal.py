@@ -11,9 +11,11 @@ import typer
 from vislab.cli.common import (
     BatchSize,
     Bootstrap,
+    Force,
     GroupBy,
     ModelSource,
     Seed,
+    fresh_outputs,
     print_metrics,
     say,
     write_result,
@@ -38,11 +40,13 @@ def zero_shot(
     group_by: GroupBy = None,
     bootstrap: Bootstrap = 1000,
     out: Annotated[Path, typer.Option(help="Predictions CSV to write.")] = Path("zeroshot.csv"),
+    force: Force = False,
 ) -> None:
     """Code images into classes described in words with CLIP (no training); a predictions CSV."""
     from vislab.files import write_atomic, write_json
     from vislab.tasks.zero_shot import code_images, write_zero_shot_report
 
+    fresh_outputs(out, out.with_suffix(".json"), report, force=force)
     table, record = code_images(
         source, model, classes, str(templates) if templates else None, batch_size
     )
@@ -65,6 +69,7 @@ def embed(
     model: ModelSource,
     batch_size: BatchSize = 32,
     out: Annotated[Path, typer.Option(help="Parquet file to write.")] = Path("embeddings.parquet"),
+    force: Force = False,
 ) -> None:
     """Export CLIP image embeddings (one row per image, metadata kept) as Parquet."""
     from vislab.data.check import readable_table
@@ -72,6 +77,7 @@ def embed(
     from vislab.models.clip import embed_table, load_clip
     from vislab.predictions import embeddings_frame
 
+    fresh_outputs(out, force=force)
     table = readable_table(source)
     frame = embeddings_frame(table.frame, embed_table(load_clip(model), table, batch_size))
     write_table(out, frame)
@@ -91,23 +97,22 @@ def linear_probe(
     out: Annotated[Path, typer.Option(help="New folder for predictions.csv, metrics.json.")] = Path(
         "probe"
     ),
+    force: Force = False,
 ) -> None:
     """Logistic regression on frozen CLIP image features; the test split evaluated."""
     from vislab.data.check import readable_table
-    from vislab.errors import UsageError
     from vislab.evaluation.classification import evaluate_classification
-    from vislab.files import write_atomic, write_json
+    from vislab.files import write_json, write_table
     from vislab.models.clip import embed_table, load_clip
     from vislab.runs import library_versions
     from vislab.tasks.linear_probe import linear_probe as fit
     from vislab.tasks.linear_probe import split_table
 
-    if out.exists() and any(out.iterdir()):
-        raise UsageError(f"{out}: the folder exists and is not empty; choose a new --out folder.")
+    fresh_outputs(out, force=force)
     table = split_table(readable_table(source, require_label=True), test, seed)
     predictions, record = fit(table, embed_table(load_clip(model), table), seed)
     out.mkdir(parents=True, exist_ok=True)
-    write_atomic(out / "predictions.csv", predictions.to_csv(index=False))
+    write_table(out / "predictions.csv", predictions)
     metrics = evaluate_classification(predictions, group_by or [], bootstrap, seed=seed)
     write_json(out / "metrics.json", metrics)
     write_json(
@@ -132,6 +137,7 @@ def retrieval(
     bootstrap: Bootstrap = 1000,
     seed: Seed = 0,
     out: Annotated[Path | None, typer.Option(help="Write the metrics JSON here.")] = None,
+    force: Force = False,
 ) -> None:
     """Image-text retrieval with CLIP: recall@1/5/10 both ways, with intervals."""
     from vislab.data.captions import caption_pairs
@@ -140,6 +146,7 @@ def retrieval(
     from vislab.evaluation.retrieval import recall_metrics
     from vislab.models.clip import image_embeddings, load_clip, text_embeddings
 
+    fresh_outputs(out, force=force)
     paths, texts, owner = caption_pairs(references, images)
     bad = [f"  - {p}: {why}" for p in paths if (why := image_problem(p))]
     if bad:
@@ -167,6 +174,7 @@ def caption(
     out: Annotated[Path, typer.Option(help="COCO caption results JSON to write.")] = Path(
         "captions.json"
     ),
+    force: Force = False,
 ) -> None:
     """Caption images; COCO caption results that `vislab evaluate captioning` reads."""
     from vislab.data.check import readable_table
@@ -174,6 +182,7 @@ def caption(
     from vislab.models.captioners import generate_captions, load_captioner
     from vislab.runs import library_versions
 
+    fresh_outputs(out, out.with_suffix(".record.json"), force=force)
     table = readable_table(source)
     images = [table.read(i) for i in range(len(table))]
     texts = generate_captions(load_captioner(model), images, beams, max_length, prompt, batch_size)

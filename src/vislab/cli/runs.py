@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from vislab.cli.common import Overrides, print_metrics, say
+from vislab.cli.common import Force, Overrides, fresh_outputs, print_metrics, say
 
 
 class Method(StrEnum):
@@ -61,10 +61,12 @@ def predict(
             "COCO results of detection and captioning runs)."
         ),
     ] = Path("predictions.csv"),
+    force: Force = False,
 ) -> None:
     """Predict with a run's model and its own preprocessing (a run of any task)."""
     from vislab.prediction import predict as run_prediction
 
+    fresh_outputs(out, force=force)
     predictions, task, table = run_prediction(run_dir, images)
     task.write_predictions(out, predictions, table)
     for line in task.summarize_predictions(predictions):
@@ -82,10 +84,12 @@ def explain(
     out: Annotated[
         Path, typer.Option(help="Folder for the overlays, explanations.csv and .html.")
     ] = Path("explanations"),
+    force: Force = False,
 ) -> None:
     """Show what the model looked at (classification runs: with a faithfulness score, ROAD)."""
     from vislab.prediction import explain as run_explain
 
+    fresh_outputs(out, force=force)
     table = run_explain(run_dir, images, method.value, target, out)
     for line in table.attrs.get("summary", []):
         say(line)

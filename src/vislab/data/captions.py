@@ -19,7 +19,7 @@ import pandas as pd
 
 from vislab.data.table import Table
 from vislab.errors import InputError
-from vislab.files import read_json, read_table
+from vislab.files import LISTED_PATH, listed_files, read_json, read_table
 
 
 @dataclass
@@ -104,6 +104,7 @@ def from_caption_manifest(
     path: str | Path,
     path_column: str = "path",
     caption_columns: list[str] | tuple[str, ...] = ("caption",),
+    allow_outside_root: bool = False,
 ) -> CaptionTable:
     path = Path(path)
     table = read_table(path)
@@ -119,9 +120,9 @@ def from_caption_manifest(
         if not texts:
             raise InputError(f"{path}: line {line} has no caption in {list(caption_columns)}.")
         captions.append(texts)
-    base = path.resolve().parent
     frame = table.drop(columns=list(caption_columns)).rename(columns={path_column: "path"})
-    frame["path"] = [str((base / p).resolve()) for p in frame["path"].astype(str)]
+    frame[LISTED_PATH] = frame["path"].astype(str)
+    frame["path"] = listed_files(frame[LISTED_PATH].tolist(), path, allow_outside_root)
     if "id" not in frame.columns:
         frame.insert(0, "id", table[path_column].astype(str))
     frame = frame[["id", "path", *[c for c in frame.columns if c not in ("id", "path")]]]

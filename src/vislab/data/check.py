@@ -77,6 +77,8 @@ def summarize(table: SampleTable, result: Scan) -> dict:
             str(split): class_counts(group["label"].dropna())
             for split, group in frame.groupby("split", sort=True)
         }
+    paths = frame["path"].astype(str)
+    summary["n_repeated_paths"] = int(paths[paths.duplicated()].nunique())
     summary["n_duplicate_groups"] = len(summary["duplicates"])
     summary["n_cross_split_duplicates"] = sum(d["across_splits"] for d in summary["duplicates"])
     return summary
@@ -104,7 +106,7 @@ def _duplicates(frame: pd.DataFrame, digests: list[str | None]) -> list[dict]:
             {
                 "sha256": digest,
                 "ids": rows["id"].tolist(),
-                "labels": sorted(rows["label"].astype(str).unique().tolist()),
+                "labels": sorted({"(no label)" if pd.isna(v) else str(v) for v in rows["label"]}),
                 "splits": splits,
                 "across_splits": len(splits) > 1,
             }

@@ -111,6 +111,9 @@ class _Builder:
     ) -> None:
         row = self.rows[-1]
         width, height = row["width"], row["height"]
+        if not np.isfinite([x1, y1, x2, y2]).all():
+            self.problem(where, f"box [{x1}, {y1}, {x2}, {y2}] is not finite (NaN)", "dropped")
+            return
         if x2 - x1 <= 0 or y2 - y1 <= 0:
             self.problem(
                 where, f"box [{x1:g}, {y1:g}, {x2:g}, {y2:g}] has width or height <= 0", "dropped"
@@ -159,11 +162,15 @@ def from_coco(
     for key in ("images", "annotations", "categories"):
         if not isinstance(data, dict) or key not in data:
             raise InputError(f"{annotations}: a COCO instances file needs '{key}'.")
+    _check_coco_entries(data, annotations)
     categories = sorted(data["categories"], key=lambda c: c["id"])
-    names, ids = [c["name"] for c in categories], [c["id"] for c in categories]
+    names, ids = [str(c.get("name", c["id"])) for c in categories], [c["id"] for c in categories]
     builder = _Builder(names, ids, outside, f"COCO {annotations}")
     by_image: dict = {}
-    for number, annotation in enumerate(data["annotations"]):
+    for number, annotation in enumerate(data["annotations"], start=1):
+        if not isinstance(annotation, dict) or "image_id" not in annotation:
+            builder.problem(f"{annotations} annotation {number}", "no image_id", "dropped")
+            continue
         by_image.setdefault(annotation["image_id"], []).append((number, annotation))
     root = Path(images) if images else annotations.parent
     for image in data["images"]:
@@ -178,19 +185,48 @@ def from_coco(
     return builder.build()
 
 
+def _check_coco_entries(data: dict, source: Path) -> None:
+    """Images and categories are lists of objects with unique ids (and images a file_name):
+    a repeated image id would put one image's boxes on another."""
+    for key, needed in (("images", ("id", "file_name")), ("categories", ("id",))):
+        entries = data[key]
+        if not isinstance(entries, list) or not all(
+            isinstance(e, dict) and all(k in e for k in needed) for e in entries
+        ):
+            raise InputError(
+                f"{source}: '{key}' must be a list of objects, each with {', '.join(needed)}."
+            )
+        ids = pd.Series([e["id"] for e in entries])
+        if ids.duplicated().any():
+            repeated = ids[ids.duplicated()].tolist()[0]
+            raise InputError(
+                f"{source}: {key} id {repeated!r} appears {int((ids == repeated).sum())} times; "
+                "ids must be unique (or one entry's boxes land on another)."
+            )
+
+
 def _coco_image(builder: _Builder, image: dict, root: Path, boxes: list, source: Path) -> None:
     """One COCO image and its annotations, each box checked (and reported) as it is added."""
-    path = root / image["file_name"]
+    path = root / str(image["file_name"])
     if not path.is_file():
         builder.problem(str(path), "image file is missing", "image left out")
         return
     metadata = {k: v for k, v in image.items() if k not in ("file_name", "width", "height", "id")}
+    width, height = image.get("width"), image.get("height")
+    if not width or not height:  # not in the file: the image's own header says
+        from vislab.data.images import image_problem
+
+        if image_problem(path):
+            builder.problem(str(path), image_problem(path), "image left out")
+            return
+        with Image.open(path) as opened:
+            width, height = opened.size
     builder.add_image(
         {
             "id": image["file_name"],
             "path": str(path.resolve()),
-            "width": image["width"],
-            "height": image["height"],
+            "width": width,
+            "height": height,
             "image_id": image["id"],
             **metadata,
         }
@@ -202,9 +238,21 @@ def _coco_image(builder: _Builder, image: dict, root: Path, boxes: list, source:
             message = f"unknown category_id {annotation.get('category_id')}"
             builder.problem(where, message, "dropped")
             continue
-        x, y, w, h = annotation["bbox"]
+        box = annotation.get("bbox")
+        if not _four_numbers(box):
+            builder.problem(where, f"bbox is not [x, y, width, height]: {box!r}", "dropped")
+            continue
+        x, y, w, h = (float(v) for v in box)
         crowd = bool(annotation.get("iscrowd", 0))
         builder.add_box(where, x, y, x + w, y + h, index[annotation["category_id"]], crowd)
+
+
+def _four_numbers(box) -> bool:
+    return (
+        isinstance(box, list | tuple)
+        and len(box) == 4
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in box)
+    )
 
 
 def from_voc(

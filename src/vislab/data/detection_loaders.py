@@ -74,15 +74,12 @@ def collate(batch):
     return list(images), list(targets), list(positions)
 
 
-def make_detection_loader(
-    dataset: DetectionDataset, batch_size: int, num_workers: int, shuffle: bool
-) -> DataLoader:
+def make_detection_loader(dataset, batch_size: int, num_workers: int) -> DataLoader:
+    """An evaluation or prediction loader: the table's order, images as a list."""
     return DataLoader(
         dataset,
         batch_size=batch_size,
-        shuffle=shuffle,
         num_workers=num_workers,
         collate_fn=collate,
         pin_memory=torch.cuda.is_available(),
-        persistent_workers=num_workers > 0,
     )

@@ -28,10 +28,6 @@ def export_sample(name: str, out: str | Path, scale: int = 4) -> Path:
 
         make_moving_shapes(out)
         return out
-    if name in ("tiny-clip", "tiny-blip"):  # random-weight models, to try the commands offline
-        from vislab.models.tiny import save_tiny_blip, save_tiny_clip
-
-        return (save_tiny_clip if name == "tiny-clip" else save_tiny_blip)(out)
     table = from_sample(name)
     frame = table.frame.copy()
     paths = []

@@ -8,6 +8,7 @@ bytes, not an image, truncated) without raising, for `vislab data check` and the
 from __future__ import annotations
 
 import hashlib
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,22 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from vislab.errors import InputError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+PIXEL_LIMIT = 178_956_970  # Pillow's decompression-bomb limit; data.max_image_pixels sets it
+
+
+def set_pixel_limit(limit: int) -> None:
+    """Images with more pixels than `limit` are unusable (a decompression bomb, or an image
+    too large to decode safely): `data.max_image_pixels`. Pillow's own check is set to match."""
+    global PIXEL_LIMIT
+    PIXEL_LIMIT = int(limit)
+    Image.MAX_IMAGE_PIXELS = PIXEL_LIMIT // 2 + 1  # Pillow refuses above twice this
+
+
+def _open(path: Path) -> Image.Image:
+    """Image.open without Pillow's warning for large images: vislab's own limit decides."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(path)
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -43,7 +60,8 @@ def read_image(path: str | Path) -> Image.Image:
     problem = image_problem(path)
     if problem:
         raise InputError(f"{path}: {problem}")
-    with Image.open(path) as image:
+    with _open(Path(path)) as image, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         image.load()
         return to_rgb(image)
 
@@ -58,10 +76,14 @@ def image_problem(path: str | Path) -> str | None:
     if path.stat().st_size == 0:
         return "zero bytes: the file is empty"
     try:
-        with Image.open(path) as image:
+        with _open(path) as image:
+            if image.width * image.height > PIXEL_LIMIT:
+                return _too_large(image.width, image.height)
             image.load()  # decodes every pixel: catches truncation that verify() misses
             if image.width == 0 or image.height == 0:
                 return "the image has zero width or height"
+    except Image.DecompressionBombError as error:
+        return f"too large: {error} Raise data.max_image_pixels if it is a real image you trust"
     except UnidentifiedImageError:
         return "not an image: Pillow cannot identify the file format"
     except (OSError, SyntaxError, ValueError) as error:
@@ -70,6 +92,14 @@ def image_problem(path: str | Path) -> str | None:
             return f"truncated: {text}"
         return f"cannot be decoded: {text}"
     return None
+
+
+def _too_large(width: int, height: int) -> str:
+    return (
+        f"too large: {width}x{height} = {width * height:,} pixels, over the limit of "
+        f"{PIXEL_LIMIT:,} (a decompression bomb?). Raise data.max_image_pixels if it is a "
+        "real image you trust"
+    )
 
 
 def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -21,6 +21,7 @@ from vislab.config import DataConfig
 from vislab.data.splits import assign_splits
 from vislab.data.table import Table, fingerprint, held_out_split
 from vislab.errors import InputError
+from vislab.files import as_listed
 
 
 @dataclass
@@ -55,7 +56,7 @@ def screen(
     """Positions of the usable items and a table of the others (id, path, reason).
 
     `policy` "error" stops with every bad item named; "skip" leaves them out, listed."""
-    frame = table.frame
+    frame = as_listed(table.frame)  # paths as the source wrote them
     bad = [i for i, problem in enumerate(problems) if problem]
     skipped = pd.DataFrame(
         {
@@ -88,11 +89,53 @@ def prepare_items(
     digests = [digests[i] for i in usable]
     labels = _stratify_labels(table, stratify, usable)
     split = data.split
-    frame = assign_splits(table.frame, split.val, split.test, split.seed, split.group_by, labels)
-    table = table.with_frame(frame)
+    frame, group_by = _same_item_together(table.frame, digests, split.group_by)
+    frame = assign_splits(frame, split.val, split.test, split.seed, group_by, labels)
+    table = table.with_frame(frame.drop(columns=SAME_ITEM, errors="ignore"))
     if need_train and not (frame["split"] == "train").any():
         raise InputError(f"{table.description}: the train split is empty.")
     return TaskData(table, fingerprint(table, digests), skipped)
+
+
+SAME_ITEM = "_same_item"
+
+
+def _same_item_together(
+    frame: pd.DataFrame, digests: Sequence[str | None], group_by: str | None
+) -> tuple[pd.DataFrame, str | None]:
+    """Rows that are one item — the same path listed twice, or files with the same content —
+    are split together (with `group_by`'s groups, if any), so that no image is trained on and
+    tested on. Without such rows the split is the usual one."""
+    paths = frame["path"].astype(str).map(lambda p: ("path", p)).tolist()
+    contents = [("content", d) if d else ("row", i) for i, d in enumerate(digests)]
+    keys = list(zip(paths, contents, strict=True))
+    if len(set(_connected(keys))) == len(frame):
+        return frame, group_by  # every row is its own item: the usual split
+    if group_by is not None:
+        if group_by not in frame.columns or frame[group_by].isna().any():
+            return frame, group_by  # the splitter names the problem
+        keys = [(*k, ("group", g)) for k, g in zip(keys, frame[group_by], strict=True)]
+    return frame.assign(**{SAME_ITEM: _connected(keys)}), SAME_ITEM
+
+
+def _connected(rows: list[tuple]) -> list[int]:
+    """The connected component of each row, rows being linked when they share any key."""
+    parent = list(range(len(rows)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict = {}
+    for i, keys in enumerate(rows):
+        for key in keys:
+            if key in owner:
+                parent[root(i)] = root(owner[key])
+            else:
+                owner[key] = i
+    return [root(i) for i in range(len(rows))]
 
 
 def _stratify_labels(table: Table, stratify: pd.Series | None, usable: list[int]) -> pd.Series:

@@ -21,7 +21,7 @@ import pandas as pd
 from vislab.data.splits import SPLIT_NAMES
 from vislab.data.table import SampleTable, _Arrays
 from vislab.errors import InputError
-from vislab.files import read_table
+from vislab.files import LISTED_PATH, listed_files, read_table, rows_text
 
 
 def load_source(data) -> SampleTable:
@@ -29,7 +29,11 @@ def load_source(data) -> SampleTable:
     loaders = {
         "imagefolder": lambda: from_imagefolder(data.root),
         "manifest": lambda: from_manifest(
-            data.root, data.path_column, data.label_column, data.split_column
+            data.root,
+            data.path_column,
+            data.label_column,
+            data.split_column,
+            allow_outside_root=data.allow_outside_root,
         ),
         "hf": lambda: _from_huggingface(data.name, data.root),
         "torchvision": lambda: from_torchvision(data.name, data.root),
@@ -122,6 +126,7 @@ def from_manifest(
     label_column: str = "label",
     split_column: str = "split",
     require_label: bool = True,
+    allow_outside_root: bool = False,
 ) -> SampleTable:
     manifest = Path(manifest)
     frame = read_table(manifest)
@@ -133,10 +138,9 @@ def from_manifest(
                 f"{manifest}: no '{column}' column. Columns found: {', '.join(frame.columns)}. "
                 f"Set data.path_column / data.label_column to the right names."
             )
-    empty_paths = frame.index[frame[path_column].isna()].tolist()
-    if empty_paths:
-        rows = ", ".join(str(i + 2) for i in empty_paths[:10])
-        raise InputError(f"{manifest}: empty '{path_column}' on line(s) {rows}.")
+    empty_paths = np.flatnonzero(frame[path_column].isna().to_numpy())
+    if len(empty_paths):
+        raise InputError(f"{manifest}: empty '{path_column}' on {rows_text(empty_paths)}.")
     frame = frame.rename(columns={path_column: "path", label_column: "label"})
     if split_column in frame.columns and split_column != "split":
         frame = frame.rename(columns={split_column: "split"})
@@ -147,10 +151,12 @@ def from_manifest(
                 f"{manifest}: the 'id' column repeats {duplicated}; ids must be unique."
             )
         frame.insert(0, "id", frame.pop("id").astype(str))
-    else:
-        frame.insert(0, "id", frame["path"].astype(str))
-    base = manifest.resolve().parent
-    frame["path"] = [str((base / p).resolve()) for p in frame["path"].astype(str)]
+    else:  # the path as written; a path listed again gets #2, #3: every id names one row
+        paths = frame["path"].astype(str)
+        repeat = paths.groupby(paths).cumcount()
+        frame.insert(0, "id", paths.where(repeat == 0, paths + "#" + (repeat + 1).astype(str)))
+    frame[LISTED_PATH] = frame["path"].astype(str)
+    frame["path"] = listed_files(frame[LISTED_PATH].tolist(), manifest, allow_outside_root)
     frame["label"] = labels_as_text(frame["label"])
     if "split" in frame.columns:
         frame["split"] = _normalize_splits(frame["split"], manifest)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from vislab.errors import InputError
+from vislab.files import rows_text
 
 SPLIT_NAMES = {
     "train": "train",
@@ -55,10 +56,8 @@ def _assign(frame: pd.DataFrame, val: float, test: float, seed: int, group_by: s
             frame.loc[held, "split"] = "val"
         return frame
     if "split" in frame.columns and frame["split"].notna().any():
-        missing = frame.index[frame["split"].isna()].tolist()
-        raise InputError(
-            f"the split column is empty on rows {missing[:10]}: fill every row or none."
-        )
+        missing = rows_text(np.flatnonzero(frame["split"].isna().to_numpy()))
+        raise InputError(f"the split column is empty on {missing}: fill every row or none.")
     frame["split"] = "train"
     test_rows = _draw(frame, test, seed, group_by)
     frame.loc[test_rows, "split"] = "test"
@@ -79,8 +78,8 @@ def _draw(frame: pd.DataFrame, fraction: float, seed: int, group_by: str | None)
             f"data.split.group_by: no column '{group_by}'. Columns: {', '.join(frame.columns)}."
         )
     if frame[group_by].isna().any():
-        rows = frame.index[frame[group_by].isna()].tolist()[:10]
-        raise InputError(f"data.split.group_by: column '{group_by}' is empty on rows {rows}.")
+        rows = rows_text(np.flatnonzero(frame[group_by].isna().to_numpy()))
+        raise InputError(f"data.split.group_by: column '{group_by}' is empty on {rows}.")
     group_label = frame.groupby(group_by)["_stratum"].agg(lambda s: s.mode().iloc[0])
     chosen = _stratified(group_label.index, group_label, fraction, seed)
     return frame.index[frame[group_by].isin(chosen)]

@@ -24,7 +24,7 @@ import torch
 
 from vislab.data.table import Table
 from vislab.errors import InputError
-from vislab.files import read_table
+from vislab.files import LISTED_PATH, listed_files, read_table, rows_text
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".webm", ".mkv", ".mov"}
 DIRECTIONS = ("left", "right", "up", "down")
@@ -79,6 +79,11 @@ def probe(path: str | Path) -> VideoInfo | str:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 return "no video stream"
+            if container.format.name.endswith("_pipe") or container.format.name == "image2":
+                return (
+                    f"not a video: the content is a still image ({container.format.name}), "
+                    "whatever the file's name says"
+                )
             stream = container.streams.video[0]
             frames = sum(1 for _ in container.decode(stream))
             fps = float(stream.average_rate or stream.guessed_rate or 0)
@@ -184,7 +189,7 @@ def from_video_folder(root: str | Path) -> VideoTable:
     return VideoTable(frame, sorted(frame["label"].unique()), f"video folder {root}")
 
 
-def from_video_manifest(path: str | Path) -> VideoTable:
+def from_video_manifest(path: str | Path, allow_outside_root: bool = False) -> VideoTable:
     path = Path(path)
     table = read_table(path)
     missing = [c for c in ("path", "label") if c not in table.columns]
@@ -192,23 +197,25 @@ def from_video_manifest(path: str | Path) -> VideoTable:
         raise InputError(
             f"{path}: a video manifest needs the columns path and label; missing {missing}."
         )
-    base = path.resolve().parent
-    table["path"] = [str((base / p).resolve()) for p in table["path"].astype(str)]
+    table[LISTED_PATH] = table["path"].astype(str)
+    table["path"] = listed_files(table[LISTED_PATH].tolist(), path, allow_outside_root)
     table["label"] = table["label"].astype(str)
     if "id" not in table.columns:
         table.insert(0, "id", [f"{Path(p).name}#{i}" for i, p in enumerate(table["path"])])
     for column in ("start", "end"):
         if column in table.columns and (table[column] < 0).any():
             raise InputError(
-                f"{path}: negative '{column}' seconds on line(s) "
-                f"{list(table.index[table[column] < 0] + 2)[:5]}."
+                f"{path}: negative '{column}' seconds on "
+                f"{rows_text(np.flatnonzero((table[column] < 0).to_numpy()))}."
             )
     return VideoTable(table, sorted(table["label"].unique()), f"video manifest {path}")
 
 
-def video_source(path: str | Path) -> VideoTable:
+def video_source(path: str | Path, allow_outside_root: bool = False) -> VideoTable:
     path = Path(path)
-    return from_video_folder(path) if path.is_dir() else from_video_manifest(path)
+    if path.is_dir():
+        return from_video_folder(path)
+    return from_video_manifest(path, allow_outside_root)
 
 
 def summarize_videos(table: VideoTable) -> dict:

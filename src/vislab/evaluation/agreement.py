@@ -24,8 +24,8 @@ import pandas as pd
 
 from vislab.errors import InputError
 from vislab.evaluation.bootstrap import chunk_size, draw_replicates, percentile_interval
-from vislab.evaluation.classification_stats import natural_key
 from vislab.evaluation.confusion import metrics_from_confusion
+from vislab.evaluation.inputs import natural_key
 
 Level = str  # "nominal" | "ordinal" | "interval"
 
@@ -34,16 +34,13 @@ class Codings:
     """Item x coder codes as integers (-1 = not coded) over an ordered list of values."""
 
     def __init__(self, frame: pd.DataFrame, coders: Sequence[str], source: str, levels=None):
-        missing = [c for c in coders if c not in frame.columns]
-        if missing:
-            raise InputError(
-                f"{source}: no column(s) {missing} for the coders. Columns: "
-                f"{', '.join(map(str, frame.columns))}."
-            )
-        if len(coders) < 2:
-            raise InputError(f"{source}: agreement needs at least two coders, got {list(coders)}.")
         text = [[_as_text(v) for v in frame[c].tolist()] for c in coders]  # coder x item
         observed = sorted({v for column in text for v in column if v is not None}, key=natural_key)
+        if not observed:
+            raise InputError(
+                f"{source}: no codes at all in the columns {list(coders)} ({len(frame)} rows): "
+                "is this the coded sheet?"
+            )
         self.values = [str(v) for v in levels] if levels else observed
         unknown = sorted(set(observed) - set(self.values))
         if unknown:
@@ -171,11 +168,22 @@ class _Replicated:
         return replicate_sums(rows, self.weights, self.resamples, self.seed)
 
     def kappa(self, first: int, second: int) -> np.ndarray:
+        """Cohen's kappa per replicate; NaN where it is undefined (no item coded by both, or
+        chance agreement 1: both coders used one and the same code throughout)."""
         pairs = self.sums(pair_stats(self.codes, first, second, self.size))
-        return metrics_from_confusion(pairs.reshape(-1, self.size, self.size))["cohen_kappa"]
+        matrices = pairs.reshape(-1, self.size, self.size)
+        total = matrices.sum(axis=(1, 2))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            shares = matrices / total[:, None, None]
+            chance = np.sum(shares.sum(axis=2) * shares.sum(axis=1), axis=1)
+        kappas = metrics_from_confusion(matrices)["cohen_kappa"]
+        return np.where((total > 0) & (chance < 1 - 1e-12), kappas, np.nan)
 
-    def summarize(self, replicated: np.ndarray) -> dict:
-        entry = {"value": _number(replicated[0])}
+    def summarize(self, replicated: np.ndarray, undefined: str = "") -> dict:
+        """The value and its interval; an undefined value is null with the reason."""
+        if not np.isfinite(replicated[0]):
+            return {"value": None, "ci": None, "undefined": undefined or "not defined here"}
+        entry = {"value": float(replicated[0])}
         if self.resamples > 0:
             entry["ci"] = percentile_interval(replicated[1:], self.confidence)
         return entry
@@ -196,6 +204,7 @@ def agreement(
     """agreement.json: alpha, Fleiss' kappa, pairwise Cohen's kappa, and model vs humans."""
     if level not in ("nominal", "ordinal", "interval"):
         raise InputError(f"--level must be nominal, ordinal or interval. Got '{level}'.")
+    _check_columns(frame, raters, model, source)
     codings = Codings(frame, [*raters, *([model] if model else [])], source, levels)
     if level == "interval":
         _require_numbers(codings.values, source)
@@ -211,9 +220,12 @@ def agreement(
         for a, b in combinations(range(len(raters)), 2)
     }
     result = {
-        "krippendorff_alpha": stats.summarize(alpha),
-        "fleiss_kappa": stats.summarize(fleiss),
-        "cohen_kappa": {pair: stats.summarize(kappas) for pair, kappas in pairs.items()},
+        "krippendorff_alpha": stats.summarize(alpha, ONE_CODE_OR_UNPAIRED),
+        "fleiss_kappa": stats.summarize(fleiss, _fleiss_undefined(humans)),
+        "cohen_kappa": {
+            pair: stats.summarize(kappas, _pair_undefined(codings.codes, pair, raters))
+            for pair, kappas in pairs.items()
+        },
         "n_items": codings.n_items,
         "n_items_coded_by_all": int((humans >= 0).all(axis=1).sum()),
         "level": level,
@@ -240,16 +252,48 @@ def _model_entries(codings, raters, model, pairs, stats: _Replicated, level) -> 
     coincidences = stats.sums(coincidence_stats(codings.codes, size))
     with_model = alpha_from_stats(coincidences, size, level, codings.values)
     return {
-        "cohen_kappa": {pair: stats.summarize(values) for pair, values in versus.items()},
-        "mean_cohen_kappa_model_vs_coders": stats.summarize(model_mean),
-        "mean_cohen_kappa_between_coders": stats.summarize(human_mean),
-        "difference_model_minus_coders": stats.summarize(model_mean - human_mean),
-        "krippendorff_alpha_with_model": stats.summarize(with_model),
+        "cohen_kappa": {
+            pair: stats.summarize(values, _pair_undefined(codings.codes, pair, [*raters, model]))
+            for pair, values in versus.items()
+        },
+        "mean_cohen_kappa_model_vs_coders": stats.summarize(model_mean, SOME_KAPPA_UNDEFINED),
+        "mean_cohen_kappa_between_coders": stats.summarize(human_mean, SOME_KAPPA_UNDEFINED),
+        "difference_model_minus_coders": stats.summarize(
+            model_mean - human_mean, SOME_KAPPA_UNDEFINED
+        ),
+        "krippendorff_alpha_with_model": stats.summarize(with_model, ONE_CODE_OR_UNPAIRED),
     }
 
 
-def _number(value) -> float | None:
-    return float(value) if np.isfinite(value) else None
+ONE_CODE_OR_UNPAIRED = "no item has two codings, or every coding is the same code"
+SOME_KAPPA_UNDEFINED = "a Cohen's kappa it averages is undefined"
+
+
+def _pair_undefined(codes: np.ndarray, pair: str, columns: list[str]) -> str:
+    first, second = (columns.index(name) for name in pair.split("|"))
+    both = (codes[:, first] >= 0) & (codes[:, second] >= 0)
+    if not both.any():
+        return "no item coded by both"
+    return "chance agreement is 1: both gave every item they share the same single code"
+
+
+def _fleiss_undefined(humans: np.ndarray) -> str:
+    if not (humans >= 0).all(axis=1).any():
+        return "no item coded by every coder"
+    return "chance agreement is 1: every coder gave the same single code"
+
+
+def _check_columns(frame: pd.DataFrame, raters: Sequence[str], model, source: str) -> None:
+    columns = f"Columns: {', '.join(map(str, frame.columns))}."
+    missing = [c for c in raters if c not in frame.columns]
+    if missing:
+        raise InputError(f"{source}: no column(s) {missing} for the coders (--raters). {columns}")
+    if len(raters) < 2:
+        raise InputError(f"{source}: agreement needs at least two coders, got {list(raters)}.")
+    if model and model not in frame.columns:
+        raise InputError(
+            f"{source}: no column '{model}' for the model's labels (--model). {columns}"
+        )
 
 
 def _item_weights(frame: pd.DataFrame, weight: str | None, source: str) -> np.ndarray:

@@ -14,8 +14,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from scipy.stats import chi2_contingency, chisquare
+from scipy.stats.contingency import association
 
 from vislab.errors import InputError
+from vislab.files import rows_text
 
 MISSING = "(missing)"
 
@@ -27,8 +29,11 @@ def audit(
     min_share: float = 0.05,
     min_count: int = 30,
     source: str = "data",
+    reference_source: str = "reference",
 ) -> dict:
     """audit.json: per attribute and intersection, overall and per split."""
+    if reference is not None:
+        reference = checked_reference(reference, reference_source)
     missing = [a for a in attributes if a not in frame.columns]
     if missing:
         raise InputError(
@@ -93,8 +98,8 @@ def _association(labels: pd.Series, values: pd.Series) -> dict:
     if min(table.shape) < 2:
         entry.update(chi2=None, p_value=None, dof=0, cramers_v=None)
         return entry
-    chi2, p_value, dof, expected = chi2_contingency(table.to_numpy())
-    cramers_v = np.sqrt(chi2 / (table.to_numpy().sum() * (min(table.shape) - 1)))
+    chi2, p_value, dof, expected = chi2_contingency(table.to_numpy())  # Yates on 2x2
+    cramers_v = association(table.to_numpy(), method="cramer")  # from the uncorrected chi2
     entry.update(
         chi2=float(chi2),
         p_value=float(p_value),
@@ -103,6 +108,24 @@ def _association(labels: pd.Series, values: pd.Series) -> dict:
         expected_below_5=int((expected < 5).sum()),
     )
     return entry
+
+
+def checked_reference(reference: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Reference shares: `attribute,value,share` rows, each share a number in [0, 1]."""
+    missing = [c for c in ("attribute", "value", "share") if c not in reference.columns]
+    if missing:
+        raise InputError(
+            f"{source}: reference shares need the columns attribute, value, share; missing "
+            f"{missing}. Found: {', '.join(map(str, reference.columns))}."
+        )
+    shares = pd.to_numeric(reference["share"], errors="coerce")
+    bad = np.flatnonzero(~shares.between(0, 1).to_numpy())
+    if bad.size:
+        raise InputError(
+            f"{source}: share must be a number between 0 and 1 (e.g. 0.31); not so on "
+            f"{rows_text(bad)} (first: {reference['share'].iloc[bad[0]]!r})."
+        )
+    return reference.assign(share=shares)
 
 
 def _against_reference(values: pd.Series, reference: pd.DataFrame) -> dict:

@@ -30,9 +30,10 @@ def evaluate_classification(
     cluster: str | None = None,
     weight: str | None = None,
     interval: str = "percentile",
+    classes: Sequence[str] | None = None,
 ) -> dict:
     """Metrics with intervals, per class, confusion matrix, groups, disparities, fairness."""
-    data = ClassificationData(predictions, source, weight_column=weight, cluster_column=cluster)
+    data = ClassificationData(predictions, source, weight, cluster, classes)
     if data.n == 0:
         raise InputError(f"{source}: the predictions table has no rows.")
     unit = f"clusters of '{cluster}'" if cluster else "images"

@@ -22,7 +22,9 @@ import pandas as pd
 from vislab.errors import InputError
 from vislab.evaluation.bootstrap import Replicates
 from vislab.evaluation.confusion import CONFUSION_METRICS, metrics_from_confusion
-from vislab.predictions import class_of, score_columns
+from vislab.evaluation.inputs import check_class_predictions, no_empty_cells
+from vislab.files import rows_text
+from vislab.predictions import score_columns
 
 ECE_BINS = 15
 JACKKNIFE_LIMIT = 50_000_000  # units x statistics held for the BCa jackknife
@@ -37,27 +39,14 @@ class ClassificationData:
         source: str = "predictions",
         weight_column: str | None = None,
         cluster_column: str | None = None,
+        classes: Sequence[str] | None = None,
     ) -> None:
-        for column in ("label", "prediction"):
-            if column not in predictions.columns:
-                raise InputError(
-                    f"{source}: no '{column}' column. A classification predictions table needs "
-                    f"'label' and 'prediction' (optional 'score_<class>'). Found: "
-                    f"{', '.join(map(str, predictions.columns))}."
-                )
-        no_empty_cells(predictions, ("label", "prediction"), source)
-        labels = predictions["label"].astype(str).to_numpy()
-        guesses = predictions["prediction"].astype(str).to_numpy()
+        self.classes = check_class_predictions(predictions, source, classes=classes)
         scored = score_columns(predictions)
-        if scored:
-            self.classes = [class_of(c) for c in scored]
-            self.scores = _checked_scores(predictions, scored, source)
-        else:
-            self.classes = sorted(set(labels) | set(guesses), key=natural_key)
-            self.scores = None
+        self.scores = predictions[scored].to_numpy(dtype=np.float64) if scored else None
         lookup = {name: k for k, name in enumerate(self.classes)}
-        self.labels = _encode(labels, lookup, "label", source)
-        self.predictions = _encode(guesses, lookup, "prediction", source)
+        self.labels = _encode(predictions["label"], lookup)
+        self.predictions = _encode(predictions["prediction"], lookup)
         self.weights = _weights(predictions, weight_column, source) if weight_column else None
         self.clusters = _codes(predictions, cluster_column, source) if cluster_column else None
         self.frame = predictions.reset_index(drop=True)
@@ -79,38 +68,8 @@ class ClassificationData:
         return clone
 
 
-def natural_key(name: str):
-    return (0, int(name), "") if name.lstrip("-").isdigit() else (1, 0, name)
-
-
-def no_empty_cells(frame: pd.DataFrame, columns: Sequence[str], source: str) -> None:
-    for column in columns:
-        empty = np.flatnonzero(frame[column].isna().to_numpy())
-        if empty.size:
-            rows = ", ".join(str(i) for i in empty[:10])
-            raise InputError(f"{source}: column '{column}' is empty on row(s) {rows} (0-based).")
-
-
-def _checked_scores(frame: pd.DataFrame, columns: list[str], source: str) -> np.ndarray:
-    scores = frame[columns].to_numpy(dtype=np.float64)
-    bad = np.flatnonzero(~np.isfinite(scores).all(axis=1))
-    if bad.size:
-        raise InputError(
-            f"{source}: NaN or infinite scores on row(s) {', '.join(map(str, bad[:10]))} (0-based)."
-        )
-    return scores
-
-
-def _encode(values: np.ndarray, lookup: dict[str, int], column: str, source: str) -> np.ndarray:
-    codes = np.array([lookup.get(v, -1) for v in values], dtype=np.int64)
-    unknown = np.flatnonzero(codes < 0)
-    if unknown.size:
-        names = sorted(set(values[unknown]))[:5]
-        raise InputError(
-            f"{source}: {column} value(s) {names} (row(s) {', '.join(map(str, unknown[:10]))}) "
-            f"have no score_<class> column. Classes with scores: {', '.join(lookup)}."
-        )
-    return codes
+def _encode(values: pd.Series, lookup: dict[str, int]) -> np.ndarray:
+    return np.array([lookup[v] for v in values.astype(str)], dtype=np.int64)
 
 
 def _weights(frame: pd.DataFrame, column: str, source: str) -> np.ndarray:
@@ -119,9 +78,8 @@ def _weights(frame: pd.DataFrame, column: str, source: str) -> np.ndarray:
     weights = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(weights) | (weights <= 0))
     if bad.size:
-        rows = ", ".join(map(str, bad[:10]))
         raise InputError(
-            f"{source}: weight column '{column}' must be > 0; not so on row(s) {rows}."
+            f"{source}: weight column '{column}' must be a number > 0; not so on {rows_text(bad)}."
         )
     return weights
 

@@ -18,6 +18,7 @@ from vislab.errors import InputError
 from vislab.evaluation.bootstrap import percentile_interval
 from vislab.evaluation.classification_stats import ClassificationData, ClassificationEvaluator
 from vislab.evaluation.intervals import bootstrap_draws, finite
+from vislab.files import rows_text
 
 
 def paired_tables(
@@ -44,7 +45,7 @@ def paired_tables(
     )
     if differing.size:
         raise InputError(
-            f"compare: the labels differ on row(s) {differing[:10].tolist()}: not the same images?"
+            f"compare: the labels differ on {rows_text(differing)}: not the same images?"
         )
     return a.reset_index(drop=True), b.reset_index(drop=True)
 

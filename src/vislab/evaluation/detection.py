@@ -25,10 +25,7 @@ from vislab.files import read_json, read_table
 def load_references(path: str | Path):
     from pycocotools.coco import COCO
 
-    dataset = read_json(path, "references")
-    missing = [key for key in ("images", "annotations", "categories") if key not in dataset]
-    if missing:
-        raise InputError(f"{path}: a COCO instances file needs {missing}.")
+    dataset = check_references(read_json(path, "references"), str(path))
     with contextlib.redirect_stdout(io.StringIO()):
         truth = COCO()
         truth.dataset = dataset
@@ -36,25 +33,86 @@ def load_references(path: str | Path):
     return truth
 
 
+def check_references(dataset, source: str) -> dict:
+    """A COCO instances file as pycocotools needs it: unique image and category ids, every
+    annotation on a listed image, of a listed category, with a box of 4 finite numbers. A
+    missing `area` is the box's, a missing `iscrowd` is 0 and a missing annotation id is its
+    position (as COCO converters write them)."""
+    if not isinstance(dataset, dict):
+        raise InputError(f"{source}: a COCO instances file is a JSON object.")
+    missing = [key for key in ("images", "annotations", "categories") if key not in dataset]
+    if missing:
+        raise InputError(f"{source}: a COCO instances file needs {missing}.")
+    images = _unique_ids(dataset["images"], "images", source)
+    categories = _unique_ids(dataset["categories"], "categories", source)
+    annotations = []
+    for number, item in enumerate(dataset["annotations"], start=1):
+        where = f"{source}: annotation {number} (counting from 1)"
+        _check_detection(item, ("image_id", "category_id", "bbox"), images, categories, where)
+        x, y, w, h = item["bbox"]
+        defaults = {"area": float(w * h), "iscrowd": 0, "id": number}
+        annotations.append({**defaults, **item})
+    return {**dataset, "annotations": annotations}
+
+
+def _unique_ids(entries, key: str, source: str) -> set:
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and "id" in e for e in entries):
+        raise InputError(f"{source}: '{key}' must be a list of objects that each have an 'id'.")
+    ids = [entry["id"] for entry in entries]
+    repeated = pd.Series(ids)[pd.Series(ids).duplicated()].tolist()
+    if repeated:
+        raise InputError(
+            f"{source}: {key} id {repeated[0]!r} appears {ids.count(repeated[0])} times in "
+            f"'{key}'; ids must be unique, or one entry's boxes land on another."
+        )
+    return set(ids)
+
+
+def _check_detection(item, keys, images: set, categories: set, where: str) -> None:
+    """One detection or annotation: its keys, a known image and category, a finite box."""
+    import math
+
+    problem = None
+    if not isinstance(item, dict) or not all(key in item for key in keys):
+        problem = f"needs {', '.join(keys)}"
+    elif item["image_id"] not in images:
+        problem = f"image_id {item['image_id']!r} is not in 'images' of the references"
+    elif item["category_id"] not in categories:
+        problem = f"category_id {item['category_id']!r} is not in the references' categories"
+    elif not _finite_box(item["bbox"]):
+        problem = f"bbox must be [x, y, width, height]: 4 finite numbers, got {item['bbox']!r}"
+    elif item["bbox"][2] < 0 or item["bbox"][3] < 0:
+        problem = f"bbox width and height must be >= 0, got {item['bbox']!r}"
+    elif "score" in keys and not (_number(item["score"]) and math.isfinite(item["score"])):
+        problem = f"score must be a finite number, got {item['score']!r}"
+    if problem:
+        raise InputError(f"{where}: {problem}.")
+
+
+def _number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _finite_box(box) -> bool:
+    import math
+
+    return (
+        isinstance(box, list | tuple)
+        and len(box) == 4
+        and all(_number(v) and math.isfinite(v) for v in box)
+    )
+
+
 def check_results(results, truth, source: str) -> list[dict]:
-    """Every detection names a known image and category, a box of 4 numbers and a score."""
+    """Every detection names a known image and category, a box of 4 finite numbers and a
+    finite score; entries are counted from 1."""
     if not isinstance(results, list):
         raise InputError(f"{source}: COCO results are a JSON list of detections.")
     images, categories = set(truth.getImgIds()), set(truth.getCatIds())
-    for index, item in enumerate(results):
-        problem = None
-        if not all(key in item for key in ("image_id", "category_id", "bbox", "score")):
-            problem = "needs image_id, category_id, bbox and score"
-        elif item["image_id"] not in images:
-            problem = f"image_id {item['image_id']} is not in the references"
-        elif item["category_id"] not in categories:
-            problem = f"category_id {item['category_id']} is not in the references"
-        elif len(item["bbox"]) != 4 or item["bbox"][2] < 0 or item["bbox"][3] < 0:
-            problem = (
-                f"bbox must be [x, y, width, height] with width, height >= 0, got {item['bbox']}"
-            )
-        if problem:
-            raise InputError(f"{source}: detection {index}: {problem}.")
+    keys = ("image_id", "category_id", "bbox", "score")
+    for number, item in enumerate(results, start=1):
+        where = f"{source}: detection {number} (counting from 1)"
+        _check_detection(item, keys, images, categories, where)
     return results
 
 

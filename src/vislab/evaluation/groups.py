@@ -24,6 +24,7 @@ import pandas as pd
 from vislab.errors import InputError
 from vislab.evaluation.bootstrap import chunk_size, draw_replicates, percentile_interval, union
 from vislab.evaluation.intervals import Evaluator, finite, metric_entry
+from vislab.files import rows_text
 
 SMALL_GROUP = 30
 
@@ -40,8 +41,8 @@ def group_values(frame: pd.DataFrame, spec: str, source: str) -> pd.Series:
         empty = np.flatnonzero(frame[column].isna().to_numpy())
         if empty.size:
             raise InputError(
-                f"{source}: group column '{column}' is empty on row(s) "
-                f"{', '.join(map(str, empty[:10]))} (0-based); fill them (e.g. 'unknown')."
+                f"{source}: group column '{column}' is empty on {rows_text(empty)}; fill them "
+                "(e.g. 'unknown')."
             )
     values = frame[columns].astype(str)
     return values.agg("|".join, axis=1) if len(columns) > 1 else values[columns[0]]

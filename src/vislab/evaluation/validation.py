@@ -100,51 +100,75 @@ def draw_sample(
 
 
 def write_sample(
-    sample: pd.DataFrame, out: str | Path, coders: Sequence[str], design: dict
-) -> Path:
-    """sample.csv (key: id, weight, the model's outputs), coding_sheet.csv (no model labels)."""
+    sample: pd.DataFrame, out: str | Path, coders: Sequence[str], design: dict, base: Path
+) -> list[str]:
+    """sample.csv (the key: item, id, path, weight, the model's outputs), coding_sheet.csv and
+    images/ for the coders. The sheet shows an item number and the image only (`images/0001.png`,
+    in an order that hides the strata): no path, file name or model label that could carry the
+    class. Returns the ids whose image could not be found (`base`: where relative paths start,
+    besides the working folder)."""
     from vislab.files import write_atomic, write_json
 
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise InputError(f"{out}: the folder exists and is not empty; choose a new --out folder.")
     order = np.random.default_rng(design["seed"] + 1).permutation(len(sample))  # hide the strata
-    sheet = pd.DataFrame(
-        {
-            "item": np.arange(1, len(sample) + 1),
-            "id": sample["id"].to_numpy()[order],
-            "path": sample["path"].to_numpy()[order]
-            if "path" in sample
-            else sample["id"].to_numpy()[order],
-        }
-    )
+    keyed = sample.iloc[order].reset_index(drop=True)
+    keyed.insert(0, "item", np.arange(1, len(keyed) + 1))
+    images, missing = _copy_images(keyed, out, base)
+    sheet = pd.DataFrame({"item": keyed["item"], "image": images})
     for coder in coders:
         sheet[coder] = ""
     write_atomic(out / SHEET_FILE, sheet.to_csv(index=False))
-    write_atomic(out / SAMPLE_FILE, sample.to_csv(index=False))
+    write_atomic(out / SAMPLE_FILE, keyed.to_csv(index=False))
     write_json(out / DESIGN_FILE, design)
-    return out
+    return missing
+
+
+def _copy_images(keyed: pd.DataFrame, out: Path, base: Path) -> tuple[list[str], list[str]]:
+    """Each item's image as images/NNNN.png (re-encoded: no name, no embedded metadata)."""
+    from vislab.data.images import read_image
+
+    source = keyed["path"] if "path" in keyed.columns else keyed["id"]
+    width = max(4, len(str(len(keyed))))
+    images, missing = [], []
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    for item, item_id, path in zip(keyed["item"], keyed["id"], source.astype(str), strict=True):
+        name = f"images/{item:0{width}d}.png"
+        file = next((f for f in (Path(path), base / path) if f.is_file()), None)
+        try:
+            if file is None:
+                raise InputError(f"{path}: not found")
+            read_image(file).save(out / name)
+            images.append(name)
+        except InputError:  # gone or unreadable: the coders need another way to see it
+            images.append("")
+            missing.append(str(item_id))
+    return images, missing
 
 
 def attach_sample(
     frame: pd.DataFrame, sample_dir: str | Path, keep: Sequence[str] = ()
 ) -> pd.DataFrame:
-    """Join a coded sheet (or any table with `id`) to its sample: adds weight and model outputs."""
+    """Join a coded sheet (by `item`; or any table with the images' `id`) to its sample: adds
+    id, path, weight and the model's outputs."""
     path = Path(sample_dir) / SAMPLE_FILE
     if not path.is_file():
         raise InputError(
             f"{sample_dir}: no {SAMPLE_FILE}; give the folder `vislab validation-sample` wrote."
         )
     sample = pd.read_csv(path)
-    if "id" not in frame.columns:
-        raise InputError("the coded table needs the 'id' column of the coding sheet.")
-    unknown = sorted(set(frame["id"].astype(str)) - set(sample["id"].astype(str)))
+    key = "item" if "item" in frame.columns and "item" in sample.columns else "id"
+    if key not in frame.columns:
+        raise InputError(
+            "the coded table needs the 'item' column of the coding sheet (or the images' 'id')."
+        )
+    unknown = sorted(set(frame[key].astype(str)) - set(sample[key].astype(str)))
     if unknown:
         raise InputError(
-            f"{len(unknown)} id(s) of the coded table are not in the sample, e.g. {unknown[:3]}."
+            f"{len(unknown)} {key}(s) of the coded table are not in the sample, e.g. "
+            f"{unknown[:3]}: is this the sheet of {sample_dir}?"
         )
-    own = [c for c in frame.columns if c not in ("id", *keep)]
+    own = [c for c in frame.columns if c not in (key, *keep)]
     extra = sample.drop(columns=[c for c in own if c in sample.columns])
-    return frame.assign(id=frame["id"].astype(str)).merge(
-        extra.assign(id=extra["id"].astype(str)), on="id"
+    return frame.assign(**{key: frame[key].astype(str)}).merge(
+        extra.assign(**{key: extra[key].astype(str)}), on=key
     )

@@ -31,7 +31,9 @@ from vislab.errors import InputError
 from vislab.evaluation.bootstrap import Replicates
 from vislab.evaluation.classification import classification_json
 from vislab.evaluation.classification_stats import ClassificationData, ClassificationEvaluator
+from vislab.evaluation.inputs import check_class_predictions
 from vislab.evaluation.intervals import bootstrap_record
+from vislab.files import rows_text
 from vislab.predictions import END, LABEL, PREDICTION, START, VIDEO_ID, class_of, score_columns
 
 REQUIRED = (VIDEO_ID, START, END, LABEL, PREDICTION)
@@ -42,19 +44,24 @@ TEMPORAL = {
 }
 
 
-def check_windows(windows: pd.DataFrame, source: str) -> pd.DataFrame:
+def check_windows(
+    windows: pd.DataFrame, source: str, classes: Sequence[str] | None = None
+) -> tuple[pd.DataFrame, list[str]]:
+    """The windows table checked (inputs.py's rules, one row per video and start); its
+    classes."""
     missing = [c for c in REQUIRED if c not in windows.columns]
     if missing:
         raise InputError(
             f"{source}: video predictions need the columns {list(REQUIRED)}; missing {missing}."
         )
-    bad = windows.index[
-        (windows["end"] < windows["start"]) | windows[["start", "end"]].isna().any(axis=1)
-    ]
+    windows = windows.reset_index(drop=True)
+    times = windows[[START, END]].apply(pd.to_numeric, errors="coerce")
+    bad = np.flatnonzero((times[END] < times[START]) | times.isna().any(axis=1))
     if len(bad):
         raise InputError(
-            f"{source}: row(s) {[int(i) + 2 for i in bad[:5]]} have no start/end or end < start."
+            f"{source}: {rows_text(bad)}: start/end missing, not numbers, or end < start."
         )
+    known = check_class_predictions(windows, source, key=(VIDEO_ID, START), classes=classes)
     labels = windows.groupby("video_id")["label"].nunique()
     mixed = labels.index[labels > 1].tolist()
     if mixed:
@@ -62,9 +69,8 @@ def check_windows(windows: pd.DataFrame, source: str) -> pd.DataFrame:
             f"{source}: video(s) {mixed[:5]} have windows with different labels; "
             "a video has one label."
         )
-    return windows.assign(
-        label=windows["label"].astype(str), prediction=windows["prediction"].astype(str)
-    )
+    text = {LABEL: windows[LABEL].astype(str), PREDICTION: windows[PREDICTION].astype(str)}
+    return windows.assign(**text, start=times[START], end=times[END]), known
 
 
 def per_video(windows: pd.DataFrame) -> pd.DataFrame:
@@ -187,11 +193,13 @@ def evaluate_video(
     confidence: float = 0.95,
     seed: int = 0,
     source: str = "predictions",
+    classes: Sequence[str] | None = None,
 ) -> dict:
     """metrics.json's content for windowed video predictions."""
-    videos = per_video(check_windows(windows, source))
+    windows, known = check_windows(windows, source, classes)
+    videos = per_video(windows)
     columns = ["windows", "windows_correct", "consistency", "total_variation"]
-    data = ClassificationData(videos.drop(columns=columns, errors="ignore"), source)
+    data = ClassificationData(videos.drop(columns=columns, errors="ignore"), source, classes=known)
     evaluator = VideoEvaluator(ClassificationEvaluator(data), temporal_sums(videos))
     settings = (bootstrap, confidence, seed, "percentile")
     result = classification_json(evaluator, data, "video", group_by, settings, source)

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from vislab.errors import ConfigError
+from vislab.errors import ConfigError, InputError
 
 PREFIX = "transformers:"
 FAMILIES = {
@@ -127,7 +127,13 @@ def model_from_config(config_dict: dict) -> nn.Module:
     from transformers import AutoConfig, AutoModelForObjectDetection
 
     settings = dict(config_dict)
-    family = settings.pop("model_type")
+    family = settings.pop("model_type", None)
+    if family not in FAMILIES:
+        raise InputError(
+            f"detector.json: model_type {family!r} is not a DETR family vislab builds "
+            f"({', '.join(FAMILIES)}); the run folder is damaged or not vislab's."
+        )
+    settings.pop("auto_map", None)  # a run's architecture is transformers' own code, never a hub's
     config = AutoConfig.for_model(family, **settings)
     return AutoModelForObjectDetection.from_config(_without_backbone_download(config))
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -87,11 +88,19 @@ class YoloDetector(nn.Module):
         self._cache: dict = {}  # ultralytics fuses conv + bn in place: predict with a copy
 
     @classmethod
-    def from_architecture(cls, architecture: dict, classes: list[str], image_size: int):
+    def from_name(cls, backbone: str, classes: list[str], image_size: int):
+        """The architecture of `ultralytics:NAME`, rebuilt from ultralytics' own NAME.yaml —
+        never from a dict stored in a run folder, which ultralytics would hand to `eval`."""
+        name = backbone.removeprefix(PREFIX)
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name) or ".." in name:
+            raise ConfigError(
+                f"model.backbone: '{backbone}' is not an ultralytics model name (e.g. "
+                "ultralytics:yolov8n)."
+            )
         import_ultralytics()
         from ultralytics.nn.tasks import DetectionModel
 
-        net = DetectionModel(copy.deepcopy(architecture), nc=len(classes), verbose=False)
+        net = DetectionModel(f"{name}.yaml", nc=len(classes), verbose=False)
         return cls(net, classes, image_size)
 
     def forward(self, images: list[torch.Tensor], targets=None):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import html
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from vislab.files import write_atomic
-from vislab.report.html import STYLE, embed_png
+from vislab.report.html import STYLE, figure
 from vislab.report.plots import _pyplot, figure_png
 
 
@@ -37,7 +38,7 @@ def audit_summary_html(result: dict) -> str:
     for spec, entry in result["attributes"].items():
         parts.append(
             f"<h3>{html.escape(spec)}</h3>"
-            + embed_png(shares_png(spec, entry), f"shares of {spec}")
+            + figure(partial(shares_png, spec, entry), f"shares of {spec}")
         )
         rows = "".join(
             f"<tr><td>{html.escape(name)}</td><td>{g['count']}</td><td>{g['share']:.3f}</td>"

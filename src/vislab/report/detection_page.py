@@ -8,6 +8,7 @@ The curves and each image's recall come from the evaluation's own matching
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from PIL import Image
 
 from vislab.report import plots
 from vislab.report.html import (
-    embed_png,
+    figure,
     forest_section,
     groups_section,
     metrics_table,
@@ -95,8 +96,13 @@ def per_class_table(metrics: dict) -> str:
 
 
 def write_detection_report(
-    run_dir: Path, metrics: dict, curves_png: bytes | None, gallery_png: bytes | None
+    run_dir: Path,
+    metrics: dict,
+    curves_png: Callable[[], bytes] | None,
+    gallery_png: Callable[[], bytes | None] | None,
 ) -> Path:
+    """report.html of a detection run; the figures are drawn here (a figure that fails is
+    named on the page, the report is still written)."""
     sections = [
         f"<p>Task: detection. Evaluated on {metrics['n']} images (COCO evaluation, equal to "
         "pycocotools). Tables for a paper: <code>tables/*.csv</code>, "
@@ -107,7 +113,7 @@ def write_detection_report(
         per_class_table(metrics),
     ]
     if curves_png:
-        sections.append(embed_png(curves_png, "precision-recall curves"))
+        sections.append(figure(curves_png, "precision-recall curves"))
     if metrics.get("groups"):
         sections += [
             "<h2>Groups</h2>",
@@ -118,6 +124,6 @@ def write_detection_report(
         sections += [
             "<h2>Images with the lowest recall</h2>",
             f"<p>Green: ground truth. Red: predictions with score at least {SCORE_THRESHOLD}.</p>",
-            embed_png(gallery_png, "lowest-recall images"),
+            figure(gallery_png, "lowest-recall images"),
         ]
     return write_report_page(run_dir, metrics, sections)

@@ -11,7 +11,7 @@ from PIL import Image
 
 from vislab.files import write_atomic
 from vislab.predictions import score_columns
-from vislab.report.html import STYLE, embed_png
+from vislab.report.html import STYLE, figure
 from vislab.report.plots import image_grid_png
 
 
@@ -51,19 +51,20 @@ def gallery_section(chosen: pd.DataFrame, explained: dict, method: str) -> tuple
         f"{summary['road_random_map_mean']:+.3f} for random maps of the same images. Top rows: "
         "each class's most confident correct image; then the most confident errors.</p>"
     )
-    grid = image_grid_png([Image.fromarray(o) for o in explained["overlays"]], captions)
-    return text + embed_png(grid, "explanation gallery"), summary
+    overlays = [Image.fromarray(o) for o in explained["overlays"]]
+    return text + figure(lambda: image_grid_png(overlays, captions), "explanation gallery"), summary
 
 
 def write_overlays_page(
     overlays: list[np.ndarray], captions: list[str], method: str, description: str, out: str | Path
 ) -> Path:
     """explanations.html: the overlays in a grid, a caption each, and what they show."""
-    grid = image_grid_png([Image.fromarray(o) for o in overlays], captions)
+    pictures = [Image.fromarray(o) for o in overlays]
+    grid = figure(lambda: image_grid_png(pictures, captions), "explanations")
     page = (
         "<!doctype html><html><head><meta charset='utf-8'><title>vislab explanations</title>"
         f"<style>{STYLE}</style></head><body><h1>Explanations ({html.escape(method)})</h1>"
-        f"<p>{description}</p>{embed_png(grid, 'explanations')}</body></html>"
+        f"<p>{description}</p>{grid}</body></html>"
     )
     return write_atomic(Path(out) / "explanations.html", page)
 

@@ -6,6 +6,7 @@ import base64
 import html
 import json
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -27,6 +28,21 @@ img{max-width:100%}pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size
 def embed_png(png: bytes, alt: str) -> str:
     data = base64.b64encode(png).decode()
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def figure(draw: Callable[[], bytes | None], alt: str) -> str:
+    """A figure drawn and embedded (nothing if there is nothing to draw); one that cannot be
+    drawn costs only itself — the report is still written, and says which figure is missing
+    and why."""
+    try:
+        png = draw()
+        return "" if png is None else embed_png(png, alt)
+    except Exception as error:  # any drawing failure: the numbers must still reach the page
+        reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        return (
+            f'<p class="small">The figure "{html.escape(alt)}" could not be drawn '
+            f"({html.escape(reason)}). The numbers are in the tables.</p>"
+        )
 
 
 def _fmt(value) -> str:
@@ -112,11 +128,16 @@ def errors_section(predictions: pd.DataFrame, read_image: Callable[[str], object
         return "<p>No errors on this split.</p>"
     if read_image is None:
         return "<p>Images are not available to show the errors.</p>"
-    images, captions = [], []
-    for row in errors.itertuples():
-        images.append(read_image(row.id))
-        captions.append(f"true {row.label} → {row.prediction}\np={row.confidence:.2f}")
-    return embed_png(plots.image_grid_png(images, captions), "most confident errors")
+
+    def draw() -> bytes:
+        images = [read_image(row.id) for row in errors.itertuples()]
+        captions = [
+            f"true {row.label} → {row.prediction}\np={row.confidence:.2f}"
+            for row in errors.itertuples()
+        ]
+        return plots.image_grid_png(images, captions)
+
+    return figure(draw, "most confident errors")
 
 
 def calibration_section(metrics: dict, predictions: pd.DataFrame) -> str:
@@ -137,7 +158,7 @@ def calibration_section(metrics: dict, predictions: pd.DataFrame) -> str:
     text = f"<p>Expected calibration error (15 bins): {_fmt(ece['value'])}"
     if ece.get("ci"):
         text += f" [{_fmt(ece['ci'][0])}, {_fmt(ece['ci'][1])}]"
-    return text + ".</p>" + embed_png(plots.reliability_png(curves), "reliability diagram")
+    return text + ".</p>" + figure(lambda: plots.reliability_png(curves), "reliability diagram")
 
 
 def forest_section(metrics: dict, names=("accuracy", "f1_macro")) -> str:
@@ -145,8 +166,9 @@ def forest_section(metrics: dict, names=("accuracy", "f1_macro")) -> str:
     for spec, groups in metrics.get("groups", {}).items():
         for name in names:
             if name in metrics["metrics"]:
-                png = plots.forest_png(spec, name, groups, metrics["metrics"][name])
-                parts.append(embed_png(png, f"{name} by {spec}"))
+                entry = metrics["metrics"][name]
+                draw = partial(plots.forest_png, spec, name, groups, entry)
+                parts.append(figure(draw, f"{name} by {spec}"))
     return "".join(parts)
 
 
@@ -189,12 +211,12 @@ def write_run_report(
         "<h2>Metrics</h2>",
         metrics_table(metrics["metrics"]),
         "<h2>Confusion matrix</h2>",
-        embed_png(
-            plots.confusion_matrix_png(confusion["counts"], confusion["classes"]),
+        figure(
+            lambda: plots.confusion_matrix_png(confusion["counts"], confusion["classes"]),
             "confusion matrix",
         ),
         "<h2>Per class</h2>",
-        embed_png(plots.per_class_png(metrics["per_class"]), "per-class scores"),
+        figure(lambda: plots.per_class_png(metrics["per_class"]), "per-class scores"),
         "<h2>Calibration</h2>",
         calibration_section(metrics, predictions),
     ]

@@ -11,6 +11,7 @@ def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
+    matplotlib.rcParams["text.parse_math"] = False  # a label with '$' is text, not TeX
     import matplotlib.pyplot as plt
 
     return plt

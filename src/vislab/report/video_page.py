@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from vislab.data.videos import VideoTable
-from vislab.report.html import embed_png, groups_section, metrics_table, write_report_page
+from vislab.report.html import figure, groups_section, metrics_table, write_report_page
 
 
 def timeline_png(windows: pd.DataFrame, table: VideoTable, videos: int = 6) -> bytes:
@@ -53,6 +53,6 @@ def write_video_report(
     sections += [
         "<h2>Timelines</h2>",
         "<p>Per video, each window's middle frame, its predicted class and probability.</p>",
-        embed_png(timeline_png(windows, table), "timelines"),
+        figure(lambda: timeline_png(windows, table), "timelines"),
     ]
     return write_report_page(run_dir, metrics, sections)

@@ -27,6 +27,7 @@ import pandas as pd
 
 from vislab.config import DataConfig, ExperimentConfig, Problem
 from vislab.data.augment import PRESETS, unknown_for
+from vislab.data.images import set_pixel_limit
 from vislab.data.prepare import TaskData, prepare_items
 from vislab.data.table import Table
 from vislab.errors import InputError, UsageError
@@ -65,6 +66,8 @@ class EvaluateOptions:
     images: Path | None = None
     sample: Path | None = None  # a validation-sample folder (weights and the model's outputs)
     label_column: str | None = None  # the column holding the true label (a coder's)
+    classes: tuple[str, ...] = ()  # every class, when no score columns list them
+    normalize_scores: bool = False  # divide each row's scores by their sum
 
 
 class Task:
@@ -241,22 +244,15 @@ class Task:
         raise NotImplementedError
 
     def check_evaluate_options(self, options: EvaluateOptions) -> None:
+        from dataclasses import fields
+
         defaults = EvaluateOptions()
+        shared = {"group_by", "bootstrap", "confidence", "seed"}
         used = [
-            name
-            for name in (
-                "references",
-                "cluster",
-                "weights",
-                "interval",
-                "metadata",
-                "bertscore_model",
-                "clip_model",
-                "images",
-                "sample",
-                "label_column",
-            )
-            if getattr(options, name) != getattr(defaults, name)
+            field.name
+            for field in fields(EvaluateOptions)
+            if field.name not in shared
+            and getattr(options, field.name) != getattr(defaults, field.name)
         ]
         wrong = [name for name in used if name not in self.evaluate_options]
         if wrong:
@@ -312,4 +308,6 @@ def read_run(run_dir: str | Path) -> Run:
         raise InputError(f"{run_dir}: no config.yaml: is this a vislab run directory?")
     preprocessing = run_dir / "preprocessing.json"
     record = read_json(preprocessing, "preprocessing") if preprocessing.is_file() else {}
-    return Run(run_dir, load_config(run_dir / "config.yaml"), record)
+    config = load_config(run_dir / "config.yaml")
+    set_pixel_limit(config.data.max_image_pixels)
+    return Run(run_dir, config, record)

@@ -63,7 +63,9 @@ class CaptioningTask(Task):
         if data.source == "coco":
             table = from_coco_captions(data.root, data.images)
         else:
-            table = from_caption_manifest(data.root, data.path_column, data.caption_columns)
+            table = from_caption_manifest(
+                data.root, data.path_column, data.caption_columns, data.allow_outside_root
+            )
         return table.with_frame(join_metadata(table.frame, data.metadata))
 
     def preprocessing(self, config: ExperimentConfig, data: TaskData) -> dict:
@@ -116,14 +118,16 @@ class CaptioningTask(Task):
     def train_loaders(self, config: ExperimentConfig, data: TaskData) -> list:
         from torch.utils.data import DataLoader
 
+        from vislab.data.loaders import train_loader
+
         settings, collate = config.data, PairCollate(self.processor(config))
         train, val = data.split("train"), data.split("val")
         loaders = [
-            DataLoader(
+            train_loader(
                 CaptionPairs(train, settings.augment),
                 settings.batch_size,
-                shuffle=True,
-                num_workers=settings.num_workers,
+                settings.num_workers,
+                config.train.seed,
                 collate_fn=collate,
             )
         ]
@@ -198,7 +202,7 @@ class CaptioningTask(Task):
         write_atomic(path, json.dumps(results, indent=1))
         if isinstance(table, CaptionTable):
             write_atomic(path.parent / "references.json", json.dumps(table.to_coco()))
-            write_atomic(path.parent / "images.csv", table.frame.to_csv(index=False))
+            write_table(path.parent / "images.csv", table.frame)
 
     # evaluation and report
 

@@ -26,7 +26,9 @@ class ClassificationTask(Task):
     name = "classification"
     sources = ("imagefolder", "manifest", "hf", "torchvision", "sample")
     models = "any timm model name, or torchvision:NAME"
-    evaluate_options = frozenset({"cluster", "weights", "interval", "sample", "label_column"})
+    evaluate_options = frozenset(
+        {"cluster", "weights", "interval", "sample", "label_column", "classes", "normalize_scores"}
+    )
 
     def check_backbone(self, name: str) -> str | None:
         from vislab.models.backbones import backbone_problem
@@ -115,8 +117,9 @@ class ClassificationTask(Task):
     def train_loaders(self, config: ExperimentConfig, data: TaskData) -> list:
         from vislab.data.loaders import (
             ImageDataset,
-            balanced_sampler,
+            balanced_weights,
             make_loader,
+            train_loader,
             warn_if_imbalanced,
         )
         from vislab.data.transforms import eval_transform, train_transform
@@ -125,19 +128,19 @@ class ClassificationTask(Task):
         train, val = data.split("train"), data.split("val")
         if settings.sampler == "shuffle" and not config.train.class_weighted_loss:
             warn_if_imbalanced(train)  # the user has not chosen a remedy yet
-        sampler = None
+        weights = None
         if settings.sampler == "balanced":
-            sampler = balanced_sampler(train.label_indices(), len(data.classes), config.train.seed)
+            weights = balanced_weights(train.label_indices(), len(data.classes))
         transform = train_transform(
             settings.image_size, settings.augment, mean, std, settings.crop_scale
         )
         loaders = [
-            make_loader(
+            train_loader(
                 ImageDataset(train, transform),
                 settings.batch_size,
                 settings.num_workers,
-                shuffle=True,
-                sampler=sampler,
+                config.train.seed,
+                weights,
                 drop_last=len(train) > settings.batch_size,
             )
         ]
@@ -205,6 +208,10 @@ class ClassificationTask(Task):
 
             table = attach_sample(table, options.sample, keep=("label",))
             options = replace(options, weights="weight")
+        if options.normalize_scores:
+            from vislab.evaluation.inputs import normalize_scores
+
+            table = normalize_scores(table, source)
         return self._evaluate(table, options, source)
 
     def _evaluate(self, predictions: pd.DataFrame, options: EvaluateOptions, source: str) -> dict:
@@ -220,6 +227,7 @@ class ClassificationTask(Task):
             options.cluster,
             options.weights,
             options.interval,
+            options.classes or None,
         )
 
     # explanations

@@ -14,6 +14,7 @@ from PIL import Image
 
 from vislab.config import ExperimentConfig
 from vislab.errors import InputError
+from vislab.files import files_of
 from vislab.tasks.base import Run
 
 
@@ -67,7 +68,7 @@ def explain_images(
     from vislab.files import write_atomic
     from vislab.report.gallery import write_explanations_page
 
-    labels = known_labels(run.directory, paths, run.classes)
+    labels = known_labels(run, paths)
     inputs, shown = task.explain_inputs(run, [read_image(p) for p in paths])
     result = explain_batch(run.model, inputs, shown, run.classes, method, target, labels)
     out.mkdir(parents=True, exist_ok=True)
@@ -103,18 +104,19 @@ def explain_images(
     return table
 
 
-def known_labels(run_dir: Path, paths: list[Path], classes: list[str]) -> list[str | None]:
-    """A label per image: from the run's predictions.csv (by path), else its folder's name."""
+def known_labels(run: Run, paths: list[Path]) -> list[str | None]:
+    """A label per image: from the run's predictions.csv (by file), else its folder's name."""
     known: dict[str, str] = {}
-    predictions = run_dir / "predictions.csv"
+    predictions = run.directory / "predictions.csv"
     if predictions.is_file():
         table = pd.read_csv(predictions, usecols=lambda c: c in ("path", "label"))
         if {"path", "label"} <= set(table.columns):
-            known = dict(zip(table["path"].astype(str), table["label"].astype(str), strict=True))
+            files = files_of(table["path"].astype(str), run.config.data.root)
+            known = dict(zip(files, table["label"].astype(str), strict=True))
     labels = []
     for path in paths:
         label = known.get(str(path.resolve()))
-        if label is None and path.parent.name in classes:
+        if label is None and path.parent.name in run.classes:
             label = path.parent.name
         labels.append(label)
     return labels
@@ -125,7 +127,8 @@ def image_reader(config: ExperimentConfig, predictions: pd.DataFrame):
     None when neither can be read here (the report then says so)."""
     from vislab.data.images import read_image
 
-    paths = dict(zip(predictions["id"], predictions["path"].astype(str), strict=True))
+    files = files_of(predictions["path"].astype(str), config.data.root)
+    paths = dict(zip(predictions["id"], files, strict=True))
     if all(Path(p).is_file() for p in paths.values()):
         return lambda image_id: read_image(paths[image_id])
     try:

@@ -118,27 +118,28 @@ class DetectionTask(Task):
     def train_loaders(self, config: ExperimentConfig, data: TaskData) -> list:
         from vislab.data.detection_loaders import (
             DetectionDataset,
+            collate,
             detection_eval_transform,
             detection_train_transform,
             make_detection_loader,
         )
+        from vislab.data.loaders import train_loader
 
         settings = config.data
         train, val = data.split("train"), data.split("val")
         loaders = [
-            make_detection_loader(
+            train_loader(
                 DetectionDataset(train, detection_train_transform(settings.augment)),
                 settings.batch_size,
                 settings.num_workers,
-                shuffle=True,
+                config.train.seed,
+                collate_fn=collate,
             )
         ]
         if len(val):
             dataset = DetectionDataset(val, detection_eval_transform())
             loaders.append(
-                make_detection_loader(
-                    dataset, settings.batch_size, settings.num_workers, shuffle=False
-                )
+                make_detection_loader(dataset, settings.batch_size, settings.num_workers)
             )
         return loaders
 
@@ -185,9 +186,7 @@ class DetectionTask(Task):
         from vislab.data.detection_loaders import ImageTensors, make_detection_loader
 
         settings = run.config.data
-        return make_detection_loader(
-            ImageTensors(table), settings.batch_size, settings.num_workers, shuffle=False
-        )
+        return make_detection_loader(ImageTensors(table), settings.batch_size, settings.num_workers)
 
     def predictions(self, rows: pd.DataFrame, table, run: Run) -> pd.DataFrame:
         """One row per detection: the image's position, id and path, class, score and box."""

@@ -50,15 +50,20 @@ def evaluate_detection_run(task, run_dir: Path) -> dict:
     write_json(run_dir / "metrics.json", metrics)
     matching = evaluator.matching
     names = [c["name"] for c in truth.loadCats(matching.categories)]
-    curves = precision_recall_png(matching.curves(0.5), matching.levels, names)
     ordered = images.set_index("image_id").loc[matching.image_ids].reset_index()
-    gallery = lowest_recall_gallery(
-        ordered,
-        _boxes(truth.dataset["annotations"], truth),
-        _boxes(results, truth),
-        matching.image_recall(SCORE_THRESHOLD),
-    )
-    write_detection_report(run_dir, metrics, curves, gallery)
+
+    def curves() -> bytes:
+        return precision_recall_png(matching.curves(0.5), matching.levels, names)
+
+    def gallery() -> bytes:
+        return lowest_recall_gallery(
+            ordered,
+            _boxes(truth.dataset["annotations"], truth),
+            _boxes(results, truth),
+            matching.image_recall(SCORE_THRESHOLD),
+        )
+
+    write_detection_report(run_dir, metrics, curves, gallery if len(ordered) else None)
     return metrics
 
 

@@ -6,11 +6,18 @@ request, and logs to CSV and TensorBoard (`logs/`, a resumed attempt to `logs/re
 Checkpoints are read with `weights_only=True`: a checkpoint holds data, and loading one never
 runs code. Paths are the run folder's own (`checkpoints/best.ckpt`), never the absolute path
 Lightning recorded when the run was made, so a moved or copied run uses its own files.
+
+Each epoch's randomness is a function of (train.seed, epoch): the order of the training items and
+the data workers' seeds (`vislab.data.loaders.EpochSampler`), and the augmentations, CutMix/MixUp
+and dropout in the main process (`EpochSeed`, when the epoch starts). The weights, optimizer,
+schedule and epoch come from the checkpoint, so a run killed after an epoch and resumed repeats,
+on the same machine and libraries, exactly what the uninterrupted run does.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +44,42 @@ class Fitted:
             if path.is_file():
                 return str(path)
         return None
+
+
+def _epoch_seed_callback(seed: int):
+    import lightning as L
+
+    from vislab.data.loaders import epoch_seed
+
+    class EpochSeed(L.Callback):
+        """Seeds every random number generator at the start of each training epoch."""
+
+        def on_train_epoch_start(self, trainer, module) -> None:
+            L.seed_everything(epoch_seed(seed, trainer.current_epoch), workers=True, verbose=False)
+
+    return EpochSeed()
+
+
+def _run_checkpoint(base):
+    """Lightning's ModelCheckpoint, whose saved paths are read as this run folder's own: a run
+    that was moved or copied resumes with its best score and files, never the original's."""
+
+    class RunCheckpoint(base):
+        def load_state_dict(self, state_dict: dict) -> None:
+            old = state_dict.get("dirpath")
+            if old and self.dirpath and old != self.dirpath:
+                state_dict = {**state_dict, "dirpath": self.dirpath}
+                for key in ("best_model_path", "kth_best_model_path", "last_model_path"):
+                    if state_dict.get(key):
+                        state_dict[key] = self._here(state_dict[key])
+                models = state_dict.get("best_k_models") or {}
+                state_dict["best_k_models"] = {self._here(k): v for k, v in models.items()}
+            super().load_state_dict(state_dict)
+
+        def _here(self, path: str) -> str:
+            return os.path.join(self.dirpath, os.path.basename(path))
+
+    return RunCheckpoint
 
 
 def quiet_lightning() -> None:
@@ -66,7 +109,7 @@ def make_trainer(
     train = config.train
     attempt = _log_version(run_dir)
     metric, mode = monitor if monitor else (None, "min")
-    checkpoints = ModelCheckpoint(
+    checkpoints = _run_checkpoint(ModelCheckpoint)(
         dirpath=run_dir / "checkpoints",
         filename="best",
         monitor=metric,
@@ -74,7 +117,11 @@ def make_trainer(
         save_last=True,
         save_top_k=1,
     )
-    callbacks = [checkpoints, LearningRateMonitor(logging_interval="epoch")]
+    callbacks = [
+        checkpoints,
+        LearningRateMonitor(logging_interval="epoch"),
+        _epoch_seed_callback(train.seed),
+    ]
     if train.early_stopping and metric:
         callbacks.append(EarlyStopping(monitor=metric, mode=mode, patience=train.early_stopping))
     return L.Trainer(
@@ -121,14 +168,23 @@ def fit(
     """Train `module` on the [train, val] loaders; resume from `checkpoint` if given."""
     quiet_lightning()
     if checkpoint:
-        check_checkpoint(checkpoint)
+        _start_at(loaders[0], check_checkpoint(checkpoint))
     monitored = monitor if len(loaders) > 1 else None  # split.val: 0 is a choice, not a mistake
     trainer = make_trainer(config, run_dir, progress, monitored, len(loaders[0]))
     trainer.fit(module, *loaders, ckpt_path=checkpoint, weights_only=True)
     return Fitted(module.model, trainer, module)
 
 
-def check_checkpoint(path: str | Path) -> None:
+def _start_at(loader, state: dict) -> None:
+    """Lightning makes the resumed epoch's data iterator before it tells the sampler the epoch:
+    tell it first, so the resumed epoch draws the order the uninterrupted run drew."""
+    progress = state.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {})
+    epoch = progress.get("current", {}).get("processed", state.get("epoch", 0))
+    if hasattr(loader.sampler, "set_epoch"):
+        loader.sampler.set_epoch(int(epoch))
+
+
+def check_checkpoint(path: str | Path) -> dict:
     """A checkpoint holds data only: read it with weights_only=True first, so that a damaged or
     foreign file (a pickle that would run code) is a clear error, never executed."""
     import torch
@@ -143,3 +199,4 @@ def check_checkpoint(path: str | Path) -> None:
         ) from None
     if not isinstance(state, dict) or "state_dict" not in state:
         raise InputError(f"{path}: not a Lightning checkpoint (no state_dict); start a new run.")
+    return state

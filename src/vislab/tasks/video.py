@@ -28,6 +28,7 @@ class VideoTask(Task):
     name = "video"
     sources = ("videofolder", "manifest")
     models = "torchvision:r3d_18 and kin, frames:TIMM_NAME, transformers:videomae"
+    evaluate_options = frozenset({"classes", "normalize_scores"})
 
     def check_backbone(self, name: str) -> str | None:
         from vislab.models.video import VIDEO_MODELS, is_video_model
@@ -42,7 +43,7 @@ class VideoTask(Task):
     def load_source(self, data: DataConfig):
         from vislab.data.videos import video_source
 
-        return video_source(data.root)
+        return video_source(data.root, data.allow_outside_root)
 
     def inspect(self, table):
         """Every video probed (frame count and rate by decoding) and fingerprinted."""
@@ -134,17 +135,18 @@ class VideoTask(Task):
     def train_loaders(self, config: ExperimentConfig, data: TaskData) -> list:
         from torch.utils.data import DataLoader
 
+        from vislab.data.loaders import train_loader
         from vislab.models.video import normalization
 
         settings = config.data
         norm = normalization(config.model.backbone, config.model.pretrained)
         train, val = data.split("train"), data.split("val")
         loaders = [
-            DataLoader(
+            train_loader(
                 self.clips(config, train, True, norm),
                 settings.batch_size,
-                shuffle=True,
-                num_workers=settings.num_workers,
+                settings.num_workers,
+                config.train.seed,
             )
         ]
         if len(val):
@@ -227,11 +229,11 @@ class VideoTask(Task):
     def write_predictions(self, path: Path, predictions: pd.DataFrame, table) -> None:
         """The windows, and (for the run's held-out split) videos.csv: each video's path, frame
         count and rate, for the report's timelines."""
-        from vislab.files import write_atomic, write_table
+        from vislab.files import write_table
 
         write_table(path, predictions)
         if "split" in table.frame.columns:
-            write_atomic(path.parent / "videos.csv", table.frame.to_csv(index=False))
+            write_table(path.parent / "videos.csv", table.frame)
 
     # evaluation and report
 
@@ -246,8 +248,18 @@ class VideoTask(Task):
 
         source = "predictions" if isinstance(predictions, pd.DataFrame) else str(predictions)
         table = predictions if isinstance(predictions, pd.DataFrame) else read_table(predictions)
+        if options.normalize_scores:
+            from vislab.evaluation.inputs import normalize_scores
+
+            table = normalize_scores(table, source)
         return evaluate_video(
-            table, options.group_by, options.bootstrap, options.confidence, options.seed, source
+            table,
+            options.group_by,
+            options.bootstrap,
+            options.confidence,
+            options.seed,
+            source,
+            options.classes or None,
         )
 
     def explain(self, run: Run, paths: list[Path], method: str, target: str, out: Path):

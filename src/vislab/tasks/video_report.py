@@ -21,7 +21,7 @@ def evaluate_video_run(task, run_dir: Path) -> dict:
     """metrics.json and report.html of a video run, from its saved windows."""
     from vislab.data.videos import VideoTable
     from vislab.evaluation.video import evaluate_video
-    from vislab.files import read_table, write_json
+    from vislab.files import files_of, read_table, write_json
     from vislab.report.video_page import write_video_report
     from vislab.tasks.base import read_run
 
@@ -42,6 +42,7 @@ def evaluate_video_run(task, run_dir: Path) -> dict:
     write_json(run_dir / "metrics.json", metrics)
     videos = read_table(run_dir / "videos.csv")
     videos["id"] = videos["id"].astype(windows["video_id"].dtype)
+    videos["path"] = files_of(videos["path"], run.config.data.root)
     table = VideoTable(videos, run.classes, "held-out videos")
     write_video_report(run_dir, metrics, windows, table)
     return metrics

@@ -22,7 +22,7 @@ from vislab.config import ExperimentConfig
 from vislab.data.detection import DetectionTable
 from vislab.data.prepare import TaskData
 from vislab.errors import ConfigError, UsageError
-from vislab.files import write_atomic, write_json
+from vislab.files import write_atomic
 from vislab.tasks.base import Run
 from vislab.tasks.detection import DetectionTask
 from vislab.tasks.fitting import Fitted
@@ -55,13 +55,14 @@ class YoloTask(DetectionTask):
         from vislab.runs import write_weights
 
         write_weights(run_dir / "model.safetensors", model)
-        write_json(run_dir / "detector.json", {"ultralytics": model.net.yaml})
 
     def model_from_record(self, run: Run, saved: dict):
+        """The model.backbone's architecture (`saved`, a detector.json, is not read: nothing in
+        a run folder is code)."""
         from vislab.models.yolo import YoloDetector
 
         size = run.preprocessing["image_size"]
-        return YoloDetector.from_architecture(saved["ultralytics"], run.classes, size)
+        return YoloDetector.from_name(run.config.model.backbone, run.classes, size)
 
 
 def write_yolo_dataset(folder: Path, data: TaskData) -> Path:
