@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -139,3 +140,57 @@ def test_data_sample_writes_the_offline_clip(tmp_path):
 
     assert run(["data", "sample", "tiny-clip", "--out", str(tmp_path / "clip")]) == 0
     assert CLIPModel.from_pretrained(tmp_path / "clip").config.projection_dim > 0
+
+
+def test_p_values_are_printed_as_their_resolution_allows():
+    from vislab.cli.common import p_text
+    from vislab.evaluation.compare import _bootstrap_p_value
+
+    floor = _bootstrap_p_value(np.full(1000, 0.5))  # every resample on one side
+    assert p_text(floor, 1000) == "p ≤ 0.002" and p_text(0.0123, 1000) == "p = 0.012"
+    assert p_text(0.0) == "p < 0.0001" and p_text(3e-5) == "p < 0.0001"
+    assert p_text(0.03125) == "p = 0.031" and p_text(float("nan")) == "p = n/a"
+
+
+def _every_command() -> list[list[str]]:
+    import typer
+
+    from vislab.cli import app
+
+    group, commands = typer.main.get_command(app), []
+    for name, command in group.commands.items():
+        subcommands = getattr(command, "commands", None)
+        commands += [[name, sub] for sub in subcommands] if subcommands else [[name]]
+    return commands
+
+
+def test_help_pages_say_what_to_type_never_python_type_names(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    commands = _every_command()
+    assert ["train"] in commands and ["data", "check"] in commands and len(commands) > 15
+    for command in commands:
+        assert run([*command, "--help"]) == 0
+        page = capsys.readouterr().out
+        assert not re.search(r"<(bool|str|int|float|path|list)", page), command
+        assert "{" not in page.splitlines()[1], command  # the usage line: TASK, not {task}
+    run(["evaluate", "--help"])
+    page = capsys.readouterr().out
+    assert "Usage: vislab evaluate [OPTIONS] TASK" in page
+    assert re.search(r"--bootstrap +INTEGER", page) and re.search(r"--force +Replace", page)
+
+
+def test_examples_writes_the_bundled_configs_for_an_installed_package(tmp_path, capsys):
+    from importlib.resources import files
+
+    from vislab.tasks import load_config
+
+    out = tmp_path / "examples"
+    assert run(["examples", "--out", str(out)]) == 0
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert "digits-manifest.yaml" in written and "video/windows.csv" in written
+    bundled = files("vislab") / "examples"
+    for name in written:
+        assert (out / name).read_bytes() == (bundled / name).read_bytes()
+    assert load_config(out / "digits-manifest.yaml").task == "classification"
+    assert "vislab train " in capsys.readouterr().out
+    assert run(["examples", "--out", str(out)]) == 2  # never over an earlier copy

@@ -126,7 +126,9 @@ def test_fingerprint_changes_with_the_settings(tmp_path):
     assert one.fingerprint() == _load(tmp_path, DESIGN_EXAMPLE).fingerprint()
 
 
-@pytest.mark.parametrize("example", sorted((Path(__file__).parents[1] / "examples").glob("*.yaml")))
+@pytest.mark.parametrize(
+    "example", sorted((Path(__file__).parents[1] / "src/vislab/examples").glob("*.yaml"))
+)
 def test_example_configs_are_valid(example):
     from vislab.tasks import get_task
 

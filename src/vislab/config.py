@@ -151,11 +151,10 @@ class TrainConfig(_Section):
 
     @model_validator(mode="after")
     def _warmup_fits(self) -> TrainConfig:
-        if self.warmup_epochs >= self.epochs and self.warmup_epochs > 0:
-            raise ValueError(
-                f"warmup_epochs must be < epochs. Got warmup_epochs={self.warmup_epochs:g}, "
-                f"epochs={self.epochs}."
-            )
+        """A warmup is at most half the epochs: `--set train.epochs=1` on a config with
+        `warmup_epochs: 1` shortens the warmup (the run's config.yaml shows what ran)."""
+        if self.warmup_epochs > self.epochs / 2:
+            object.__setattr__(self, "warmup_epochs", self.epochs / 2)
         return self
 
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from vislab.progress import shown
 from vislab.tasks import config_from_dict
 
 QUICKSTART = {
@@ -49,7 +50,6 @@ def quickstart_config(out: str | Path, epochs: int = 12):
 def run_quickstart(
     out: str | Path = "runs", epochs: int = 12, say: Callable[[str], None] = print
 ) -> Path:
-    import sys
 
     from vislab.data.check import scan, summarize
     from vislab.data.sources import from_sample
@@ -65,7 +65,7 @@ def run_quickstart(
         f"{summary['n_unreadable']} unreadable, imbalance ratio {summary['imbalance_ratio']}"
     )
     say(f"2/3 training {config.model.backbone} from scratch for {epochs} epochs on CPU ...")
-    run_dir = train(config, progress=sys.stderr.isatty())
+    run_dir = train(config, progress=shown())
     metrics = read_json(run_dir / "metrics.json")
     say(f"3/3 evaluation on the test split (n = {metrics['n']}):")
     for name in ("accuracy", "f1_macro", "balanced_accuracy", "top5_accuracy", "ece"):

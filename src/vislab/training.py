@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from pathlib import Path
 
 from vislab.config import ExperimentConfig
 from vislab.data.images import set_pixel_limit
 from vislab.errors import InputError, UsageError
+from vislab.progress import note
 from vislab.runs import data_notices
 from vislab.tasks import load_config, task_for
 from vislab.tasks.base import Run, read_run
@@ -48,11 +48,11 @@ def train(
     if rank_zero_only.rank == 0 and not resume:
         task.record(run_dir, config, data)
         for line in data_notices(run_dir, data):
-            print(f"note: {line}", file=sys.stderr)
+            note(f"note: {line}")
     fitted = task.fit(config, data, run_dir, progress, checkpoint)
     run = Run(run_dir, config, task.preprocessing(config, data), fitted.model)
     held_out = data.split(data.held_out)
-    rows = _predict_held_out(task, run, fitted, held_out)
+    rows = _predict_held_out(task, run, fitted, held_out, data.held_out)
     if rows is None:  # a DDP process other than rank 0: its part is done
         return run_dir
     task.save_model(run_dir, fitted.model, config)
@@ -63,14 +63,15 @@ def train(
     return run_dir
 
 
-def _predict_held_out(task, run: Run, fitted, held_out):
+def _predict_held_out(task, run: Run, fitted, held_out, split: str):
     from vislab.tasks.predicting import predict_rows, prediction_trainer
 
     train = run.config.train
     trainer = fitted.trainer or prediction_trainer(train.accelerator, train.precision)
     module = fitted.module or task.prediction_module(run)
     loader = task.prediction_loader(run, held_out)
-    return predict_rows(module, loader, trainer, fitted.best_checkpoint(run.directory))
+    best = fitted.best_checkpoint(run.directory)
+    return predict_rows(module, loader, trainer, best, what=f"predict {split} split")
 
 
 def evaluate_run(run_dir: str | Path) -> dict:

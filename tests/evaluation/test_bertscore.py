@@ -56,7 +56,7 @@ def test_evaluate_captioning_reports_bertscore_with_an_interval(tmp_path):
     from vislab.cli import run
 
     out = tmp_path / "m.json"
-    examples = "examples/captions"
+    examples = "src/vislab/examples/captions"
     assert (
         run(
             [

@@ -75,6 +75,8 @@ def test_cli_recall_is_the_brute_force_ranking_of_the_models_embeddings(image_fo
                 str(model),
                 "--bootstrap",
                 "20",
+                "--confidence",
+                "0.8",
                 "--out",
                 str(out),
             ]
@@ -83,6 +85,7 @@ def test_cli_recall_is_the_brute_force_ranking_of_the_models_embeddings(image_fo
     )
     metrics = json.loads(out.read_text())
     assert metrics["n"] == 36 and metrics["captions"] == 72
+    assert metrics["bootstrap"]["confidence"] == 0.8
     clip = load_clip(str(model))
     images = image_embeddings(clip, [Image.open(p).convert("RGB") for p in files])
     similarity = images @ text_embeddings(clip, [text for _, text in captions]).T

@@ -76,3 +76,14 @@ def test_constant_schedule_keeps_the_rate():
         assert optimizer.param_groups[0]["lr"] == pytest.approx(0.3)
         optimizer.step()
         schedule.step()
+
+
+def test_a_warmup_longer_than_half_the_epochs_is_shortened_not_refused():
+    from vislab.tasks import config_from_dict
+
+    config = config_from_dict(
+        {"data": {"source": "sample", "name": "digits"}, "train": {"epochs": 1, "warmup_epochs": 1}}
+    )
+    assert config.train.warmup_epochs == 0.5  # `--set train.epochs=1` on the shipped example
+    assert TrainConfig(epochs=10, warmup_epochs=2).warmup_epochs == 2
+    assert config_from_dict(config.to_dict()).train.warmup_epochs == 0.5  # config.yaml: what ran

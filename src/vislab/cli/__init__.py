@@ -14,6 +14,36 @@ import typer
 from vislab.cli import data, evaluation, multimodal, runs
 from vislab.errors import VislabError
 
+
+def _readable_help_types() -> None:
+    """Help pages say what to type — PATH, TEXT, INTEGER, a|b — never Python's type names
+    (`<list[str]>`), and nothing after a flag (typer 0.29 shows `<bool>`)."""
+    from typer.core import TyperArgument, TyperOption
+
+    def shown_type(self, ctx):
+        if getattr(self, "is_flag", False):
+            return None
+        if self.metavar:
+            return self.metavar
+        label = type(self).display_type(self, ctx).strip("<>")
+        if "|" in label:  # choices, as they are typed
+            return label.removeprefix("list[").removesuffix("]")
+        label = label.removeprefix("list[").removesuffix("]").removesuffix(" range")
+        words = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "path": "PATH"}
+        return words.get(label, label.upper())
+
+    def usage_name(self) -> str:  # RUN_DIR, [CONFIG], IMAGES...: as man pages write them
+        name = self.display_name_raw.upper()
+        name = name if self.required else f"[{name}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+    for kind in (TyperOption, TyperArgument):
+        kind.display_type_rich = shown_type
+    TyperArgument._usage_display_name = usage_name
+
+
+_readable_help_types()
+
 app = typer.Typer(
     help="vislab: image deep learning research workflow (data -> model -> evaluation).",
     no_args_is_help=True,

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from vislab.cli.common import Force, Overrides, fresh_outputs, say, table_for, write_result
+from vislab.cli.common import Force, Overrides, Quiet, fresh_outputs, say, table_for, write_result
+from vislab.progress import set_quiet
 
 app = typer.Typer(help="Inspect data sources: check for problems, preview augmentations.")
 
@@ -31,12 +32,14 @@ def check(
     ] = None,
     images: Annotated[Path | None, typer.Option(help="Detection (COCO): the image folder.")] = None,
     force: Force = False,
+    quiet: Quiet = False,
 ) -> None:
     """Scan a source: unreadable files with reasons, counts per class, imbalance, duplicates.
 
     Detection sources (a COCO .json, a VOC folder, a YOLO folder) also list every box problem;
     COCO captions files list images without captions; videos are probed.
     """
+    set_quiet(quiet)
     from vislab.data.kinds import source_kind
 
     fresh_outputs(json_out, force=force)
@@ -166,8 +169,10 @@ def preview(
     count: Annotated[int, typer.Option(min=1, help="Number of augmented images.")] = 24,
     set_: Overrides = None,
     force: Force = False,
+    quiet: Quiet = False,
 ) -> None:
     """Save a grid of augmented training images, as the model will see them."""
+    set_quiet(quiet)
     from vislab.files import write_atomic
     from vislab.tasks import load_config, task_for
 

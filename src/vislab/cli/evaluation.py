@@ -14,15 +14,18 @@ from vislab.cli.common import (
     Force,
     GroupBy,
     Interval,
+    Quiet,
     Seed,
     entry_text,
     fresh_outputs,
+    p_text,
     print_metrics,
     say,
     split_list,
     table_for,
     write_result,
 )
+from vislab.progress import set_quiet
 
 
 class Level(StrEnum):
@@ -82,8 +85,10 @@ def evaluate(
     normalize_scores: NormalizeScores = False,
     out: MetricsOut = None,
     force: Force = False,
+    quiet: Quiet = False,
 ) -> None:
     """Metrics with bootstrap intervals (and per group) from a predictions file, or a run."""
+    set_quiet(quiet)
     from vislab.errors import UsageError
     from vislab.tasks import get_task
     from vislab.tasks.base import EvaluateOptions
@@ -130,8 +135,10 @@ def compare(
     seed: Seed = 0,
     out: Annotated[Path | None, typer.Option(help="Write compare.json here.")] = None,
     force: Force = False,
+    quiet: Quiet = False,
 ) -> None:
     """Compare two models on the same images: paired bootstrap differences, McNemar's test."""
+    set_quiet(quiet)
     from vislab.evaluation.compare import compare as run_compare
     from vislab.files import read_table
 
@@ -142,13 +149,14 @@ def compare(
     say(f"{result['n']} images; difference = B - A")
     for name, entry in result["metrics"].items():
         ci = entry.get("ci")
-        interval = f"  [{ci[0]:+.4f}, {ci[1]:+.4f}]  p={entry['p_value']:.3f}" if ci else ""
+        p = p_text(entry.get("p_value"), bootstrap)
+        interval = f"  [{ci[0]:+.4f}, {ci[1]:+.4f}]  {p}" if ci else ""
         say(
             f"  {name:<18} A {entry['a']:.4f}  B {entry['b']:.4f}  "
             f"{entry['difference']:+.4f}{interval}"
         )
     test = result["mcnemar"]
-    say(f"McNemar: statistic {test['statistic']:.3f}, p = {test['p_value']:.4f}")
+    say(f"McNemar: statistic {test['statistic']:.3f}, {p_text(test['p_value'])}")
     write_result(out, result)
 
 
@@ -172,8 +180,10 @@ def agreement(
     seed: Seed = 0,
     out: Annotated[Path | None, typer.Option(help="Write agreement.json here.")] = None,
     force: Force = False,
+    quiet: Quiet = False,
 ) -> None:
     """Agreement between coders (and a model): Cohen's and Fleiss' kappa, Krippendorff's alpha."""
+    set_quiet(quiet)
     from vislab.evaluation.agreement import agreement as measure
     from vislab.files import read_table
 
@@ -192,20 +202,20 @@ def agreement(
         f"{result['n_items']} items, {len(coders)} coders ({result['n_items_coded_by_all']} coded "
         "by all)"
     )
-    say(f"  Krippendorff's alpha ({level.value}) {entry_text(result['krippendorff_alpha'])}")
-    say(f"  Fleiss' kappa              {entry_text(result['fleiss_kappa'])}")
-    for pair, entry in result["cohen_kappa"].items():
-        say(f"  Cohen's kappa {pair:<12} {entry_text(entry)}")
+    lines = [
+        (f"Krippendorff's alpha ({level.value})", result["krippendorff_alpha"]),
+        ("Fleiss' kappa", result["fleiss_kappa"]),
+        *[(f"Cohen's kappa {pair}", entry) for pair, entry in result["cohen_kappa"].items()],
+    ]
     if model:
         entries = result["model"]
-        say(
-            "  model vs coders (mean kappa) "
-            f"{entry_text(entries['mean_cohen_kappa_model_vs_coders'])}"
-        )
-        say(
-            "  coders vs coders (mean kappa) "
-            f"{entry_text(entries['mean_cohen_kappa_between_coders'])}"
-        )
+        lines += [
+            ("model vs coders (mean kappa)", entries["mean_cohen_kappa_model_vs_coders"]),
+            ("coders vs coders (mean kappa)", entries["mean_cohen_kappa_between_coders"]),
+        ]
+    width = max(len(name) for name, _ in lines)
+    for name, entry in lines:
+        say(f"  {name:<{width}}  {entry_text(entry)}")
     write_result(out, result)
 
 
@@ -228,8 +238,10 @@ def audit(
         Path, typer.Option(help="Folder for audit.html, audit.json and tables/.")
     ] = Path("audit"),
     force: Force = False,
+    quiet: Quiet = False,
 ) -> None:
     """Representation audit of a dataset's metadata: shares, gaps, label associations."""
+    set_quiet(quiet)
     from vislab.evaluation.audit import audit as run_audit
     from vislab.evaluation.audit import audit_tables
     from vislab.files import read_table, write_atomic, write_json
@@ -248,7 +260,7 @@ def audit(
         flagged = [name for name, g in entry["groups"].items() if g["under_represented"]]
         association = entry.get("label_association", {})
         test = (
-            f"; label association p = {association['p_value']:.3g}"
+            f"; label association {p_text(association['p_value'])}"
             if association.get("p_value") is not None
             else ""
         )
@@ -285,8 +297,10 @@ def validation_sample(
         Path, typer.Option(help="New folder for the sheet, the sample and the design.")
     ] = Path("validation"),
     force: Force = False,
+    quiet: Quiet = False,
 ) -> None:
     """Draw a stratified sample for human coding, with sampling weights."""
+    set_quiet(quiet)
     from vislab.evaluation.validation import draw_sample, write_sample
     from vislab.files import read_table
 
@@ -313,7 +327,7 @@ def validation_sample(
         f"wrote {out / 'coding_sheet.csv'} and {out / 'images'}/ (give these to the coders: an "
         "item number and its image, no path, file name or model label)"
     )
-    say(f"wrote {out / 'sample.csv'} (the key: item, image, weight, model outputs)")
+    say(f"wrote {out / 'sample.csv'} (the key: item, id, path, weight, model outputs)")
     say(f"wrote {out / 'design.json'}")
     if missing:
         say(

@@ -11,15 +11,18 @@ import typer
 from vislab.cli.common import (
     BatchSize,
     Bootstrap,
+    Confidence,
     Force,
     GroupBy,
     ModelSource,
+    Quiet,
     Seed,
     fresh_outputs,
     print_metrics,
     say,
     write_result,
 )
+from vislab.progress import set_quiet
 
 
 def zero_shot(
@@ -41,8 +44,10 @@ def zero_shot(
     bootstrap: Bootstrap = 1000,
     out: Annotated[Path, typer.Option(help="Predictions CSV to write.")] = Path("zeroshot.csv"),
     force: Force = False,
+    quiet: Quiet = False,
 ) -> None:
     """Code images into classes described in words with CLIP (no training); a predictions CSV."""
+    set_quiet(quiet)
     from vislab.files import write_atomic, write_json
     from vislab.tasks.zero_shot import code_images, write_zero_shot_report
 
@@ -70,8 +75,10 @@ def embed(
     batch_size: BatchSize = 32,
     out: Annotated[Path, typer.Option(help="Parquet file to write.")] = Path("embeddings.parquet"),
     force: Force = False,
+    quiet: Quiet = False,
 ) -> None:
     """Export CLIP image embeddings (one row per image, metadata kept) as Parquet."""
+    set_quiet(quiet)
     from vislab.data.check import readable_table
     from vislab.files import write_table
     from vislab.models.clip import embed_table, load_clip
@@ -98,8 +105,10 @@ def linear_probe(
         "probe"
     ),
     force: Force = False,
+    quiet: Quiet = False,
 ) -> None:
     """Logistic regression on frozen CLIP image features; the test split evaluated."""
+    set_quiet(quiet)
     from vislab.data.check import readable_table
     from vislab.evaluation.classification import evaluate_classification
     from vislab.files import write_json, write_table
@@ -135,11 +144,14 @@ def retrieval(
         Path | None, typer.Option(help="Folder the file names are relative to.")
     ] = None,
     bootstrap: Bootstrap = 1000,
+    confidence: Confidence = 0.95,
     seed: Seed = 0,
     out: Annotated[Path | None, typer.Option(help="Write the metrics JSON here.")] = None,
     force: Force = False,
+    quiet: Quiet = False,
 ) -> None:
     """Image-text retrieval with CLIP: recall@1/5/10 both ways, with intervals."""
+    set_quiet(quiet)
     from vislab.data.captions import caption_pairs
     from vislab.data.images import image_problem, read_image
     from vislab.errors import InputError
@@ -154,7 +166,7 @@ def retrieval(
     clip = load_clip(model)
     pictures = [read_image(p) for p in paths]
     similarity = image_embeddings(clip, pictures) @ text_embeddings(clip, texts).T
-    metrics = recall_metrics(similarity, owner, bootstrap, seed=seed)
+    metrics = recall_metrics(similarity, owner, bootstrap, confidence, seed)
     metrics["model"] = model
     print_metrics(metrics)
     write_result(out, metrics)
@@ -175,8 +187,10 @@ def caption(
         "captions.json"
     ),
     force: Force = False,
+    quiet: Quiet = False,
 ) -> None:
     """Caption images; COCO caption results that `vislab evaluate captioning` reads."""
+    set_quiet(quiet)
     from vislab.data.check import readable_table
     from vislab.files import write_atomic, write_json
     from vislab.models.captioners import generate_captions, load_captioner

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from vislab.cli.common import Force, Overrides, fresh_outputs, print_metrics, say
+from vislab.cli.common import Force, Overrides, Quiet, fresh_outputs, print_metrics, say
+from vislab.progress import set_quiet, shown
 
 
 class Method(StrEnum):
@@ -24,11 +24,49 @@ class Method(StrEnum):
 def quickstart(
     out: Annotated[Path, typer.Option(help="Folder for the run directory.")] = Path("runs"),
     epochs: Annotated[int, typer.Option(min=1, help="Training epochs.")] = 12,
+    quiet: Quiet = False,
 ) -> None:
     """The whole flow offline on scikit-learn's digits: check, train, evaluate, report."""
     from vislab.quickstart import run_quickstart
 
+    set_quiet(quiet)
     run_quickstart(out, epochs=epochs, say=say)
+
+
+def examples(
+    out: Annotated[Path, typer.Option(help="A new folder to write them to.")] = Path("examples"),
+    force: Force = False,
+) -> None:
+    """Write the example configs (and small prediction files) that the README uses."""
+    import shutil
+    from importlib.resources import files
+
+    fresh_outputs(out, force=force)
+    bundled = files("vislab") / "examples"
+    written = []
+    for item in sorted(_walk(bundled)):
+        target = out / item
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with (bundled / item).open("rb") as source, target.open("wb") as copy:
+            shutil.copyfileobj(source, copy)
+        written.append(item)
+    configs = [name for name in written if name.endswith(".yaml")]
+    say(f"wrote {len(written)} files to {out}/: the configs {', '.join(configs)}")
+    say("and captions/, video/ (predictions to evaluate). Paths in a config are relative to")
+    say(
+        "where you run vislab; to begin: vislab data sample digits --out digits && "
+        f"vislab train {out / 'digits-manifest.yaml'}"
+    )
+
+
+def _walk(folder, prefix: str = "") -> list[str]:
+    names = []
+    for entry in folder.iterdir():
+        if entry.is_dir() and not entry.name.startswith("__"):
+            names += _walk(entry, f"{prefix}{entry.name}/")
+        elif entry.is_file() and entry.name.endswith((".yaml", ".json", ".csv")):
+            names.append(prefix + entry.name)
+    return names
 
 
 def train(
@@ -37,14 +75,16 @@ def train(
     ] = None,
     set_: Overrides = None,
     resume: Annotated[Path | None, typer.Option(help="Continue this run directory.")] = None,
+    quiet: Quiet = False,
 ) -> None:
     """Train a model; writes a new run directory with checkpoints, predictions, metrics, report."""
     from vislab.errors import UsageError
     from vislab.training import train as run_training
 
+    set_quiet(quiet)
     if config is None and resume is None:
         raise UsageError("give a CONFIG.yaml, or --resume RUN_DIR.")
-    run_dir = run_training(config, set_ or [], resume=resume, progress=sys.stderr.isatty())
+    run_dir = run_training(config, set_ or [], resume=resume, progress=shown())
     if (run_dir / "metrics.json").is_file():
         print_metrics(json.loads((run_dir / "metrics.json").read_text()))
         say(f"run directory: {run_dir}")
@@ -62,8 +102,10 @@ def predict(
         ),
     ] = Path("predictions.csv"),
     force: Force = False,
+    quiet: Quiet = False,
 ) -> None:
     """Predict with a run's model and its own preprocessing (a run of any task)."""
+    set_quiet(quiet)
     from vislab.prediction import predict as run_prediction
 
     fresh_outputs(out, force=force)
@@ -85,8 +127,10 @@ def explain(
         Path, typer.Option(help="Folder for the overlays, explanations.csv and .html.")
     ] = Path("explanations"),
     force: Force = False,
+    quiet: Quiet = False,
 ) -> None:
     """Show what the model looked at (classification runs: with a faithfulness score, ROAD)."""
+    set_quiet(quiet)
     from vislab.prediction import explain as run_explain
 
     fresh_outputs(out, force=force)
@@ -99,6 +143,7 @@ def explain(
 
 def register(app: typer.Typer) -> None:
     app.command()(quickstart)
+    app.command()(examples)
     app.command()(train)
     app.command()(predict)
     app.command()(explain)

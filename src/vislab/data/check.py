@@ -17,6 +17,7 @@ import pandas as pd
 
 from vislab.data.images import file_digest, image_problem
 from vislab.data.table import SampleTable, Table, fingerprint
+from vislab.progress import Progress
 
 IMBALANCE_WARNING_RATIO = 5.0
 
@@ -31,8 +32,14 @@ class Scan:
 
 def scan(table: Table, workers: int = 4, require_label: bool = True) -> Scan:
     """Decode every image of the table (files, or in-memory images) and hash its content."""
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(lambda p: _inspect(table, p), range(len(table)), chunksize=64))
+    with (
+        ThreadPoolExecutor(max_workers=workers) as pool,
+        Progress(len(table), "check", f"{table.item}s") as progress,
+    ):
+        results = []
+        for result in pool.map(lambda p: _inspect(table, p), range(len(table)), chunksize=64):
+            results.append(result)
+            progress.advance()
     problems = [problem for problem, _ in results]
     if require_label and "label" in table.frame.columns:
         for position, label in enumerate(table.frame["label"]):

@@ -102,11 +102,16 @@ def finite(value) -> float | None:
 
 def bootstrap_draws(evaluator: Evaluator, resamples: int, seed: int) -> dict[str, np.ndarray]:
     """(resamples,) values of every metric over replicates of the evaluator's units."""
+    from vislab.progress import Progress
+
     parts: dict[str, list[np.ndarray]] = {}
     per_chunk = chunk_size(evaluator.cells)
-    for replicates in draw_replicates(evaluator.n, resamples, seed, evaluator.clusters, per_chunk):
-        for name, values in evaluator.replicate(replicates).items():
-            parts.setdefault(name, []).append(values)
+    draws = draw_replicates(evaluator.n, resamples, seed, evaluator.clusters, per_chunk)
+    with Progress(resamples, "bootstrap", "resamples") as progress:
+        for replicates in draws:
+            for name, values in evaluator.replicate(replicates).items():
+                parts.setdefault(name, []).append(values)
+            progress.advance(replicates.count)
     return {name: np.concatenate(values) for name, values in parts.items()}
 
 

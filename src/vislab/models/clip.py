@@ -142,10 +142,14 @@ def image_embeddings(clip: Clip, images: list[Image.Image], batch_size: int = 32
 
 def embed_table(clip: Clip, table, batch_size: int = 32) -> np.ndarray:
     """(n, d) float32 L2-normalised embeddings of every image of a table, in row order."""
+    from vislab.progress import Progress
+
     chunks = []
-    for start in range(0, len(table), batch_size):
-        images = [table.read(i) for i in range(start, min(start + batch_size, len(table)))]
-        chunks.append(image_embeddings(clip, images, batch_size))
+    with Progress(len(table), "embed", "images") as progress:
+        for start in range(0, len(table), batch_size):
+            images = [table.read(i) for i in range(start, min(start + batch_size, len(table)))]
+            chunks.append(image_embeddings(clip, images, batch_size))
+            progress.advance(len(images))
     return np.concatenate(chunks).astype(np.float32)
 
 

@@ -15,6 +15,7 @@ from PIL import Image
 from vislab.config import ExperimentConfig
 from vislab.errors import InputError
 from vislab.files import files_of
+from vislab.progress import Progress
 from vislab.tasks.base import Run
 
 
@@ -59,6 +60,9 @@ def _audit_section(predictions: pd.DataFrame, group_by) -> str:
     return audit_summary_html(audit(predictions, columns, source="evaluated split"))
 
 
+EXPLAIN_CHUNK = 16  # images explained at a time: memory stays flat, progress moves
+
+
 def explain_images(
     task, run: Run, paths: list[Path], method: str, target: str, out: Path
 ) -> pd.DataFrame:
@@ -70,7 +74,17 @@ def explain_images(
 
     labels = known_labels(run, paths)
     inputs, shown = task.explain_inputs(run, [read_image(p) for p in paths])
-    result = explain_batch(run.model, inputs, shown, run.classes, method, target, labels)
+    parts = []
+    with Progress(len(paths), "explain", "images") as progress:
+        for start in range(0, len(paths), EXPLAIN_CHUNK):
+            part = slice(start, start + EXPLAIN_CHUNK)
+            parts.append(
+                explain_batch(
+                    run.model, inputs[part], shown[part], run.classes, method, target, labels[part]
+                )
+            )
+            progress.advance(len(shown[part]))
+    result = {key: [value for p in parts for value in p[key]] for key in parts[0]}
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for i, path in enumerate(paths):

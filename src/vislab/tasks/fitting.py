@@ -60,6 +60,48 @@ def _epoch_seed_callback(seed: int):
     return EpochSeed()
 
 
+def _epoch_lines():
+    import time
+
+    import lightning as L
+
+    from vislab.progress import batch_size, duration, note
+
+    class EpochLines(L.Callback):
+        """A line per epoch for logs (no terminal): losses, validation metrics, images/s and
+        the time left."""
+
+        def on_train_start(self, trainer, module) -> None:
+            self.start, self.first = time.monotonic(), trainer.current_epoch
+
+        def on_train_epoch_start(self, trainer, module) -> None:
+            self.epoch_start, self.items = time.monotonic(), 0
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+            self.items += batch_size(batch)
+
+        def on_train_epoch_end(self, trainer, module) -> None:
+            if trainer.is_global_zero:
+                note(self.line(trainer))
+
+        def line(self, trainer) -> str:
+            now, epoch = time.monotonic(), trainer.current_epoch + 1
+            metrics = {
+                k.removesuffix("_epoch"): float(v)
+                for k, v in trainer.callback_metrics.items()
+                if v.numel() == 1 and not k.endswith("_step") and not k.startswith("lr-")
+            }
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+            rate = self.items / max(now - self.epoch_start, 1e-9) * trainer.world_size
+            per_epoch = (now - self.start) / max(epoch - self.first, 1)
+            line = f"epoch {epoch}/{trainer.max_epochs}: {shown}; {rate:.1f} images/s"
+            if epoch < trainer.max_epochs:
+                line += f", {duration(per_epoch * (trainer.max_epochs - epoch))} left"
+            return line
+
+    return EpochLines()
+
+
 def _run_checkpoint(base):
     """Lightning's ModelCheckpoint, whose saved paths are read as this run folder's own: a run
     that was moved or copied resumes with its best score and files, never the original's."""
@@ -106,6 +148,8 @@ def make_trainer(
     from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
+    from vislab.progress import on_terminal
+
     train = config.train
     attempt = _log_version(run_dir)
     metric, mode = monitor if monitor else (None, "min")
@@ -122,6 +166,9 @@ def make_trainer(
         LearningRateMonitor(logging_interval="epoch"),
         _epoch_seed_callback(train.seed),
     ]
+    bar = progress and on_terminal()  # Lightning's bar: epoch, step, loss, it/s, time left
+    if progress and not bar:
+        callbacks.append(_epoch_lines())
     if train.early_stopping and metric:
         callbacks.append(EarlyStopping(monitor=metric, mode=mode, patience=train.early_stopping))
     return L.Trainer(
@@ -136,7 +183,7 @@ def make_trainer(
             CSVLogger(run_dir / "logs", name="", version=attempt),
             TensorBoardLogger(run_dir / "logs", name="tensorboard", version=attempt),
         ],
-        enable_progress_bar=progress,
+        enable_progress_bar=bar,
         enable_model_summary=False,
         limit_train_batches=train.limit_train_batches,
         log_every_n_steps=max(1, min(50, steps_per_epoch // 2)),

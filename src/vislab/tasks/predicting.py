@@ -14,14 +14,25 @@ import pandas as pd
 POSITION = "position"
 
 
-def _collector():
+def _collector(what: str):
     import lightning as L
 
+    from vislab.progress import Progress, batch_size
+
     class Rows(L.Callback):
-        """Every batch's rows, tagged with the process and batch that made them."""
+        """Every batch's rows, tagged with the process and batch that made them; on rank 0
+        the progress (items done, rate, time left)."""
 
         def __init__(self) -> None:
             self.parts: list[pd.DataFrame] = []
+            self.progress = None
+
+        def on_predict_epoch_start(self, trainer, module) -> None:
+            if trainer.global_rank == 0 and trainer.progress_bar_callback is None:
+                loader = trainer.predict_dataloaders
+                sampler = getattr(loader.batch_sampler, "sampler", None)
+                total = len(sampler) if sampler is not None else len(loader.dataset)  # its share
+                self.progress = Progress(total, what, "items").__enter__()
 
         def on_predict_batch_end(
             self, trainer, module, outputs, batch, batch_idx, dataloader_idx=0
@@ -29,6 +40,14 @@ def _collector():
             if outputs is not None and len(outputs):
                 source = trainer.global_rank * 10**9 + batch_idx
                 self.parts.append(outputs.assign(_source=source))
+            if self.progress is not None:
+                done = self.progress.done
+                self.progress.advance(min(batch_size(batch), self.progress.total - done))
+
+        def on_predict_epoch_end(self, trainer, module) -> None:
+            if self.progress is not None:
+                self.progress.__exit__(None, None, None)
+                self.progress = None
 
     return Rows()
 
@@ -52,12 +71,13 @@ def prediction_trainer(accelerator: str = "auto", precision: str = "32", progres
 
 
 def predict_rows(
-    module, loader, trainer=None, checkpoint: str | None = None
+    module, loader, trainer=None, checkpoint: str | None = None, what: str = "predict"
 ) -> pd.DataFrame | None:
     """The rows `module.predict_step` gives for every batch of `loader`, in table order; None
-    on the processes other than rank 0. `checkpoint` restores weights first (the best ones)."""
+    on the processes other than rank 0. `checkpoint` restores weights first (the best ones);
+    `what` names the work in the progress shown."""
     trainer = trainer or prediction_trainer()
-    collector = _collector()
+    collector = _collector(what)
     trainer.callbacks.append(collector)
     try:
         trainer.predict(
