@@ -143,8 +143,8 @@ def test_data_sample_writes_the_offline_clip(tmp_path):
 
 
 def test_p_values_are_printed_as_their_resolution_allows():
-    from vislab.cli.common import p_text
     from vislab.evaluation.compare import _bootstrap_p_value
+    from vislab.report.numbers import p_text
 
     floor = _bootstrap_p_value(np.full(1000, 0.5))  # every resample on one side
     assert p_text(floor, 1000) == "p ≤ 0.002" and p_text(0.0123, 1000) == "p = 0.012"

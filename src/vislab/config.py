@@ -178,6 +178,41 @@ class ZeroShotConfig(_Section):
     templates: list[str] = []  # each with one {} for the class text; default: vislab's seven
 
 
+# Settings that only some tasks read; every other setting is read by every task. A report shows
+# a run's settings without the ones its task never reads (config.yaml keeps them all).
+ONLY_FOR = {
+    "data.images": ("detection", "captioning"),
+    "data.metadata": ("detection", "captioning"),
+    "data.boxes_outside": ("detection",),
+    "data.caption_columns": ("captioning",),
+    "data.frames": ("video",),
+    "data.frame_stride": ("video",),
+    "data.fps": ("video",),
+    "data.clips_per_video": ("video",),
+    "model.freeze_backbone": ("detection",),
+    "model.num_beams": ("captioning",),
+    "model.max_new_tokens": ("captioning",),
+    "evaluate.bertscore_model": ("captioning",),
+    "zero_shot": ("zero_shot",),
+}
+
+
+def settings_of(config: dict) -> dict:
+    """A config dict (config.yaml's content) without the settings its task never reads."""
+    task, kept = config.get("task", "classification"), {}
+    for section, value in config.items():
+        if task not in ONLY_FOR.get(section, (task,)):
+            continue
+        if isinstance(value, dict):
+            value = {
+                key: item
+                for key, item in value.items()
+                if task in ONLY_FOR.get(f"{section}.{key}", (task,))
+            }
+        kept[section] = value
+    return kept
+
+
 class ExperimentConfig(_Section):
     task: str = "classification"  # a registered task (vislab.tasks); checked by the registry
     name: str | None = None  # run directory name; default: <task>-<backbone>

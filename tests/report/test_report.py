@@ -37,6 +37,24 @@ def test_report_has_every_section_and_valid_figures(trained_run):
     assert "http://" not in page and "https://" not in page  # self-contained, no network
 
 
+def test_the_title_names_the_run_and_provenance_shows_the_task_settings(trained_run):
+    import yaml
+
+    from vislab.config import ONLY_FOR
+
+    page = (trained_run / "report.html").read_text()
+    assert f"<h1>{trained_run.name} — classification</h1>" in page
+    assert f"<title>{trained_run.name} — classification · vislab report</title>" in page
+    shown = page[page.index("<h3>config.yaml</h3>") :]
+    everything = yaml.safe_load((trained_run / "config.yaml").read_text())
+    for dotted in ONLY_FOR:  # detection, captioning, video and zero-shot settings: not shown
+        section, _, key = dotted.partition(".")
+        assert key in everything[section] if key else section in everything  # the file: all
+        assert f"{key or section}:" not in shown, dotted
+    for key in ("image_size", "batch_size", "backbone", "bootstrap", "seed"):
+        assert f"{key}:" in shown, key
+
+
 def test_tables_for_a_paper(trained_run):
     metrics = json.loads((trained_run / "metrics.json").read_text())
     table = pd.read_csv(trained_run / "tables" / "metrics.csv")

@@ -43,17 +43,6 @@ def entry_text(entry: dict) -> str:
     return text + (f"  [{ci[0]:.4f}, {ci[1]:.4f}]" if ci and value is not None else "")
 
 
-def p_text(p: float | None, resamples: int | None = None) -> str:
-    """A p-value as its resolution allows: `p < 0.0001` for an analytic test, `p ≤ 0.002` at the
-    floor of a bootstrap's resamples (2 / (resamples + 1)), else two significant digits."""
-    if p is None or p != p:
-        return "p = n/a"
-    if resamples:
-        floor = 2 / (resamples + 1)
-        return f"p ≤ {floor:.2g}" if p <= floor * (1 + 1e-9) else f"p = {p:.2g}"
-    return "p < 0.0001" if p < 1e-4 else f"p = {p:.2g}"
-
-
 def print_metrics(metrics: dict) -> None:
     """The summary every evaluation prints: metrics with intervals, then each group."""
     say(f"{metrics['task']}: n = {metrics['n']}")

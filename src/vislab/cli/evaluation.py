@@ -18,7 +18,6 @@ from vislab.cli.common import (
     Seed,
     entry_text,
     fresh_outputs,
-    p_text,
     print_metrics,
     say,
     split_list,
@@ -26,6 +25,7 @@ from vislab.cli.common import (
     write_result,
 )
 from vislab.progress import set_quiet
+from vislab.report.numbers import p_text
 
 
 class Level(StrEnum):

@@ -10,6 +10,7 @@ import numpy as np
 
 from vislab.files import write_atomic
 from vislab.report.html import STYLE, figure
+from vislab.report.numbers import p_text
 from vislab.report.plots import _pyplot, figure_png
 
 
@@ -55,7 +56,7 @@ def audit_summary_html(result: dict) -> str:
             parts.append(
                 f"<p>Label × {html.escape(spec)}: χ² = {association['chi2']:.2f}, dof = "
                 f"{association['dof']}, "
-                f"p = {association['p_value']:.3g}, Cramér's V = "
+                f"{p_text(association['p_value'])}, Cramér's V = "
                 f"{association['cramers_v']:.3f}.</p>"
             )
         reference = entry.get("reference")

@@ -10,7 +10,9 @@ from functools import partial
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
+from vislab.config import settings_of
 from vislab.files import write_atomic
 from vislab.report import plots
 
@@ -204,7 +206,6 @@ def write_run_report(
     run_dir = Path(run_dir)
     confusion = metrics["confusion_matrix"]
     sections = [
-        f"<h1>vislab report: {html.escape(run_dir.name)}</h1>",
         f"<p>Task: {metrics['task']}. Evaluated on {metrics['n']} images. Intervals: "
         f"{_bootstrap_text(metrics['bootstrap'])}. Tables for a paper: <code>tables/*.csv</code>, "
         "<code>tables/*.tex</code>.</p>",
@@ -226,7 +227,7 @@ def write_run_report(
     for title, body in (extra_sections or {}).items():
         sections += [f"<h2>{html.escape(title)}</h2>", body]
     sections += ["<h2>Most confident errors</h2>", errors_section(predictions, read_image)]
-    return write_report_page(run_dir, metrics, sections[1:])
+    return write_report_page(run_dir, metrics, sections)
 
 
 def write_report_page(run_dir: str | Path, metrics: dict, sections: list[str]) -> Path:
@@ -235,14 +236,15 @@ def write_report_page(run_dir: str | Path, metrics: dict, sections: list[str]) -
 
     run_dir = Path(run_dir)
     body = [
-        f"<h1>vislab report: {html.escape(run_dir.name)}</h1>",
+        f"<h1>{html.escape(_title(run_dir, metrics))}</h1>",
         *sections,
         "<h2>Provenance</h2>",
         _provenance(run_dir),
     ]
     page = (
         "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>vislab report {html.escape(run_dir.name)}</title><style>{STYLE}</style></head>"
+        f"<title>{html.escape(_title(run_dir, metrics))} · vislab report</title>"
+        f"<style>{STYLE}</style></head>"
         f"<body>{''.join(body)}</body></html>"
     )
     write_tables(metrics, run_dir / "tables")
@@ -267,12 +269,23 @@ def _bootstrap_text(settings: dict) -> str:
 
 
 def _provenance(run_dir: Path) -> str:
+    """environment.json, and the settings of config.yaml that the run's task reads."""
     parts = []
-    for name in ("environment.json", "config.yaml"):
-        path = run_dir / name
-        if path.is_file():
-            text = path.read_text()
-            if name.endswith(".json"):
-                text = json.dumps(json.loads(text), indent=1)
-            parts.append(f"<h3>{name}</h3><pre>{html.escape(text)}</pre>")
+    environment = run_dir / "environment.json"
+    if environment.is_file():
+        text = json.dumps(json.loads(environment.read_text()), indent=1)
+        parts.append(f"<h3>environment.json</h3><pre>{html.escape(text)}</pre>")
+    config = run_dir / "config.yaml"
+    if config.is_file():
+        settings = settings_of(yaml.safe_load(config.read_text()) or {})
+        text = yaml.safe_dump(settings, sort_keys=False)
+        parts.append(
+            "<h3>config.yaml</h3><p>The settings this task reads (config.yaml holds them all)."
+            f"</p><pre>{html.escape(text)}</pre>"
+        )
     return "".join(parts)
+
+
+def _title(run_dir: Path, metrics: dict) -> str:
+    """`digits-manifest — classification`: the run's name and its task."""
+    return f"{run_dir.name} — {metrics.get('task', '')}".rstrip(" —")
