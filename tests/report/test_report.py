@@ -135,3 +135,13 @@ def test_a_figure_that_cannot_be_drawn_costs_only_itself():
     note = figure(broken, "precision-recall curves")
     assert "could not be drawn" in note and "TypeError: no boxes to draw" in note
     assert figure(lambda: None, "nothing") == ""
+
+
+def test_the_reliability_diagram_draws_bins_of_one_image_and_of_all_right():
+    from vislab.report import plots
+
+    confidence = np.array([0.35, 0.0, 0.72, 0.98])
+    accuracy = np.array([1.0, 0.0, 0.0, 1.0])  # a bin of one right image, one of one wrong one
+    count = np.array([1, 0, 1, 300])
+    png = plots.reliability_png({"all": (confidence, accuracy, count)})
+    assert Image.open(io.BytesIO(png)).size[0] > 300

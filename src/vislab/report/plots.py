@@ -75,27 +75,49 @@ def image_grid_png(images: list, captions: list[str], columns: int = 6) -> bytes
     return figure_png(figure)
 
 
+JOINED_BIN = 10  # bins with fewer images are drawn as hollow points, not joined by the line
+
+
 def reliability_png(curves: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]) -> bytes:
-    """Reliability diagram: accuracy against confidence per bin, one line per population.
+    """Reliability diagram: accuracy against confidence per bin, one colour per population.
 
     `curves` maps a name ("all", or a group) to (mean confidence, accuracy, count) per bin.
+    Each bin has its 95 % Wilson interval; the line joins only bins of `JOINED_BIN` images or
+    more (hollow points: fewer); the first population's bins are labelled with their counts.
     """
+    from statsmodels.stats.proportion import proportion_confint
+
     plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(4.6, 4.2))
-    axes.plot(
-        [0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect calibration"
-    )
-    for name, (confidence, accuracy, count) in curves.items():
+    figure, axes = plt.subplots(figsize=(5.2, 5.0))
+    axes.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect")
+    for index, (name, (confidence, accuracy, count)) in enumerate(curves.items()):
         used = count > 0
-        line = axes.plot(confidence[used], accuracy[used], alpha=0.5, linewidth=1)[0]
-        sizes = 120 * count[used] / max(count.max(), 1) + 4  # marker area: images in the bin
-        axes.scatter(confidence[used], accuracy[used], s=sizes, color=line.get_color(), label=name)
+        x, y, n = confidence[used], accuracy[used], count[used]
+        low, high = proportion_confint(np.round(y * n), n, alpha=0.05, method="wilson")
+        color = f"C{index}"
+        spread = np.clip([y - low, high - y], 0, None)  # Wilson's bounds hold y; rounding not
+        axes.errorbar(x, y, yerr=spread, fmt="none", ecolor=color, alpha=0.6)
+        big = n >= JOINED_BIN
+        axes.plot(x[big], y[big], "o-", color=color, markersize=5, label=name)
+        axes.plot(x[~big], y[~big], "o", color=color, markerfacecolor="white", markersize=5)
+        if index == 0:
+            for xi, yi, ni in zip(x, y, n, strict=True):
+                axes.annotate(
+                    f"{int(ni)}",
+                    (xi, yi),
+                    textcoords="offset points",
+                    xytext=(4, -10),
+                    fontsize=8,
+                    color="#444",
+                )
     axes.set_xlabel("confidence (top-class probability)")
-    axes.set_ylabel("accuracy")
-    axes.set_xlim(0, 1)
-    axes.set_ylim(0, 1.02)
-    axes.legend(fontsize=7, loc="upper left")
-    axes.set_title("Reliability diagram (marker area: images per bin)")
+    axes.set_ylabel("accuracy (95% interval per bin)")
+    axes.set_xlim(0, 1.02)
+    axes.set_ylim(-0.02, 1.05)
+    axes.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, frameon=False)
+    axes.set_title(
+        f"Reliability (numbers: images per bin; hollow: under {JOINED_BIN})", fontsize=10
+    )
     return figure_png(figure)
 
 
