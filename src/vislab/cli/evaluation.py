@@ -273,7 +273,9 @@ def audit(
 
 def _metadata_columns(frame) -> list[str]:
     """Columns other than id/path/label/split with at most 50 distinct values."""
-    skip = {"id", "path", "label", "split", "listed_path"}
+    from vislab.files import LISTED_PATH
+
+    skip = {"id", "path", "label", "split", LISTED_PATH}
     return [c for c in frame.columns if c not in skip and frame[c].nunique() <= 50]
 
 

@@ -162,7 +162,7 @@ def from_coco(
     for key in ("images", "annotations", "categories"):
         if not isinstance(data, dict) or key not in data:
             raise InputError(f"{annotations}: a COCO instances file needs '{key}'.")
-    _check_coco_entries(data, annotations)
+    check_coco_lists(data, annotations)
     categories = sorted(data["categories"], key=lambda c: c["id"])
     names, ids = [str(c.get("name", c["id"])) for c in categories], [c["id"] for c in categories]
     builder = _Builder(names, ids, outside, f"COCO {annotations}")
@@ -185,10 +185,11 @@ def from_coco(
     return builder.build()
 
 
-def _check_coco_entries(data: dict, source: Path) -> None:
-    """Images and categories are lists of objects with unique ids (and images a file_name):
-    a repeated image id would put one image's boxes on another."""
-    for key, needed in (("images", ("id", "file_name")), ("categories", ("id",))):
+def check_coco_lists(data: dict, source, image_keys: tuple[str, ...] = ("id", "file_name")) -> None:
+    """Images and categories are lists of objects with unique ids (and the `image_keys`): a
+    repeated image id would put one image's boxes on another. Shared by `data check`, training
+    and `evaluate detection`'s references."""
+    for key, needed in (("images", image_keys), ("categories", ("id",))):
         entries = data[key]
         if not isinstance(entries, list) or not all(
             isinstance(e, dict) and all(k in e for k in needed) for e in entries
@@ -239,7 +240,7 @@ def _coco_image(builder: _Builder, image: dict, root: Path, boxes: list, source:
             builder.problem(where, message, "dropped")
             continue
         box = annotation.get("bbox")
-        if not _four_numbers(box):
+        if not is_bbox(box):
             builder.problem(where, f"bbox is not [x, y, width, height]: {box!r}", "dropped")
             continue
         x, y, w, h = (float(v) for v in box)
@@ -247,12 +248,14 @@ def _coco_image(builder: _Builder, image: dict, root: Path, boxes: list, source:
         builder.add_box(where, x, y, x + w, y + h, index[annotation["category_id"]], crowd)
 
 
-def _four_numbers(box) -> bool:
-    return (
-        isinstance(box, list | tuple)
-        and len(box) == 4
-        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in box)
-    )
+def is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def is_bbox(box) -> bool:
+    """[x, y, width, height]: a list of 4 numbers (NaN is a number here; `add_box` and the
+    evaluation's checks say it is not finite)."""
+    return isinstance(box, list | tuple) and len(box) == 4 and all(is_number(v) for v in box)
 
 
 def from_voc(

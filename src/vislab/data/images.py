@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +29,14 @@ def set_pixel_limit(limit: int) -> None:
     Image.MAX_IMAGE_PIXELS = PIXEL_LIMIT // 2 + 1  # Pillow refuses above twice this
 
 
-def _open(path: Path) -> Image.Image:
-    """Image.open without Pillow's warning for large images: vislab's own limit decides."""
+@contextmanager
+def _open(path: Path):
+    """Image.open, and what is done with the image inside the block, without Pillow's warning
+    for large images (some formats check again when decoding): vislab's own limit decides."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        return Image.open(path)
+        with Image.open(path) as image:
+            yield image
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -60,8 +64,7 @@ def read_image(path: str | Path) -> Image.Image:
     problem = image_problem(path)
     if problem:
         raise InputError(f"{path}: {problem}")
-    with _open(Path(path)) as image, warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+    with _open(Path(path)) as image:
         image.load()
         return to_rgb(image)
 

@@ -119,23 +119,16 @@ def _same_item_together(
 
 
 def _connected(rows: list[tuple]) -> list[int]:
-    """The connected component of each row, rows being linked when they share any key."""
-    parent = list(range(len(rows)))
+    """The connected component of each row, rows being linked when they share any key (scipy's
+    connected components of the graph rows -- keys)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
 
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    owner: dict = {}
-    for i, keys in enumerate(rows):
-        for key in keys:
-            if key in owner:
-                parent[root(i)] = root(owner[key])
-            else:
-                owner[key] = i
-    return [root(i) for i in range(len(rows))]
+    owners = np.repeat(np.arange(len(rows)), [len(keys) for keys in rows])
+    codes, uniques = pd.factorize(pd.Series([key for keys in rows for key in keys], dtype=object))
+    nodes = len(rows) + len(uniques)
+    edges = coo_matrix((np.ones(len(codes)), (owners, codes + len(rows))), shape=(nodes, nodes))
+    return connected_components(edges, directed=False)[1][: len(rows)].tolist()
 
 
 def _stratify_labels(table: Table, stratify: pd.Series | None, usable: list[int]) -> pd.Series:

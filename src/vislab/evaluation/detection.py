@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
+from vislab.data.detection import check_coco_lists, is_bbox, is_number
 from vislab.errors import InputError
 from vislab.evaluation.detection_matching import NAMES, DetectionEvaluator
 from vislab.evaluation.groups import group_breakdown
@@ -43,8 +45,9 @@ def check_references(dataset, source: str) -> dict:
     missing = [key for key in ("images", "annotations", "categories") if key not in dataset]
     if missing:
         raise InputError(f"{source}: a COCO instances file needs {missing}.")
-    images = _unique_ids(dataset["images"], "images", source)
-    categories = _unique_ids(dataset["categories"], "categories", source)
+    check_coco_lists(dataset, source, image_keys=("id",))  # pycocotools needs no file_name
+    images = {image["id"] for image in dataset["images"]}
+    categories = {category["id"] for category in dataset["categories"]}
     annotations = []
     for number, item in enumerate(dataset["annotations"], start=1):
         where = f"{source}: annotation {number} (counting from 1)"
@@ -55,23 +58,8 @@ def check_references(dataset, source: str) -> dict:
     return {**dataset, "annotations": annotations}
 
 
-def _unique_ids(entries, key: str, source: str) -> set:
-    if not isinstance(entries, list) or not all(isinstance(e, dict) and "id" in e for e in entries):
-        raise InputError(f"{source}: '{key}' must be a list of objects that each have an 'id'.")
-    ids = [entry["id"] for entry in entries]
-    repeated = pd.Series(ids)[pd.Series(ids).duplicated()].tolist()
-    if repeated:
-        raise InputError(
-            f"{source}: {key} id {repeated[0]!r} appears {ids.count(repeated[0])} times in "
-            f"'{key}'; ids must be unique, or one entry's boxes land on another."
-        )
-    return set(ids)
-
-
 def _check_detection(item, keys, images: set, categories: set, where: str) -> None:
     """One detection or annotation: its keys, a known image and category, a finite box."""
-    import math
-
     problem = None
     if not isinstance(item, dict) or not all(key in item for key in keys):
         problem = f"needs {', '.join(keys)}"
@@ -79,28 +67,14 @@ def _check_detection(item, keys, images: set, categories: set, where: str) -> No
         problem = f"image_id {item['image_id']!r} is not in 'images' of the references"
     elif item["category_id"] not in categories:
         problem = f"category_id {item['category_id']!r} is not in the references' categories"
-    elif not _finite_box(item["bbox"]):
+    elif not (is_bbox(item["bbox"]) and all(math.isfinite(v) for v in item["bbox"])):
         problem = f"bbox must be [x, y, width, height]: 4 finite numbers, got {item['bbox']!r}"
     elif item["bbox"][2] < 0 or item["bbox"][3] < 0:
         problem = f"bbox width and height must be >= 0, got {item['bbox']!r}"
-    elif "score" in keys and not (_number(item["score"]) and math.isfinite(item["score"])):
+    elif "score" in keys and not (is_number(item["score"]) and math.isfinite(item["score"])):
         problem = f"score must be a finite number, got {item['score']!r}"
     if problem:
         raise InputError(f"{where}: {problem}.")
-
-
-def _number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _finite_box(box) -> bool:
-    import math
-
-    return (
-        isinstance(box, list | tuple)
-        and len(box) == 4
-        and all(_number(v) and math.isfinite(v) for v in box)
-    )
 
 
 def check_results(results, truth, source: str) -> list[dict]:
