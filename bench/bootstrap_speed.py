@@ -19,8 +19,12 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from vislab.evaluation.classification import ClassificationData
-from vislab.evaluation.intervals import bootstrap_values
+from vislab.evaluation.classification_stats import ClassificationData, ClassificationEvaluator
+from vislab.evaluation.intervals import bootstrap_draws
+
+
+def bootstrap_values(data: ClassificationData, resamples: int, seed: int) -> dict:
+    return bootstrap_draws(ClassificationEvaluator(data), resamples, seed)
 
 
 def predictions(n: int, classes: int, scores: bool, seed: int = 0) -> pd.DataFrame:

@@ -19,9 +19,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-from vislab.evaluation.image_groups import weights_stream
 
-from vislab.evaluation.captioning import caption_metrics, caption_stats, meteor_process, tokenize
+from vislab.evaluation.bootstrap import draw_replicates
+from vislab.evaluation.captioning_stats import (
+    caption_metrics,
+    caption_stats,
+    meteor_process,
+    tokenize,
+)
 
 WORDS = [
     "a",
@@ -94,8 +99,8 @@ def main() -> None:
         stats = caption_stats(references, predictions, meteor)
         statistics = time.perf_counter() - start
         start = time.perf_counter()
-        for weights in weights_stream(np.arange(args.n), args.n, args.resamples, 200, 0):
-            caption_metrics(stats, weights)
+        for replicates in draw_replicates(args.n, args.resamples, 0, per_chunk=200):
+            caption_metrics(stats, replicates.weights_over(args.n))
         resampling = time.perf_counter() - start
         rng = np.random.default_rng(1)
         start = time.perf_counter()

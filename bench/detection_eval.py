@@ -26,10 +26,9 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from vislab.evaluation.detection_json import evaluate_detection  # noqa: E402
-
 from tests.evaluation.test_detection import random_coco  # noqa: E402
-from vislab.evaluation.detection import STATS  # noqa: E402
+from vislab.evaluation.detection import evaluate_detection  # noqa: E402
+from vislab.evaluation.detection_matching import STATS  # noqa: E402
 
 
 def pycocotools_stats(gt: dict, detections: list) -> np.ndarray:
