@@ -14,6 +14,7 @@ from vislab.models.yolo import quiet_ultralytics
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a hub look-up fails at once instead of retrying
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+pytest_plugins = ["tests.printing"]  # the `browser` fixture: Chromium through selenium
 quiet_ultralytics()  # ultralytics: settings in a temp folder (not the home folder), offline, quiet
 
 COLORS = {"red": (200, 40, 40), "green": (40, 180, 60), "blue": (40, 60, 200)}

@@ -194,3 +194,25 @@ def test_examples_writes_the_bundled_configs_for_an_installed_package(tmp_path, 
     assert load_config(out / "digits-manifest.yaml").task == "classification"
     assert "vislab train " in capsys.readouterr().out
     assert run(["examples", "--out", str(out)]) == 2  # never over an earlier copy
+
+
+MEASURES = {"evaluate", "compare", "agreement", "retrieval"}  # print; JSON only where asked
+
+
+def test_commands_that_write_files_have_a_default_out_and_measures_print():
+    import typer
+
+    from vislab.cli import app
+
+    group = typer.main.get_command(app)
+    for command in _every_command():
+        found = group
+        for name in command:
+            found = found.commands[name]
+        out = [p for p in found.params if "--out" in p.opts]
+        if not out:
+            continue
+        if command[0] in MEASURES:
+            assert out[0].default is None, command
+        else:
+            assert out[0].default is not None, command

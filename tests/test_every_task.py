@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import make_image_folder, tiny_config
+from tests.printing import print_problems
 from vislab.cli import run
 from vislab.tasks import config_from_dict
 from vislab.training import train
@@ -145,7 +146,9 @@ TRAINED = ["classification", "detection", "captioning", "video"]
 
 
 @pytest.mark.parametrize("task", [*TRAINED, "zero_shot", "linear_probe"])
-def test_every_verb_on_a_run_of_every_task(task, sources, tmp_path, monkeypatch, capsys):
+def test_every_verb_on_a_run_of_every_task(
+    task, sources, tmp_path, monkeypatch, capsys, any_browser
+):
     if task == "captioning" and shutil.which("java") is None:
         pytest.skip("caption metrics need Java")
     config = config_from_dict(_config(task, sources, tmp_path / "runs"))
@@ -164,6 +167,8 @@ def test_every_verb_on_a_run_of_every_task(task, sources, tmp_path, monkeypatch,
     else:
         run_dir = train(config, progress=False)
     assert [p.name for p in (tmp_path / "runs").iterdir()] == [run_dir.name]  # one run, in place
+    if any_browser is not None:  # the report prints on A4
+        assert print_problems(any_browser, run_dir / "report.html") == []
     written = (run_dir / "metrics.json").read_text()
     (run_dir / "metrics.json").unlink()
     assert run(["evaluate", str(run_dir)]) == 0  # the saved predictions give the same file
@@ -190,3 +195,5 @@ def test_every_verb_on_a_run_of_every_task(task, sources, tmp_path, monkeypatch,
     assert (maps / "explanations.html").is_file() and len(
         pd.read_csv(maps / "explanations.csv")
     ) > 0
+    if any_browser is not None:
+        assert print_problems(any_browser, maps / "explanations.html") == []

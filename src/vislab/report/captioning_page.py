@@ -10,13 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from vislab.data.captions import CaptionTable
-from vislab.report.html import (
-    embed_png,
-    forest_section,
-    groups_section,
-    metrics_table,
-    write_report_page,
-)
+from vislab.report.html import embed_png, forest_section, write_report_page
+from vislab.report.html_tables import groups_section, metrics_table
 
 GALLERY = 12
 THUMBNAIL = 160
@@ -40,8 +35,9 @@ def worst_section(worst: pd.DataFrame, table: CaptionTable, count: int = GALLERY
         references = "<br>".join(html.escape(text) for text in row.references.split(" | "))
         rows.append(
             f"<tr><td>{_thumbnail(table, where[row.image_id])}</td>"
-            f"<td>{html.escape(str(row.image_id))}</td>"
-            f"<td><b>{html.escape(row.prediction)}</b></td><td>{references}</td>"
+            f'<td class="text">{html.escape(str(row.image_id))}</td>'
+            f'<td class="text"><b>{html.escape(row.prediction)}</b></td>'
+            f'<td class="text">{references}</td>'
             f"<td>{row.CIDEr:.3f}</td><td>{getattr(row, 'BLEU_4', float('nan')):.3f}</td></tr>"
         )
     return (

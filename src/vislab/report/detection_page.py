@@ -17,30 +17,39 @@ import torch
 from PIL import Image
 
 from vislab.report import plots
-from vislab.report.html import (
-    figure,
-    forest_section,
-    groups_section,
-    metrics_table,
-    write_report_page,
-)
+from vislab.report.html import figure, forest_section, write_report_page
+from vislab.report.html_tables import cell, groups_section, metrics_table
 
 SCORE_THRESHOLD = 0.5
 
 
+LEGEND_CLASSES = 10  # more classes: thin grey lines and their mean, named in the AP table
+
+
 def precision_recall_png(curves: np.ndarray, levels: np.ndarray, names: list[str]) -> bytes | None:
-    """Per class, interpolated precision against recall at IoU 0.5 (`Matching.curves`)."""
+    """Per class, interpolated precision against recall at IoU 0.5 (`Matching.curves`); the
+    legend sits beside the axes."""
     if not len(curves) or not (curves > -1).any():
         return None
     plt = plots._pyplot()
-    figure, axes = plt.subplots(figsize=(5, 4))
-    for name, precision in zip(names, curves, strict=True):
-        if (precision > -1).any():
-            axes.plot(levels, np.clip(precision, 0, 1), label=name)
+    figure, axes = plt.subplots(figsize=(4.6, 4))
+    found = [(n, np.clip(p, 0, 1)) for n, p in zip(names, curves, strict=True) if (p > -1).any()]
+    many = len(found) > LEGEND_CLASSES
+    for name, precision in found:
+        if many:
+            axes.plot(levels, precision, color="#bbb", linewidth=0.8)
+        else:
+            axes.plot(levels, precision, label=plots.short(name, 20))
+    if many:
+        mean = np.mean([p for _, p in found], axis=0)
+        axes.plot(levels, mean, color="#1f4e79", linewidth=2, label="mean of the classes")
+        axes.plot([], [], color="#bbb", label=f"each of {len(found)} classes")
     axes.set_xlabel("recall")
     axes.set_ylabel("precision")
-    axes.set_title("Precision-recall at IoU 0.5")
-    axes.legend(fontsize=7)
+    axes.set_title("Precision-recall at IoU 0.5", fontsize=10)
+    axes.legend(
+        loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=plots.MIN_TEXT_PT, frameon=False
+    )
     return plots.figure_png(figure)
 
 
@@ -86,10 +95,8 @@ def lowest_recall_gallery(
 
 
 def per_class_table(metrics: dict) -> str:
-    from vislab.report.html import _cell
-
     rows = "".join(
-        f"<tr><td>{html.escape(name)}</td>{_cell(entry['AP'])}</tr>"
+        f"<tr><td>{html.escape(name)}</td>{cell(entry['AP'])}</tr>"
         for name, entry in metrics["per_class"].items()
     )
     return f"<table><tr><th>class</th><th>AP (0.50:0.95)</th></tr>{rows}</table>"

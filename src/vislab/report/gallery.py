@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,12 @@ def gallery_section(chosen: pd.DataFrame, explained: dict, method: str) -> tuple
         "each class's most confident correct image; then the most confident errors.</p>"
     )
     overlays = [Image.fromarray(o) for o in explained["overlays"]]
-    return text + figure(lambda: image_grid_png(overlays, captions), "explanation gallery"), summary
+    draw = partial(image_grid_png, overlays, captions, scale=scale_label(method))
+    return text + figure(draw, "explanation gallery"), summary
+
+
+def scale_label(method: str) -> str:
+    return f"{method} map, each scaled to its own range: 0 (least weight) to 1 (most)"
 
 
 def write_overlays_page(
@@ -60,7 +66,8 @@ def write_overlays_page(
 ) -> Path:
     """explanations.html: the overlays in a grid, a caption each, and what they show."""
     pictures = [Image.fromarray(o) for o in overlays]
-    grid = figure(lambda: image_grid_png(pictures, captions), "explanations")
+    draw = partial(image_grid_png, pictures, captions, scale=scale_label(method))
+    grid = figure(draw, "explanations")
     page = (
         "<!doctype html><html><head><meta charset='utf-8'><title>vislab explanations</title>"
         f"<style>{STYLE}</style></head><body><h1>Explanations ({html.escape(method)})</h1>"

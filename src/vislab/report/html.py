@@ -15,21 +15,30 @@ import yaml
 from vislab.config import settings_of
 from vislab.files import write_atomic
 from vislab.report import plots
+from vislab.report.html_tables import fairness_section, fmt, groups_section, metrics_table
 
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 h1{font-size:1.6em}
 h2{font-size:1.25em;border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
+h2,h3{break-after:avoid}img,tr{break-inside:avoid}
 table{border-collapse:collapse;margin:.5em 0;font-size:.92em}
-td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}th{background:#f4f4f4}
-td:first-child,th:first-child{text-align:left}.small{color:#b00}
-img{max-width:100%}pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.85em}
+td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}td{white-space:nowrap}
+td:first-child{white-space:normal;overflow-wrap:break-word}
+td.text{white-space:normal;overflow-wrap:anywhere;text-align:left}
+th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}.small{color:#b00}
+img{max-width:100%;height:auto}
+pre{background:#f7f7f7;padding:.6em;white-space:pre-wrap;overflow-wrap:anywhere;font-size:.85em}
+@page{size:A4 portrait;margin:1cm}@media print{body{margin:0;padding:0}}
 """
 
 
-def embed_png(png: bytes, alt: str) -> str:
+def embed_png(png: bytes, alt: str, width: int | None = None) -> str:
+    """The PNG inside the page; `width` (CSS px) shows it at that size, or less on a narrow
+    page."""
     data = base64.b64encode(png).decode()
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+    size = f' width="{width}"' if width else ""
+    return f'<img alt="{html.escape(alt)}"{size} src="data:image/png;base64,{data}">'
 
 
 def figure(draw: Callable[[], bytes | None], alt: str) -> str:
@@ -38,78 +47,13 @@ def figure(draw: Callable[[], bytes | None], alt: str) -> str:
     and why."""
     try:
         png = draw()
-        return "" if png is None else embed_png(png, alt)
+        return "" if png is None else embed_png(png, alt, plots.display_width(png))
     except Exception as error:  # any drawing failure: the numbers must still reach the page
         reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
         return (
             f'<p class="small">The figure "{html.escape(alt)}" could not be drawn '
             f"({html.escape(reason)}). The numbers are in the tables.</p>"
         )
-
-
-def _fmt(value) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return html.escape(str(value))
-
-
-def metrics_table(metrics: dict[str, dict]) -> str:
-    rows = []
-    for name, entry in metrics.items():
-        ci = entry.get("ci")
-        interval = f"[{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else "–"
-        rows.append(
-            f"<tr><td>{html.escape(name)}</td><td>{_fmt(entry['value'])}</td>"
-            f"<td>{interval}</td></tr>"
-        )
-    return (
-        "<table><tr><th>metric</th><th>value</th><th>interval</th></tr>"
-        + "".join(rows)
-        + "</table>"
-    )
-
-
-def groups_section(metrics: dict) -> str:
-    parts = []
-    for spec, groups in metrics.get("groups", {}).items():
-        names = list(next(iter(groups.values()))["metrics"]) if groups else []
-        head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
-        rows = []
-        for group, entry in groups.items():
-            cells = "".join(_cell(entry["metrics"][n]) for n in names)
-            flag = ' <span class="small">(n &lt; 30)</span>' if entry["small"] else ""
-            rows.append(f"<tr><td>{html.escape(group)}{flag}</td><td>{entry['n']}</td>{cells}</tr>")
-        parts.append(
-            f"<h3>by {html.escape(spec)}</h3><table><tr><th>group</th><th>n</th>{head}</tr>"
-            + "".join(rows)
-            + "</table>"
-        )
-        disparities = metrics.get("disparities", {}).get(spec, {})
-        if disparities:
-            parts.append(_disparity_table(disparities))
-    return "".join(parts)
-
-
-def _cell(entry: dict) -> str:
-    ci = entry.get("ci")
-    interval = f"<br><small>[{_fmt(ci[0])}, {_fmt(ci[1])}]</small>" if ci else ""
-    return f"<td>{_fmt(entry['value'])}{interval}</td>"
-
-
-def _disparity_table(disparities: dict) -> str:
-    rows = "".join(
-        f"<tr><td>{html.escape(m)}</td><td>{_fmt(d['difference'])}</td><td>{_fmt(d['ratio'])}</td>"
-        f"<td>{_fmt(d.get('ci', [None])[0])} – {_fmt(d.get('ci', [None, None])[1])}</td>"
-        f"<td>{html.escape(str(d['highest']))} / {html.escape(str(d['lowest']))}</td></tr>"
-        for m, d in disparities.items()
-    )
-    return (
-        "<p>Disparity: highest group minus lowest group, their ratio, and the interval of the "
-        "difference.</p><table><tr><th>metric</th><th>difference</th><th>ratio</th>"
-        f"<th>interval</th><th>highest / lowest</th></tr>{rows}</table>"
-    )
 
 
 def confident_errors(predictions: pd.DataFrame, count: int = 12) -> pd.DataFrame:
@@ -142,8 +86,12 @@ def errors_section(predictions: pd.DataFrame, read_image: Callable[[str], object
     return figure(draw, "most confident errors")
 
 
+CURVES = 4  # groups drawn in the reliability diagram; with more, each group's ECE is tabled
+
+
 def calibration_section(metrics: dict, predictions: pd.DataFrame) -> str:
-    """Reliability diagram overall and per group (first group column), when scores exist."""
+    """Reliability diagram overall and per group (first group column, up to CURVES groups: the
+    ECE of every group is in the groups table), when scores exist."""
     from vislab.evaluation.classification_stats import ClassificationData, reliability
     from vislab.evaluation.groups import group_values
 
@@ -152,14 +100,14 @@ def calibration_section(metrics: dict, predictions: pd.DataFrame) -> str:
     data = ClassificationData(predictions)
     curves = {"all": reliability(data)}
     specs = list(metrics.get("groups", {}))
-    if specs:
+    if specs and len(metrics["groups"][specs[0]]) <= CURVES:
         values = group_values(predictions, specs[0], "predictions").to_numpy()
         for name in sorted(set(values)):
             curves[f"{specs[0]}={name}"] = reliability(data.subset(values == name))
     ece = metrics["metrics"]["ece"]
-    text = f"<p>Expected calibration error (15 bins): {_fmt(ece['value'])}"
+    text = f"<p>Expected calibration error (15 bins): {fmt(ece['value'])}"
     if ece.get("ci"):
-        text += f" [{_fmt(ece['ci'][0])}, {_fmt(ece['ci'][1])}]"
+        text += f" [{fmt(ece['ci'][0])}, {fmt(ece['ci'][1])}]"
     return text + ".</p>" + figure(lambda: plots.reliability_png(curves), "reliability diagram")
 
 
@@ -171,26 +119,6 @@ def forest_section(metrics: dict, names=("accuracy", "f1_macro")) -> str:
                 entry = metrics["metrics"][name]
                 draw = partial(plots.forest_png, spec, name, groups, entry)
                 parts.append(figure(draw, f"{name} by {spec}"))
-    return "".join(parts)
-
-
-def fairness_section(metrics: dict) -> str:
-    parts = []
-    for spec, by_class in metrics.get("fairness", {}).items():
-        if not by_class:
-            continue
-        measures = list(next(iter(by_class.values())))
-        head = "".join(f"<th>{html.escape(m.replace('_', ' '))}</th>" for m in measures)
-        rows = "".join(
-            f"<tr><td>{html.escape(cls)}</td>"
-            + "".join(_cell(entry[m]) for m in measures)
-            + "</tr>"
-            for cls, entry in by_class.items()
-        )
-        parts.append(
-            f"<h3>by {html.escape(spec)} (each class against the rest)</h3>"
-            f"<table><tr><th>class</th>{head}</tr>{rows}</table>"
-        )
     return "".join(parts)
 
 

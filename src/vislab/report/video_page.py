@@ -5,14 +5,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from vislab.data.videos import VideoTable
-from vislab.report.html import figure, groups_section, metrics_table, write_report_page
+from vislab.report.html import figure, forest_section, write_report_page
+from vislab.report.html_tables import groups_section, metrics_table
+
+WINDOWS_SHOWN = 5  # windows per video in a timeline, evenly spaced: a strip fits the page
 
 
 def timeline_png(windows: pd.DataFrame, table: VideoTable, videos: int = 6) -> bytes:
-    """Per sampled video, a strip of its windows' middle frames with prediction and probability."""
+    """Per sampled video, a strip of its windows' middle frames with prediction and probability
+    (at most WINDOWS_SHOWN windows, evenly spaced from the first to the last)."""
     from PIL import Image
 
     from vislab.data.videos import read_frames
@@ -20,10 +25,12 @@ def timeline_png(windows: pd.DataFrame, table: VideoTable, videos: int = 6) -> b
 
     paths = dict(zip(table.frame["id"], table.frame["path"], strict=True))
     rates = dict(zip(table.frame["id"], table.frame["fps"], strict=True))
-    images, captions, columns = [], [], int(windows.groupby("video_id").size().max())
+    columns = min(WINDOWS_SHOWN, int(windows.groupby("video_id").size().max()))
+    images, captions = [], []
     for video_id, frame in list(
         windows.sort_values(["video_id", "start"]).groupby("video_id", sort=False)
     )[:videos]:
+        frame = frame.iloc[np.unique(np.linspace(0, len(frame) - 1, columns).round().astype(int))]
         middles = [int((row.start + row.end) / 2 * rates[video_id]) for row in frame.itertuples()]
         pixels = read_frames(paths[video_id], middles)
         for index, row in enumerate(frame.itertuples()):
@@ -49,10 +56,12 @@ def write_video_report(
         metrics_table(metrics["metrics"]),
     ]
     if metrics.get("groups"):
-        sections += ["<h2>Groups</h2>", groups_section(metrics)]
+        forest = forest_section(metrics, names=("top1_accuracy", "temporal_consistency"))
+        sections += ["<h2>Groups</h2>", forest, groups_section(metrics)]
     sections += [
         "<h2>Timelines</h2>",
-        "<p>Per video, each window's middle frame, its predicted class and probability.</p>",
+        f"<p>Per video, the middle frame of up to {WINDOWS_SHOWN} windows (evenly spaced), the "
+        "predicted class and its probability.</p>",
         figure(lambda: timeline_png(windows, table), "timelines"),
     ]
     return write_report_page(run_dir, metrics, sections)

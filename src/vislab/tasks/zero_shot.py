@@ -153,7 +153,8 @@ def code_images(
 
 def prompts_html(model: str, prompts: dict[str, list[str]]) -> str:
     rows = "".join(
-        f"<tr><td>{html.escape(name)}</td><td>{'<br>'.join(map(html.escape, texts))}</td></tr>"
+        f"<tr><td>{html.escape(name)}</td>"
+        f'<td class="text">{"<br>".join(map(html.escape, texts))}</td></tr>'
         for name, texts in prompts.items()
     )
     return (
