@@ -196,7 +196,13 @@ def test_examples_writes_the_bundled_configs_for_an_installed_package(tmp_path, 
     assert run(["examples", "--out", str(out)]) == 2  # never over an earlier copy
 
 
-MEASURES = {"evaluate", "compare", "agreement", "retrieval"}  # print; JSON only where asked
+MEASURES = {
+    "evaluate",
+    "compare",
+    "agreement",
+    "retrieval",
+    "estimate",
+}  # print; JSON only where asked
 
 
 def test_commands_that_write_files_have_a_default_out_and_measures_print():

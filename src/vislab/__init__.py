@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["evaluate", "explain", "load_config", "predict", "train"]
+__all__ = ["estimate", "evaluate", "explain", "load_config", "predict", "train"]
 
 
 def train(
@@ -86,3 +86,20 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()):
     from vislab.tasks import load_config as load
 
     return load(path, overrides)
+
+
+def estimate(
+    predictions: Any,
+    coded: Any,
+    label_column: str,
+    sample: str | Path | None = None,
+    by: list[str] | tuple[str, ...] = (),
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict:
+    """estimates.json's content: the prevalence of every class in the collection, overall and
+    per group of each `by` column, corrected with the coded sample (`coded`: one file or
+    DataFrame, or a list of every coder's)."""
+    from vislab.estimation.estimate import estimate as run_estimate
+
+    return run_estimate(predictions, coded, label_column, sample, by, confidence, seed)

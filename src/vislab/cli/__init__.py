@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from vislab.cli import data, evaluation, multimodal, runs
+from vislab.cli import data, estimates, evaluation, multimodal, runs
 from vislab.errors import VislabError
 
 
@@ -54,6 +54,7 @@ app.add_typer(data.app, name="data")
 runs.register(app)
 evaluation.register(app)
 multimodal.register(app)
+estimates.register(app)
 
 
 def run(argv: list[str]) -> int:

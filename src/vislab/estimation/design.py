@@ -1,0 +1,148 @@
+"""The coded sample and its design: which collection rows were coded, with which code, and the
+stratum and weight of each (a simple random sample is one stratum)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vislab.errors import InputError
+from vislab.files import read_table
+
+SIMPLE, STRATIFIED = "simple random", "stratified"
+
+
+@dataclass
+class Design:
+    """`rows`: positions in the collection of the coded images; `codes`: their codes (str);
+    `strata`: each one's stratum; `population`: per stratum, the collection images it holds."""
+
+    kind: str
+    rows: np.ndarray
+    codes: np.ndarray
+    strata: np.ndarray
+    population: dict[str, float]
+
+    @property
+    def weights(self) -> np.ndarray:
+        """Images of the collection that each coded image stands for (1 / inclusion prob.)."""
+        sampled = pd.Series(self.strata).value_counts()
+        return np.array([self.population[s] / sampled[s] for s in self.strata])
+
+
+def as_table(table, name: str) -> pd.DataFrame:
+    return table.copy() if isinstance(table, pd.DataFrame) else read_table(table)
+
+
+def merged_codes(coded: list, label_column: str) -> pd.DataFrame:
+    """Several coders' files (coding sheets, the coding page's downloads) joined on `item`
+    (or `id`): one row per image, each file's coder columns side by side."""
+    tables = [
+        (
+            str(c) if not isinstance(c, pd.DataFrame) else f"coded table {i + 1}",
+            as_table(c, "coded"),
+        )
+        for i, c in enumerate(coded)
+    ]
+    key = "item" if all("item" in t.columns for _, t in tables) else "id"
+    merged = None
+    for name, table in tables:
+        if key not in table.columns:
+            raise InputError(f"{name}: no '{key}' column; give the coding sheet's rows as coded.")
+        table = table.assign(**{key: table[key].astype(str)})
+        doubled = table[key][table[key].duplicated()]
+        if len(doubled):
+            raise InputError(f"{name}: {key} {doubled.iloc[0]!r} is listed twice.")
+        if merged is None:
+            merged = table
+            continue
+        shared = [c for c in table.columns if c in merged.columns and c not in (key, "image")]
+        if shared:
+            raise InputError(f"{name}: column(s) {shared} are also in an earlier coded file.")
+        merged = merged.merge(table.drop(columns=["image"], errors="ignore"), on=key, how="outer")
+    if label_column not in merged.columns:
+        found = ", ".join(map(str, merged.columns))
+        raise InputError(
+            f"coded files: no column '{label_column}' (--label-column). Found: {found}."
+        )
+    return merged
+
+
+def coded_design(
+    collection: pd.DataFrame, coded: pd.DataFrame, label_column: str, sample_dir=None
+) -> Design:
+    """Join the codes to the collection; the design from `sample_dir` (stratified, with the
+    strata's sizes) or, without it, a simple random sample of the whole collection."""
+    from vislab.evaluation.validation import attach_sample
+
+    if sample_dir is not None:
+        _same_collection(Path(sample_dir), len(collection))
+        coded = attach_sample(coded, sample_dir)
+    elif "id" not in coded.columns:
+        raise InputError(
+            "the coded files have 'item' numbers but no 'id': give --sample, the folder "
+            "`vislab validation-sample` wrote, to know which image each item is."
+        )
+    _check_coded(coded, label_column, sample_dir)
+    ids = coded["id"].astype(str).to_numpy(dtype=object)
+    rows = pd.Index(collection["id"].astype(str).to_numpy(dtype=object)).get_indexer(ids)
+    if (rows < 0).any():
+        raise InputError(
+            f"{(rows < 0).sum()} coded image(s) are not in the predictions, e.g. "
+            f"{ids[rows < 0][0]!r}: code a sample of this collection (or predict the images first)."
+        )
+    codes = coded[label_column].astype(str).to_numpy()
+    if sample_dir is None:
+        strata = np.array(["all"] * len(rows))
+        return Design(SIMPLE, rows, codes, strata, {"all": float(len(collection))})
+    strata = coded["stratum"].astype(str).to_numpy()
+    population = _stratum_sizes(Path(sample_dir))
+    return Design(STRATIFIED, rows, codes, strata, population)
+
+
+def _check_coded(coded: pd.DataFrame, label_column: str, sample_dir) -> None:
+    blank = coded[coded[label_column].isna() | (coded[label_column].astype(str).str.strip() == "")]
+    if len(blank):
+        key = "item" if "item" in blank.columns else "id"
+        raise InputError(
+            f"{len(blank)} sampled image(s) have no code in '{label_column}' (e.g. {key} "
+            f"{blank[key].iloc[0]}): code every image of the sample — the estimate needs the "
+            "whole random sample, and images left out are not left out at random."
+        )
+    if sample_dir is not None:
+        from vislab.evaluation.validation import SAMPLE_FILE
+
+        sample = pd.read_csv(Path(sample_dir) / SAMPLE_FILE)
+        missing = sorted(set(sample["id"].astype(str)) - set(coded["id"].astype(str)))
+        if missing:
+            raise InputError(
+                f"{len(missing)} image(s) of the sample in {sample_dir} are not in the coded "
+                f"files (e.g. {missing[0]!r}): code them all, or give every coder's file."
+            )
+
+
+def _same_collection(sample_dir: Path, size: int) -> None:
+    drawn = sum(_stratum_sizes(sample_dir).values())
+    if drawn != size:
+        raise InputError(
+            f"{sample_dir} was drawn from {drawn:.0f} images, the predictions have {size}: give "
+            "the predictions the sample was drawn from."
+        )
+
+
+def _stratum_sizes(sample_dir: Path) -> dict[str, float]:
+    """Per stratum, the images of the collection in it: design.json's counts."""
+    import json
+
+    from vislab.evaluation.validation import DESIGN_FILE
+
+    path = sample_dir / DESIGN_FILE
+    if not path.is_file():
+        raise InputError(
+            f"{sample_dir}: no {DESIGN_FILE}; give the folder `vislab validation-sample` wrote."
+        )
+    design = json.loads(path.read_text())
+    return {str(s): float(v["population"]) for s, v in design["per_stratum"].items()}

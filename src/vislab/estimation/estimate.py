@@ -1,0 +1,160 @@
+"""`vislab estimate`: estimates.json from a predicted collection and its coded sample."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vislab.errors import InputError
+from vislab.estimation.design import STRATIFIED, Design, as_table, coded_design, merged_codes
+from vislab.estimation.prevalence import Domain, Strata, difference, prevalence
+from vislab.predictions import score_columns
+
+
+def estimate(
+    predictions,
+    coded,
+    label_column: str,
+    sample=None,
+    by: Sequence[str] = (),
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict:
+    """estimates.json's content: per class its prevalence in the collection, overall and per
+    group of each `by` column (corrected, naive, coded_only), and the differences between
+    groups with Holm-adjusted p-values. `predictions`, `coded`: paths or DataFrames (`coded`:
+    one, or a list of every coder's file). `seed` is recorded; the intervals draw nothing."""
+    collection = _collection(as_table(predictions, "predictions"))
+    files = list(coded) if isinstance(coded, list | tuple) else [coded]
+    design = coded_design(collection, merged_codes(files, label_column), label_column, sample)
+    classes = _classes(collection, design, label_column)
+    strata = Strata.of(design)
+    predicted = collection["prediction"].astype(str).to_numpy()
+    labels = {k: (predicted == k).astype(float) for k in classes}
+    codes = {k: (design.codes == k).astype(float) for k in classes}
+
+    def shares(domain: Domain) -> dict:
+        return {
+            k: prevalence(labels[k], codes[k], labels[k][design.rows], domain, strata, confidence)
+            for k in classes
+        }
+
+    everything = Domain(np.ones(len(collection), bool), np.ones(len(design.rows), bool))
+    result = {
+        "n_collection": len(collection),
+        "n_coded": len(design.rows),
+        "design": "stratified" if design.kind == STRATIFIED else "simple random",
+        "confidence": confidence,
+        "label_column": label_column,
+        "classes": classes,
+        "prevalence": shares(everything),
+        "groups": {},
+        "differences": {},
+    }
+    for spec in by:
+        domains = _domains(collection, design, spec)
+        result["groups"][spec] = {
+            name: {"n": d.size, "n_coded": int(d.coded.sum()), "prevalence": shares(d)}
+            for name, d in domains.items()
+        }
+        result["differences"][spec] = _differences(
+            domains, labels, codes, design, strata, confidence
+        )
+    result["inputs"] = _inputs(predictions, files, sample, seed)
+    return result
+
+
+def _collection(frame: pd.DataFrame) -> pd.DataFrame:
+    missing = [c for c in ("id", "prediction") if c not in frame.columns]
+    if missing:
+        raise InputError(
+            f"predictions: no column(s) {missing}: give the table `vislab predict` wrote for the "
+            "whole collection (one row per image: id, prediction, metadata)."
+        )
+    doubled = frame["id"][frame["id"].astype(str).duplicated()]
+    if len(doubled):
+        raise InputError(f"predictions: id {doubled.iloc[0]!r} is listed twice (one row an image).")
+    return frame.reset_index(drop=True)
+
+
+def _classes(collection: pd.DataFrame, design: Design, label_column: str) -> list[str]:
+    known = set(collection["prediction"].astype(str))
+    known |= {c.removeprefix("score_") for c in score_columns(collection)}
+    unknown = sorted(set(design.codes) - known)
+    if unknown:
+        raise InputError(
+            f"coded '{label_column}': {unknown[:5]} are not classes of the predictions "
+            f"({', '.join(sorted(known))}). Fix the codes (an 'unsure' must be decided first)."
+        )
+    return sorted(known)
+
+
+def _domains(collection: pd.DataFrame, design: Design, spec: str) -> dict[str, Domain]:
+    from vislab.evaluation.groups import group_values
+
+    missing = [c for c in spec.split("*") if c not in collection.columns]
+    if missing:
+        raise InputError(
+            f"predictions: --by '{spec}': no column {missing[0]!r}. Columns: "
+            f"{', '.join(map(str, collection.columns))}. Metadata must be in the predictions "
+            "table (join it on id first)."
+        )
+    values = group_values(collection, spec, "predictions").astype(str).to_numpy()
+    return {
+        name: Domain(values == name, values[design.rows] == name) for name in sorted(set(values))
+    }
+
+
+def _differences(domains, labels, codes, design, strata, confidence) -> dict:
+    """Per class, every pair of groups (`a|b`: a minus b); p-values Holm-adjusted over all pairs
+    and classes of the column."""
+    from statsmodels.stats.multitest import multipletests
+
+    found = {
+        k: {
+            f"{a}|{b}": _difference(k, domains, a, b, labels, codes, design, strata, confidence)
+            for a, b in combinations(domains, 2)
+        }
+        for k in labels
+    }
+    tested = [e for pairs in found.values() for e in pairs.values() if e.get("p_value") is not None]
+    if tested:
+        adjusted = multipletests([e["p_value"] for e in tested], method="holm")[1]
+        for e, p in zip(tested, adjusted, strict=True):
+            e["p_adjusted"] = float(p)
+    return found
+
+
+def _difference(k, domains, a, b, labels, codes, design, strata, confidence) -> dict:
+    empty = [g for g in (a, b) if not domains[g].coded.any()]
+    if empty:
+        return {"value": None, "ci": None, "undefined": f"no coded image in {empty[0]}"}
+    f = labels[k]
+    return difference(f, codes[k], f[design.rows], domains[a], domains[b], strata, confidence)
+
+
+def _inputs(predictions, files, sample, seed: int) -> dict:
+    """What the numbers come from: each file's sha256, the sample folder, versions, seed."""
+    from vislab.runs import library_versions
+
+    def digest(item) -> str | None:
+        if isinstance(item, pd.DataFrame):
+            return hashlib.sha256(pd.util.hash_pandas_object(item).to_numpy().tobytes()).hexdigest()
+        return hashlib.sha256(Path(item).read_bytes()).hexdigest()
+
+    return {
+        "predictions": {"path": _name(predictions), "sha256": digest(predictions)},
+        "coded": [{"path": _name(f), "sha256": digest(f)} for f in files],
+        "sample": None if sample is None else str(sample),
+        "seed": seed,
+        "libraries": library_versions(),
+    }
+
+
+def _name(item) -> str:
+    return "DataFrame" if isinstance(item, pd.DataFrame) else str(item)

@@ -1,0 +1,145 @@
+"""`vislab estimate` end to end: a collection, `vislab validation-sample`, two coders' files,
+the estimates; and every bad input named."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from tests.estimation.test_prevalence import _collection
+from vislab import estimate
+from vislab.cli import run
+from vislab.errors import InputError
+
+
+@pytest.fixture
+def coded_sample(tmp_path):
+    """collection.csv, the validation folder, and coded_A.csv / coded_B.csv (B disagrees on
+    every tenth item) filled from the truth through sample.csv's key."""
+    collection = _collection(3000, seed=5)
+    collection.drop(columns="truth").to_csv(tmp_path / "collection.csv", index=False)
+    command = ["validation-sample", str(tmp_path / "collection.csv"), "--size", "300"]
+    command += ["--oversample-uncertain", "--coders", "A,B", "--out", str(tmp_path / "validation")]
+    assert run([*command, "--quiet"]) == 0
+    key = pd.read_csv(tmp_path / "validation" / "sample.csv")
+    truth = key["id"].map(collection.set_index("id")["truth"])
+    sheet = pd.read_csv(tmp_path / "validation" / "coding_sheet.csv")
+    assert list(sheet.columns) == ["item", "image", "A", "B"] and sheet["item"].equals(key["item"])
+    a = sheet[["item", "image"]].assign(A=truth.to_numpy())
+    flipped = truth.where(key["item"] % 10 != 0, truth.map({"police": "none", "none": "police"}))
+    b = sheet[["item", "image"]].assign(B=flipped.to_numpy())
+    a.to_csv(tmp_path / "coded_A.csv", index=False)
+    b.to_csv(tmp_path / "coded_B.csv", index=False)
+    return tmp_path, collection
+
+
+def test_the_command_writes_the_contracts_estimates_json(coded_sample, capsys):
+    folder, collection = coded_sample
+    out = folder / "estimates.json"
+    command = ["estimate", str(folder / "collection.csv"), "--coded", str(folder / "coded_A.csv")]
+    command += ["--coded", str(folder / "coded_B.csv"), "--label-column", "A"]
+    command += ["--sample", str(folder / "validation"), "--by", "region", "--out", str(out)]
+    assert run(command) == 0
+    printed = capsys.readouterr().out
+    assert "300 coded of 3000 images (stratified)" in printed and "region=west" in printed
+    found = json.loads(out.read_text())
+    assert found["n_collection"] == 3000 and found["n_coded"] == 300
+    assert found["design"] == "stratified" and found["confidence"] == 0.95
+    police = found["prevalence"]["police"]
+    assert set(police) == {"corrected", "naive", "coded_only"} and "se" in police["corrected"]
+    truth = (collection["truth"] == "police").mean()
+    assert police["corrected"]["ci"][0] <= truth <= police["corrected"]["ci"][1]
+    west = found["groups"]["region"]["west"]
+    assert west["n"] == (collection["region"] == "west").sum() and west["n_coded"] > 0
+    gap = found["differences"]["region"]["police"]["north|west"]
+    assert {"value", "ci", "p_value", "p_adjusted"} <= set(gap) and gap["p_adjusted"] >= gap[
+        "p_value"
+    ]
+    assert run(command) == 2  # never over an earlier result
+    coder_b = estimate(
+        folder / "collection.csv",
+        [folder / "coded_A.csv", folder / "coded_B.csv"],
+        "B",
+        folder / "validation",
+        by=["region"],
+    )
+    assert coder_b["prevalence"]["police"]["corrected"] != police["corrected"]  # B's codes
+    python = estimate(
+        folder / "collection.csv",
+        [folder / "coded_A.csv", folder / "coded_B.csv"],
+        "A",
+        folder / "validation",
+        by=["region"],
+    )
+    assert python["prevalence"] == found["prevalence"] and python["groups"] == found["groups"]
+
+
+def test_without_a_sample_the_codes_are_a_simple_random_sample_and_it_says_so(tmp_path, capsys):
+    collection = _collection(2000, seed=6)
+    collection.drop(columns="truth").to_csv(tmp_path / "collection.csv", index=False)
+    coded = collection.sample(200, random_state=0)[["id", "truth"]].rename(columns={"truth": "me"})
+    coded.to_csv(tmp_path / "coded.csv", index=False)
+    command = ["estimate", str(tmp_path / "collection.csv"), "--coded", str(tmp_path / "coded.csv")]
+    assert run([*command, "--label-column", "me"]) == 0
+    assert "taken as a simple random sample" in capsys.readouterr().out
+
+
+def _inputs(tmp_path):
+    collection = _collection(2000, seed=7)
+    coded = collection.sample(100, random_state=1)[["id", "truth"]].rename(
+        columns={"truth": "coder"}
+    )
+    return collection.drop(columns="truth"), coded
+
+
+@pytest.mark.parametrize(
+    ("spoil", "message"),
+    [
+        (
+            lambda c, k: (c, k.assign(id=["elsewhere.jpg"] + list(k["id"][1:]))),
+            "1 coded image(s) are not in the predictions, e.g. 'elsewhere.jpg'",
+        ),
+        (
+            lambda c, k: (c, k.assign(coder=["unsure"] + list(k["coder"][1:]))),
+            "['unsure'] are not classes of the predictions",
+        ),
+        (
+            lambda c, k: (c, k.assign(coder=[None] + list(k["coder"][1:]))),
+            "1 sampled image(s) have no code in 'coder'",
+        ),
+        (lambda c, k: (c, k.drop(columns="coder")), "no column 'coder' (--label-column)"),
+        (lambda c, k: (c.drop(columns="prediction"), k), "no column(s) ['prediction']"),
+        (lambda c, k: (pd.concat([c, c.head(1)]), k), "is listed twice"),
+        (lambda c, k: (c, pd.concat([k, k.head(1)])), "is listed twice"),
+        (lambda c, k: (c, k.drop(columns="id").assign(item=range(len(k)))), "give --sample"),
+    ],
+)
+def test_bad_input_is_named(tmp_path, spoil, message):
+    collection, coded = spoil(*_inputs(tmp_path))
+    with pytest.raises(InputError) as error:
+        estimate(collection, coded, "coder")
+    assert message in str(error.value)
+
+
+def test_a_sample_from_another_collection_is_refused(coded_sample):
+    folder, collection = coded_sample
+    smaller = collection.drop(columns="truth").iloc[:2500]
+    with pytest.raises(InputError, match="drawn from 3000 images, the predictions have 2500"):
+        estimate(smaller, folder / "coded_A.csv", "A", folder / "validation")
+
+
+def test_a_group_without_coded_images_says_what_its_estimate_can_and_cannot_be(tmp_path):
+    collection, coded = _inputs(tmp_path)
+    uncoded = collection.index[~collection["id"].isin(coded["id"])][:5]
+    collection.loc[uncoded, "region"] = "island"
+    found = estimate(collection, coded, "coder", by=["region"])
+    island = found["groups"]["region"]["island"]
+    assert island["n"] == 5 and island["n_coded"] == 0
+    entry = island["prevalence"]["police"]
+    assert entry["corrected"]["value"] is None and entry["coded_only"]["value"] is None
+    assert "no coded image in this group" in entry["corrected"]["undefined"]
+    assert entry["naive"]["value"] == (collection.loc[uncoded, "prediction"] == "police").mean()
+    pair = found["differences"]["region"]["police"]["island|north"]
+    assert pair["value"] is None and pair["undefined"] == "no coded image in island"

@@ -1,0 +1,165 @@
+"""Corrected prevalence: equal to ppi-python on simple random samples, and valid by simulation
+(errors that differ between groups, stratified samples that oversample uncertain images)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import norm
+
+from vislab.estimation.design import SIMPLE, STRATIFIED, Design
+from vislab.estimation.estimate import estimate
+from vislab.estimation.prevalence import Domain, Strata, difference, prevalence
+from vislab.evaluation.validation import draw_sample
+
+
+def _collection(n: int, seed: int) -> pd.DataFrame:
+    """Images of two regions; the model misses the class far more often in the west, and its
+    scores are least sure where it errs."""
+    rng = np.random.default_rng(seed)
+    region = rng.choice(["north", "west"], n, p=[0.6, 0.4])
+    truth = rng.random(n) < np.where(region == "west", 0.31, 0.18)
+    miss = rng.random(n) < np.where(region == "west", 0.35, 0.05)
+    false_alarm = rng.random(n) < 0.04
+    said = np.where(truth, ~miss, false_alarm)
+    sure = np.where(said == truth, rng.uniform(0.75, 1.0, n), rng.uniform(0.5, 0.8, n))
+    score = np.where(said, sure, 1 - sure)
+    return pd.DataFrame(
+        {
+            "id": [f"img{i:06d}.jpg" for i in range(n)],
+            "prediction": np.where(said, "police", "none"),
+            "score_police": score,
+            "score_none": 1 - score,
+            "region": region,
+            "truth": np.where(truth, "police", "none"),
+        }
+    )
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_simple_random_samples_give_ppi_pythons_estimate(seed):
+    from ppi_py import ppi_mean_ci, ppi_mean_pointestimate
+
+    collection = _collection(5000, seed)
+    rng = np.random.default_rng(100 + seed)
+    coded = collection.iloc[rng.choice(len(collection), 300, replace=False)]
+    found = estimate(collection, coded.rename(columns={"truth": "coder"}), "coder")
+    assert found["design"] == "simple random" and found["n_coded"] == 300
+    f = (collection["prediction"] == "police").to_numpy(float)
+    y = (coded["truth"] == "police").to_numpy(float)
+    f_coded = (coded["prediction"] == "police").to_numpy(float)
+    reference = ppi_mean_pointestimate(y, f_coded, f, lam=1)[0]
+    corrected = found["prevalence"]["police"]["corrected"]
+    assert corrected["value"] == pytest.approx(reference, abs=1e-9)
+    low, high = ppi_mean_ci(y, f_coded, f, alpha=0.05, lam=1)
+    ppi_variance = ((high[0] - low[0]) / 2 / norm.ppf(0.975)) ** 2
+    # ppi's interval is for the process behind the collection: it adds var(f) / N and has no
+    # finite-population factor; vislab's variances are unbiased (n - 1). The rest is the same.
+    n, size = 300, len(collection)
+    ours = corrected["se"] ** 2 / (1 - n / size) * (n - 1) / n
+    assert ours + f.var() / size == pytest.approx(ppi_variance, rel=1e-9)
+    naive = found["prevalence"]["police"]["naive"]["value"]
+    assert naive == pytest.approx(f.mean()) and found["prevalence"]["police"]["coded_only"][
+        "value"
+    ] == pytest.approx(y.mean())
+
+
+def _stratified(collection: pd.DataFrame, size: int):
+    """validation-sample's design (prediction x confidence band, uncertain images oversampled):
+    each stratum's members and how many of them are drawn."""
+    first = draw_sample(collection, size, oversample_uncertain=True, seed=0)
+    counts = first["stratum"].value_counts()
+    keys = collection.loc[first.index.union(collection.index), "prediction"].astype(str)
+    from vislab.evaluation.validation import confidence_band
+
+    strata = (keys + "|" + confidence_band(collection)).to_numpy()
+    members = {s: np.flatnonzero(strata == s) for s in counts.index}
+    population = {s: float(len(m)) for s, m in members.items()}
+    assert sum(population.values()) == len(collection)
+    return members, counts, population
+
+
+def _coverage(collection, members, counts, population, replicates: int):
+    """Share of replicate samples whose interval holds the collection's true share, per
+    estimator, overall and in the west; and the mean interval widths."""
+    f = (collection["prediction"] == "police").to_numpy(float)
+    truth = (collection["truth"] == "police").to_numpy(float)
+    west = (collection["region"] == "west").to_numpy()
+    targets = {"all": truth.mean(), "west": truth[west].mean()}
+    hits = {(d, k): 0 for d in targets for k in ("corrected", "naive", "coded_only")}
+    widths = {(d, k): 0.0 for d in targets for k in ("corrected", "coded_only")}
+    rng = np.random.default_rng(7)
+    for _ in range(replicates):
+        rows = np.concatenate(
+            [rng.choice(members[s], counts[s], replace=False) for s in counts.index]
+        )
+        strata_of = np.concatenate([[s] * counts[s] for s in counts.index])
+        codes = collection["truth"].to_numpy()[rows]
+        design = Design(STRATIFIED, rows, codes, strata_of, population)
+        strata = Strata.of(design)
+        y = (codes == "police").astype(float)
+        for name, inside in (("all", np.ones(len(f), bool)), ("west", west)):
+            domain = Domain(inside, inside[rows])
+            found = prevalence(f, y, f[rows], domain, strata, 0.95)
+            for kind, entry in found.items():
+                low, high = entry["ci"]
+                hits[name, kind] += low <= targets[name] <= high
+                if kind != "naive":
+                    widths[name, kind] += (high - low) / replicates
+    return {key: value / replicates for key, value in hits.items()}, widths
+
+
+@pytest.mark.parametrize("design", ["stratified", "simple random"])
+def test_corrected_intervals_cover_the_truth_where_the_models_count_does_not(design):
+    collection = _collection(20000, seed=1)
+    if design == "stratified":
+        members, counts, population = _stratified(collection, 1000)
+    else:
+        members, counts = {"all": np.arange(20000)}, pd.Series({"all": 1000})
+        population = {"all": 20000.0}
+    coverage, widths = _coverage(collection, members, counts, population, replicates=1000)
+    for domain in ("all", "west"):
+        assert 0.93 <= coverage[domain, "corrected"] <= 0.97, coverage
+        assert coverage[domain, "naive"] < 0.2, coverage  # biased: the model misses the west
+        assert 0.92 <= coverage[domain, "coded_only"] <= 0.975, coverage
+    # the model's labels make the interval narrower wherever the design has not used them
+    # already (strata by prediction make the two one estimator over all images)
+    assert widths["west", "corrected"] < 0.9 * widths["west", "coded_only"], widths
+    if design == "simple random":
+        assert widths["all", "corrected"] < 0.9 * widths["all", "coded_only"], widths
+
+
+def test_a_difference_between_groups_is_the_difference_of_their_estimates():
+    collection = _collection(4000, seed=3)
+    rng = np.random.default_rng(0)
+    rows = rng.choice(len(collection), 400, replace=False)
+    codes = collection["truth"].to_numpy()[rows]
+    design = Design(SIMPLE, rows, codes, np.array(["all"] * 400), {"all": 4000.0})
+    strata = Strata.of(design)
+    f = (collection["prediction"] == "police").to_numpy(float)
+    y = (codes == "police").astype(float)
+    west = (collection["region"] == "west").to_numpy()
+    a, b = Domain(~west, ~west[rows]), Domain(west, west[rows])
+    one = prevalence(f, y, f[rows], a, strata, 0.95)["corrected"]
+    two = prevalence(f, y, f[rows], b, strata, 0.95)["corrected"]
+    gap = difference(f, y, f[rows], a, b, strata, 0.95)
+    assert gap["value"] == pytest.approx(one["value"] - two["value"])
+    # disjoint groups of a simple random sample: nearly independent estimates
+    assert gap["se"] == pytest.approx(np.hypot(one["se"], two["se"]), rel=0.02)
+    assert gap["p_value"] == pytest.approx(2 * norm.sf(abs(gap["value"]) / gap["se"]))
+
+
+def test_a_sample_without_any_model_error_still_gets_an_interval():
+    """No error seen in 300 coded images does not prove the model never errs: the interval is
+    as wide as half an error per stratum allows, never zero."""
+    collection = _collection(5000, seed=9).assign(truth=lambda c: c["prediction"])
+    coded = collection.sample(300, random_state=0).rename(columns={"truth": "coder"})
+    found = estimate(collection.drop(columns="truth"), coded[["id", "coder"]], "coder")
+    corrected = found["prevalence"]["police"]["corrected"]
+    low, high = corrected["ci"]
+    share = (collection["prediction"] == "police").mean()
+    assert corrected["value"] == pytest.approx(share) and low < share < high
+    half_error = 0.5 / 301
+    expected = norm.ppf(0.975) * np.sqrt((1 - 300 / 5000) * half_error * (1 - half_error) / 300)
+    assert (high - low) / 2 == pytest.approx(expected)
