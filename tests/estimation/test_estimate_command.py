@@ -58,22 +58,14 @@ def test_the_command_writes_the_contracts_estimates_json(coded_sample, capsys):
         "p_value"
     ]
     assert run(command) == 2  # never over an earlier result
-    coder_b = estimate(
-        folder / "collection.csv",
-        [folder / "coded_A.csv", folder / "coded_B.csv"],
-        "B",
-        folder / "validation",
-        by=["region"],
-    )
-    assert coder_b["prevalence"]["police"]["corrected"] != police["corrected"]  # B's codes
-    python = estimate(
-        folder / "collection.csv",
-        [folder / "coded_A.csv", folder / "coded_B.csv"],
-        "A",
-        folder / "validation",
-        by=["region"],
-    )
-    assert python["prevalence"] == found["prevalence"] and python["groups"] == found["groups"]
+    both = [folder / "coded_A.csv", folder / "coded_B.csv"]
+    python = {
+        coder: estimate(folder / "collection.csv", both, coder, folder / "validation", ["region"])
+        for coder in ("A", "B")
+    }
+    assert python["A"]["prevalence"] == found["prevalence"]
+    assert python["A"]["groups"] == found["groups"]
+    assert python["B"]["prevalence"]["police"]["corrected"] != police["corrected"]  # B's codes
 
 
 def test_without_a_sample_the_codes_are_a_simple_random_sample_and_it_says_so(tmp_path, capsys):
@@ -114,6 +106,7 @@ def _inputs(tmp_path):
         (lambda c, k: (pd.concat([c, c.head(1)]), k), "is listed twice"),
         (lambda c, k: (c, pd.concat([k, k.head(1)])), "is listed twice"),
         (lambda c, k: (c, k.drop(columns="id").assign(item=range(len(k)))), "give --sample"),
+        (lambda c, k: (c, k.head(1)), "1 coded image: an interval needs at least 2"),
     ],
 )
 def test_bad_input_is_named(tmp_path, spoil, message):
@@ -143,3 +136,9 @@ def test_a_group_without_coded_images_says_what_its_estimate_can_and_cannot_be(t
     assert entry["naive"]["value"] == (collection.loc[uncoded, "prediction"] == "police").mean()
     pair = found["differences"]["region"]["police"]["island|north"]
     assert pair["value"] is None and pair["undefined"] == "no coded image in island"
+
+
+def test_a_by_column_missing_from_the_predictions_is_named_with_its_flag(tmp_path):
+    collection, coded = _inputs(tmp_path)
+    with pytest.raises(InputError, match="predictions: --by 'country': no column 'country'"):
+        estimate(collection, coded, "coder", by=["country"])

@@ -163,3 +163,20 @@ def test_a_sample_without_any_model_error_still_gets_an_interval():
     half_error = 0.5 / 301
     expected = norm.ppf(0.975) * np.sqrt((1 - 300 / 5000) * half_error * (1 - half_error) / 300)
     assert (high - low) / 2 == pytest.approx(expected)
+
+
+def test_strata_of_one_coded_image_each_are_pooled_for_their_variance():
+    """Strata with a single coded image give no variance alone; pooled, they give one (a
+    design of such strata only would otherwise claim a zero-width interval)."""
+    rng = np.random.default_rng(2)
+    rows = rng.choice(1000, 40, replace=False)
+    strata = np.array([f"s{i}" for i in range(40)])
+    codes = np.where(rng.random(40) < 0.3, "police", "none")
+    design = Design(STRATIFIED, rows, codes, strata, {f"s{i}": 25.0 for i in range(40)})
+    pooled = Strata.of(design)
+    assert (pooled.sampled > 0).sum() == 1 and pooled.sampled.max() == 40
+    assert pooled.population.sum() == 1000
+    y = (codes == "police").astype(float)
+    assert pooled.variance(y, np.ones(40, bool), 1.0) == pytest.approx(
+        1000**2 * (1 - 40 / 1000) * y.var(ddof=1) / 40
+    )

@@ -26,14 +26,8 @@ class Design:
     strata: np.ndarray
     population: dict[str, float]
 
-    @property
-    def weights(self) -> np.ndarray:
-        """Images of the collection that each coded image stands for (1 / inclusion prob.)."""
-        sampled = pd.Series(self.strata).value_counts()
-        return np.array([self.population[s] / sampled[s] for s in self.strata])
 
-
-def as_table(table, name: str) -> pd.DataFrame:
+def as_table(table) -> pd.DataFrame:
     return table.copy() if isinstance(table, pd.DataFrame) else read_table(table)
 
 
@@ -43,7 +37,7 @@ def merged_codes(coded: list, label_column: str) -> pd.DataFrame:
     tables = [
         (
             str(c) if not isinstance(c, pd.DataFrame) else f"coded table {i + 1}",
-            as_table(c, "coded"),
+            as_table(c),
         )
         for i, c in enumerate(coded)
     ]
@@ -93,6 +87,10 @@ def coded_design(
         raise InputError(
             f"{(rows < 0).sum()} coded image(s) are not in the predictions, e.g. "
             f"{ids[rows < 0][0]!r}: code a sample of this collection (or predict the images first)."
+        )
+    if len(rows) < 2:
+        raise InputError(
+            f"{len(rows)} coded image: an interval needs at least 2 (code the whole sample)."
         )
     codes = coded[label_column].astype(str).to_numpy()
     if sample_dir is None:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from vislab.errors import InputError
-from vislab.estimation.design import STRATIFIED, Design, as_table, coded_design, merged_codes
+from vislab.estimation.design import Design, as_table, coded_design, merged_codes
 from vislab.estimation.prevalence import Domain, Strata, difference, prevalence
 from vislab.predictions import score_columns
 
@@ -29,7 +29,7 @@ def estimate(
     group of each `by` column (corrected, naive, coded_only), and the differences between
     groups with Holm-adjusted p-values. `predictions`, `coded`: paths or DataFrames (`coded`:
     one, or a list of every coder's file). `seed` is recorded; the intervals draw nothing."""
-    collection = _collection(as_table(predictions, "predictions"))
+    collection = _collection(as_table(predictions))
     files = list(coded) if isinstance(coded, list | tuple) else [coded]
     design = coded_design(collection, merged_codes(files, label_column), label_column, sample)
     classes = _classes(collection, design, label_column)
@@ -48,7 +48,7 @@ def estimate(
     result = {
         "n_collection": len(collection),
         "n_coded": len(design.rows),
-        "design": "stratified" if design.kind == STRATIFIED else "simple random",
+        "design": design.kind,
         "confidence": confidence,
         "label_column": label_column,
         "classes": classes,
@@ -97,14 +97,7 @@ def _classes(collection: pd.DataFrame, design: Design, label_column: str) -> lis
 def _domains(collection: pd.DataFrame, design: Design, spec: str) -> dict[str, Domain]:
     from vislab.evaluation.groups import group_values
 
-    missing = [c for c in spec.split("*") if c not in collection.columns]
-    if missing:
-        raise InputError(
-            f"predictions: --by '{spec}': no column {missing[0]!r}. Columns: "
-            f"{', '.join(map(str, collection.columns))}. Metadata must be in the predictions "
-            "table (join it on id first)."
-        )
-    values = group_values(collection, spec, "predictions").astype(str).to_numpy()
+    values = group_values(collection, spec, "predictions", option="--by").to_numpy()
     return {
         name: Domain(values == name, values[design.rows] == name) for name in sorted(set(values))
     }

@@ -40,9 +40,9 @@ class Strata:
         population = np.array([design.population[n] for n in names], dtype=float)
         sampled = np.bincount(index, minlength=len(names))
         lonely = np.flatnonzero(sampled < 2)
-        if len(lonely) and len(names) > len(lonely):
+        if len(lonely) and len(names) > 1:  # pooled; one alone joins the smallest other stratum
             target = lonely[0]
-            if len(lonely) < 2:  # one lonely image: it joins the smallest other stratum
+            if len(lonely) < 2:
                 target = min(np.flatnonzero(sampled >= 2), key=lambda s: sampled[s])
             for s in lonely[lonely != target]:
                 index[index == s] = target

@@ -29,13 +29,16 @@ from vislab.files import rows_text
 SMALL_GROUP = 30
 
 
-def group_values(frame: pd.DataFrame, spec: str, source: str) -> pd.Series:
-    """The group of each row for `spec`: a column name, or `A*B` for the intersection."""
+def group_values(
+    frame: pd.DataFrame, spec: str, source: str, option: str = "--group-by"
+) -> pd.Series:
+    """The group of each row for `spec`: a column name, or `A*B` for the intersection
+    (`option`: the flag that named it, for the error)."""
     columns = spec.split("*")
     for column in columns:
         if column not in frame.columns:
             raise InputError(
-                f"{source}: --group-by '{spec}': no column '{column}'. "
+                f"{source}: {option} '{spec}': no column '{column}'. "
                 f"Columns: {', '.join(map(str, frame.columns))}."
             )
         empty = np.flatnonzero(frame[column].isna().to_numpy())

@@ -39,8 +39,8 @@ def split_table(
     for start in range(0, max(len(columns), 1), most):
         head = "".join(f"<th>{c}</th>" for c in columns[start : start + most])
         body = "".join(
-            f"<tr><td>{name}</td>{''.join(cells[start : start + most])}</tr>"
-            for name, cells in rows
+            f"<tr><td>{row_name}</td>{''.join(cells[start : start + most])}</tr>"
+            for row_name, cells in rows
         )
         parts.append(f"<table><tr><th>{corner}</th>{head}</tr>{body}</table>")
     return "".join(parts)
