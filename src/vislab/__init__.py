@@ -94,12 +94,17 @@ def estimate(
     label_column: str,
     sample: str | Path | None = None,
     by: list[str] | tuple[str, ...] = (),
+    formula: str | None = None,
     confidence: float = 0.95,
     seed: int = 0,
+    regression: str = "linear",
 ) -> dict:
     """estimates.json's content: the prevalence of every class in the collection, overall and
-    per group of each `by` column, corrected with the coded sample (`coded`: one file or
-    DataFrame, or a list of every coder's)."""
+    per group of each `by` column, and with `formula` a regression ("linear" or "logistic"),
+    corrected with the coded sample (`coded`: one file or DataFrame, or a list of every
+    coder's)."""
     from vislab.estimation.estimate import estimate as run_estimate
 
-    return run_estimate(predictions, coded, label_column, sample, by, confidence, seed)
+    return run_estimate(
+        predictions, coded, label_column, sample, by, formula, confidence, seed, regression
+    )

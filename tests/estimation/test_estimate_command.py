@@ -68,6 +68,21 @@ def test_the_command_writes_the_contracts_estimates_json(coded_sample, capsys):
     assert python["B"]["prevalence"]["police"]["corrected"] != police["corrected"]  # B's codes
 
 
+def test_a_formula_adds_a_regression_table(coded_sample, capsys):
+    folder, _ = coded_sample
+    command = ["estimate", str(folder / "collection.csv"), "--coded", str(folder / "coded_A.csv")]
+    command += ["--label-column", "A", "--sample", str(folder / "validation")]
+    command += ["--formula", "police ~ region", "--regression", "logistic"]
+    assert run([*command, "--out", str(folder / "regression.json")]) == 0
+    printed = capsys.readouterr().out
+    assert "logistic regression police ~ region" in printed and "region[T.west]" in printed
+    found = json.loads((folder / "regression.json").read_text())["regression"]
+    assert found["formula"] == "police ~ region" and found["kind"] == "logistic"
+    west = found["coefficients"]["region[T.west]"]
+    assert set(west) == {"corrected", "naive", "coded_only"}
+    assert {"value", "ci", "se", "p_value"} <= set(west["corrected"])
+
+
 def test_without_a_sample_the_codes_are_a_simple_random_sample_and_it_says_so(tmp_path, capsys):
     collection = _collection(2000, seed=6)
     collection.drop(columns="truth").to_csv(tmp_path / "collection.csv", index=False)

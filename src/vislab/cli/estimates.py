@@ -36,6 +36,15 @@ def estimate(
     by: Annotated[
         list[str] | None, typer.Option("--by", help="Metadata column to break down (repeat).")
     ] = None,
+    formula: Annotated[
+        str | None,
+        typer.Option(
+            help="A regression, e.g. 'protest ~ region': classes or columns as variables."
+        ),
+    ] = None,
+    regression: Annotated[
+        str, typer.Option(help="linear, or logistic (for a 0/1 outcome).")
+    ] = "linear",
     confidence: Confidence = 0.95,
     seed: Seed = 0,
     out: Annotated[Path | None, typer.Option(help="Write estimates.json here.")] = None,
@@ -48,7 +57,9 @@ def estimate(
     from vislab.estimation.estimate import estimate as run_estimate
 
     fresh_outputs(out, force=force)
-    result = run_estimate(predictions, coded, label_column, sample, by or (), confidence, seed)
+    result = run_estimate(
+        predictions, coded, label_column, sample, by or (), formula, confidence, seed, regression
+    )
     if result["design"] == "simple random":
         say("no --sample: the coded images are taken as a simple random sample of the collection")
     say(f"{result['n_coded']} coded of {result['n_collection']} images ({result['design']})")
@@ -59,7 +70,17 @@ def estimate(
             say(f"{spec}={group} (n={found['n']}, coded {found['n_coded']})")
             for name, entry in found["prevalence"].items():
                 _lines(name, entry, indent="    ")
+    if "regression" in result:
+        _coefficients(result["regression"])
     write_result(out, result)
+
+
+def _coefficients(found: dict) -> None:
+    say(f"{found['kind']} regression {found['formula']}")
+    for name, entry in found["coefficients"].items():
+        say(f"  {name}")
+        for kind in ("corrected", "naive", "coded_only"):
+            say(f"    {kind:<10}  {entry_text(entry[kind])}")
 
 
 def _lines(name: str, entry: dict, indent: str = "  ") -> None:

@@ -22,13 +22,17 @@ def estimate(
     label_column: str,
     sample=None,
     by: Sequence[str] = (),
+    formula: str | None = None,
     confidence: float = 0.95,
     seed: int = 0,
+    regression: str = "linear",
 ) -> dict:
     """estimates.json's content: per class its prevalence in the collection, overall and per
     group of each `by` column (corrected, naive, coded_only), and the differences between
-    groups with Holm-adjusted p-values. `predictions`, `coded`: paths or DataFrames (`coded`:
-    one, or a list of every coder's file). `seed` is recorded; the intervals draw nothing."""
+    groups with Holm-adjusted p-values; with `formula`, a `regression` ("linear" or "logistic")
+    whose variables are classes or columns of the predictions, corrected the same way.
+    `predictions`, `coded`: paths or DataFrames (`coded`: one, or a list of every coder's file).
+    `seed` is recorded; the intervals draw nothing."""
     collection = _collection(as_table(predictions))
     files = list(coded) if isinstance(coded, list | tuple) else [coded]
     design = coded_design(collection, merged_codes(files, label_column), label_column, sample)
@@ -64,6 +68,10 @@ def estimate(
         }
         result["differences"][spec] = _differences(
             domains, labels, codes, design, strata, confidence
+        )
+    if formula is not None:
+        result["regression"] = _regression(
+            collection, design, strata, classes, formula, regression, confidence
         )
     result["inputs"] = _inputs(predictions, files, sample, seed)
     return result
@@ -129,6 +137,17 @@ def _difference(k, domains, a, b, labels, codes, design, strata, confidence) -> 
         return {"value": None, "ci": None, "undefined": f"no coded image in {empty[0]}"}
     f = labels[k]
     return difference(f, codes[k], f[design.rows], domains[a], domains[b], strata, confidence)
+
+
+def _regression(collection, design, strata, classes, formula, kind, confidence) -> dict:
+    from vislab.estimation.formula import matrices
+    from vislab.estimation.regression import KINDS, fit_all
+
+    if kind not in KINDS:
+        raise InputError(f"regression {kind!r}: choose one of {', '.join(KINDS)}.")
+    found = matrices(collection, design, classes, formula, kind)
+    coefficients = fit_all(found, strata, kind, confidence)
+    return {"formula": formula, "kind": kind, "coefficients": coefficients}
 
 
 def _inputs(predictions, files, sample, seed: int) -> dict:

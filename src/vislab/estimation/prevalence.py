@@ -57,6 +57,20 @@ class Strata:
         sums = np.bincount(self.index, weights=values, minlength=len(self.sampled))
         return float((self.population[used] / self.sampled[used] * sums[used]).sum())
 
+    def weights(self) -> np.ndarray:
+        """Per coded image its weight N_h / n_h (the inverse of its inclusion probability)."""
+        return self.population[self.index] / self.sampled[self.index]
+
+    def covariance(self, values: np.ndarray) -> np.ndarray:
+        """The covariance of the estimated totals of `values` (a column each, a row per coded
+        image): sum_h N_h^2 (1 - n_h / N_h) cov_h / n_h."""
+        result = np.zeros((values.shape[1], values.shape[1]))
+        for h in np.flatnonzero(self.sampled > 1):
+            chosen, size = values[self.index == h], self.population[h]
+            spread = np.cov(chosen, rowvar=False, ddof=1).reshape(result.shape)
+            result += size**2 * (1 - len(chosen) / size) * spread / len(chosen)
+        return result
+
     def variance(self, values: np.ndarray, members: np.ndarray, unit: float) -> float:
         """The variance of `total(values)`: sum_h N_h^2 (1 - n_h / N_h) var_h / n_h.
 
