@@ -68,6 +68,22 @@ def test_the_command_writes_the_contracts_estimates_json(coded_sample, capsys):
     assert python["B"]["prevalence"]["police"]["corrected"] != police["corrected"]  # B's codes
 
 
+def test_agreement_merges_every_coders_file(coded_sample, capsys):
+    folder, _ = coded_sample
+    command = ["agreement", "--coded", str(folder / "coded_A.csv")]
+    command += ["--coded", str(folder / "coded_B.csv"), "--bootstrap", "50"]
+    assert run([*command, "--out", str(folder / "agreement.json")]) == 0
+    printed = capsys.readouterr().out
+    assert "300 items, 2 coders" in printed and "Gwet's AC1" in printed
+    found = json.loads((folder / "agreement.json").read_text())
+    a = pd.read_csv(folder / "coded_A.csv")["A"]
+    b = pd.read_csv(folder / "coded_B.csv")["B"]
+    assert found["per_coder"]["A"]["agreement"]["value"] == pytest.approx((a == b).mean())
+    assert run(["agreement", "--coded", str(folder / "coded_A.csv")]) == 1  # one coder
+    assert run(["agreement", str(folder / "coded_A.csv")]) == 2  # no --raters
+    assert "--raters" in capsys.readouterr().err
+
+
 def test_a_formula_adds_a_regression_table(coded_sample, capsys):
     folder, _ = coded_sample
     command = ["estimate", str(folder / "collection.csv"), "--coded", str(folder / "coded_A.csv")]

@@ -161,8 +161,17 @@ def compare(
 
 
 def agreement(
-    codings: Annotated[Path, typer.Argument(help="CSV: one row per item, one column per coder.")],
-    raters: Annotated[str, typer.Option(help="Coder columns, comma-separated: A,B,C.")],
+    codings: Annotated[
+        Path | None, typer.Argument(help="CSV: one row per item, one column per coder.")
+    ] = None,
+    coded: Annotated[
+        list[Path] | None,
+        typer.Option("--coded", help="A coder's file instead (repeat): merged on item or id."),
+    ] = None,
+    raters: Annotated[
+        str | None,
+        typer.Option(help="Coder columns, comma-separated: A,B,C (default with --coded: all)."),
+    ] = None,
     model: Annotated[str | None, typer.Option(help="Column with the model's labels.")] = None,
     level: Annotated[
         Level, typer.Option(help="Level of measurement (Krippendorff's alpha).")
@@ -182,30 +191,56 @@ def agreement(
     force: Force = False,
     quiet: Quiet = False,
 ) -> None:
-    """Agreement between coders (and a model): Cohen's and Fleiss' kappa, Krippendorff's alpha."""
+    """Agreement between coders (and a model): Krippendorff's alpha, Gwet's AC1, Cohen's and
+    Fleiss' kappa, and each coder against the consensus of the others."""
     set_quiet(quiet)
     from vislab.evaluation.agreement import agreement as measure
-    from vislab.files import read_table
 
     fresh_outputs(out, force=force)
-    coders = split_list(raters)
+    table, source, coders = _codings_table(codings, coded, raters)
     order = split_list(levels) if levels else None
-    table = read_table(codings)
     if sample:
         from vislab.evaluation.validation import attach_sample
 
         table, weights = attach_sample(table, sample, keep=coders), "weight"
     result = measure(
-        table, coders, model, level.value, bootstrap, confidence, seed, weights, order, str(codings)
+        table, coders, model, level.value, bootstrap, confidence, seed, weights, order, source
     )
+    _print_agreement(result, coders, level.value, model)
+    write_result(out, result)
+
+
+def _codings_table(codings: Path | None, coded: list[Path] | None, raters: str | None):
+    """The item x coder table from one CODINGS file or several coders' --coded files."""
+    from vislab.errors import UsageError
+    from vislab.evaluation.coded import coder_columns, merged_codes
+    from vislab.files import read_table
+
+    if (codings is None) == (not coded):
+        raise UsageError("give either CODINGS (one table) or --coded FILE for each coder.")
+    if codings is not None:
+        if raters is None:
+            raise UsageError("--raters: name the coder columns of CODINGS, e.g. --raters A,B.")
+        return read_table(codings), str(codings), split_list(raters)
+    table = merged_codes(list(coded))
+    coders = split_list(raters) if raters else coder_columns(table)
+    return table, " + ".join(map(str, coded)), coders
+
+
+def _print_agreement(result: dict, coders: list[str], level: str, model: str | None) -> None:
     say(
         f"{result['n_items']} items, {len(coders)} coders ({result['n_items_coded_by_all']} coded "
         "by all)"
     )
     lines = [
-        (f"Krippendorff's alpha ({level.value})", result["krippendorff_alpha"]),
+        (f"Krippendorff's alpha ({level})", result["krippendorff_alpha"]),
+        ("Gwet's AC1", result["gwet_ac1"]),
         ("Fleiss' kappa", result["fleiss_kappa"]),
         *[(f"Cohen's kappa {pair}", entry) for pair, entry in result["cohen_kappa"].items()],
+        *[
+            (f"{coder} vs the others (kappa)", entry["cohen_kappa"])
+            for coder, entry in result["per_coder"].items()
+        ],
     ]
     if model:
         entries = result["model"]
@@ -216,7 +251,6 @@ def agreement(
     width = max(len(name) for name, _ in lines)
     for name, entry in lines:
         say(f"  {name:<{width}}  {entry_text(entry)}")
-    write_result(out, result)
 
 
 def audit(

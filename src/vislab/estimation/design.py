@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from vislab.errors import InputError
-from vislab.files import read_table
+from vislab.evaluation.coded import merged_codes as coder_files
 
 SIMPLE, STRATIFIED = "simple random", "stratified"
 
@@ -27,36 +27,9 @@ class Design:
     population: dict[str, float]
 
 
-def as_table(table) -> pd.DataFrame:
-    return table.copy() if isinstance(table, pd.DataFrame) else read_table(table)
-
-
 def merged_codes(coded: list, label_column: str) -> pd.DataFrame:
-    """Several coders' files (coding sheets, the coding page's downloads) joined on `item`
-    (or `id`): one row per image, each file's coder columns side by side."""
-    tables = [
-        (
-            str(c) if not isinstance(c, pd.DataFrame) else f"coded table {i + 1}",
-            as_table(c),
-        )
-        for i, c in enumerate(coded)
-    ]
-    key = "item" if all("item" in t.columns for _, t in tables) else "id"
-    merged = None
-    for name, table in tables:
-        if key not in table.columns:
-            raise InputError(f"{name}: no '{key}' column; give the coding sheet's rows as coded.")
-        table = table.assign(**{key: table[key].astype(str)})
-        doubled = table[key][table[key].duplicated()]
-        if len(doubled):
-            raise InputError(f"{name}: {key} {doubled.iloc[0]!r} is listed twice.")
-        if merged is None:
-            merged = table
-            continue
-        shared = [c for c in table.columns if c in merged.columns and c not in (key, "image")]
-        if shared:
-            raise InputError(f"{name}: column(s) {shared} are also in an earlier coded file.")
-        merged = merged.merge(table.drop(columns=["image"], errors="ignore"), on=key, how="outer")
+    """Every coder's file joined on `item` (or `id`); `label_column` must be among them."""
+    merged = coder_files(coded)
     if label_column not in merged.columns:
         found = ", ".join(map(str, merged.columns))
         raise InputError(

@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 
 from vislab.errors import InputError
-from vislab.estimation.design import Design, as_table, coded_design, merged_codes
+from vislab.estimation.design import Design, coded_design, merged_codes
 from vislab.estimation.prevalence import Domain, Strata, difference, prevalence
+from vislab.evaluation.coded import as_table
 from vislab.predictions import score_columns
 
 

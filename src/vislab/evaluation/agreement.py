@@ -5,7 +5,9 @@ one row per item and one column per coder; an empty cell means that coder did no
 
 - Cohen's kappa for each pair of coders, on the items both coded;
 - Fleiss' kappa over the items that every coder coded;
-- Krippendorff's alpha (nominal, ordinal or interval), missing codings allowed.
+- Krippendorff's alpha (nominal, ordinal or interval), missing codings allowed;
+- Gwet's AC1 (nominal), stable where one code is far more common than the others;
+- each coder against the consensus of the others (share agreeing, Cohen's kappa).
 
 Each statistic is a function of per-item additive statistics (pair confusion counts, Fleiss'
 per-item agreement, Krippendorff's coincidence matrix), so a bootstrap replicate — items drawn
@@ -25,6 +27,8 @@ import pandas as pd
 from vislab.errors import InputError
 from vislab.evaluation.bootstrap import chunk_size, draw_replicates, percentile_interval
 from vislab.evaluation.confusion import metrics_from_confusion
+from vislab.evaluation.consensus import agreement_share, consensus_of_others
+from vislab.evaluation.gwet import ac1_from_stats, ac1_interval, ac1_stats
 from vislab.evaluation.inputs import natural_key
 
 Level = str  # "nominal" | "ordinal" | "interval"
@@ -221,11 +225,13 @@ def agreement(
     }
     result = {
         "krippendorff_alpha": stats.summarize(alpha, ONE_CODE_OR_UNPAIRED),
+        "gwet_ac1": _gwet(stats, humans, weight is None),
         "fleiss_kappa": stats.summarize(fleiss, _fleiss_undefined(humans)),
         "cohen_kappa": {
             pair: stats.summarize(kappas, _pair_undefined(codings.codes, pair, raters))
             for pair, kappas in pairs.items()
         },
+        "per_coder": _per_coder(stats, humans, raters),
         "n_items": codings.n_items,
         "n_items_coded_by_all": int((humans >= 0).all(axis=1).sum()),
         "level": level,
@@ -241,6 +247,42 @@ def agreement(
         "weights": weight,
     }
     return result
+
+
+def _gwet(stats: _Replicated, humans: np.ndarray, unweighted: bool) -> dict:
+    """AC1; unweighted items get Gwet's own standard error and t interval (irrCAC's), weighted
+    ones (a validation sample) the bootstrap interval."""
+    found = stats.summarize(
+        ac1_from_stats(stats.sums(ac1_stats(humans, stats.size)), stats.size),
+        ONE_CODE_OR_UNPAIRED,
+    )
+    if found["value"] is None:
+        return found
+    if unweighted:
+        analytic = ac1_interval(humans, stats.size, stats.confidence)
+        if np.isfinite(analytic["se"]):
+            return {**analytic, "interval": "Gwet's standard error, t interval"}
+    return {**found, "interval": "bootstrap"}
+
+
+def _per_coder(stats: _Replicated, humans: np.ndarray, raters: Sequence[str]) -> dict:
+    """Each coder against the majority of the others: share agreeing and Cohen's kappa."""
+    found = {}
+    for index, coder in enumerate(raters):
+        pair = np.column_stack([humans[:, index], consensus_of_others(humans, index, stats.size)])
+        versus = _Replicated(
+            pair, stats.size, stats.weights, stats.resamples, stats.confidence, stats.seed
+        )
+        shares = agreement_share(versus.sums(pair_stats(pair, 0, 1, stats.size)), stats.size)
+        found[coder] = {
+            "n_items": int(((pair[:, 0] >= 0) & (pair[:, 1] >= 0)).sum()),
+            "agreement": versus.summarize(shares, "no item with both a code and a consensus"),
+            "cohen_kappa": versus.summarize(versus.kappa(0, 1), NO_CONSENSUS_KAPPA),
+        }
+    return found
+
+
+NO_CONSENSUS_KAPPA = "no item with both a code and a consensus, or a single code throughout"
 
 
 def _model_entries(codings, raters, model, pairs, stats: _Replicated, level) -> dict:

@@ -1,0 +1,56 @@
+"""Coders' files (coding sheets filled in, the coding page's downloads) joined into one table:
+one row per image, each coder's columns side by side."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from vislab.errors import InputError
+from vislab.files import read_table
+
+SHARED = ("item", "id", "image")  # columns every coder's file may carry
+
+
+def as_table(table) -> pd.DataFrame:
+    return table.copy() if isinstance(table, pd.DataFrame) else read_table(table)
+
+
+def merged_codes(coded: list) -> pd.DataFrame:
+    """Join on `item` (when every file has it) or `id`; a key listed twice in one file, or a
+    coder column in two files, is an error (which file, which value)."""
+    tables = [(_name(c, i), as_table(c)) for i, c in enumerate(coded)]
+    key = "item" if all("item" in t.columns for _, t in tables) else "id"
+    merged = None
+    for name, table in tables:
+        table = _keyed(table, key, name)
+        if merged is None:
+            merged = table
+            continue
+        shared = [c for c in table.columns if c in merged.columns and c not in (key, "image")]
+        if shared:
+            raise InputError(f"{name}: column(s) {shared} are also in an earlier coded file.")
+        merged = merged.merge(table.drop(columns=["image"], errors="ignore"), on=key, how="outer")
+    return merged
+
+
+def coder_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns that hold codes: not a key, an image, a note or the sample's bookkeeping."""
+    return [
+        c
+        for c in frame.columns
+        if c not in SHARED and not str(c).endswith("_note") and not str(c).startswith("_")
+    ]
+
+
+def _name(table, index: int) -> str:
+    return f"coded table {index + 1}" if isinstance(table, pd.DataFrame) else str(table)
+
+
+def _keyed(table: pd.DataFrame, key: str, name: str) -> pd.DataFrame:
+    if key not in table.columns:
+        raise InputError(f"{name}: no '{key}' column; give the coding sheet's rows as coded.")
+    table = table.assign(**{key: table[key].astype(str)})
+    doubled = table[key][table[key].duplicated()]
+    if len(doubled):
+        raise InputError(f"{name}: {key} {doubled.iloc[0]!r} is listed twice.")
+    return table
