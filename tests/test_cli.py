@@ -202,6 +202,7 @@ MEASURES = {
     "agreement",
     "retrieval",
     "estimate",
+    "plan-coding",
 }  # print; JSON only where asked
 
 

@@ -89,5 +89,104 @@ def _lines(name: str, entry: dict, indent: str = "  ") -> None:
         say(f"{indent}  {kind:<10}  {entry_text(entry[kind])}")
 
 
+def plan_coding(
+    predictions: Annotated[
+        Path, typer.Argument(help="The whole collection's predictions (id, prediction, scores).")
+    ],
+    half_width: Annotated[
+        float, typer.Option(help="The corrected interval's half-width wanted, e.g. 0.03.")
+    ],
+    pilot: Annotated[
+        list[Path] | None,
+        typer.Option("--pilot", help="A coded pilot sample (repeat per coder); else the scores."),
+    ] = None,
+    label_column: Annotated[
+        str | None, typer.Option(help="The pilot's coder column that is the truth.")
+    ] = None,
+    pilot_sample: Annotated[
+        Path | None, typer.Option(help="The pilot's validation-sample folder (item -> id).")
+    ] = None,
+    only: Annotated[
+        str | None, typer.Option("--class", help="Plan for this class (default: the hardest).")
+    ] = None,
+    strata: Annotated[str, typer.Option(help="Columns to stratify by, comma-separated.")] = (
+        "prediction"
+    ),
+    confidence_bands: Annotated[
+        bool | None,
+        typer.Option(help="Add confidence bands to the strata (default: when there are scores)."),
+    ] = None,
+    confidence: Confidence = 0.95,
+    write_sample: Annotated[
+        Path | None, typer.Option(help="Also draw the planned sample into this new folder.")
+    ] = None,
+    coders: Annotated[str, typer.Option(help="Coder columns of the sheet written.")] = (
+        "coder1,coder2"
+    ),
+    seed: Seed = 0,
+    out: Annotated[Path | None, typer.Option(help="Write plan.json here.")] = None,
+    force: Force = False,
+    quiet: Quiet = False,
+) -> None:
+    """How many images to code (and how many per stratum, Neyman's allocation) for a corrected
+    prevalence interval of the half-width wanted."""
+    set_quiet(quiet)
+    from vislab.cli.common import split_list
+    from vislab.estimation.planning import plan
+
+    fresh_outputs(out, write_sample, force=force)
+    found, frame = plan(
+        predictions,
+        half_width,
+        pilot,
+        label_column,
+        pilot_sample,
+        only,
+        split_list(strata),
+        confidence_bands,
+        confidence,
+    )
+    _print_plan(found)
+    write_result(out, found)
+    if write_sample is not None:
+        _draw_planned(frame, found, write_sample, split_list(coders), seed, predictions)
+
+
+def _print_plan(found: dict) -> None:
+    source = "a pilot" if found["from"] == "pilot" else "the model's scores (taken as calibrated)"
+    say(
+        f"code {found['n']} of {found['n_collection']} images for +/- {found['half_width']} on "
+        f"'{found['class']}' ({found['confidence']:.0%} interval), planned from {source}"
+    )
+    width = max(len(s) for s in found["per_stratum"])
+    say(f"  {'stratum':<{width}}  {'images':>8}  {'code':>6}  {'error sd':>8}")
+    for name, entry in found["per_stratum"].items():
+        counts = f"{entry['population']:>8}  {entry['sample']:>6}"
+        say(f"  {name:<{width}}  {counts}  {entry['sd']:>8.3f}")
+    for name, entry in found["per_class"].items():
+        say(f"  {name}: {entry['n']} images for +/- {entry['half_width']:.4f}")
+
+
+def _draw_planned(frame, found: dict, out: Path, coders, seed: int, predictions: Path) -> None:
+    import pandas as pd
+
+    from vislab.cli.evaluation import save_sample
+    from vislab.evaluation.validation import draw_counts
+
+    counts = pd.Series({s: v["sample"] for s, v in found["per_stratum"].items()})
+    sample = draw_counts(frame, counts, seed)
+    settings = {
+        "strata": found["strata"],
+        "confidence_bands": found["confidence_bands"],
+        "allocation": "neyman",
+        "planned_half_width": found["half_width"],
+        "planned_class": found["class"],
+        "seed": seed,
+        "source": str(predictions),
+    }
+    save_sample(frame, sample, out, settings, coders, predictions.parent)
+
+
 def register(app: typer.Typer) -> None:
     app.command()(estimate)
+    app.command("plan-coding")(plan_coding)

@@ -337,27 +337,28 @@ def validation_sample(
 ) -> None:
     """Draw a stratified sample for human coding, with sampling weights."""
     set_quiet(quiet)
-    from vislab.evaluation.validation import draw_sample, write_sample
+    from vislab.evaluation.validation import draw_sample
     from vislab.files import read_table
 
     fresh_outputs(out, force=force)
     table = read_table(predictions)
     columns = split_list(strata)
     sample = draw_sample(table, size, columns, oversample_uncertain, allocation.value, seed)
-    design = {
-        "population": len(table),
-        "sample": len(sample),
+    settings = {
         "strata": columns,
         "oversample_uncertain": oversample_uncertain,
         "allocation": allocation.value,
         "seed": seed,
         "source": str(predictions),
-        "per_stratum": {
-            str(k): {"population": int(round((g["weight"]).sum())), "sample": len(g)}
-            for k, g in sample.groupby("stratum")
-        },
     }
-    missing = write_sample(sample, out, split_list(coders), design, predictions.parent)
+    save_sample(table, sample, out, settings, split_list(coders), predictions.parent)
+
+
+def save_sample(table, sample, out: Path, settings: dict, coders: list[str], base: Path) -> None:
+    """Write a drawn sample's folder (key, sheet, images, design) and say what is where."""
+    from vislab.evaluation.validation import sample_design, write_sample
+
+    missing = write_sample(sample, out, coders, sample_design(table, sample, settings), base)
     say(f"sampled {len(sample)} of {len(table)} images in {sample['stratum'].nunique()} strata")
     say(
         f"wrote {out / 'coding_sheet.csv'} and {out / 'images'}/ (give these to the coders: an "

@@ -34,7 +34,7 @@ def estimate(
     whose variables are classes or columns of the predictions, corrected the same way.
     `predictions`, `coded`: paths or DataFrames (`coded`: one, or a list of every coder's file).
     `seed` is recorded; the intervals draw nothing."""
-    collection = _collection(as_table(predictions))
+    collection = check_collection(as_table(predictions))
     files = list(coded) if isinstance(coded, list | tuple) else [coded]
     design = coded_design(collection, merged_codes(files, label_column), label_column, sample)
     classes = _classes(collection, design, label_column)
@@ -78,7 +78,7 @@ def estimate(
     return result
 
 
-def _collection(frame: pd.DataFrame) -> pd.DataFrame:
+def check_collection(frame: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in ("id", "prediction") if c not in frame.columns]
     if missing:
         raise InputError(
@@ -91,9 +91,15 @@ def _collection(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _classes(collection: pd.DataFrame, design: Design, label_column: str) -> list[str]:
+def known_classes(collection: pd.DataFrame) -> list[str]:
+    """The classes: those predicted, and those with a score column."""
     known = set(collection["prediction"].astype(str))
     known |= {c.removeprefix("score_") for c in score_columns(collection)}
+    return sorted(known)
+
+
+def _classes(collection: pd.DataFrame, design: Design, label_column: str) -> list[str]:
+    known = set(known_classes(collection))
     unknown = sorted(set(design.codes) - known)
     if unknown:
         raise InputError(

@@ -70,23 +70,33 @@ def draw_sample(
         raise InputError("the predictions need an 'id' column to draw a validation sample.")
     if size <= 0:
         raise InputError(f"--size must be > 0. Got {size}.")
-    frame = predictions.reset_index(drop=True).copy()
+    frame = stratified(predictions.reset_index(drop=True), strata, oversample_uncertain)
+    sizes = frame["stratum"].value_counts().sort_index()
+    factors = None
+    if oversample_uncertain:
+        band_of = frame.groupby("stratum")["confidence_band"].first()
+        factors = band_of.map(BAND_FACTOR).reindex(sizes.index)
+    return draw_counts(frame, allocate(sizes, size, factors, allocation), seed)
+
+
+def stratified(frame: pd.DataFrame, strata: Sequence[str], bands: bool) -> pd.DataFrame:
+    """The rows with their `stratum` (the strata columns' values, and the confidence band)."""
     for column in strata:
         if column not in frame.columns:
             raise InputError(
                 f"--strata: no column '{column}'. Columns: {', '.join(map(str, frame.columns))}."
             )
     keys = [frame[c].astype(str) for c in strata]
-    factors = None
-    if oversample_uncertain:
-        frame["confidence_band"] = confidence_band(frame)
+    if bands:
+        frame = frame.assign(confidence_band=confidence_band(frame))
         keys.append(frame["confidence_band"])
-    frame["stratum"] = pd.concat(keys, axis=1).agg("|".join, axis=1) if keys else "all"
-    sizes = frame["stratum"].value_counts().sort_index()
-    if oversample_uncertain:
-        band_of = frame.groupby("stratum")["confidence_band"].first()
-        factors = band_of.map(BAND_FACTOR).reindex(sizes.index)
-    counts = allocate(sizes, size, factors, allocation)
+    return frame.assign(stratum=pd.concat(keys, axis=1).agg("|".join, axis=1) if keys else "all")
+
+
+def draw_counts(frame: pd.DataFrame, counts: pd.Series, seed: int) -> pd.DataFrame:
+    """`counts[stratum]` rows drawn at random from each stratum of a `stratified` frame, with
+    their inclusion probability and weight."""
+    sizes = frame["stratum"].value_counts()
     rng = np.random.default_rng(seed)
     chosen = []
     for stratum, members in frame.groupby("stratum", sort=True).groups.items():
@@ -97,6 +107,20 @@ def draw_sample(
     sample["inclusion_probability"] = probability
     sample["weight"] = 1.0 / probability
     return sample
+
+
+def sample_design(table: pd.DataFrame, sample: pd.DataFrame, settings: dict) -> dict:
+    """design.json: the collection's and the sample's sizes, how it was drawn, and per stratum
+    the images of the collection and of the sample."""
+    return {
+        "population": len(table),
+        "sample": len(sample),
+        **settings,
+        "per_stratum": {
+            str(k): {"population": int(round((g["weight"]).sum())), "sample": len(g)}
+            for k, g in sample.groupby("stratum")
+        },
+    }
 
 
 def write_sample(

@@ -1,0 +1,162 @@
+"""How many images to code: the sample size, and its Neyman allocation over strata, that gives
+the corrected prevalence an interval of a chosen half-width.
+
+The corrected share's variance is sum_h (N_h / N)^2 (1 - n_h / N_h) S_h^2 / n_h, with S_h^2 the
+variance within stratum h of the model's error on one image (code minus label, -1, 0 or 1).
+Neyman's allocation n_h proportional to N_h S_h makes it smallest for a given n; the n that
+brings it to (half-width / z)^2 is
+
+    n = (sum_h N_h S_h)^2 / (N^2 V + sum_h N_h S_h^2),     V = (half-width / z)^2
+
+S_h comes from a pilot sample (its coded images in each stratum), or from the model's scores,
+which must then be calibrated: with p the score of the class, an image's error has variance
+p (1 - p) around p - label, so S_h^2 = mean_h p (1 - p) + var_h (p - label).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from vislab.errors import InputError
+
+LEAST_PER_STRATUM = 2  # a stratum's variance needs two coded images
+
+
+def score_spread(frame: pd.DataFrame, k: str) -> pd.Series:
+    """Per stratum S_h of class k's error, from calibrated scores."""
+    column = f"score_{k}"
+    if column not in frame.columns:
+        raise InputError(
+            f"the predictions have no {column} column: give --pilot, a coded sample, to plan "
+            "from the model's real errors."
+        )
+    p = frame[column].astype(float)
+    label = (frame["prediction"].astype(str) == k).astype(float)
+    parts = pd.DataFrame({"stratum": frame["stratum"], "noise": p * (1 - p), "gap": p - label})
+    grouped = parts.groupby("stratum")
+    return np.sqrt(grouped["noise"].mean() + grouped["gap"].var(ddof=0))
+
+
+def pilot_spread(frame: pd.DataFrame, rows: np.ndarray, codes: np.ndarray, k: str) -> pd.Series:
+    """Per stratum S_h of class k's error among the pilot's coded images (a stratum with fewer
+    than two of them takes the variance of all of the pilot's errors)."""
+    label = (frame["prediction"].astype(str).to_numpy()[rows] == k).astype(float)
+    error = pd.Series((codes == k).astype(float) - label)
+    stratum = frame["stratum"].to_numpy()[rows]
+    grouped = error.groupby(stratum)
+    spread = grouped.var(ddof=1).reindex(frame["stratum"].unique())
+    seen = grouped.size().reindex(spread.index).fillna(0)
+    spread[seen < 2] = error.var(ddof=1)
+    return np.sqrt(spread)
+
+
+def with_floor(spread: pd.Series, counts: pd.Series) -> pd.Series:
+    """The spread the estimate will use: where no error is seen it takes the variance of half
+    an error among the stratum's coded images (see prevalence.Strata.variance)."""
+    half_error = 0.5 / (counts + 1)
+    return np.maximum(spread, np.sqrt(half_error * (1 - half_error)))
+
+
+def neyman(sizes: pd.Series, spread: pd.Series, half_width: float, confidence: float) -> pd.Series:
+    """Images to code per stratum for the half-width; a stratum that would need more than it
+    holds is coded whole and the rest re-planned without it."""
+    target = (half_width / norm.ppf(0.5 + confidence / 2)) ** 2 * sizes.sum() ** 2
+    whole = pd.Series(False, index=sizes.index)
+    while True:
+        rest = ~whole
+        weight = sizes[rest] * spread[rest]
+        # strata coded whole add no variance: the rest must bring it to the target
+        total = weight.sum() ** 2 / (target + (sizes[rest] * spread[rest] ** 2).sum())
+        counts = np.ceil(total * weight / max(weight.sum(), 1e-12))
+        counts = np.maximum(counts, LEAST_PER_STRATUM)
+        over = counts > sizes[rest]
+        if not over.any():
+            break
+        whole[over[over].index] = True
+    found = sizes.where(whole, 0).astype(int)
+    found.loc[counts.index] = counts.astype(int)
+    return np.minimum(found, sizes)
+
+
+def planned_half_width(sizes: pd.Series, spread: pd.Series, counts: pd.Series, confidence) -> float:
+    """The half-width a sample of `counts` per stratum gives if the spreads are right."""
+    share = sizes / sizes.sum()
+    variance = (share**2 * (1 - counts / sizes) * spread**2 / counts).sum()
+    return float(norm.ppf(0.5 + confidence / 2) * np.sqrt(variance))
+
+
+def plan(
+    predictions,
+    half_width: float,
+    pilot=None,
+    label_column: str | None = None,
+    sample=None,
+    only: str | None = None,
+    strata=("prediction",),
+    bands: bool | None = None,
+    confidence: float = 0.95,
+) -> tuple[dict, pd.DataFrame]:
+    """plan.json's content, and the stratified collection the plan's counts refer to."""
+    from vislab.estimation.estimate import check_collection, known_classes
+    from vislab.evaluation.coded import as_table
+    from vislab.evaluation.validation import stratified
+    from vislab.predictions import score_columns
+
+    if not 0 < half_width < 0.5:
+        raise InputError(f"--half-width {half_width}: give a share between 0 and 0.5, e.g. 0.03.")
+    collection = check_collection(as_table(predictions))
+    bands = bool(score_columns(collection)) if bands is None else bands
+    frame = stratified(collection, list(strata), bands)
+    classes = known_classes(collection)
+    if only is not None and only not in classes:
+        raise InputError(f"--class {only!r} is not a class ({', '.join(classes)}).")
+    spreads = _spreads(frame, classes, pilot, label_column, sample)
+    sizes = frame["stratum"].value_counts().sort_index()
+    per_class = {}
+    for k, spread in spreads.items():
+        per_class[k] = _allocated(sizes, spread.reindex(sizes.index), half_width, confidence)
+    chosen = only or max(per_class, key=lambda k: per_class[k][0].sum())
+    counts, spread = per_class[chosen]
+    found = {
+        "half_width": half_width,
+        "confidence": confidence,
+        "n_collection": len(collection),
+        "n": int(counts.sum()),
+        "class": chosen,
+        "from": "pilot" if pilot is not None else "scores",
+        "strata": list(strata),
+        "confidence_bands": bands,
+        "per_stratum": {
+            str(s): {"population": int(sizes[s]), "sample": int(counts[s]), "sd": float(spread[s])}
+            for s in sizes.index
+        },
+        "per_class": {
+            k: {"n": int(c.sum()), "half_width": planned_half_width(sizes, sd, c, confidence)}
+            for k, (c, sd) in per_class.items()
+        },
+    }
+    return found, frame
+
+
+def _allocated(sizes, spread, half_width, confidence) -> tuple[pd.Series, pd.Series]:
+    """Neyman's counts, re-planned until the spread the estimate will use (the floor depends on
+    the counts) is the one planned with."""
+    counts = neyman(sizes, spread, half_width, confidence)
+    for _ in range(5):
+        used = with_floor(spread, counts)
+        counts = neyman(sizes, used, half_width, confidence)
+    return counts, with_floor(spread, counts)
+
+
+def _spreads(frame, classes, pilot, label_column, sample) -> dict[str, pd.Series]:
+    if pilot is None:
+        return {k: score_spread(frame, k) for k in classes}
+    from vislab.estimation.design import coded_design, merged_codes
+
+    if label_column is None:
+        raise InputError("--pilot: name the coder column that is the truth (--label-column).")
+    files = list(pilot) if isinstance(pilot, list | tuple) else [pilot]
+    design = coded_design(frame, merged_codes(files, label_column), label_column, sample)
+    return {k: pilot_spread(frame, design.rows, design.codes, k) for k in classes}

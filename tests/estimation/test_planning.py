@@ -1,0 +1,136 @@
+"""plan-coding: the Neyman-allocated sample it plans gives, by simulation, the corrected
+interval's half-width it promised (within 15 %), planned from calibrated scores or a pilot."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.estimation.test_prevalence import _collection
+from vislab.errors import InputError
+from vislab.estimation.design import STRATIFIED, Design
+from vislab.estimation.planning import neyman, plan
+from vislab.estimation.prevalence import Domain, Strata, prevalence
+
+
+def _calibrated(n: int, seed: int) -> pd.DataFrame:
+    """Scores that are the true probabilities: the truth is drawn from them."""
+    rng = np.random.default_rng(seed)
+    p = rng.beta(0.4, 1.2, n)
+    truth = rng.random(n) < p
+    return pd.DataFrame(
+        {
+            "id": [f"img{i:06d}.jpg" for i in range(n)],
+            "prediction": np.where(p > 0.5, "police", "none"),
+            "score_police": p,
+            "score_none": 1 - p,
+            "truth": np.where(truth, "police", "none"),
+        }
+    )
+
+
+def _realised(frame: pd.DataFrame, found: dict, replicates: int) -> float:
+    """Mean half-width of the corrected interval over samples drawn as planned."""
+    f = (frame["prediction"] == "police").to_numpy(float)
+    truth = (frame["truth"] == "police").to_numpy(float)
+    strata = frame["stratum"].to_numpy()
+    planned = found["per_stratum"]
+    members = {s: np.flatnonzero(strata == s) for s in planned}
+    population = {s: float(v["population"]) for s, v in planned.items()}
+    rng = np.random.default_rng(3)
+    widths = []
+    everything = np.ones(len(frame), bool)
+    for _ in range(replicates):
+        rows = np.concatenate(
+            [rng.choice(members[s], v["sample"], replace=False) for s, v in planned.items()]
+        )
+        design = Design(STRATIFIED, rows, truth[rows], strata[rows], population)
+        entry = prevalence(
+            f, truth[rows], f[rows], Domain(everything, everything[rows]), Strata.of(design), 0.95
+        )["corrected"]
+        widths.append((entry["ci"][1] - entry["ci"][0]) / 2)
+    return float(np.mean(widths))
+
+
+@pytest.mark.parametrize("half_width", [0.01, 0.02])
+def test_a_plan_from_calibrated_scores_gives_the_half_width_it_promised(half_width):
+    collection = _calibrated(30000, seed=1)
+    found, frame = plan(collection.drop(columns="truth"), half_width)
+    assert found["from"] == "scores" and found["confidence_bands"]
+    assert found["n"] == sum(v["sample"] for v in found["per_stratum"].values())
+    frame = frame.assign(truth=collection["truth"])
+    assert _realised(frame, found, 300) == pytest.approx(half_width, rel=0.15)
+
+
+@pytest.mark.parametrize("pilot_seed", range(3))
+def test_a_plan_from_a_pilot_gives_the_half_width_it_promised(pilot_seed):
+    """The scores here are not calibrated (least sure where the model errs): the pilot's own
+    errors set the plan. (A pilot of 300 was off by up to 30 % in one of six tries here.)"""
+    collection = _collection(30000, seed=4)
+    pilot = collection.sample(600, random_state=pilot_seed)[["id", "truth"]]
+    found, frame = plan(
+        collection.drop(columns="truth"),
+        0.015,
+        pilot=pilot.rename(columns={"truth": "A"}),
+        label_column="A",
+    )
+    assert found["from"] == "pilot"
+    frame = frame.assign(truth=collection["truth"])
+    assert _realised(frame, found, 150) == pytest.approx(0.015, rel=0.15)
+
+
+def test_neyman_codes_a_stratum_whole_when_it_would_need_more_than_it_holds():
+    sizes = pd.Series({"a": 10000, "b": 30})
+    spread = pd.Series({"a": 0.05, "b": 0.5})
+    counts = neyman(sizes, spread, 0.002, 0.95)
+    assert counts["b"] == 30 and 30 < counts["a"] < 10000
+    assert neyman(sizes, spread, 0.2, 0.95).min() == 2  # two per stratum at least
+
+
+def test_plan_errors_say_what_to_give():
+    collection = _calibrated(1000, 0).drop(columns=["truth", "score_police", "score_none"])
+    with pytest.raises(InputError, match="no score_none column: give --pilot"):
+        plan(collection, 0.03)
+    with pytest.raises(InputError, match="between 0 and 0.5"):
+        plan(collection, 3)
+    with pytest.raises(InputError, match="--label-column"):
+        plan(collection, 0.03, pilot=collection.head(20))
+
+
+def test_the_command_plans_draws_the_sample_and_estimate_reads_it(tmp_path, capsys):
+    import json
+
+    from vislab.cli import run
+
+    collection = _calibrated(5000, seed=2)
+    collection.drop(columns="truth").to_csv(tmp_path / "collection.csv", index=False)
+    command = ["plan-coding", str(tmp_path / "collection.csv"), "--half-width", "0.03"]
+    command += ["--write-sample", str(tmp_path / "planned"), "--coders", "A"]
+    assert run([*command, "--out", str(tmp_path / "plan.json")]) == 0
+    printed = capsys.readouterr().out
+    found = json.loads((tmp_path / "plan.json").read_text())
+    assert f"code {found['n']} of 5000 images for +/- 0.03" in printed and "police|low" in printed
+    key = pd.read_csv(tmp_path / "planned" / "sample.csv")
+    assert len(key) == found["n"]
+    assert key["stratum"].value_counts().to_dict() == {
+        s: v["sample"] for s, v in found["per_stratum"].items() if v["sample"]
+    }
+    design = json.loads((tmp_path / "planned" / "design.json").read_text())
+    assert design["allocation"] == "neyman" and design["planned_half_width"] == 0.03
+    sheet = pd.read_csv(tmp_path / "planned" / "coding_sheet.csv")
+    truth = collection.set_index("id")["truth"]
+    sheet["A"] = key.set_index("item").loc[sheet["item"], "id"].map(truth).to_numpy()
+    sheet.to_csv(tmp_path / "coded.csv", index=False)
+    estimate = [
+        "estimate",
+        str(tmp_path / "collection.csv"),
+        "--coded",
+        str(tmp_path / "coded.csv"),
+    ]
+    estimate += ["--label-column", "A", "--sample", str(tmp_path / "planned")]
+    assert run([*estimate, "--out", str(tmp_path / "estimates.json")]) == 0
+    police = json.loads((tmp_path / "estimates.json").read_text())["prevalence"]["police"]
+    half = (police["corrected"]["ci"][1] - police["corrected"]["ci"][0]) / 2
+    assert half == pytest.approx(0.03, rel=0.3)  # one sample, not the mean of many
+    assert run(command) == 2  # never over an earlier plan or sample
