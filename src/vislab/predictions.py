@@ -33,6 +33,12 @@ def class_of(column: str) -> str:
     return str(column)[len(SCORE_PREFIX) :]
 
 
+def classes_of(frame: pd.DataFrame) -> list[str]:
+    """The classes of a predictions table: those predicted, and those with a score column."""
+    known = set(frame[PREDICTION].astype(str)) if PREDICTION in frame.columns else set()
+    return sorted(known | {class_of(c) for c in score_columns(frame)})
+
+
 def predictions_frame(
     items: pd.DataFrame, classes: Sequence[str], probabilities: np.ndarray
 ) -> pd.DataFrame:

@@ -123,6 +123,9 @@ def plan_coding(
     coders: Annotated[str, typer.Option(help="Coder columns of the sheet written.")] = (
         "coder1,coder2"
     ),
+    codebook: Annotated[
+        Path | None, typer.Option(help="codebook.yaml for the coding page written.")
+    ] = None,
     seed: Seed = 0,
     out: Annotated[Path | None, typer.Option(help="Write plan.json here.")] = None,
     force: Force = False,
@@ -133,8 +136,10 @@ def plan_coding(
     set_quiet(quiet)
     from vislab.cli.common import split_list
     from vislab.estimation.planning import plan
+    from vislab.report.coding_page import read_codebook
 
     fresh_outputs(out, write_sample, force=force)
+    codes = read_codebook(codebook) if codebook else None  # its mistakes before any work
     found, frame = plan(
         predictions,
         half_width,
@@ -149,7 +154,7 @@ def plan_coding(
     _print_plan(found)
     write_result(out, found)
     if write_sample is not None:
-        _draw_planned(frame, found, write_sample, split_list(coders), seed, predictions)
+        _draw_planned(frame, found, write_sample, split_list(coders), seed, predictions, codes)
 
 
 def _print_plan(found: dict) -> None:
@@ -167,11 +172,13 @@ def _print_plan(found: dict) -> None:
         say(f"  {name}: {entry['n']} images for +/- {entry['half_width']:.4f}")
 
 
-def _draw_planned(frame, found: dict, out: Path, coders, seed: int, predictions: Path) -> None:
+def _draw_planned(frame, found: dict, out: Path, coders, seed: int, predictions: Path, codes):
     import pandas as pd
 
     from vislab.cli.evaluation import save_sample
     from vislab.evaluation.validation import draw_counts
+    from vislab.predictions import classes_of
+    from vislab.report.coding_page import codes_of_classes
 
     counts = pd.Series({s: v["sample"] for s, v in found["per_stratum"].items()})
     sample = draw_counts(frame, counts, seed)
@@ -184,7 +191,8 @@ def _draw_planned(frame, found: dict, out: Path, coders, seed: int, predictions:
         "seed": seed,
         "source": str(predictions),
     }
-    save_sample(frame, sample, out, settings, coders, predictions.parent)
+    codes = codes or codes_of_classes(classes_of(frame))
+    save_sample(frame, sample, out, settings, coders, predictions, codes)
 
 
 def register(app: typer.Typer) -> None:

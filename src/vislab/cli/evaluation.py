@@ -328,6 +328,10 @@ def validation_sample(
     coders: Annotated[
         str, typer.Option(help="Blank coder columns of the sheet.")
     ] = "coder1,coder2",
+    codebook: Annotated[
+        Path | None,
+        typer.Option(help="codebook.yaml: the codes, their definitions and example images."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     out: Annotated[
         Path, typer.Option(help="New folder for the sheet, the sample and the design.")
@@ -335,13 +339,14 @@ def validation_sample(
     force: Force = False,
     quiet: Quiet = False,
 ) -> None:
-    """Draw a stratified sample for human coding, with sampling weights."""
+    """Draw a stratified sample for human coding, with sampling weights, and the coding page."""
     set_quiet(quiet)
     from vislab.evaluation.validation import draw_sample
     from vislab.files import read_table
 
     fresh_outputs(out, force=force)
     table = read_table(predictions)
+    codes = coding_codes(table, codebook)
     columns = split_list(strata)
     sample = draw_sample(table, size, columns, oversample_uncertain, allocation.value, seed)
     settings = {
@@ -351,14 +356,32 @@ def validation_sample(
         "seed": seed,
         "source": str(predictions),
     }
-    save_sample(table, sample, out, settings, split_list(coders), predictions.parent)
+    save_sample(table, sample, out, settings, split_list(coders), predictions, codes)
 
 
-def save_sample(table, sample, out: Path, settings: dict, coders: list[str], base: Path) -> None:
-    """Write a drawn sample's folder (key, sheet, images, design) and say what is where."""
-    from vislab.evaluation.validation import sample_design, write_sample
+def coding_codes(table, codebook: Path | None) -> list:
+    """The coding page's choices: the codebook's codes, or the predictions' classes."""
+    from vislab.predictions import classes_of
+    from vislab.report.coding_page import codes_of_classes, read_codebook
 
-    missing = write_sample(sample, out, coders, sample_design(table, sample, settings), base)
+    return read_codebook(codebook) if codebook else codes_of_classes(classes_of(table))
+
+
+def save_sample(
+    table, sample, out: Path, settings: dict, coders: list[str], source: Path, codes: list
+) -> None:
+    """Write a drawn sample's folder (key, sheet, images, design, coding page) and say what is
+    where."""
+    import pandas as pd
+
+    from vislab.evaluation.validation import SHEET_FILE, sample_design, write_sample
+    from vislab.report.coding_page import write_coding_page
+
+    design = sample_design(table, sample, settings)
+    missing = write_sample(sample, out, coders, design, source.parent)
+    sheet = pd.read_csv(out / SHEET_FILE, dtype={"image": str})
+    title = f"{len(sample)} images of {source.name}"
+    page = write_coding_page(out, sheet, codes, coders, title)
     say(f"sampled {len(sample)} of {len(table)} images in {sample['stratum'].nunique()} strata")
     say(
         f"wrote {out / 'coding_sheet.csv'} and {out / 'images'}/ (give these to the coders: an "
@@ -366,6 +389,11 @@ def save_sample(table, sample, out: Path, settings: dict, coders: list[str], bas
     )
     say(f"wrote {out / 'sample.csv'} (the key: item, id, path, weight, model outputs)")
     say(f"wrote {out / 'design.json'}")
+    size = page.stat().st_size / 1e6
+    say(
+        f"wrote {page} ({size:.1f} MB: the coding page, images inside; open it in a browser, "
+        "offline, or e-mail it to a coder)"
+    )
     if missing:
         say(
             f"note: {len(missing)} image(s) could not be read here (e.g. {missing[0]}); their "

@@ -14,7 +14,7 @@ from vislab.errors import InputError
 from vislab.estimation.design import Design, coded_design, merged_codes
 from vislab.estimation.prevalence import Domain, Strata, difference, prevalence
 from vislab.evaluation.coded import as_table
-from vislab.predictions import score_columns
+from vislab.predictions import classes_of
 
 
 def estimate(
@@ -74,7 +74,7 @@ def estimate(
         result["regression"] = _regression(
             collection, design, strata, classes, formula, regression, confidence
         )
-    result["inputs"] = _inputs(predictions, files, sample, seed)
+    result["inputs"] = inputs_of(predictions, files, sample, seed)
     return result
 
 
@@ -91,15 +91,8 @@ def check_collection(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def known_classes(collection: pd.DataFrame) -> list[str]:
-    """The classes: those predicted, and those with a score column."""
-    known = set(collection["prediction"].astype(str))
-    known |= {c.removeprefix("score_") for c in score_columns(collection)}
-    return sorted(known)
-
-
 def _classes(collection: pd.DataFrame, design: Design, label_column: str) -> list[str]:
-    known = set(known_classes(collection))
+    known = set(classes_of(collection))
     unknown = sorted(set(design.codes) - known)
     if unknown:
         raise InputError(
@@ -157,7 +150,7 @@ def _regression(collection, design, strata, classes, formula, kind, confidence) 
     return {"formula": formula, "kind": kind, "coefficients": coefficients}
 
 
-def _inputs(predictions, files, sample, seed: int) -> dict:
+def inputs_of(predictions, files, sample, seed: int | None) -> dict:
     """What the numbers come from: each file's sha256, the sample folder, versions, seed."""
     from vislab.runs import library_versions
 

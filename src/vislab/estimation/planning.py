@@ -99,17 +99,17 @@ def plan(
     confidence: float = 0.95,
 ) -> tuple[dict, pd.DataFrame]:
     """plan.json's content, and the stratified collection the plan's counts refer to."""
-    from vislab.estimation.estimate import check_collection, known_classes
+    from vislab.estimation.estimate import check_collection
     from vislab.evaluation.coded import as_table
     from vislab.evaluation.validation import stratified
-    from vislab.predictions import score_columns
+    from vislab.predictions import classes_of, score_columns
 
     if not 0 < half_width < 0.5:
         raise InputError(f"--half-width {half_width}: give a share between 0 and 0.5, e.g. 0.03.")
     collection = check_collection(as_table(predictions))
     bands = bool(score_columns(collection)) if bands is None else bands
     frame = stratified(collection, list(strata), bands)
-    classes = known_classes(collection)
+    classes = classes_of(collection)
     if only is not None and only not in classes:
         raise InputError(f"--class {only!r} is not a class ({', '.join(classes)}).")
     spreads = _spreads(frame, classes, pilot, label_column, sample)
@@ -137,7 +137,18 @@ def plan(
             for k, (c, sd) in per_class.items()
         },
     }
+    found["inputs"] = _inputs(predictions, pilot, sample)
     return found, frame
+
+
+def _inputs(predictions, pilot, sample) -> dict:
+    """What the plan comes from: each file's sha256, versions."""
+    from vislab.estimation.estimate import inputs_of
+
+    files = [] if pilot is None else list(pilot) if isinstance(pilot, list | tuple) else [pilot]
+    found = inputs_of(predictions, files, sample, seed=None)
+    found.pop("seed")
+    return found
 
 
 def _allocated(sizes, spread, half_width, confidence) -> tuple[pd.Series, pd.Series]:

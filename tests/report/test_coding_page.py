@@ -1,0 +1,211 @@
+"""The coding page in real Chromium (selenium): a coder codes the sample with the keyboard,
+the codes survive a reload (autosave), the download is the coding sheet's file, and
+`vislab estimate` reads it."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vislab.cli import run
+from vislab.errors import InputError
+from vislab.report.coding_page import read_codebook
+
+
+def _photos(folder: Path, count: int) -> pd.DataFrame:
+    """Crops of scikit-learn's two sample photos (a temple, a flower) and a model's labels."""
+    from PIL import Image
+    from sklearn.datasets import load_sample_images
+
+    folder.mkdir(parents=True, exist_ok=True)
+    temple, flower = load_sample_images().images
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(count):
+        truth = "flower" if i % 3 else "temple"
+        photo = flower if truth == "flower" else temple
+        top, left = rng.integers(0, 120), rng.integers(0, 240)
+        name = f"photo_{i:02d}.jpg"
+        Image.fromarray(photo[top : top + 300, left : left + 400]).save(folder / name)
+        said = truth if rng.random() < 0.8 else ("temple" if truth == "flower" else "flower")
+        score = rng.uniform(0.55, 0.99)
+        rows.append(
+            {
+                "id": name,
+                "path": str(folder / name),
+                "prediction": said,
+                f"score_{said}": score,
+                "truth": truth,
+            }
+        )
+    frame = pd.DataFrame(rows).fillna({"score_flower": 0.0, "score_temple": 0.0})
+    frame["score_flower"] = np.where(
+        frame["prediction"] == "flower", frame["score_flower"], 1 - frame["score_temple"]
+    )
+    frame["score_temple"] = 1 - frame["score_flower"]
+    return frame
+
+
+def _codebook(folder: Path, photos: pd.DataFrame) -> Path:
+    first = {k: photos.loc[photos["truth"] == k, "path"].iloc[0] for k in ("flower", "temple")}
+    book = {
+        "codes": [
+            {
+                "name": "flower",
+                "definition": "A flower fills most of the image.",
+                "examples": [first["flower"]],
+            },
+            {
+                "name": "temple",
+                "definition": "A building, roof or wall of a temple is visible.",
+                "examples": [first["temple"]],
+            },
+        ]
+    }
+    path = folder / "codebook.yaml"
+    path.write_text(json.dumps(book))  # JSON is YAML
+    return path
+
+
+@pytest.fixture
+def coding_page(tmp_path):
+    photos = _photos(tmp_path / "photos", 24)
+    photos.drop(columns="truth").to_csv(tmp_path / "collection.csv", index=False)
+    command = ["validation-sample", str(tmp_path / "collection.csv"), "--size", "12"]
+    command += ["--coders", "ana,ben", "--codebook", str(_codebook(tmp_path, photos))]
+    assert run([*command, "--out", str(tmp_path / "validation"), "--quiet"]) == 0
+    key = pd.read_csv(tmp_path / "validation" / "sample.csv")
+    truth = key.set_index("item")["id"].map(photos.set_index("id")["truth"])
+    return tmp_path, truth
+
+
+def _press(driver, keys: str) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    ActionChains(driver).send_keys(keys).perform()
+
+
+def _text(driver, element_id: str) -> str:
+    return driver.find_element("id", element_id).text
+
+
+def _open(driver, page: Path, coder: str) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    driver.get(page.as_uri())
+    _viewport(driver, 1280, 900)
+    field = driver.find_element("id", "coder")
+    field.clear()
+    field.send_keys(coder, Keys.TAB)  # change event: the coder's saved codes are loaded
+
+
+def _viewport(driver, width: int, height: int) -> None:
+    metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+
+
+def _shown_item(driver) -> int:
+    return int(_text(driver, "item").split()[1])
+
+
+def _downloaded(folder: Path, name: str) -> Path:
+    for _ in range(100):
+        if (folder / name).is_file() and not list(folder.glob("*.crdownload")):
+            return folder / name
+        time.sleep(0.1)
+    raise AssertionError(f"no {name} in {folder}: {list(folder.iterdir())}")
+
+
+def test_a_coder_codes_the_sample_by_keyboard_and_estimate_reads_the_download(browser, coding_page):
+    folder, truth = coding_page
+    page = folder / "validation" / "coding.html"
+    downloads = folder / "downloads"
+    downloads.mkdir()
+    browser.execute_cdp_cmd(
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+    )
+    _open(browser, page, "ana")
+    assert _text(browser, "count") == "0 of 12 coded"
+    shown = browser.execute_script(
+        "const i = document.getElementById('image'); return [i.naturalWidth, i.width]"
+    )
+    assert shown[0] == 400 and shown[1] >= 480  # the crop, shown large enough to judge
+    keys = {"flower": "1", "temple": "2"}
+    for step in range(12):
+        item = _shown_item(browser)
+        if step == 2:  # unsure first, then back to it and decided, with a note
+            _press(browser, "u")
+            _press(browser, "\ue012")  # ArrowLeft
+            assert _shown_item(browser) == item
+            _press(browser, "n")
+            _press(browser, 'roof, half "hidden"')
+            _press(browser, "\ue00c")  # Escape leaves the note
+        _press(browser, keys[truth[item]])
+    assert _text(browser, "count") == "12 of 12 coded"
+    _keep_screenshot(browser, page)
+    _open(browser, page, "ana")  # a reload: the codes are still there
+    assert _text(browser, "count") == "12 of 12 coded"
+    browser.find_element("id", "download").click()
+    coded = pd.read_csv(_downloaded(downloads, "coded_ana.csv"), dtype={"ana_note": str})
+    assert list(coded.columns) == ["item", "image", "ana", "ana_note"]
+    assert (coded.set_index("item")["ana"] == truth.loc[coded["item"]]).all()
+    assert coded["ana_note"].dropna().tolist() == ['roof, half "hidden"']
+    sheet = pd.read_csv(folder / "validation" / "coding_sheet.csv")
+    assert coded["image"].tolist() == sheet["image"].tolist()
+    command = [
+        "estimate",
+        str(folder / "collection.csv"),
+        "--coded",
+        str(downloads / "coded_ana.csv"),
+    ]
+    command += ["--label-column", "ana", "--sample", str(folder / "validation")]
+    assert run([*command, "--out", str(folder / "estimates.json"), "--quiet"]) == 0
+
+
+def test_another_coder_starts_blank_and_an_unsure_code_is_named_by_estimate(browser, coding_page):
+    folder, _ = coding_page
+    page = folder / "validation" / "coding.html"
+    downloads = folder / "downloads"
+    downloads.mkdir()
+    browser.execute_cdp_cmd(
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+    )
+    _open(browser, page, "ben")
+    assert _text(browser, "count") == "0 of 12 coded"
+    for _ in range(12):
+        _press(browser, "0")  # unsure throughout
+    browser.find_element("id", "download").click()
+    coded = _downloaded(downloads, "coded_ben.csv")
+    with pytest.raises(InputError, match="an 'unsure' must be decided first"):
+        from vislab.estimation.estimate import estimate
+
+        estimate(folder / "collection.csv", coded, "ben", folder / "validation")
+
+
+def _keep_screenshot(driver, page: Path) -> None:
+    keep = os.environ.get("VISLAB_SCREENSHOTS")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(Path(keep) / "coding-page.png"))
+
+
+def test_codebook_mistakes_name_the_file_and_the_code(tmp_path):
+    path = tmp_path / "book.yaml"
+    path.write_text("codes:\n  - name: police\n    examples: [gone.jpg]\n")
+    with pytest.raises(InputError, match=r"book.yaml: code 'police', example gone.jpg"):
+        read_codebook(path)
+    path.write_text("codes:\n  - definition: no name\n")
+    with pytest.raises(InputError, match="code 1 has no name"):
+        read_codebook(path)
+    path.write_text("codes:\n  - name: a\n  - name: a\n")
+    with pytest.raises(InputError, match=r"\['a'\] are listed twice"):
+        read_codebook(path)
+    path.write_text("- name: unsure\n")
+    with pytest.raises(InputError, match="'unsure' is the page's own choice"):
+        read_codebook(path)
