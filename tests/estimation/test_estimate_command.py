@@ -89,8 +89,14 @@ def test_a_formula_adds_a_regression_table(coded_sample, capsys):
     command = ["estimate", str(folder / "collection.csv"), "--coded", str(folder / "coded_A.csv")]
     command += ["--label-column", "A", "--sample", str(folder / "validation")]
     command += ["--formula", "police ~ region", "--regression", "logistic"]
+    command += ["--by", "region", "--report", str(folder / "report")]
     assert run([*command, "--out", str(folder / "regression.json")]) == 0
     printed = capsys.readouterr().out
+    assert f"wrote {folder / 'report' / 'estimates.html'}" in printed
+    page = (folder / "report" / "estimates.html").read_text()
+    assert "Logistic regression" in page and "stratified random sample" in page
+    rows = pd.read_csv(folder / "report" / "tables" / "regression.csv")
+    assert set(rows["estimator"]) == {"corrected", "coded_only", "naive"}
     assert "logistic regression police ~ region" in printed and "region[T.west]" in printed
     found = json.loads((folder / "regression.json").read_text())["regression"]
     assert found["formula"] == "police ~ region" and found["kind"] == "logistic"

@@ -89,3 +89,23 @@ def test_screenshots_and_pdfs_are_kept_when_asked(browser, trained_run, keep_scr
     print_problems(browser, trained_run / "report.html")
     names = sorted(p.suffix for p in keep_screenshots.iterdir())
     assert names == [".pdf", ".png"]
+
+
+def test_the_estimates_page_of_five_groups_and_a_regression_fits_a4(browser, tmp_path):
+    from tests.estimation.test_prevalence import _collection
+    from vislab.estimation.estimate import estimate
+    from vislab.report.estimates_page import write_estimates_page
+
+    collection = _collection(6000, seed=3)
+    rng = np.random.default_rng(0)
+    collection["country"] = rng.choice([f"{LONG} {k}" for k in range(5)], len(collection))
+    coded = collection.sample(400, random_state=0)[["id", "truth"]].rename(columns={"truth": "A"})
+    found = estimate(collection, coded, "A", by=["region", "country"], formula="police ~ region")
+    page = write_estimates_page(found, tmp_path / "estimates")
+    assert print_problems(browser, page) == []
+    tables = sorted(p.name for p in (tmp_path / "estimates" / "tables").iterdir())
+    assert tables == [
+        f"{n}.{e}"
+        for n in ("differences", "groups", "prevalence", "regression")
+        for e in ("csv", "tex")
+    ]

@@ -48,6 +48,10 @@ def estimate(
     confidence: Confidence = 0.95,
     seed: Seed = 0,
     out: Annotated[Path | None, typer.Option(help="Write estimates.json here.")] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="Folder for estimates.html and tables/ (CSV, LaTeX) for a paper."),
+    ] = None,
     force: Force = False,
     quiet: Quiet = False,
 ) -> None:
@@ -56,7 +60,7 @@ def estimate(
     set_quiet(quiet)
     from vislab.estimation.estimate import estimate as run_estimate
 
-    fresh_outputs(out, force=force)
+    fresh_outputs(out, report, force=force)
     result = run_estimate(
         predictions, coded, label_column, sample, by or (), formula, confidence, seed, regression
     )
@@ -73,6 +77,10 @@ def estimate(
     if "regression" in result:
         _coefficients(result["regression"])
     write_result(out, result)
+    if report is not None:
+        from vislab.report.estimates_page import write_estimates_page
+
+        say(f"wrote {write_estimates_page(result, report)} and {report / 'tables'}/")
 
 
 def _coefficients(found: dict) -> None:

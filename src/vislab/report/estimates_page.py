@@ -1,0 +1,211 @@
+"""The estimates page (`vislab estimate --report DIR`): DIR/estimates.html with a forest plot of
+the naive, coded-only and corrected share per group, the differences and regression tables, the
+design and its assumptions in words; DIR/tables/*.csv and *.tex for a paper."""
+
+from __future__ import annotations
+
+import html
+import json
+from functools import partial
+from pathlib import Path
+
+from vislab.files import write_atomic
+from vislab.report import plots
+from vislab.report.estimates_tables import KINDS
+from vislab.report.html import STYLE, figure
+from vislab.report.html_tables import cell, split_table
+from vislab.report.numbers import p_text
+
+LOOK = {  # estimator: (colour, marker, words)
+    "corrected": ("#1f4e79", "o", "corrected"),
+    "coded_only": ("#7d3c98", "s", "coded only"),
+    "naive": ("#c0392b", "^", "naive (model's labels)"),
+}
+
+
+def forest_png(spec: str, k: str, groups: dict, overall: dict) -> bytes:
+    """Per group the three estimates of class k's share with their intervals."""
+    plt = plots._pyplot()
+    names = list(groups)
+    fig, axes = plt.subplots(figsize=(4.4, 0.6 * len(names) + 1.2))
+    for row, name in enumerate(names):
+        for shift, kind in zip((-0.22, 0.0, 0.22), KINDS, strict=True):
+            entry = groups[name]["prevalence"][k][kind]
+            if entry.get("value") is None:
+                continue
+            colour, marker, _ = LOOK[kind]
+            axes.plot(entry["ci"], [row + shift] * 2, color=colour, linewidth=2)
+            axes.plot(entry["value"], row + shift, marker, color=colour)
+    if overall["corrected"].get("value") is not None:
+        axes.axvline(overall["corrected"]["value"], color="grey", linestyle="--", linewidth=1)
+    labels = [
+        f"{plots.short(n)}\n{groups[n]['n']} images, {groups[n]['n_coded']} coded" for n in names
+    ]
+    axes.set_yticks(range(len(names)), labels)
+    axes.invert_yaxis()
+    for kind in KINDS:
+        colour, marker, words = LOOK[kind]
+        axes.plot([], [], marker, color=colour, label=words, linestyle="-")
+    axes.legend(
+        loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.4 / len(names)), ncol=2, frameon=False
+    )
+    axes.set_xlabel(f"share of '{plots.short(k)}' (dashed: corrected, all images)")
+    axes.set_title(f"{plots.short(k)} by {plots.short(spec)}", fontsize=10)
+    return plots.figure_png(fig)
+
+
+def shown_classes(result: dict) -> list[str]:
+    """Every class; of two, the rarer only (the other is its complement)."""
+    classes = result["classes"]
+    if len(classes) != 2:
+        return classes
+    share = {k: result["prevalence"][k]["corrected"]["value"] for k in classes}
+    return [min(classes, key=lambda k: share[k])]
+
+
+def prevalence_html(result: dict) -> str:
+    columns = [LOOK[k][2] for k in KINDS]
+    rows = [
+        (html.escape(k), [cell(result["prevalence"][k][kind]) for kind in KINDS])
+        for k in result["classes"]
+    ]
+    return split_table("class", columns, rows)
+
+
+def groups_html(result: dict, spec: str) -> str:
+    groups = result["groups"][spec]
+    parts = []
+    for k in shown_classes(result):
+        overall = result["prevalence"][k]
+        parts.append(figure(partial(forest_png, spec, k, groups, overall), f"{k} by {spec}"))
+        rows = [
+            (
+                f"{html.escape(k)}: {LOOK[kind][2]}",
+                [_group_cell(g, k, kind) for g in groups.values()],
+            )
+            for kind in KINDS
+        ]
+        rows.insert(
+            0, ("images (coded)", [f"<td>{g['n']} ({g['n_coded']})</td>" for g in groups.values()])
+        )
+        parts.append(split_table(html.escape(spec), [html.escape(n) for n in groups], rows))
+    return "".join(parts)
+
+
+def _group_cell(group: dict, k: str, kind: str) -> str:
+    entry = group["prevalence"][k][kind]
+    if entry.get("value") is None:
+        return "<td>–<br><small>no coded image</small></td>"
+    return cell(entry)
+
+
+def differences_html(result: dict, spec: str) -> str:
+    rows = []
+    for k in shown_classes(result):
+        for pair, d in result["differences"][spec][k].items():
+            a, b = (html.escape(x) for x in pair.split("|"))
+            if d.get("value") is None:
+                rows.append(
+                    f"<tr><td>{a} − {b}</td><td>{html.escape(k)}</td>"
+                    f"<td colspan=3>{html.escape(d['undefined'])}</td></tr>"
+                )
+                continue
+            rows.append(
+                f"<tr><td>{a} − {b}</td><td>{html.escape(k)}</td>{cell(d)}"
+                f"<td>{p_text(d.get('p_value'))}</td><td>{p_text(d.get('p_adjusted'))}</td></tr>"
+            )
+    head = "<tr><th>groups</th><th>class</th><th>difference</th><th>p</th><th>p (Holm)</th></tr>"
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def regression_html(found: dict) -> str:
+    head = "".join(f"<th>{LOOK[k][2]}</th>" for k in KINDS)
+    rows = []
+    for term, entry in found["coefficients"].items():
+        cells = "".join(
+            f"{cell(entry[k])[:-5]}<br><small>{p_text(entry[k]['p_value'])}</small></td>"
+            for k in KINDS
+        )
+        rows.append(f"<tr><td>{html.escape(term)}</td>{cells}</tr>")
+    return (
+        f"<p>{html.escape(found['kind'].capitalize())} regression <code>"
+        f"{html.escape(found['formula'])}</code>: each coefficient with its interval and p-value "
+        "(of zero). Corrected and coded-only intervals are sandwich intervals for the regression "
+        "on every image coded; the naive one takes the model's labels for the truth.</p>"
+        f"<table><tr><th>term</th>{head}</tr>{''.join(rows)}</table>"
+    )
+
+
+def design_html(result: dict) -> str:
+    """The design and the assumptions the intervals rest on, in words."""
+    level = f"{result['confidence']:.0%}"
+    drawn = (
+        "a stratified random sample drawn by <code>vislab validation-sample</code> (or "
+        "<code>plan-coding</code>): each coded image is weighted by its stratum's images over "
+        "its coded images"
+        if result["design"] == "stratified"
+        else "taken as a simple random sample of the collection (no <code>--sample</code> was "
+        "given): every image had the same chance to be coded"
+    )
+    return (
+        f"<p>{result['n_collection']} images were labelled by the model; {result['n_coded']} of "
+        f"them were coded by people ('{html.escape(result['label_column'])}'), {drawn}. "
+        f"Intervals are {level} normal intervals.</p><ul>"
+        "<li><b>corrected</b>: the model's count over every image plus the coded sample's "
+        "weighted correction of the model's errors. It is unbiased whatever the model gets "
+        "wrong, and for whom, as long as the coded images are a random sample with known "
+        "probabilities.</li>"
+        "<li><b>coded only</b>: the weighted share among the coded images; unbiased too, but "
+        "it does not use the model, so its interval is wider.</li>"
+        "<li><b>naive</b>: classify-and-count on the model's labels. Its interval only reflects "
+        "how many images there are; where the model errs more in one group, it is biased, and "
+        "the narrow interval hides it.</li></ul>"
+        "<p>Assumptions. (1) The coded images were drawn at random with the recorded "
+        "probabilities, and every one of them was coded: images left out, or chosen by hand, "
+        "are not a random sample. (2) The people's codes are the truth the estimate is about: "
+        "when coders are noisy, the estimate is of what such coders would say, not of what is "
+        "in the images; check their agreement (<code>vislab agreement</code>) and resolve "
+        "disagreements before estimating. (3) The intervals are for this collection (with the "
+        "finite-population correction); a group with few coded images gets an interval as wide "
+        "as its sample allows.</p>"
+    )
+
+
+def provenance_html(result: dict) -> str:
+    text = json.dumps(result.get("inputs", {}), indent=1)
+    return f"<pre>{html.escape(text)}</pre>"
+
+
+def write_estimates_page(result: dict, out: str | Path) -> Path:
+    """DIR/estimates.html and DIR/tables/*.csv, *.tex."""
+    from vislab.report.estimates_tables import write_estimate_tables
+
+    out = Path(out)
+    sections = [
+        "<h1>Estimates from model-coded images</h1>",
+        design_html(result),
+        "<h2>Prevalence in the whole collection</h2>",
+        prevalence_html(result),
+    ]
+    for spec in result["groups"]:
+        sections += [
+            f"<h2>By {html.escape(spec)}</h2>",
+            groups_html(result, spec),
+            f"<h3>Differences between groups of {html.escape(spec)}</h3>",
+            "<p>Corrected difference (first group minus second), its interval and "
+            "p-value; p (Holm) is adjusted for every comparison of this column.</p>",
+            differences_html(result, spec),
+        ]
+    if "regression" in result:
+        sections += ["<h2>Regression</h2>", regression_html(result["regression"])]
+    sections += [
+        "<p>Tables for a paper: <code>tables/*.csv</code>, <code>tables/*.tex</code>.</p>",
+        "<h2>Provenance</h2>",
+        provenance_html(result),
+    ]
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>vislab estimates</title>"
+        f"<style>{STYLE}</style></head><body>{''.join(sections)}</body></html>"
+    )
+    write_estimate_tables(result, out / "tables")
+    return write_atomic(out / "estimates.html", page)
