@@ -10,7 +10,13 @@ import pytest
 from tests.estimation.test_prevalence import _collection
 from vislab.errors import InputError
 from vislab.estimation.design import STRATIFIED, Design
-from vislab.estimation.planning import neyman, plan
+from vislab.estimation.planning import (
+    neyman,
+    plan,
+    planned_half_width,
+    sample_size,
+    with_floor,
+)
 from vislab.estimation.prevalence import Domain, Strata, prevalence
 
 
@@ -63,29 +69,38 @@ def test_a_plan_from_calibrated_scores_gives_the_half_width_it_promised(half_wid
     assert _realised(frame, found, 300) == pytest.approx(half_width, rel=0.15)
 
 
-@pytest.mark.parametrize("pilot_seed", range(3))
-def test_a_plan_from_a_pilot_gives_the_half_width_it_promised(pilot_seed):
+def test_a_plan_from_a_pilot_gives_the_half_width_it_promised():
     """The scores here are not calibrated (least sure where the model errs): the pilot's own
-    errors set the plan. (A pilot of 300 was off by up to 30 % in one of six tries here.)"""
+    errors set the plan. Over six pilots of 600 images the realised half-width is within 15 % of
+    the plan on average and within 25 % for each (a pilot's error rates are estimates too)."""
     collection = _collection(30000, seed=4)
-    pilot = collection.sample(600, random_state=pilot_seed)[["id", "truth"]]
-    found, frame = plan(
-        collection.drop(columns="truth"),
-        0.015,
-        pilot=pilot.rename(columns={"truth": "A"}),
-        label_column="A",
-    )
-    assert found["from"] == "pilot"
-    frame = frame.assign(truth=collection["truth"])
-    assert _realised(frame, found, 150) == pytest.approx(0.015, rel=0.15)
+    ratios = []
+    for pilot_seed in range(6):
+        pilot = collection.sample(600, random_state=pilot_seed)[["id", "truth"]]
+        found, frame = plan(
+            collection.drop(columns="truth"),
+            0.015,
+            pilot=pilot.rename(columns={"truth": "A"}),
+            label_column="A",
+        )
+        assert found["from"] == "pilot"
+        frame = frame.assign(truth=collection["truth"])
+        ratios.append(_realised(frame, found, 100) / 0.015)
+    assert np.mean(ratios) == pytest.approx(1.0, abs=0.15), ratios
+    assert min(ratios) >= 0.75 and max(ratios) <= 1.25, ratios
 
 
-def test_neyman_codes_a_stratum_whole_when_it_would_need_more_than_it_holds():
-    sizes = pd.Series({"a": 10000, "b": 30})
-    spread = pd.Series({"a": 0.05, "b": 0.5})
-    counts = neyman(sizes, spread, 0.002, 0.95)
-    assert counts["b"] == 30 and 30 < counts["a"] < 10000
-    assert neyman(sizes, spread, 0.2, 0.95).min() == 2  # two per stratum at least
+def test_neyman_shares_by_spread_and_codes_a_small_stratum_whole():
+    sizes = pd.Series({"a": 10000, "b": 10000, "c": 30})
+    spread = pd.Series({"a": 0.1, "b": 0.4, "c": 0.5})
+    counts = neyman(sizes, spread, 1000)
+    assert counts["b"] == pytest.approx(4 * counts["a"], rel=0.02)
+    assert neyman(sizes, spread, 15000)["c"] == 30
+    assert neyman(sizes, spread, 6).min() == 2  # two per stratum at least
+    found = sample_size(sizes, spread, 0.01, 0.95)
+    planned = planned_half_width(sizes, with_floor(spread, found), found, 0.95)
+    fewer = neyman(sizes, spread, found.sum() - 1)
+    assert planned <= 0.01 < planned_half_width(sizes, with_floor(spread, fewer), fewer, 0.95)
 
 
 def test_plan_errors_say_what_to_give():

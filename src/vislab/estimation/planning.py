@@ -3,10 +3,10 @@ the corrected prevalence an interval of a chosen half-width.
 
 The corrected share's variance is sum_h (N_h / N)^2 (1 - n_h / N_h) S_h^2 / n_h, with S_h^2 the
 variance within stratum h of the model's error on one image (code minus label, -1, 0 or 1).
-Neyman's allocation n_h proportional to N_h S_h makes it smallest for a given n; the n that
-brings it to (half-width / z)^2 is
-
-    n = (sum_h N_h S_h)^2 / (N^2 V + sum_h N_h S_h^2),     V = (half-width / z)^2
+Neyman's allocation n_h proportional to N_h S_h makes it smallest for a given n; the plan is
+the smallest n whose variance is at most (half-width / z)^2. Where the sample sees no error in
+a stratum the estimate takes the variance of half an error there (prevalence.Strata.variance),
+and the plan allows for it: S_h is never below that floor at the planned n_h.
 
 S_h comes from a pilot sample (its coded images in each stratum), or from the model's scores,
 which must then be calibrated: with p the score of the class, an image's error has variance
@@ -22,6 +22,7 @@ from scipy.stats import norm
 from vislab.errors import InputError
 
 LEAST_PER_STRATUM = 2  # a stratum's variance needs two coded images
+PRIOR_IMAGES = 10  # how many images' worth the pooled error variance weighs in each stratum
 
 
 def score_spread(frame: pd.DataFrame, k: str) -> pd.Series:
@@ -40,16 +41,17 @@ def score_spread(frame: pd.DataFrame, k: str) -> pd.Series:
 
 
 def pilot_spread(frame: pd.DataFrame, rows: np.ndarray, codes: np.ndarray, k: str) -> pd.Series:
-    """Per stratum S_h of class k's error among the pilot's coded images (a stratum with fewer
-    than two of them takes the variance of all of the pilot's errors)."""
+    """Per stratum S_h of class k's error among the pilot's coded images, shrunk towards the
+    variance of all the pilot's errors by PRIOR_IMAGES images' worth (a stratum where a small
+    pilot saw no error has not shown that the model never errs there)."""
     label = (frame["prediction"].astype(str).to_numpy()[rows] == k).astype(float)
     error = pd.Series((codes == k).astype(float) - label)
-    stratum = frame["stratum"].to_numpy()[rows]
-    grouped = error.groupby(stratum)
-    spread = grouped.var(ddof=1).reindex(frame["stratum"].unique())
-    seen = grouped.size().reindex(spread.index).fillna(0)
-    spread[seen < 2] = error.var(ddof=1)
-    return np.sqrt(spread)
+    grouped = error.groupby(frame["stratum"].to_numpy()[rows])
+    strata = frame["stratum"].unique()
+    seen = grouped.size().reindex(strata).fillna(0)
+    spread = grouped.var(ddof=0).reindex(strata).fillna(0)
+    pooled = error.var(ddof=1)
+    return np.sqrt((seen * spread + PRIOR_IMAGES * pooled) / (seen + PRIOR_IMAGES))
 
 
 def with_floor(spread: pd.Series, counts: pd.Series) -> pd.Series:
@@ -59,25 +61,32 @@ def with_floor(spread: pd.Series, counts: pd.Series) -> pd.Series:
     return np.maximum(spread, np.sqrt(half_error * (1 - half_error)))
 
 
-def neyman(sizes: pd.Series, spread: pd.Series, half_width: float, confidence: float) -> pd.Series:
-    """Images to code per stratum for the half-width; a stratum that would need more than it
-    holds is coded whole and the rest re-planned without it."""
-    target = (half_width / norm.ppf(0.5 + confidence / 2)) ** 2 * sizes.sum() ** 2
-    whole = pd.Series(False, index=sizes.index)
-    while True:
-        rest = ~whole
-        weight = sizes[rest] * spread[rest]
-        # strata coded whole add no variance: the rest must bring it to the target
-        total = weight.sum() ** 2 / (target + (sizes[rest] * spread[rest] ** 2).sum())
-        counts = np.ceil(total * weight / max(weight.sum(), 1e-12))
-        counts = np.maximum(counts, LEAST_PER_STRATUM)
-        over = counts > sizes[rest]
-        if not over.any():
-            break
-        whole[over[over].index] = True
-    found = sizes.where(whole, 0).astype(int)
-    found.loc[counts.index] = counts.astype(int)
-    return np.minimum(found, sizes)
+def neyman(sizes: pd.Series, spread: pd.Series, total: int) -> pd.Series:
+    """`total` images shared in proportion to N_h S_h, at least two per stratum and never more
+    than it holds (S_h with the estimate's floor, which depends on n_h: a few rounds settle it)."""
+    counts = np.maximum(np.round(total * sizes / sizes.sum()), LEAST_PER_STRATUM)
+    for _ in range(10):
+        weight = sizes * with_floor(spread, counts)
+        counts = np.round(total * weight / max(weight.sum(), 1e-12))
+        counts = np.minimum(np.maximum(counts, LEAST_PER_STRATUM), sizes)
+    return counts.astype(int)
+
+
+def sample_size(sizes: pd.Series, spread: pd.Series, half_width: float, confidence: float):
+    """The smallest Neyman-allocated sample whose planned half-width is at most the one asked
+    (bisection over the total: the half-width falls as the sample grows)."""
+    low, high = LEAST_PER_STRATUM * len(sizes), int(sizes.sum())
+
+    def width(total: int) -> float:
+        counts = neyman(sizes, spread, total)
+        return planned_half_width(sizes, with_floor(spread, counts), counts, confidence)
+
+    if width(low) <= half_width:
+        return neyman(sizes, spread, low)
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if width(middle) <= half_width else (middle, high)
+    return neyman(sizes, spread, high)
 
 
 def planned_half_width(sizes: pd.Series, spread: pd.Series, counts: pd.Series, confidence) -> float:
@@ -152,12 +161,8 @@ def _inputs(predictions, pilot, sample) -> dict:
 
 
 def _allocated(sizes, spread, half_width, confidence) -> tuple[pd.Series, pd.Series]:
-    """Neyman's counts, re-planned until the spread the estimate will use (the floor depends on
-    the counts) is the one planned with."""
-    counts = neyman(sizes, spread, half_width, confidence)
-    for _ in range(5):
-        used = with_floor(spread, counts)
-        counts = neyman(sizes, used, half_width, confidence)
+    """The planned counts, and the spreads (with the estimate's floor) they were planned on."""
+    counts = sample_size(sizes, spread, half_width, confidence)
     return counts, with_floor(spread, counts)
 
 

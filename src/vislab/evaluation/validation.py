@@ -90,7 +90,7 @@ def stratified(frame: pd.DataFrame, strata: Sequence[str], bands: bool) -> pd.Da
     if bands:
         frame = frame.assign(confidence_band=confidence_band(frame))
         keys.append(frame["confidence_band"])
-    return frame.assign(stratum=pd.concat(keys, axis=1).agg("|".join, axis=1) if keys else "all")
+    return frame.assign(stratum=keys[0].str.cat(keys[1:], sep="|") if keys else "all")
 
 
 def draw_counts(frame: pd.DataFrame, counts: pd.Series, seed: int) -> pd.DataFrame:
