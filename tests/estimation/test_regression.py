@@ -150,8 +150,12 @@ def test_naive_and_coded_only_fits_are_statsmodels(kind):
         )
 
 
-def test_an_intercept_only_regression_is_the_corrected_prevalence():
+@pytest.mark.parametrize("errors", [True, False])
+def test_an_intercept_only_regression_is_the_corrected_prevalence(errors):
+    """Also where the sample shows no model error (both take half an error's variance)."""
     collection = _collection(5000, 6)
+    if not errors:
+        collection["truth"] = collection["prediction"]
     found = estimate(collection, _coded(collection, 400, 3), "coder", formula="police ~ 1")
     intercept = found["regression"]["coefficients"]["Intercept"]
     share = found["prevalence"]["police"]

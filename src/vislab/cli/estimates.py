@@ -74,6 +74,8 @@ def estimate(
             say(f"{spec}={group} (n={found['n']}, coded {found['n_coded']})")
             for name, entry in found["prevalence"].items():
                 _lines(name, entry, indent="    ")
+    for spec, by_class in result["differences"].items():
+        _differences(spec, by_class)
     if "regression" in result:
         _coefficients(result["regression"])
     write_result(out, result)
@@ -81,6 +83,16 @@ def estimate(
         from vislab.report.estimates_page import write_estimates_page
 
         say(f"wrote {write_estimates_page(result, report)} and {report / 'tables'}/")
+
+
+def _differences(spec: str, by_class: dict) -> None:
+    from vislab.report.numbers import p_text
+
+    say(f"differences between groups of {spec} (corrected; p Holm-adjusted)")
+    for name, pairs in by_class.items():
+        for pair, entry in pairs.items():
+            adjusted = p_text(entry.get("p_adjusted")) if entry.get("value") is not None else ""
+            say(f"  {name}  {pair.replace('|', ' - ')}  {entry_text(entry)}  {adjusted}")
 
 
 def _coefficients(found: dict) -> None:

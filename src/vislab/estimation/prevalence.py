@@ -61,13 +61,22 @@ class Strata:
         """Per coded image its weight N_h / n_h (the inverse of its inclusion probability)."""
         return self.population[self.index] / self.sampled[self.index]
 
-    def covariance(self, values: np.ndarray) -> np.ndarray:
+    def covariance(self, values: np.ndarray, unit: np.ndarray | None = None) -> np.ndarray:
         """The covariance of the estimated totals of `values` (a column each, a row per coded
-        image): sum_h N_h^2 (1 - n_h / N_h) cov_h / n_h."""
+        image): sum_h N_h^2 (1 - n_h / N_h) cov_h / n_h.
+
+        With `unit` (per coded image, the change in its row that one error in its code would
+        make), a stratum whose spread is below that of half an error among its n_h images
+        takes the latter, as `variance` does for one column."""
         result = np.zeros((values.shape[1], values.shape[1]))
         for h in np.flatnonzero(self.sampled > 1):
-            chosen, size = values[self.index == h], self.population[h]
+            inside = self.index == h
+            chosen, size = values[inside], self.population[h]
             spread = np.cov(chosen, rowvar=False, ddof=1).reshape(result.shape)
+            if unit is not None:
+                half_error = 0.5 / (len(chosen) + 1)
+                floor = half_error * (1 - half_error) * unit[inside].T @ unit[inside] / len(chosen)
+                spread = floor if np.trace(spread) < np.trace(floor) else spread
             result += size**2 * (1 - len(chosen) / size) * spread / len(chosen)
         return result
 

@@ -13,12 +13,16 @@ the logistic function for a logistic one), the three estimates solve:
 with `w = N_h / n_h` the inverse inclusion probability of each coded image. The estimand is the
 regression one would fit if every image of the collection were coded; its sandwich variance is
 `A^-1 C A^-1`, `A` the derivative of the estimating equation and `C` the stratified sampling
-covariance of the coded images' terms (with the finite-population factor), as for a prevalence:
-an intercept-only regression gives the corrected prevalence and its interval. On a simple random
-sample, the corrected linear estimate is prediction-powered inference with lambda = 1
-(ppi-python's `ppi_ols_pointestimate` with the whole collection as the unlabeled set). The naive
-interval is the usual heteroskedasticity-robust one (HC0), as a researcher would compute it from
-the model's labels alone.
+covariance of the coded images' terms (with the finite-population factor, and, in a stratum
+where the sample shows less spread than half an error would make, that of half an error), as
+for a prevalence: an intercept-only regression gives the corrected prevalence and its interval.
+
+On a simple random sample the corrected estimate is the pseudo-outcome regression of design-
+based supervised learning, and prediction-powered inference (lambda = 1) in its M-estimation
+form, which ppi-python's `ppi_logistic_pointestimate` solves; its `ppi_ols_pointestimate` fits
+the correction on the coded images' own covariates instead, which is the same where the coded
+images' covariate moments are the collection's. The naive interval is the usual
+heteroskedasticity-robust one (HC0), as a researcher would compute it from the model's labels.
 """
 
 from __future__ import annotations
@@ -144,7 +148,7 @@ def corrected(m: Matrices, strata: Strata, kind: str, weights: np.ndarray):
     parts = [model, coded, model_coded]
     beta = solve(parts, kind, len(m.y_model))
     gap = terms(coded, beta, kind) - terms(model_coded, beta, kind)
-    return beta, sandwich(slope(parts, beta, kind), strata.covariance(gap))
+    return beta, sandwich(slope(parts, beta, kind), strata.covariance(gap, m.x_coded))
 
 
 def naive(m: Matrices, kind: str):
@@ -157,7 +161,8 @@ def naive(m: Matrices, kind: str):
 def coded_only(m: Matrices, strata: Strata, kind: str, weights: np.ndarray):
     coded = Part(m.x_coded, m.y_coded, weights)
     beta = solve([coded], kind, len(m.y_coded))
-    return beta, sandwich(slope([coded], beta, kind), strata.covariance(terms(coded, beta, kind)))
+    meat = strata.covariance(terms(coded, beta, kind), m.x_coded)
+    return beta, sandwich(slope([coded], beta, kind), meat)
 
 
 def fit_all(m: Matrices, strata: Strata, kind: str, confidence: float) -> dict:
