@@ -188,6 +188,29 @@ def test_another_coder_starts_blank_and_an_unsure_code_is_named_by_estimate(brow
         estimate(folder / "collection.csv", coded, "ben", folder / "validation")
 
 
+def test_codes_named_by_one_character_are_chosen_by_that_key(browser, tmp_path):
+    """Digits as codes: 7 codes '7' (not the seventh code), 0 codes '0', u is unsure."""
+    from PIL import Image
+
+    from vislab.report.coding_page import codes_of_classes, write_coding_page
+
+    (tmp_path / "images").mkdir()
+    for i in range(1, 4):
+        Image.new("RGB", (8, 8), (40 * i, 0, 0)).save(tmp_path / f"images/{i:04d}.png")
+    sheet = pd.DataFrame({"item": [1, 2, 3], "image": [f"images/{i:04d}.png" for i in (1, 2, 3)]})
+    classes = [str(d) for d in range(10)]
+    page = write_coding_page(tmp_path, sheet, codes_of_classes(classes), ["A"], "digits")
+    _open(browser, page, "A")
+    _press(browser, "7")
+    _press(browser, "0")
+    _press(browser, "u")
+    chosen = browser.execute_script(
+        "return JSON.parse(localStorage.getItem(`vislab-coding:${DATA.page}:A`))"
+    )
+    assert {k: v["code"] for k, v in chosen.items()} == {"1": "7", "2": "0", "3": "unsure"}
+    assert "u unsure" in _text(browser, "keys")
+
+
 def _keep_screenshot(driver, page: Path) -> None:
     keep = os.environ.get("VISLAB_SCREENSHOTS")
     if keep:
