@@ -3,7 +3,9 @@
 
 Shown side by side in the same run: ppi-python's `ppi_mean_ci` computing the corrected interval
 of every class overall and in every group (the part of the job it can do; no differences
-between groups, no stratified design).
+between groups, no stratified design); and, for `--formula "police ~ region"` (the corrected,
+naive and coded-only fits with their sandwich intervals), statsmodels' formula OLS with HC0
+errors on the model's labels (the naive fit alone).
 
     python bench/estimate_speed.py [--n 1000000] [--coded 2000] [--groups 5]
         [--out bench/results/estimate_speed.json]
@@ -58,6 +60,15 @@ def ppi_loop(frame: pd.DataFrame, coded: pd.DataFrame) -> float:
     return time.perf_counter() - start
 
 
+def statsmodels_naive(frame: pd.DataFrame) -> float:
+    import statsmodels.formula.api as smf
+
+    labelled = frame.assign(police=(frame["prediction"] == "police").astype(float))
+    start = time.perf_counter()
+    smf.ols("police ~ region", labelled).fit(cov_type="HC0")
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000)
@@ -74,7 +85,11 @@ def main() -> None:
         start = time.perf_counter()
         found = estimate(predictions, codes, "coder", by=["region"])
         seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        estimate(predictions, codes, "coder", formula="police ~ region")
+        with_formula = time.perf_counter() - start
     reference = ppi_loop(frame, coded)
+    naive_only = statsmodels_naive(frame)
     result = {
         "n": args.n,
         "coded": args.coded,
@@ -84,6 +99,8 @@ def main() -> None:
         "ppi_python_intervals_only_s": round(reference, 2),
         "ratio_ppi_over_vislab": round(reference / seconds, 2),
         "pairs_of_groups_tested": len(found["differences"]["region"]["police"]),
+        "vislab_estimate_formula_s": round(with_formula, 2),
+        "statsmodels_naive_ols_only_s": round(naive_only, 2),
     }
     print(json.dumps(result, indent=1))
     args.out.parent.mkdir(parents=True, exist_ok=True)

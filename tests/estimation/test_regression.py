@@ -42,6 +42,15 @@ def _design_matrix(frame: pd.DataFrame) -> np.ndarray:
     return np.column_stack([np.ones(len(frame)), frame["region"] == "west"]).astype(float)
 
 
+def _ppi_inputs(collection: pd.DataFrame, coded: pd.DataFrame) -> tuple:
+    """ppi-python's X, Y, Yhat (coded images) and X_unlabeled, Yhat_unlabeled (the whole
+    collection) for `police ~ region`."""
+    model, sample = _frames(collection, coded)
+    f_coded = model.set_index("id").loc[coded["id"], "police"].to_numpy()
+    x, x_all = _design_matrix(sample), _design_matrix(model)
+    return x, sample["police"].to_numpy(), f_coded, x_all, model["police"].to_numpy()
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_corrected_linear_regression_is_the_pseudo_outcome_regression(seed):
     """Design-based supervised learning: the model's label plus the weighted correction
@@ -79,16 +88,7 @@ def test_corrected_linear_regression_is_ppi_pythons_where_the_two_coincide(seed)
     coded = coded.rename(columns={"truth": "coder"})
     collection = collection.loc[np.sort(np.concatenate(kept))].reset_index(drop=True)
     found = estimate(collection, coded, "coder", formula="police ~ region")["regression"]
-    model, sample = _frames(collection, coded)
-    f_coded = model.set_index("id").loc[coded["id"], "police"].to_numpy()
-    reference = ppi_ols_pointestimate(
-        _design_matrix(sample),
-        sample["police"].to_numpy(),
-        f_coded,
-        _design_matrix(model),
-        model["police"].to_numpy(),
-        lam=1,
-    )
+    reference = ppi_ols_pointestimate(*_ppi_inputs(collection, coded), lam=1)
     names = ("Intercept", "region[T.west]")
     values = [found["coefficients"][n]["corrected"]["value"] for n in names]
     np.testing.assert_allclose(values, reference, atol=1e-9)
@@ -104,14 +104,8 @@ def test_corrected_logistic_regression_is_ppi_pythons_on_a_simple_random_sample(
     found = estimate(collection, coded, "coder", formula="police ~ region", regression="logistic")[
         "regression"
     ]
-    model, sample = _frames(collection, coded)
-    f_coded = model.set_index("id").loc[coded["id"], "police"].to_numpy()
     reference = ppi_logistic_pointestimate(
-        _design_matrix(sample),
-        sample["police"].to_numpy(),
-        f_coded,
-        _design_matrix(model),
-        model["police"].to_numpy(),
+        *_ppi_inputs(collection, coded),
         lam=1,
         optimizer_options={"ftol": 1e-15, "gtol": 1e-15, "maxls": 10000, "maxiter": 10000},
     )

@@ -110,6 +110,14 @@ def _viewport(driver, width: int, height: int) -> None:
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
 
 
+def _downloads_into(driver, folder: Path) -> Path:
+    folder.mkdir()
+    driver.execute_cdp_cmd(
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(folder)}
+    )
+    return folder
+
+
 def _shown_item(driver) -> int:
     return int(_text(driver, "item").split()[1])
 
@@ -125,11 +133,7 @@ def _downloaded(folder: Path, name: str) -> Path:
 def test_a_coder_codes_the_sample_by_keyboard_and_estimate_reads_the_download(browser, coding_page):
     folder, truth = coding_page
     page = folder / "validation" / "coding.html"
-    downloads = folder / "downloads"
-    downloads.mkdir()
-    browser.execute_cdp_cmd(
-        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
-    )
+    downloads = _downloads_into(browser, folder / "downloads")
     _open(browser, page, "ana")
     assert _text(browser, "count") == "0 of 12 coded"
     shown = browser.execute_script(
@@ -171,11 +175,7 @@ def test_a_coder_codes_the_sample_by_keyboard_and_estimate_reads_the_download(br
 def test_another_coder_starts_blank_and_an_unsure_code_is_named_by_estimate(browser, coding_page):
     folder, _ = coding_page
     page = folder / "validation" / "coding.html"
-    downloads = folder / "downloads"
-    downloads.mkdir()
-    browser.execute_cdp_cmd(
-        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
-    )
+    downloads = _downloads_into(browser, folder / "downloads")
     _open(browser, page, "ben")
     assert _text(browser, "count") == "0 of 12 coded"
     for _ in range(12):
