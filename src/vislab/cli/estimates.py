@@ -11,7 +11,6 @@ from vislab.cli.common import (
     Confidence,
     Force,
     Quiet,
-    Seed,
     entry_text,
     fresh_outputs,
     say,
@@ -46,7 +45,9 @@ def estimate(
         str, typer.Option(help="linear, or logistic (for a 0/1 outcome).")
     ] = "linear",
     confidence: Confidence = 0.95,
-    seed: Seed = 0,
+    seed: Annotated[
+        int, typer.Option(help="Recorded with the result (the intervals draw nothing).")
+    ] = 0,
     out: Annotated[Path | None, typer.Option(help="Write estimates.json here.")] = None,
     report: Annotated[
         Path | None,
@@ -146,7 +147,7 @@ def plan_coding(
     codebook: Annotated[
         Path | None, typer.Option(help="codebook.yaml for the coding page written.")
     ] = None,
-    seed: Seed = 0,
+    seed: Annotated[int, typer.Option(help="Sampling seed (with --write-sample).")] = 0,
     out: Annotated[Path | None, typer.Option(help="Write plan.json here.")] = None,
     force: Force = False,
     quiet: Quiet = False,
