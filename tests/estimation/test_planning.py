@@ -111,6 +111,10 @@ def test_plan_errors_say_what_to_give():
         plan(collection, 3)
     with pytest.raises(InputError, match="--label-column"):
         plan(collection, 0.03, pilot=collection.head(20))
+    pilot = collection.head(20)[["id"]].assign(A="police")
+    pilot.loc[3, "A"] = "unsure"
+    with pytest.raises(InputError, match=r"coded 'A': \['unsure'\] are not classes"):
+        plan(_calibrated(1000, 0), 0.03, pilot=pilot, label_column="A")
 
 
 def test_the_command_plans_draws_the_sample_and_estimate_reads_it(tmp_path, capsys):

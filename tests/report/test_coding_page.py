@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -122,12 +121,15 @@ def _shown_item(driver) -> int:
     return int(_text(driver, "item").split()[1])
 
 
-def _downloaded(folder: Path, name: str) -> Path:
-    for _ in range(100):
-        if (folder / name).is_file() and not list(folder.glob("*.crdownload")):
-            return folder / name
-        time.sleep(0.1)
-    raise AssertionError(f"no {name} in {folder}: {list(folder.iterdir())}")
+def _downloaded(driver, folder: Path, name: str) -> Path:
+    """The downloaded file, once Chromium has finished writing it."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def done(_) -> bool:
+        return (folder / name).is_file() and not list(folder.glob("*.crdownload"))
+
+    WebDriverWait(driver, 10).until(done, f"no {name} in {folder}")
+    return folder / name
 
 
 def test_a_coder_codes_the_sample_by_keyboard_and_estimate_reads_the_download(browser, coding_page):
@@ -156,7 +158,7 @@ def test_a_coder_codes_the_sample_by_keyboard_and_estimate_reads_the_download(br
     _open(browser, page, "ana")  # a reload: the codes are still there
     assert _text(browser, "count") == "12 of 12 coded"
     browser.find_element("id", "download").click()
-    coded = pd.read_csv(_downloaded(downloads, "coded_ana.csv"), dtype={"ana_note": str})
+    coded = pd.read_csv(_downloaded(browser, downloads, "coded_ana.csv"), dtype={"ana_note": str})
     assert list(coded.columns) == ["item", "image", "ana", "ana_note"]
     assert (coded.set_index("item")["ana"] == truth.loc[coded["item"]]).all()
     assert coded["ana_note"].dropna().tolist() == ['roof, half "hidden"']
@@ -181,7 +183,7 @@ def test_another_coder_starts_blank_and_an_unsure_code_is_named_by_estimate(brow
     for _ in range(12):
         _press(browser, "0")  # unsure throughout
     browser.find_element("id", "download").click()
-    coded = _downloaded(downloads, "coded_ben.csv")
+    coded = _downloaded(browser, downloads, "coded_ben.csv")
     with pytest.raises(InputError, match="an 'unsure' must be decided first"):
         from vislab.estimation.estimate import estimate
 

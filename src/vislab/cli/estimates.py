@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +18,11 @@ from vislab.cli.common import (
     write_result,
 )
 from vislab.progress import set_quiet
+
+
+class Regression(StrEnum):
+    linear = "linear"
+    logistic = "logistic"
 
 
 def estimate(
@@ -42,8 +48,8 @@ def estimate(
         ),
     ] = None,
     regression: Annotated[
-        str, typer.Option(help="linear, or logistic (for a 0/1 outcome).")
-    ] = "linear",
+        Regression, typer.Option(help="linear, or logistic (for a 0/1 outcome).")
+    ] = Regression.linear,
     confidence: Confidence = 0.95,
     seed: Annotated[
         int, typer.Option(help="Recorded with the result (the intervals draw nothing).")
@@ -63,7 +69,15 @@ def estimate(
 
     fresh_outputs(out, report, force=force)
     result = run_estimate(
-        predictions, coded, label_column, sample, by or (), formula, confidence, seed, regression
+        predictions,
+        coded,
+        label_column,
+        sample,
+        by or (),
+        formula,
+        confidence,
+        seed,
+        regression.value,
     )
     if result["design"] == "simple random":
         say("no --sample: the coded images are taken as a simple random sample of the collection")

@@ -37,7 +37,7 @@ def estimate(
     collection = check_collection(as_table(predictions))
     files = list(coded) if isinstance(coded, list | tuple) else [coded]
     design = coded_design(collection, merged_codes(files, label_column), label_column, sample)
-    classes = _classes(collection, design, label_column)
+    classes = checked_classes(collection, design, label_column)
     strata = Strata.of(design)
     predicted = collection["prediction"].astype(str).to_numpy()
     labels = {k: (predicted == k).astype(float) for k in classes}
@@ -91,7 +91,8 @@ def check_collection(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _classes(collection: pd.DataFrame, design: Design, label_column: str) -> list[str]:
+def checked_classes(collection: pd.DataFrame, design: Design, label_column: str) -> list[str]:
+    """The collection's classes, once every code is known to be one of them."""
     known = set(classes_of(collection))
     unknown = sorted(set(design.codes) - known)
     if unknown:

@@ -40,7 +40,7 @@ def variables(parsed, collection: pd.DataFrame, classes: list[str], formula: str
             f"--formula {formula!r}: {both} is both a class and a column of the predictions; "
             "rename the column."
         )
-    return [n for n in names if n in known]
+    return names
 
 
 def matrices(

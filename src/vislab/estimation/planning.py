@@ -170,9 +170,11 @@ def _spreads(frame, classes, pilot, label_column, sample) -> dict[str, pd.Series
     if pilot is None:
         return {k: score_spread(frame, k) for k in classes}
     from vislab.estimation.design import coded_design, merged_codes
+    from vislab.estimation.estimate import checked_classes
 
     if label_column is None:
         raise InputError("--pilot: name the coder column that is the truth (--label-column).")
     files = list(pilot) if isinstance(pilot, list | tuple) else [pilot]
     design = coded_design(frame, merged_codes(files, label_column), label_column, sample)
+    checked_classes(frame, design, label_column)  # a pilot code that is no class: an error
     return {k: pilot_spread(frame, design.rows, design.codes, k) for k in classes}
