@@ -119,7 +119,7 @@ def coders_share_no_item(tmp_path):
     frame = pd.DataFrame({"A": ["x", "y", None, None], "B": [None, None, "x", "y"]})
     out = tmp_path / "agreement.json"
     command = ["agreement", _csv(tmp_path, frame), "--raters", "A,B", "--out", str(out)]
-    return command, 0, ["Cohen's kappa A|B", "undefined: no item coded by both"]
+    return command, 0, ["Cohen's kappa A - B", "undefined: no item coded by both"]
 
 
 def unknown_model_column(tmp_path):
@@ -398,7 +398,13 @@ def test_an_undefined_statistic_is_null_with_its_reason_never_nan(tmp_path):
     text = (tmp_path / "agreement.json").read_text()
     assert "NaN" not in text
     kappa = json.loads(text)["cohen_kappa"]["A|B"]  # strict JSON: NaN would not parse here
-    assert kappa == {"value": None, "ci": None, "undefined": "no item coded by both"}
+    assert kappa == {
+        "a": "A",
+        "b": "B",
+        "value": None,
+        "ci": None,
+        "undefined": "no item coded by both",
+    }
 
 
 def test_classes_name_a_class_the_labels_never_show(tmp_path):

@@ -104,6 +104,23 @@ def test_predict_names_every_unreadable_image_and_writes_nothing(trained_run, tm
     assert "gone.png: missing" in error and not out.exists()
 
 
+def test_a_run_whose_weights_are_a_pickle_is_refused(trained_run, tmp_path, capsys):
+    """A shared run folder with a pickle saved as model.safetensors: a message that names the
+    file and why (before: a traceback); nothing is unpickled."""
+    import pickle
+    import shutil
+
+    shared = tmp_path / "shared-run"
+    shutil.copytree(trained_run, shared)
+    (shared / "model.safetensors").write_bytes(pickle.dumps({"weight": [1, 2, 3]}))
+    good = next((trained_run.parent.parent / "data" / "images" / "red").iterdir())
+    out = tmp_path / "p.csv"
+    assert run(["predict", str(shared), str(good), "--out", str(out), "--quiet"]) == 1
+    error = capsys.readouterr().err
+    assert "model.safetensors: not a safetensors file" in error and "Traceback" not in error
+    assert not out.exists()
+
+
 def test_predict_with_a_folder_that_is_not_a_run(tmp_path, capsys):
     (tmp_path / "run").mkdir()
     assert run(["predict", str(tmp_path / "run"), str(tmp_path / "x.png")]) == 1

@@ -350,3 +350,12 @@ def test_every_option_together_trains_and_evaluates_the_test_split(image_folder,
         },
     )
     assert json.loads((run_dir / "metrics.json").read_text())["n"] == 9  # no val: the last weights
+    # `vislab predict` computes in the run's precision (bf16): the held-out scores again
+    from vislab.files import files_of
+    from vislab.prediction import predict
+
+    held_out = pd.read_csv(run_dir / "predictions.csv")
+    files = files_of(held_out["path"].astype(str), image_folder)
+    again, _, _ = predict(run_dir, files)
+    scores = [c for c in held_out.columns if c.startswith("score_")]
+    assert again[scores].to_numpy() == pytest.approx(held_out[scores].to_numpy(), abs=1e-6)

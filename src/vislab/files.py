@@ -89,18 +89,28 @@ def read_json(path: str | Path, what: str = "JSON") -> Any:
 
 
 def read_table(path: str | Path):
-    """A CSV / TSV / Parquet table as a DataFrame, with an error naming the file."""
-    import pandas as pd
+    """A CSV / TSV / Parquet / Excel table as a DataFrame, every cell as written (only empty
+    cells are missing), with an error naming the file (see `vislab.spreadsheets`)."""
+    from vislab.spreadsheets import read_table as read
 
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file.")
+    return read(path)
+
+
+def read_safetensors(path: str | Path) -> dict:
+    """The tensors of a safetensors file. Anything else is refused with the reason: vislab never
+    unpickles weights it is handed (a pickle runs code as it loads, and a run folder or a file
+    someone shared can carry one)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
     try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        return pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
-    except Exception as error:
-        raise InputError(f"{path}: cannot be read as a table ({error}).") from error
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise InputError(
+            f"{path}: not a safetensors file ({error}). vislab loads weights only as safetensors "
+            "(a pickled file could run code); ask whoever gave you the run or file for its "
+            "model.safetensors, or convert your own with safetensors.torch.save_file."
+        ) from None
 
 
 def write_table(path: str | Path, frame) -> Path:
@@ -138,7 +148,7 @@ def listed_files(paths, manifest: str | Path, allow_outside: bool = False) -> li
     base = manifest.resolve().parent
     joined = [os.path.normpath(base / str(p)) for p in paths]
     if not allow_outside:
-        outside = [i for i, f in enumerate(joined) if not _inside(f, base)]
+        outside = [i for i, f in enumerate(joined) if not is_inside(f, base)]
         if outside:
             raise InputError(
                 f"{manifest}: {rows_text(outside)}: the path ('{paths[outside[0]]}') leads out "
@@ -149,7 +159,8 @@ def listed_files(paths, manifest: str | Path, allow_outside: bool = False) -> li
     return [str(Path(f).resolve()) for f in joined]
 
 
-def _inside(file: str, folder: Path) -> bool:
+def is_inside(file: str, folder: Path) -> bool:
+    """Whether `file` (a normalised absolute path) lies under `folder`."""
     return os.path.commonpath([file, str(folder)]) == str(folder)
 
 

@@ -29,7 +29,7 @@ def predict(run_dir: str | Path, items: list[str | Path], batch_size: int | None
     rows = predict_rows(
         task.prediction_module(run),
         task.prediction_loader(run, table),
-        prediction_trainer(run.config.train.accelerator),
+        prediction_trainer(run.config.train.accelerator, run.config.train.precision),
     )
     return task.predictions(rows, table, run), task, table
 

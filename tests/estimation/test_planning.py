@@ -17,7 +17,8 @@ from vislab.estimation.planning import (
     sample_size,
     with_floor,
 )
-from vislab.estimation.prevalence import Domain, Strata, prevalence
+from vislab.estimation.prevalence import Domain, prevalence
+from vislab.estimation.strata import Strata
 
 
 def _calibrated(n: int, seed: int) -> pd.DataFrame:

@@ -98,7 +98,7 @@ def test_sheet_hides_the_model_and_the_coded_sheet_comes_back(tmp_path, capsys):
     ]
     assert run(command) == 0
     sheet = pd.read_csv(out / "coding_sheet.csv")
-    assert list(sheet.columns) == ["item", "image", "A", "B"]
+    assert list(sheet.columns) == ["item", "image", "A", "B", "sample_id"]
     assert sheet[["A", "B"]].isna().all().all() and len(sheet) == 200
     design = json.loads((out / "design.json").read_text())
     assert design["population"] == 3000 and design["sample"] == 200
@@ -180,7 +180,7 @@ def test_the_coding_sheet_shows_an_item_number_and_the_image_never_the_class(tmp
     sheet_text = (out / "coding_sheet.csv").read_text()
     assert not any(name in sheet_text for name in [*classes, "photos"])
     sheet, key = pd.read_csv(out / "coding_sheet.csv"), pd.read_csv(out / "sample.csv")
-    assert list(sheet.columns) == ["item", "image", "A"] and len(sheet) == 30
+    assert list(sheet.columns) == ["item", "image", "A", "sample_id"] and len(sheet) == 30
     for row in sheet.merge(key, on="item").itertuples():
         if row.path == "photos/gone.png":
             assert pd.isna(row.image)

@@ -159,7 +159,7 @@ def test_a_coder_codes_the_sample_by_keyboard_and_estimate_reads_the_download(br
     assert _text(browser, "count") == "12 of 12 coded"
     browser.find_element("id", "download").click()
     coded = pd.read_csv(_downloaded(browser, downloads, "coded_ana.csv"), dtype={"ana_note": str})
-    assert list(coded.columns) == ["item", "image", "ana", "ana_note"]
+    assert list(coded.columns) == ["item", "image", "ana", "ana_note", "sample_id"]
     assert (coded.set_index("item")["ana"] == truth.loc[coded["item"]]).all()
     assert coded["ana_note"].dropna().tolist() == ['roof, half "hidden"']
     sheet = pd.read_csv(folder / "validation" / "coding_sheet.csv")
@@ -234,3 +234,73 @@ def test_codebook_mistakes_name_the_file_and_the_code(tmp_path):
     path.write_text("- name: unsure\n")
     with pytest.raises(InputError, match="'unsure' is the page's own choice"):
         read_codebook(path)
+
+
+def test_example_images_must_lie_beside_the_codebook(tmp_path):
+    """The page is e-mailed: an example path that leads out of the codebook's folder would
+    carry another file of the user's inside it."""
+    from PIL import Image
+
+    secret = tmp_path / "private" / "secret.png"
+    secret.parent.mkdir()
+    Image.new("RGB", (8, 8)).save(secret)
+    book = tmp_path / "study" / "book.yaml"
+    book.parent.mkdir()
+    for example in ("../private/secret.png", str(secret)):
+        book.write_text(f"codes:\n  - name: police\n    examples: ['{example}']\n")
+        with pytest.raises(InputError, match="leads out of the codebook's folder"):
+            read_codebook(book)
+
+
+HOSTILE_CODE = "<img src=x onerror=window.pwned=1>"
+
+
+def test_names_and_texts_never_become_markup_in_chromium(browser, tmp_path):
+    """A title like the page's placeholders, a code that is markup, a definition that opens a
+    comment and closes the script: nothing runs, and every text shows as written."""
+    from PIL import Image
+
+    from vislab.report.coding_page import Code, write_coding_page
+
+    (tmp_path / "images").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "images/0001.png")
+    sheet = pd.DataFrame({"item": [1], "image": ["images/0001.png"]})
+    codes = [
+        Code(HOSTILE_CODE, "<!-- a comment </script><script>window.pwned=2</script>"),
+        Code("a & b \u2028 c", "</SCRIPT >"),
+    ]
+    title = "__DATA__ __TITLE__ <b>study</b>"
+    page = write_coding_page(tmp_path, sheet, codes, ["<i>x</i>"], title)
+    _open(browser, page, "A")
+    assert browser.execute_script("return window.pwned === undefined")
+    assert _text(browser, "item") == "Item 1 (1 of 1)"
+    assert browser.find_element("tag name", "h1").text == f"Coding: {title}"
+    names = browser.execute_script(
+        "return [...document.querySelectorAll('.code b')].map(b => b.textContent)"
+    )
+    assert names == [HOSTILE_CODE, "a & b \u2028 c", "unsure"]
+    _press(browser, "1")
+    chosen = browser.execute_script(
+        "return JSON.parse(localStorage.getItem(`vislab-coding:${DATA.page}:A`))"
+    )
+    assert chosen["1"]["code"] == HOSTILE_CODE
+
+
+def test_enter_commits_the_name_and_the_page_resumes_where_the_coder_stopped(browser, coding_page):
+    """Enter in the name field moves on: the next key codes the image (before, it was typed
+    into the name: 'cleo' became 'cleo1' and the work looked lost). A reload opens as the last
+    coder, at the first item not coded."""
+    folder, _ = coding_page
+    page = folder / "validation" / "coding.html"
+    browser.get(page.as_uri())
+    field = browser.find_element("id", "coder")
+    field.clear()  # the browser is shared by the tests: another coder may be remembered
+    field.send_keys("cleo\n")
+    _press(browser, "1")
+    _press(browser, "2")
+    assert browser.find_element("id", "coder").get_attribute("value") == "cleo"
+    assert _text(browser, "count") == "2 of 12 coded"
+    browser.get(page.as_uri())  # a reload, no name typed
+    assert browser.find_element("id", "coder").get_attribute("value") == "cleo"
+    assert _text(browser, "item").endswith("(3 of 12)")
+    assert _text(browser, "count") == "2 of 12 coded"

@@ -84,3 +84,39 @@ def test_yolo_trains_with_ultralytics_and_the_run_is_vislab_shaped(shapes, tmp_p
     (run_dir / "detector.json").write_text(json.dumps({"ultralytics": planted}))
     assert len(repredicted(run_dir)) == len(written)
     assert not marker.exists()
+
+
+class _Planted:
+    """A pickle that runs code when loaded: it would create `path`."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_a_pickled_yolo_file_is_refused_unless_the_user_says_it_is_theirs(shapes, tmp_path):
+    """A config (or a folder someone shared) naming a .pt made ultralytics unpickle it on
+    `vislab train`: the planted file was created. Now refused with the reason; the flag on the
+    command line is the user's word (a config cannot give it)."""
+    import pickle
+
+    import yaml
+
+    marker = tmp_path / "pwned"
+    (tmp_path / "evil.pt").write_bytes(pickle.dumps(_Planted(str(marker))))
+    raw = _config(shapes, tmp_path / "runs", "ultralytics:yolov8n")
+    raw["model"]["pretrained"] = str(tmp_path / "evil.pt")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(raw))
+    output = io.StringIO()
+    with contextlib.redirect_stderr(output), contextlib.redirect_stdout(output):
+        assert run(["train", str(tmp_path / "config.yaml"), "--quiet"]) == 1
+    assert "evil.pt is a pickled file" in output.getvalue()
+    assert "--trust-pickled-weights" in output.getvalue()
+    assert not marker.exists()
+    raw["model"]["trust_pickled_weights"] = True  # not a config's to say
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(raw))
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        assert run(["train", str(tmp_path / "config.yaml"), "--quiet"]) != 0
+    assert not marker.exists()

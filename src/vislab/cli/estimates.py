@@ -105,9 +105,9 @@ def _differences(spec: str, by_class: dict) -> None:
 
     say(f"differences between groups of {spec} (corrected; p Holm-adjusted)")
     for name, pairs in by_class.items():
-        for pair, entry in pairs.items():
+        for entry in pairs.values():
             adjusted = p_text(entry.get("p_adjusted")) if entry.get("value") is not None else ""
-            say(f"  {name}  {pair.replace('|', ' - ')}  {entry_text(entry)}  {adjusted}")
+            say(f"  {name}  {entry['a']} - {entry['b']}  {entry_text(entry)}  {adjusted}")
 
 
 def _coefficients(found: dict) -> None:

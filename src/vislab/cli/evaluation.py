@@ -236,7 +236,7 @@ def _print_agreement(result: dict, coders: list[str], level: str, model: str | N
         (f"Krippendorff's alpha ({level})", result["krippendorff_alpha"]),
         ("Gwet's AC1", result["gwet_ac1"]),
         ("Fleiss' kappa", result["fleiss_kappa"]),
-        *[(f"Cohen's kappa {pair}", entry) for pair, entry in result["cohen_kappa"].items()],
+        *[(f"Cohen's kappa {e['a']} - {e['b']}", e) for e in result["cohen_kappa"].values()],
         *[
             (f"{coder} vs the others (kappa)", entry["cohen_kappa"])
             for coder, entry in result["per_coder"].items()
@@ -372,14 +372,13 @@ def save_sample(
 ) -> None:
     """Write a drawn sample's folder (key, sheet, images, design, coding page) and say what is
     where."""
-    import pandas as pd
-
     from vislab.evaluation.validation import SHEET_FILE, sample_design, write_sample
+    from vislab.files import read_table
     from vislab.report.coding_page import write_coding_page
 
     design = sample_design(table, sample, settings)
     missing = write_sample(sample, out, coders, design, source.parent)
-    sheet = pd.read_csv(out / SHEET_FILE, dtype={"image": str})
+    sheet = read_table(out / SHEET_FILE)
     title = f"{len(sample)} images of {source.name}"
     page = write_coding_page(out, sheet, codes, coders, title)
     say(f"sampled {len(sample)} of {len(table)} images in {sample['stratum'].nunique()} strata")

@@ -75,16 +75,25 @@ def train(
     ] = None,
     set_: Overrides = None,
     resume: Annotated[Path | None, typer.Option(help="Continue this run directory.")] = None,
+    trust_pickled_weights: Annotated[
+        bool,
+        typer.Option(
+            help="Load model.pretrained even if it is a pickle (an ultralytics .pt): its code "
+            "runs. Only for a file you made or trust."
+        ),
+    ] = False,
     quiet: Quiet = False,
 ) -> None:
     """Train a model; writes a new run directory with checkpoints, predictions, metrics, report."""
     from vislab.errors import UsageError
+    from vislab.models.yolo import trusting_pickled_weights
     from vislab.training import train as run_training
 
     set_quiet(quiet)
     if config is None and resume is None:
         raise UsageError("give a CONFIG.yaml, or --resume RUN_DIR.")
-    run_dir = run_training(config, set_ or [], resume=resume, progress=shown())
+    with trusting_pickled_weights(trust_pickled_weights):
+        run_dir = run_training(config, set_ or [], resume=resume, progress=shown())
     if (run_dir / "metrics.json").is_file():
         print_metrics(json.loads((run_dir / "metrics.json").read_text()))
         say(f"run directory: {run_dir}")

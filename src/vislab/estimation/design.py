@@ -11,6 +11,7 @@ import pandas as pd
 
 from vislab.errors import InputError
 from vislab.evaluation.coded import merged_codes as coder_files
+from vislab.files import read_table
 
 SIMPLE, STRATIFIED = "simple random", "stratified"
 
@@ -86,7 +87,7 @@ def _check_coded(coded: pd.DataFrame, label_column: str, sample_dir) -> None:
     if sample_dir is not None:
         from vislab.evaluation.validation import SAMPLE_FILE
 
-        sample = pd.read_csv(Path(sample_dir) / SAMPLE_FILE)
+        sample = read_table(Path(sample_dir) / SAMPLE_FILE)
         missing = sorted(set(sample["id"].astype(str)) - set(coded["id"].astype(str)))
         if missing:
             raise InputError(

@@ -12,8 +12,10 @@ import pandas as pd
 
 from vislab.errors import InputError
 from vislab.estimation.design import Design, coded_design, merged_codes
-from vislab.estimation.prevalence import Domain, Strata, difference, prevalence
+from vislab.estimation.prevalence import Domain, difference, prevalence
+from vislab.estimation.strata import Strata
 from vislab.evaluation.coded import as_table
+from vislab.evaluation.inputs import check_collection
 from vislab.predictions import classes_of
 
 
@@ -54,6 +56,7 @@ def estimate(
         "n_collection": len(collection),
         "n_coded": len(design.rows),
         "design": design.kind,
+        "collapsed_strata": strata.collapsed,
         "confidence": confidence,
         "label_column": label_column,
         "classes": classes,
@@ -78,19 +81,6 @@ def estimate(
     return result
 
 
-def check_collection(frame: pd.DataFrame) -> pd.DataFrame:
-    missing = [c for c in ("id", "prediction") if c not in frame.columns]
-    if missing:
-        raise InputError(
-            f"predictions: no column(s) {missing}: give the table `vislab predict` wrote for the "
-            "whole collection (one row per image: id, prediction, metadata)."
-        )
-    doubled = frame["id"][frame["id"].astype(str).duplicated()]
-    if len(doubled):
-        raise InputError(f"predictions: id {doubled.iloc[0]!r} is listed twice (one row an image).")
-    return frame.reset_index(drop=True)
-
-
 def checked_classes(collection: pd.DataFrame, design: Design, label_column: str) -> list[str]:
     """The collection's classes, once every code is known to be one of them."""
     known = set(classes_of(collection))
@@ -113,22 +103,33 @@ def _domains(collection: pd.DataFrame, design: Design, spec: str) -> dict[str, D
 
 
 def _differences(domains, labels, codes, design, strata, confidence) -> dict:
-    """Per class, every pair of groups (`a|b`: a minus b); p-values Holm-adjusted over all pairs
-    and classes of the column."""
+    """Per class, every pair of groups (key `a|b`, a label for people; the entry names `a` and
+    `b`: a minus b); p-values Holm-adjusted over the distinct hypotheses of the column. With two
+    classes the second's difference is minus the first's, one hypothesis: it is tested once."""
     from statsmodels.stats.multitest import multipletests
 
     found = {
         k: {
-            f"{a}|{b}": _difference(k, domains, a, b, labels, codes, design, strata, confidence)
+            f"{a}|{b}": {
+                "a": a,
+                "b": b,
+                **_difference(k, domains, a, b, labels, codes, design, strata, confidence),
+            }
             for a, b in combinations(domains, 2)
         }
         for k in labels
     }
-    tested = [e for pairs in found.values() for e in pairs.values() if e.get("p_value") is not None]
+    distinct = list(found.values())[:1] if len(found) == 2 else list(found.values())
+    tested = [e for pairs in distinct for e in pairs.values() if e.get("p_value") is not None]
     if tested:
         adjusted = multipletests([e["p_value"] for e in tested], method="holm")[1]
         for e, p in zip(tested, adjusted, strict=True):
             e["p_adjusted"] = float(p)
+    if len(found) == 2:  # the same hypothesis, the same adjusted p-value
+        first, second = found.values()
+        for key, entry in second.items():
+            if "p_adjusted" in first[key]:
+                entry["p_adjusted"] = first[key]["p_adjusted"]
     return found
 
 

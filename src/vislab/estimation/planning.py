@@ -5,7 +5,7 @@ The corrected share's variance is sum_h (N_h / N)^2 (1 - n_h / N_h) S_h^2 / n_h,
 variance within stratum h of the model's error on one image (code minus label, -1, 0 or 1).
 Neyman's allocation n_h proportional to N_h S_h makes it smallest for a given n; the plan is
 the smallest n whose variance is at most (half-width / z)^2. Where the sample sees no error in
-a stratum the estimate takes the variance of half an error there (prevalence.Strata.variance),
+a stratum the estimate takes the variance of half an error there (strata.Strata.variance),
 and the plan allows for it: S_h is never below that floor at the planned n_h.
 
 S_h comes from a pilot sample (its coded images in each stratum), or from the model's scores,
@@ -20,8 +20,8 @@ import pandas as pd
 from scipy.stats import norm
 
 from vislab.errors import InputError
+from vislab.evaluation.validation import LEAST_PER_STRATUM
 
-LEAST_PER_STRATUM = 2  # a stratum's variance needs two coded images
 PRIOR_IMAGES = 10  # how many images' worth the pooled error variance weighs in each stratum
 
 
@@ -56,7 +56,7 @@ def pilot_spread(frame: pd.DataFrame, rows: np.ndarray, codes: np.ndarray, k: st
 
 def with_floor(spread: pd.Series, counts: pd.Series) -> pd.Series:
     """The spread the estimate will use: where no error is seen it takes the variance of half
-    an error among the stratum's coded images (see prevalence.Strata.variance)."""
+    an error among the stratum's coded images (see strata.Strata.variance)."""
     half_error = 0.5 / (counts + 1)
     return np.maximum(spread, np.sqrt(half_error * (1 - half_error)))
 
@@ -108,8 +108,8 @@ def plan(
     confidence: float = 0.95,
 ) -> tuple[dict, pd.DataFrame]:
     """plan.json's content, and the stratified collection the plan's counts refer to."""
-    from vislab.estimation.estimate import check_collection
     from vislab.evaluation.coded import as_table
+    from vislab.evaluation.inputs import check_collection
     from vislab.evaluation.validation import stratified
     from vislab.predictions import classes_of, score_columns
 

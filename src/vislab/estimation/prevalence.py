@@ -5,14 +5,24 @@ sample's weighted correction of its errors), each with a normal interval.
 With `f` the model's 0/1 label on every image and `y` the code on the coded ones, a domain `g`
 of `N_g` images, and strata `h` of `N_h` images with `n_h` of them coded:
 
-    corrected = mean_g(f) + sum_h N_h / N_g * mean_h(z),   z = 1[g] * (y - f)
-    var       = sum_h (N_h / N_g)^2 * (1 - n_h / N_h) * var_h(z) / n_h
+    corrected = a + lambda mean_g(f) + sum_h N_h / N_g * mean_h(z),
+    z = 1[g] * (y - a - lambda f)
+    var = sum_h (N_h / N_g)^2 * (1 - n_h / N_h) * var_h(z) / n_h
 
 The estimand is the collection's own share: the model's count over it is known exactly, so only
-the sample's correction varies (with the finite-population correction). On a simple random
-sample the estimate is prediction-powered inference with lambda = 1 (ppi-python's
-`ppi_mean_pointestimate`); ppi's interval is for the process that made the collection, and adds
-var(f) / N without the finite-population factor.
+the sample's correction varies (with the finite-population correction). `lambda` is power
+tuning (PPI++): with `a`, the weights of the two totals known over the collection (the
+domain's images, the model's labels among them) that make the variance smallest under the
+design (the optimal regression estimator: (a, lambda) = V_xx^-1 V_xy for the estimated totals
+of x = 1[g] (1, f) and y' = 1[g] y), lambda clipped to [0, 1]. A model that tells nothing gets
+lambda near 0 and the estimate is the coded images' own (the corrected interval is never much
+wider than the coded-only one); a model always right gets lambda 1. Being linear in the codes,
+the classes' shares still sum to one in every domain. Where the domain's size is known exactly
+from the sample (all images, or a domain the strata follow) `a` is 0, and on a simple random
+sample the estimate is prediction-powered inference (ppi-python's `ppi_mean_pointestimate`
+with the same lambda); ppi's interval is for the process that made the collection, and adds
+var(f) / N without the finite-population factor, which is why its own lambda (`lam=None`)
+divides by (1 + n / N).
 """
 
 from __future__ import annotations
@@ -22,81 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import norm
 
-from vislab.estimation.design import Design
-
-
-@dataclass
-class Strata:
-    """The coded images grouped by stratum for variance sums (strata with one coded image are
-    pooled, as one cannot give a variance)."""
-
-    index: np.ndarray  # per coded image, its (pooled) stratum number
-    population: np.ndarray  # N_h per stratum number
-    sampled: np.ndarray  # n_h
-
-    @classmethod
-    def of(cls, design: Design) -> Strata:
-        names, index = np.unique(design.strata, return_inverse=True)
-        population = np.array([design.population[n] for n in names], dtype=float)
-        sampled = np.bincount(index, minlength=len(names))
-        lonely = np.flatnonzero(sampled < 2)
-        if len(lonely) and len(names) > 1:  # pooled; one alone joins the smallest other stratum
-            target = lonely[0]
-            if len(lonely) < 2:
-                target = min(np.flatnonzero(sampled >= 2), key=lambda s: sampled[s])
-            for s in lonely[lonely != target]:
-                index[index == s] = target
-                population[target] += population[s]
-                population[s] = 0
-            sampled = np.bincount(index, minlength=len(names))
-        return cls(index, population, sampled)
-
-    def total(self, values: np.ndarray) -> float:
-        """The estimated collection total of `values` (one per coded image)."""
-        used = self.sampled > 0
-        sums = np.bincount(self.index, weights=values, minlength=len(self.sampled))
-        return float((self.population[used] / self.sampled[used] * sums[used]).sum())
-
-    def weights(self) -> np.ndarray:
-        """Per coded image its weight N_h / n_h (the inverse of its inclusion probability)."""
-        return self.population[self.index] / self.sampled[self.index]
-
-    def covariance(self, values: np.ndarray, unit: np.ndarray | None = None) -> np.ndarray:
-        """The covariance of the estimated totals of `values` (a column each, a row per coded
-        image): sum_h N_h^2 (1 - n_h / N_h) cov_h / n_h.
-
-        With `unit` (per coded image, the change in its row that one error in its code would
-        make), a stratum whose spread is below that of half an error among its n_h images
-        takes the latter, as `variance` does for one column."""
-        result = np.zeros((values.shape[1], values.shape[1]))
-        for h in np.flatnonzero(self.sampled > 1):
-            inside = self.index == h
-            chosen, size = values[inside], self.population[h]
-            spread = np.cov(chosen, rowvar=False, ddof=1).reshape(result.shape)
-            if unit is not None:
-                half_error = 0.5 / (len(chosen) + 1)
-                floor = half_error * (1 - half_error) * unit[inside].T @ unit[inside] / len(chosen)
-                spread = floor if np.trace(spread) < np.trace(floor) else spread
-            result += size**2 * (1 - len(chosen) / size) * spread / len(chosen)
-        return result
-
-    def variance(self, values: np.ndarray, members: np.ndarray, unit: float) -> float:
-        """The variance of `total(values)`: sum_h N_h^2 (1 - n_h / N_h) var_h / n_h.
-
-        A stratum whose coded images of the domain (`members`) all agree (no error seen) gets
-        at least the variance of half an error of size `unit` among its n_h images, so that no
-        interval is narrower than the sample can support (a zero-width interval would claim
-        the model never errs there)."""
-        result = 0.0
-        for h in np.flatnonzero(self.sampled > 1):
-            inside = self.index == h
-            chosen, size = values[inside], self.population[h]
-            spread = chosen.var(ddof=1)
-            if members[inside].any():
-                half_error = 0.5 / (len(chosen) + 1)
-                spread = max(spread, unit**2 * half_error * (1 - half_error))
-            result += size**2 * (1 - len(chosen) / size) * spread / len(chosen)
-        return result
+from vislab.estimation.strata import Strata
 
 
 def entry(value: float, se: float, confidence: float, clip: bool = True) -> dict:
@@ -128,10 +64,39 @@ def model_share(f: np.ndarray, domain: Domain) -> tuple[float, float]:
     return float(chosen.mean()), float(variance)
 
 
-def correction(f_coded, y, domain: Domain, strata: Strata) -> tuple[np.ndarray, float]:
-    """Per coded image its share of the correction (z / N_g), and the correction."""
-    z = np.where(domain.coded, y - f_coded, 0.0) / domain.size
-    return z, strata.total(z)
+@dataclass
+class Tuning:
+    """PPI++ for one domain: the weights of the domain's size (`level`) and of the model's
+    count in it (`lam`), both known over the collection."""
+
+    level: float = 0.0
+    lam: float = 1.0
+
+
+def power_tuning(f_coded, y, domain: Domain, strata: Strata) -> Tuning:
+    """The weights that make the variance of the corrected share smallest under the design,
+    lambda in [0, 1]; a weight whose total the sample reproduces exactly changes nothing and
+    is left at its default."""
+    inside = domain.coded.astype(float)
+    v = strata.covariance(np.column_stack([inside * y, inside, inside * f_coded]))  # (3, 3)
+    tiny = 1e-12 * max(np.abs(np.diag(v)).max(), 1e-300)
+    size_known, labels_known = v[1, 1] <= tiny, v[2, 2] <= tiny
+    if labels_known:
+        lam = 1.0
+    elif size_known:
+        lam = v[0, 2] / v[2, 2]
+    else:
+        lam = np.linalg.lstsq(v[1:, 1:], v[1:, 0], rcond=None)[0][1]
+    lam = float(np.clip(lam, 0.0, 1.0))
+    level = 0.0 if size_known else float((v[1, 0] - lam * v[1, 2]) / v[1, 1])
+    return Tuning(level, lam)
+
+
+def correction(f_coded, y, domain: Domain, strata: Strata, tuning: Tuning = Tuning()):
+    """Per coded image its share of the correction (z / N_g), and the estimate: the known
+    totals' part plus the correction."""
+    z = np.where(domain.coded, y - tuning.level - tuning.lam * f_coded, 0.0) / domain.size
+    return z, tuning.level + strata.total(z)
 
 
 def prevalence(f, y, f_coded, domain: Domain, strata: Strata, confidence: float) -> dict:
@@ -147,29 +112,41 @@ def prevalence(f, y, f_coded, domain: Domain, strata: Strata, confidence: float)
             "naive": result["naive"],
             "coded_only": {"value": None, "ci": None, "undefined": reason},
         }
-    z, fix = correction(f_coded, y, domain, strata)
+    tuning = power_tuning(f_coded, y, domain, strata)
+    z, fix = correction(f_coded, y, domain, strata, tuning)
     spread = strata.variance(z, domain.coded, 1 / domain.size)
-    corrected = entry(share + fix, np.sqrt(spread), confidence)
+    corrected = {**entry(tuning.lam * share + fix, np.sqrt(spread), confidence)}
+    corrected["lambda"] = tuning.lam
     result["coded_only"] = coded_only(y, domain, strata, confidence)
     return {"corrected": corrected, **result}
 
 
 def coded_only(y, domain: Domain, strata: Strata, confidence: float) -> dict:
-    """The weighted share among the domain's coded images (a ratio estimate)."""
-    inside = domain.coded.astype(float)
-    size = strata.total(inside)
-    value = strata.total(inside * y) / size
-    linear = inside * (y - value) / size
-    found = entry(value, np.sqrt(strata.variance(linear, domain.coded, 1 / size)), confidence)
+    """The weighted share among the domain's coded images."""
+    value, variance = domain_mean(y, domain, strata)
+    found = entry(value, np.sqrt(variance), confidence)
     found.pop("se")
     return found
 
 
+def domain_mean(y, domain: Domain, strata: Strata, floor: bool = True) -> tuple[float, float]:
+    """The weighted mean of `y` among the domain's coded images (a ratio of two estimated
+    totals) and its linearised variance (`floor`: at least half an error's, see
+    `Strata.variance`)."""
+    inside = domain.coded.astype(float)
+    size = strata.total(inside)
+    value = strata.total(inside * y) / size
+    linear = inside * (y - value) / size
+    return value, strata.variance(linear, domain.coded, 1 / size if floor else 0.0)
+
+
 def difference(f, y, f_coded, a: Domain, b: Domain, strata: Strata, confidence: float) -> dict:
     """corrected share in `a` minus that in `b`, with its interval and two-sided p-value."""
-    z_a, fix_a = correction(f_coded, y, a, strata)
-    z_b, fix_b = correction(f_coded, y, b, strata)
-    value = model_share(f, a)[0] + fix_a - model_share(f, b)[0] - fix_b
+    tuning_a, tuning_b = (power_tuning(f_coded, y, d, strata) for d in (a, b))
+    z_a, fix_a = correction(f_coded, y, a, strata, tuning_a)
+    z_b, fix_b = correction(f_coded, y, b, strata, tuning_b)
+    value = tuning_a.lam * model_share(f, a)[0] + fix_a
+    value -= tuning_b.lam * model_share(f, b)[0] + fix_b
     unit = max(1 / a.size, 1 / b.size)
     se = np.sqrt(strata.variance(z_a - z_b, a.coded | b.coded, unit))
     found = entry(value, se, confidence, clip=False)

@@ -33,7 +33,7 @@ import numpy as np
 from scipy.stats import norm
 
 from vislab.errors import InputError
-from vislab.estimation.prevalence import Strata
+from vislab.estimation.strata import Strata
 
 LINEAR, LOGISTIC = "linear", "logistic"
 KINDS = (LINEAR, LOGISTIC)
@@ -142,13 +142,42 @@ def sandwich(bread: np.ndarray, meat: np.ndarray) -> np.ndarray:
 
 
 def corrected(m: Matrices, strata: Strata, kind: str, weights: np.ndarray):
-    model = Part(m.x_model, m.y_model, np.ones(len(m.y_model)))
+    """The corrected fit with power tuning (PPI++): the model's part weighted by the lambda
+    that makes the coefficients' total variance smallest (found at lambda = 1, as ppi-python
+    does), in [0, 1]. Returns (coefficients, their covariance, lambda)."""
     coded = Part(m.x_coded, m.y_coded, weights)
-    model_coded = Part(m.x_model_coded, m.y_model_coded, -weights)
-    parts = [model, coded, model_coded]
-    beta = solve(parts, kind, len(m.y_model))
-    gap = terms(coded, beta, kind) - terms(model_coded, beta, kind)
-    return beta, sandwich(slope(parts, beta, kind), strata.covariance(gap, m.x_coded))
+
+    def parts(lam: float) -> list[Part]:
+        model = Part(m.x_model, m.y_model, np.full(len(m.y_model), lam))
+        return [model, coded, Part(m.x_model_coded, m.y_model_coded, -lam * weights)]
+
+    beta = solve(parts(1.0), kind, len(m.y_model))
+    lam = _tuned(m, strata, kind, beta, slope(parts(1.0), beta, kind))
+    beta = solve(parts(lam), kind, len(m.y_model))
+    model_coded = Part(m.x_model_coded, m.y_model_coded, weights)
+    gap = terms(coded, beta, kind) - lam * terms(model_coded, beta, kind)
+    meat = strata.covariance(gap, m.x_coded)
+    return beta, sandwich(slope(parts(lam), beta, kind), meat), lam
+
+
+def _tuned(m: Matrices, strata: Strata, kind: str, beta, bread) -> float:
+    """lambda = tr(A^-1 (C_yf + C_fy) A^-T) / (2 tr(A^-1 C_ff A^-T)), with C the design
+    covariance of the coded images' estimating terms from codes (y) and labels (f)."""
+    size = len(beta)
+    each = np.hstack(
+        [
+            terms(Part(m.x_coded, m.y_coded, 1.0), beta, kind),
+            terms(Part(m.x_model_coded, m.y_model_coded, 1.0), beta, kind),
+        ]
+    )
+    c = strata.covariance(each)
+    inverse = np.linalg.inv(bread)
+    cross, labels = c[:size, size:], c[size:, size:]
+    denominator = np.trace(inverse @ labels @ inverse.T)
+    if not denominator > 1e-12 * max(np.trace(inverse @ c[:size, :size] @ inverse.T), 1e-300):
+        return 1.0
+    numerator = np.trace(inverse @ (cross + cross.T) @ inverse.T) / 2
+    return float(np.clip(numerator / denominator, 0.0, 1.0))
 
 
 def naive(m: Matrices, kind: str):
@@ -158,20 +187,25 @@ def naive(m: Matrices, kind: str):
     return beta, sandwich(slope([model], beta, kind), each.T @ each)
 
 
-def coded_only(m: Matrices, strata: Strata, kind: str, weights: np.ndarray):
+def coded_only(m: Matrices, strata: Strata, kind: str, weights: np.ndarray, floor: bool = True):
+    """The weighted regression of the coded images (`floor`: a stratum's spread at least half
+    an error's, see `Strata.covariance`)."""
     coded = Part(m.x_coded, m.y_coded, weights)
     beta = solve([coded], kind, len(m.y_coded))
-    meat = strata.covariance(terms(coded, beta, kind), m.x_coded)
+    meat = strata.covariance(terms(coded, beta, kind), m.x_coded if floor else None)
     return beta, sandwich(slope([coded], beta, kind), meat)
 
 
 def fit_all(m: Matrices, strata: Strata, kind: str, confidence: float) -> dict:
     """The coefficients' corrected, naive and coded_only estimates, by coefficient name."""
     weights = strata.weights()
+    beta, variance, lam = corrected(m, strata, kind, weights)
     found = {
-        "corrected": corrected(m, strata, kind, weights),
+        "corrected": (beta, variance),
         "naive": naive(m, kind),
         "coded_only": coded_only(m, strata, kind, weights),
     }
     tables = {how: entries(b, v, m.names, confidence) for how, (b, v) in found.items()}
+    for entry in tables["corrected"].values():
+        entry["lambda"] = lam
     return {name: {how: tables[how][name] for how in found} for name in m.names}

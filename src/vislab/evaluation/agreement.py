@@ -219,17 +219,14 @@ def agreement(
     humans = codings.codes[:, : len(raters)]
     alpha = alpha_from_stats(stats.sums(coincidence_stats(humans, size)), size, level, values)
     fleiss = fleiss_from_stats(stats.sums(fleiss_stats(humans, size)), len(raters))
-    pairs = {
-        f"{raters[a]}|{raters[b]}": stats.kappa(a, b)
-        for a, b in combinations(range(len(raters)), 2)
-    }
+    pairs = {(a, b): stats.kappa(a, b) for a, b in combinations(range(len(raters)), 2)}
     result = {
         "krippendorff_alpha": stats.summarize(alpha, ONE_CODE_OR_UNPAIRED),
         "gwet_ac1": _gwet(stats, humans, weight is None),
         "fleiss_kappa": stats.summarize(fleiss, _fleiss_undefined(humans)),
         "cohen_kappa": {
-            pair: stats.summarize(kappas, _pair_undefined(codings.codes, pair, raters))
-            for pair, kappas in pairs.items()
+            f"{raters[a]}|{raters[b]}": _pair_entry(stats, kappas, codings.codes, a, b, raters)
+            for (a, b), kappas in pairs.items()
         },
         "per_coder": _per_coder(stats, humans, raters),
         "n_items": codings.n_items,
@@ -287,7 +284,8 @@ NO_CONSENSUS_KAPPA = "no item with both a code and a consensus, or a single code
 
 def _model_entries(codings, raters, model, pairs, stats: _Replicated, level) -> dict:
     """Model vs each coder beside coder vs coder, and the difference of the two means."""
-    versus = {f"{model}|{r}": stats.kappa(len(raters), i) for i, r in enumerate(raters)}
+    coders = [*raters, model]
+    versus = {(len(raters), i): stats.kappa(len(raters), i) for i in range(len(raters))}
     model_mean = np.mean(np.stack(list(versus.values())), axis=0)
     human_mean = np.mean(np.stack(list(pairs.values())), axis=0)
     size = len(codings.values)
@@ -295,8 +293,8 @@ def _model_entries(codings, raters, model, pairs, stats: _Replicated, level) -> 
     with_model = alpha_from_stats(coincidences, size, level, codings.values)
     return {
         "cohen_kappa": {
-            pair: stats.summarize(values, _pair_undefined(codings.codes, pair, [*raters, model]))
-            for pair, values in versus.items()
+            f"{model}|{coders[b]}": _pair_entry(stats, values, codings.codes, a, b, coders)
+            for (a, b), values in versus.items()
         },
         "mean_cohen_kappa_model_vs_coders": stats.summarize(model_mean, SOME_KAPPA_UNDEFINED),
         "mean_cohen_kappa_between_coders": stats.summarize(human_mean, SOME_KAPPA_UNDEFINED),
@@ -311,8 +309,13 @@ ONE_CODE_OR_UNPAIRED = "no item has two codings, or every coding is the same cod
 SOME_KAPPA_UNDEFINED = "a Cohen's kappa it averages is undefined"
 
 
-def _pair_undefined(codes: np.ndarray, pair: str, columns: list[str]) -> str:
-    first, second = (columns.index(name) for name in pair.split("|"))
+def _pair_entry(stats, kappas, codes: np.ndarray, first: int, second: int, names) -> dict:
+    """Cohen's kappa of two coders (columns `first`, `second`), naming them (`a`, `b`)."""
+    found = stats.summarize(kappas, _pair_undefined(codes, first, second))
+    return {"a": str(names[first]), "b": str(names[second]), **found}
+
+
+def _pair_undefined(codes: np.ndarray, first: int, second: int) -> str:
     both = (codes[:, first] >= 0) & (codes[:, second] >= 0)
     if not both.any():
         return "no item coded by both"

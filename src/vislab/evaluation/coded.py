@@ -8,7 +8,7 @@ import pandas as pd
 from vislab.errors import InputError
 from vislab.files import read_table
 
-SHARED = ("item", "id", "image")  # columns every coder's file may carry
+SHARED = ("item", "id", "image", "sample_id")  # columns every coder's file may carry
 
 
 def as_table(table) -> pd.DataFrame:
@@ -26,11 +26,22 @@ def merged_codes(coded: list) -> pd.DataFrame:
         if merged is None:
             merged = table
             continue
-        shared = [c for c in table.columns if c in merged.columns and c not in (key, "image")]
+        shared = [c for c in table.columns if c in merged.columns and c not in SHARED]
         if shared:
             raise InputError(f"{name}: column(s) {shared} are also in an earlier coded file.")
-        merged = merged.merge(table.drop(columns=["image"], errors="ignore"), on=key, how="outer")
+        _same_sample(merged, table, name)
+        extra = table.drop(columns=["image", "sample_id"], errors="ignore")
+        merged = merged.merge(extra, on=key, how="outer")
     return merged
+
+
+def _same_sample(merged: pd.DataFrame, table: pd.DataFrame, name: str) -> None:
+    ids = [set(t["sample_id"].dropna().astype(str)) for t in (merged, table) if "sample_id" in t]
+    if len(ids) == 2 and ids[0] != ids[1]:
+        raise InputError(
+            f"{name} was coded on sample {sorted(ids[1])}, an earlier file on {sorted(ids[0])}: "
+            "give the files of one sample."
+        )
 
 
 def coder_columns(frame: pd.DataFrame) -> list[str]:

@@ -52,6 +52,33 @@ def check_unique(frame: pd.DataFrame, key: Sequence[str], source: str) -> None:
         )
 
 
+def check_collection(frame: pd.DataFrame, source: str = "predictions") -> pd.DataFrame:
+    """A predicted collection (one row per image: id, prediction, scores, metadata) for
+    sampling and estimation: every image once, a prediction in every row, finite scores."""
+    missing = [c for c in ("id", "prediction") if c not in frame.columns]
+    if missing:
+        raise InputError(
+            f"{source}: no column(s) {missing}: give the table `vislab predict` wrote for the "
+            "whole collection (one row per image: id, prediction, metadata)."
+        )
+    no_empty_cells(frame, ["id", "prediction"], source)
+    doubled = np.flatnonzero(frame["id"].astype(str).duplicated(keep=False).to_numpy())
+    if doubled.size:
+        raise InputError(
+            f"{source}: id {frame['id'].iloc[doubled[0]]!r} is listed twice "
+            f"({rows_text(doubled)}); one row an image."
+        )
+    for column in score_columns(frame):
+        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(float)
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            raise InputError(
+                f"{source}: '{column}' is not a finite number on {rows_text(bad)}; a score is "
+                "a probability between 0 and 1 (fill or drop those rows)."
+            )
+    return frame.reset_index(drop=True)
+
+
 def check_class_predictions(
     frame: pd.DataFrame,
     source: str,

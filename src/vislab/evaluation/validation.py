@@ -7,7 +7,7 @@ n_h / N_h and weight N_h / n_h. Estimates computed with those weights (`vislab e
 --sample DIR`, `vislab agreement --sample DIR`) hold for the whole collection, not just the
 sample (inverse-probability weighting).
 
-Allocation: proportional to stratum size (at least one image per stratum), or equal per stratum;
+Allocation: proportional to stratum size (at least two images per stratum), or equal per stratum;
 `oversample_uncertain` adds the confidence band to the strata and gives the low- and mid-
 confidence bands three and two times their proportional share.
 """
@@ -21,11 +21,15 @@ import numpy as np
 import pandas as pd
 
 from vislab.errors import InputError
+from vislab.evaluation.inputs import check_collection
+from vislab.files import read_table, rows_text
 from vislab.predictions import score_columns
 
 BANDS = ((0.6, "low"), (0.9, "mid"), (1.01, "high"))  # max score below the bound -> band
 BAND_FACTOR = {"low": 3.0, "mid": 2.0, "high": 1.0}
 SAMPLE_FILE, SHEET_FILE, DESIGN_FILE = "sample.csv", "coding_sheet.csv", "design.json"
+LEAST_PER_STRATUM = 2
+SAMPLE_ID = "sample_id"  # the column and key that name the sample a coded file belongs to
 
 
 def confidence_band(frame: pd.DataFrame) -> pd.Series:
@@ -39,15 +43,22 @@ def confidence_band(frame: pd.DataFrame) -> pd.Series:
 
 def allocate(sizes: pd.Series, total: int, factors: pd.Series | None, allocation: str) -> pd.Series:
     """Sample size per stratum: sums to `total` (or the population), never above a stratum's
-    size."""
+    size, and at least two in every stratum that holds two (a stratum's variance needs two)."""
     if total >= sizes.sum():
         return sizes.copy()
+    least = np.minimum(LEAST_PER_STRATUM, sizes)
+    if total < least.sum():
+        raise InputError(
+            f"--size {total} is too small for {len(sizes)} strata: every stratum needs "
+            f"{LEAST_PER_STRATUM} coded images for an honest interval, so at least "
+            f"{int(least.sum())}. Draw more, or stratify by fewer columns."
+        )
     share = (
         sizes.astype(float) if allocation == "proportional" else pd.Series(1.0, index=sizes.index)
     )
     if factors is not None:
         share = share * factors
-    counts = pd.Series(np.minimum(1, sizes), index=sizes.index)  # one per stratum first
+    counts = pd.Series(least, index=sizes.index)  # two per stratum first
     while counts.sum() < total:
         room = sizes - counts
         wanted = share.where(room > 0, 0.0)
@@ -66,11 +77,9 @@ def draw_sample(
     seed: int = 0,
 ) -> pd.DataFrame:
     """The sampled rows with `stratum`, `inclusion_probability` and `weight` columns."""
-    if "id" not in predictions.columns:
-        raise InputError("the predictions need an 'id' column to draw a validation sample.")
     if size <= 0:
         raise InputError(f"--size must be > 0. Got {size}.")
-    frame = stratified(predictions.reset_index(drop=True), strata, oversample_uncertain)
+    frame = stratified(check_collection(predictions), strata, oversample_uncertain)
     sizes = frame["stratum"].value_counts().sort_index()
     factors = None
     if oversample_uncertain:
@@ -85,6 +94,13 @@ def stratified(frame: pd.DataFrame, strata: Sequence[str], bands: bool) -> pd.Da
         if column not in frame.columns:
             raise InputError(
                 f"--strata: no column '{column}'. Columns: {', '.join(map(str, frame.columns))}."
+            )
+        empty = np.flatnonzero(frame[column].isna().to_numpy())
+        if empty.size:
+            raise InputError(
+                f"--strata: column '{column}' is empty on {rows_text(empty)}: those images could "
+                "never be drawn. Fill the cells (e.g. 'unknown'), or leave those images out of "
+                "the predictions and of what you report."
             )
     keys = [frame[c].astype(str) for c in strata]
     if bands:
@@ -138,13 +154,23 @@ def write_sample(
     keyed = sample.iloc[order].reset_index(drop=True)
     keyed.insert(0, "item", np.arange(1, len(keyed) + 1))
     images, missing = _copy_images(keyed, out, base)
+    write_atomic(out / SAMPLE_FILE, keyed.to_csv(index=False))
+    identity = sample_id(out)
     sheet = pd.DataFrame({"item": keyed["item"], "image": images})
     for coder in coders:
         sheet[coder] = ""
+    sheet[SAMPLE_ID] = identity
     write_atomic(out / SHEET_FILE, sheet.to_csv(index=False))
-    write_atomic(out / SAMPLE_FILE, keyed.to_csv(index=False))
-    write_json(out / DESIGN_FILE, design)
+    write_json(out / DESIGN_FILE, {**design, SAMPLE_ID: identity})
     return missing
+
+
+def sample_id(sample_dir: str | Path) -> str:
+    """The sample's identity: the start of the sha256 of its sample.csv. The coding sheet and
+    the coding page's downloads carry it, so codes of one draw are never read as another's."""
+    import hashlib
+
+    return hashlib.sha256((Path(sample_dir) / SAMPLE_FILE).read_bytes()).hexdigest()[:16]
 
 
 def _copy_images(keyed: pd.DataFrame, out: Path, base: Path) -> tuple[list[str], list[str]]:
@@ -179,7 +205,8 @@ def attach_sample(
         raise InputError(
             f"{sample_dir}: no {SAMPLE_FILE}; give the folder `vislab validation-sample` wrote."
         )
-    sample = pd.read_csv(path)
+    sample = read_table(path)
+    _same_sample(frame, Path(sample_dir))
     key = "item" if "item" in frame.columns and "item" in sample.columns else "id"
     if key not in frame.columns:
         raise InputError(
@@ -191,8 +218,24 @@ def attach_sample(
             f"{len(unknown)} {key}(s) of the coded table are not in the sample, e.g. "
             f"{unknown[:3]}: is this the sheet of {sample_dir}?"
         )
+    frame = frame.drop(columns=SAMPLE_ID, errors="ignore")
     own = [c for c in frame.columns if c not in (key, *keep)]
     extra = sample.drop(columns=[c for c in own if c in sample.columns])
     return frame.assign(**{key: frame[key].astype(str)}).merge(
         extra.assign(**{key: extra[key].astype(str)}), on=key
     )
+
+
+def _same_sample(frame: pd.DataFrame, sample_dir: Path) -> None:
+    """Codes carry the id of the sample they were coded on (sheet and page since 0.x); one
+    from another draw is an error, as its item numbers would point at other images."""
+    if SAMPLE_ID not in frame.columns:
+        return
+    expected = sample_id(sample_dir)
+    found = sorted(set(frame[SAMPLE_ID].dropna().astype(str)) - {expected})
+    if found:
+        raise InputError(
+            f"the coded file(s) were coded on sample {found[0]}, but {sample_dir} is sample "
+            f"{expected}: give the folder whose coding sheet or page the coders used (its item "
+            "numbers point at other images)."
+        )

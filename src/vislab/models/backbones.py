@@ -128,9 +128,9 @@ def read_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
             ".safetensors or .pth file."
         )
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+        from vislab.files import read_safetensors
 
-        return load_file(str(path))
+        return read_safetensors(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:

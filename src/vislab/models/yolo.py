@@ -16,6 +16,8 @@ from __future__ import annotations
 import copy
 import os
 import re
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import numpy as np
@@ -65,16 +67,39 @@ def _restore_pil_open(patches) -> None:
         Image.open = original
 
 
+# Set by `vislab train --trust-pickled-weights`, never by a config file (which may be shared).
+PICKLES_TRUSTED: ContextVar[bool] = ContextVar("pickles_trusted", default=False)
+
+
+@contextmanager
+def trusting_pickled_weights(trusted: bool):
+    """Within it, a local ultralytics .pt (a pickle) may be loaded, if `trusted`."""
+    token = PICKLES_TRUSTED.set(trusted)
+    try:
+        yield
+    finally:
+        PICKLES_TRUSTED.reset(token)
+
+
 def starting_point(backbone: str, pretrained: str) -> str:
-    """What ultralytics builds the model from: NAME.yaml, NAME.pt, or a local .pt file."""
+    """What ultralytics builds the model from: NAME.yaml, NAME.pt, or a local .pt file.
+
+    A local .pt is a pickle that ultralytics unpickles: code in it runs. It is used only when
+    the user said so on the command line (ultralytics also takes a NAME.pt lying in the
+    working folder before it downloads one)."""
     name = backbone.removeprefix(PREFIX)
     if pretrained == "none":
         return f"{name}.yaml"
-    if pretrained == "hub":
-        return f"{name}.pt"
-    if not Path(pretrained).is_file():
+    local = Path(f"{name}.pt") if pretrained == "hub" else Path(pretrained)
+    if pretrained != "hub" and not local.is_file():
         raise ConfigError(f"model.pretrained: {pretrained} is not a file (an ultralytics .pt).")
-    return pretrained
+    if local.is_file() and not PICKLES_TRUSTED.get():
+        raise ConfigError(
+            f"model.pretrained: {local} is a pickled file, and loading it runs any code it "
+            "holds (a config or folder someone shared can plant one). If the file is yours, "
+            "say so: vislab train ... --trust-pickled-weights. Otherwise start from none."
+        )
+    return str(local) if pretrained != "hub" else f"{name}.pt"
 
 
 class YoloDetector(nn.Module):

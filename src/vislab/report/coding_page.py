@@ -21,6 +21,8 @@ import hashlib
 import html
 import io
 import json
+import os
+import re
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -29,7 +31,7 @@ import pandas as pd
 import yaml
 
 from vislab.errors import InputError
-from vislab.files import write_atomic
+from vislab.files import is_inside, write_atomic
 
 PAGE_FILE = "coding.html"
 LARGEST_SIDE = 1024  # px of the embedded image: enough to judge, small enough to e-mail
@@ -80,9 +82,19 @@ def _code(entry, index: int, path: Path) -> Code:
 
 
 def _example(file, name: str, path: Path) -> str:
+    """An example image beside the codebook, as a data: URI. The page is meant to be sent to
+    coders: a path that leads out of the codebook's folder (`../`, an absolute path elsewhere)
+    would put another file of yours into it, and is refused."""
     from vislab.data.images import read_image
 
-    image_path = Path(file) if Path(file).is_absolute() else path.parent / file
+    folder = path.resolve().parent
+    image_path = Path(os.path.normpath(folder / str(file)))
+    if not is_inside(str(image_path), folder):
+        raise InputError(
+            f"{path}: code '{name}', example {file}: the path leads out of the codebook's folder "
+            f"{folder}. Copy the example images beside the codebook (the page carries them to "
+            "every coder)."
+        )
     try:
         return data_uri(read_image(image_path), largest=400)
     except InputError as error:
@@ -109,19 +121,32 @@ def write_coding_page(
     from PIL import Image
 
     items = []
-    for item, name in zip(sheet["item"], sheet["image"].fillna(""), strict=True):
+    for item, name in zip(
+        sheet["item"], sheet["image"].astype(object).where(sheet["image"].notna(), ""), strict=True
+    ):
         uri = ""
         if name:
             with Image.open(out / name) as image:
                 uri = data_uri(image)
         items.append({"item": int(item), "file": name, "image": uri})
+    identity = str(sheet["sample_id"].iloc[0]) if "sample_id" in sheet.columns else ""
     data = {
         "page": hashlib.sha256(json.dumps(items).encode()).hexdigest()[:16],  # its autosave
+        "sample": identity,  # carried by the download: codes of another sample are refused
         "codes": [vars(c) for c in codes],
         "coders": coders,
         "items": items,
     }
     template = files("vislab.report").joinpath(PAGE_FILE).read_text()
-    text = json.dumps(data).replace("</", "<\\/")  # no "</script>" inside the script
-    page = template.replace("__TITLE__", html.escape(title)).replace("__DATA__", text)
+    values = {"__TITLE__": html.escape(title), "__DATA__": script_json(data)}
+    page = re.sub("__TITLE__|__DATA__", lambda m: values[m.group(0)], template)  # one pass
     return write_atomic(out / PAGE_FILE, page)
+
+
+def script_json(data) -> str:
+    """JSON to put inside a <script> element: no character of it can close the element, open
+    a comment or end a JavaScript line (`<`, `>`, `&`, U+2028/9 written as escapes)."""
+    text = json.dumps(data, ensure_ascii=False)
+    for character in "<>&\u2028\u2029":
+        text = text.replace(character, f"\\u{ord(character):04x}")
+    return text

@@ -102,8 +102,8 @@ def _group_cell(group: dict, k: str, kind: str) -> str:
 def differences_html(result: dict, spec: str) -> str:
     rows = []
     for k in shown_classes(result):
-        for pair, d in result["differences"][spec][k].items():
-            a, b = (html.escape(x) for x in pair.split("|"))
+        for d in result["differences"][spec][k].values():
+            a, b = html.escape(str(d["a"])), html.escape(str(d["b"]))
             if d.get("value") is None:
                 rows.append(
                     f"<tr><td>{a} − {b}</td><td>{html.escape(k)}</td>"
@@ -111,7 +111,7 @@ def differences_html(result: dict, spec: str) -> str:
                 )
                 continue
             rows.append(
-                f"<tr><td>{a} − {b}</td><td>{html.escape(k)}</td>{cell(d)}"
+                f"<tr><td>{a} − {b}</td><td>{html.escape(k)}</td>{cell(d, 0.0)}"
                 f"<td>{p_text(d.get('p_value'))}</td><td>{p_text(d.get('p_adjusted'))}</td></tr>"
             )
     head = "<tr><th>groups</th><th>class</th><th>difference</th><th>p</th><th>p (Holm)</th></tr>"

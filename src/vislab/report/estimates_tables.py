@@ -44,14 +44,15 @@ def estimate_tables(result: dict) -> dict[str, pd.DataFrame]:
             {
                 "group_by": spec,
                 "class": k,
-                "groups": pair,
+                "a": d["a"],
+                "b": d["b"],
                 **_numbers(d),
                 "p_value": d.get("p_value"),
                 "p_adjusted": d.get("p_adjusted"),
             }
             for spec, by_class in result["differences"].items()
             for k, pairs in by_class.items()
-            for pair, d in pairs.items()
+            for d in pairs.values()
         ],
         "regression": [
             {

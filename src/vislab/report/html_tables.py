@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import html
 
+from vislab.report.numbers import p_text
+
 MOST_COLUMNS = 4  # value + interval cells beside a row name fit A4 portrait (190 mm)
 
 
@@ -21,11 +23,20 @@ def name(text: str) -> str:
     return html.escape(text).replace("_", "_<wbr>")
 
 
-def cell(entry: dict) -> str:
-    """A value with its interval under it."""
+def cell(entry: dict, null: float | None = None) -> str:
+    """A value with its interval under it (with `null`, the value of "no difference", and
+    "no evidence of a difference" where the interval holds it)."""
     ci = entry.get("ci")
     interval = f"<br><small>[{fmt(ci[0])}, {fmt(ci[1])}]</small>" if ci else ""
-    return f"<td>{fmt(entry['value'])}{interval}</td>"
+    return f"<td>{fmt(entry['value'])}{interval}{verdict(ci, null)}</td>"
+
+
+def verdict(ci, null: float | None) -> str:
+    if null is None or not ci:
+        return ""
+    if ci[0] <= null <= ci[1]:
+        return "<br><small>no evidence of<br>a difference</small>"
+    return "<br><small><b>differs</b></small>"
 
 
 def split_table(
@@ -86,17 +97,24 @@ def _group_head(group: str, entry: dict) -> str:
 
 def _disparity_table(disparities: dict) -> str:
     rows = "".join(
-        f"<tr><td>{name(m)}</td><td>{fmt(d['difference'])}</td><td>{fmt(d['ratio'])}</td>"
-        f"<td>{fmt(d.get('ci', [None])[0])} – {fmt(d.get('ci', [None, None])[1])}</td>"
+        f"<tr><td>{name(m)}</td>{cell({'value': d['difference'], 'ci': d.get('ci')}, 0.0)}"
+        f"<td>{fmt(d['ratio'])}</td><td>{p_text((d.get('homogeneity') or {}).get('p_value'))}</td>"
         f'<td class="text">{html.escape(str(d["highest"]))} / {html.escape(str(d["lowest"]))}'
         "</td></tr>"
         for m, d in disparities.items()
     )
     return (
-        "<p>Disparity: highest group minus lowest group, their ratio, and the interval of the "
-        "difference.</p><table><tr><th>metric</th><th>difference</th><th>ratio</th>"
-        f"<th>interval</th><th>highest / lowest</th></tr>{rows}</table>"
+        "<p>Disparity: the highest group minus the lowest, with an interval that allows for "
+        "their having been picked as highest and lowest (simultaneous over every pair of "
+        "groups); their ratio; and the p-value of the test that no two groups differ.</p>"
+        "<table><tr><th>metric</th><th>difference</th><th>ratio</th><th>p (any difference)</th>"
+        f"<th>highest / lowest</th></tr>{rows}</table>"
     )
+
+
+def no_difference(measure: str) -> float:
+    """The value of a fairness measure when the groups do not differ."""
+    return 1.0 if measure.endswith("ratio") else 0.0
 
 
 def fairness_section(metrics: dict) -> str:
@@ -107,7 +125,7 @@ def fairness_section(metrics: dict) -> str:
         measures = list(next(iter(by_class.values())))
         columns = [html.escape(m.replace("_", " ")) for m in measures]
         rows = [
-            (html.escape(cls), [cell(entry[m]) for m in measures])
+            (html.escape(cls), [cell(entry[m], no_difference(m)) for m in measures])
             for cls, entry in by_class.items()
         ]
         parts.append(

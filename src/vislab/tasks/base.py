@@ -222,14 +222,14 @@ class Task:
 
     def load_run(self, run_dir: Path) -> Run:
         """The run's config, preprocessing and trained model (weights from model.safetensors)."""
-        from safetensors.torch import load_file
+        from vislab.files import read_safetensors
 
         run = read_run(run_dir)
         weights = run.directory / "model.safetensors"
         if not weights.is_file():
             raise InputError(f"{run_dir}: no model.safetensors: is this a finished vislab run?")
         model = self.build_model(run.config, run.classes, pretrained=False)
-        model.load_state_dict(load_file(str(weights)))
+        model.load_state_dict(read_safetensors(weights))
         run.model = model.eval()
         return run
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 from vislab.config import ExperimentConfig
 from vislab.errors import InputError
-from vislab.files import files_of
+from vislab.files import files_of, read_table
 from vislab.progress import Progress
 from vislab.tasks.base import Run
 
@@ -123,7 +123,7 @@ def known_labels(run: Run, paths: list[Path]) -> list[str | None]:
     known: dict[str, str] = {}
     predictions = run.directory / "predictions.csv"
     if predictions.is_file():
-        table = pd.read_csv(predictions, usecols=lambda c: c in ("path", "label"))
+        table = read_table(predictions)
         if {"path", "label"} <= set(table.columns):
             files = files_of(table["path"].astype(str), run.config.data.root)
             known = dict(zip(files, table["label"].astype(str), strict=True))

@@ -68,8 +68,7 @@ class ClipHeadTask(ClassificationTask):
         write_weights(run_dir / "model.safetensors", model.head)
 
     def load_run(self, run_dir: Path) -> Run:
-        from safetensors.torch import load_file
-
+        from vislab.files import read_safetensors
         from vislab.models.clip import ClipClassifier
         from vislab.tasks.base import read_run
 
@@ -77,7 +76,7 @@ class ClipHeadTask(ClassificationTask):
         weights = run.directory / "model.safetensors"
         if not weights.is_file():
             raise InputError(f"{run_dir}: no model.safetensors: is this a finished vislab run?")
-        head = load_file(str(weights))
+        head = read_safetensors(weights)
         model = ClipClassifier(self.clip(run.config), head["weight"].numpy(), head["bias"].numpy())
         run.model = model.eval()
         return run

@@ -154,9 +154,7 @@ class DetectionTask(Task):
             write_json(run_dir / "detector.json", settings)
 
     def load_run(self, run_dir: Path) -> Run:
-        from safetensors.torch import load_file
-
-        from vislab.files import read_json
+        from vislab.files import read_json, read_safetensors
         from vislab.tasks.base import read_run
 
         run = read_run(run_dir)
@@ -165,7 +163,7 @@ class DetectionTask(Task):
         architecture = run.directory / "detector.json"
         saved = read_json(architecture, "architecture") if architecture.is_file() else {}
         model = self.model_from_record(run, saved)
-        model.load_state_dict(load_file(str(run.directory / "model.safetensors")))
+        model.load_state_dict(read_safetensors(run.directory / "model.safetensors"))
         run.model = model.eval()
         return run
 

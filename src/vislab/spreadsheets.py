@@ -1,0 +1,106 @@
+"""Reading the tables researchers bring: CSV (any common delimiter), TSV, Parquet and Excel.
+
+Every cell is kept as written: only an empty cell is missing. pandas would also read "NA",
+"None", "null", "N/A", "nan" as missing, and a code or class with such a name would vanish (a
+coder's "NA" is a code). The one exception is a column of numbers, where R and spreadsheets
+write "NA" for a missing number: there those words are missing values, and the column stays
+numeric. A first column without a name is the index pandas writes by default, and is dropped.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pandas as pd
+
+from vislab.errors import InputError
+
+MISSING_WORDS = frozenset(
+    {"NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "None", "none", "#N/A", "-NaN", "-nan"}
+)
+DELIMITERS = ",;\t|"
+EXCEL = (".xlsx", ".xlsm")
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A CSV / TSV / Parquet / Excel table as a DataFrame, with an error naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file.")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        if suffix in EXCEL or _is_zip(path):
+            frame = _read_excel(path)
+        else:
+            frame = _read_text(path, "\t" if suffix == ".tsv" else None)
+    except InputError:
+        raise
+    except Exception as error:
+        raise InputError(f"{path}: cannot be read as a table ({error}).") from error
+    return _numbers_as_numbers(_without_index(frame))
+
+
+def _read_text(path: Path, delimiter: str | None) -> pd.DataFrame:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InputError(
+            f"{path}: not UTF-8 text (byte {error.start}). Save it as 'CSV UTF-8' (Excel: File > "
+            "Save As > CSV UTF-8), or as .xlsx."
+        ) from None
+    import io
+
+    sep = delimiter or _delimiter(text)
+    return pd.read_csv(io.StringIO(text), sep=sep, keep_default_na=False, na_values=[""])
+
+
+def _delimiter(text: str) -> str:
+    """The delimiter of a CSV file: what csv's sniffer finds in its first lines (a comma
+    where it finds none, as in a file of one column)."""
+    head = "\n".join(text.splitlines()[:50])
+    try:
+        return csv.Sniffer().sniff(head, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        return ","
+
+
+def _read_excel(path: Path) -> pd.DataFrame:
+    try:
+        import openpyxl  # noqa: F401
+    except ImportError:
+        raise InputError(
+            f"{path}: an Excel workbook; save it as CSV (File > Save As > CSV UTF-8), or "
+            "install openpyxl."
+        ) from None
+    return pd.read_excel(path, sheet_name=0, keep_default_na=False, na_values=[""])
+
+
+def _is_zip(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(4) == b"PK\x03\x04"
+
+
+def _without_index(frame: pd.DataFrame) -> pd.DataFrame:
+    """Drop a first column with no name (pandas' `to_csv` writes its index so)."""
+    if len(frame.columns) and str(frame.columns[0]).startswith("Unnamed: 0"):
+        return frame.drop(columns=frame.columns[0])
+    return frame
+
+
+def _numbers_as_numbers(frame: pd.DataFrame) -> pd.DataFrame:
+    """A text column whose every other cell is a number reads the missing words as missing."""
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            continue
+        words = values.isin(MISSING_WORDS)
+        if not words.any() or words.all():
+            continue
+        rest = values[~words & values.notna()]
+        numbers = pd.to_numeric(rest, errors="coerce")
+        if len(rest) and numbers.notna().all():
+            frame[column] = pd.to_numeric(values.where(~words), errors="coerce")
+    return frame
