@@ -48,6 +48,7 @@ def start_browser():
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
 
+    os.environ["SE_AVOID_STATS"] = "true"  # Selenium Manager would send usage statistics
     options = Options()
     options.binary_location = chromium
     for argument in (
