@@ -50,11 +50,12 @@ needs_r_survey = pytest.mark.skipif(
 )
 
 
-def r_survey(cases: pd.DataFrame, folder: Path) -> pd.DataFrame:
-    """R's estimates for every case of `cases` (columns case, stratum, w, fpc, v, dom, y, x1,
-    b): svytotal(v), svymean(v) in dom == 1, svyglm(y ~ x1) and a quasi-binomial b ~ x1."""
+def r_survey(cases: pd.DataFrame, folder: Path, script_text: str = SCRIPT) -> pd.DataFrame:
+    """R's estimates for every case of `cases` (by default, columns case, stratum, w, fpc, v,
+    dom, y, x1, b: svytotal(v), svymean(v) in dom == 1, svyglm(y ~ x1) and a quasi-binomial
+    b ~ x1; another `script_text` reads the same arguments and writes a `case` column)."""
     script, data, out = folder / "survey.R", folder / "cases.csv", folder / "r.csv"
-    script.write_text(SCRIPT)
+    script.write_text(script_text)
     cases.to_csv(data, index=False, float_format="%.17g")
     subprocess.run(
         ["Rscript", str(script), str(data), str(out)], check=True, capture_output=True, timeout=300

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from tests.estimation.r_survey import needs_r_survey
 from vislab.cli import run
 from vislab.errors import InputError
 from vislab.evaluation.classification import evaluate_classification
@@ -188,3 +189,39 @@ def test_the_coding_sheet_shows_an_item_number_and_the_image_never_the_class(tmp
         shown = np.asarray(Image.open(out / row.image))
         assert np.array_equal(shown, np.asarray(Image.open(tmp_path / row.path).convert("RGB")))
         assert Image.open(out / row.image).info.get("exif") is None
+
+
+STRATIFIED_MEAN = r"""
+suppressMessages(library(survey))
+args <- commandArgs(trailingOnly = TRUE)
+d <- read.csv(args[1])
+des <- svydesign(ids = ~1, strata = ~stratum, weights = ~weight, fpc = ~inclusion_probability,
+                 data = d)
+m <- svymean(~correct, des)
+write.csv(data.frame(case = 0, mean = coef(m)[[1]], se = SE(m)[[1]]), args[2], row.names = FALSE)
+"""
+
+
+@needs_r_survey
+def test_evaluate_with_a_sample_resamples_within_strata_as_r_survey_estimates(tmp_path):
+    """A stratified sample (uncertain images oversampled, 12 % of the collection): the weighted
+    accuracy is R's svymean and its bootstrap (within strata, sampling fractions kept) has
+    R's linearised standard error within 5 % (before: resampled as a simple random sample)."""
+    from tests.estimation.r_survey import r_survey
+    from vislab.evaluation.classification import evaluate_classification, sample_strata
+    from vislab.evaluation.classification_stats import ClassificationData, ClassificationEvaluator
+    from vislab.evaluation.intervals import bootstrap_draws
+
+    collection = _collection(4000, seed=3)
+    sample = draw_sample(collection, 480, oversample_uncertain=True, seed=1)
+    sample["label"] = sample["truth"]
+    sample["correct"] = (sample["label"] == sample["prediction"]).astype(int)
+    reference = r_survey(sample, tmp_path, STRATIFIED_MEAN).loc[0]
+    found = evaluate_classification(
+        sample, bootstrap=0, weight="weight", strata="stratum", source="sample"
+    )
+    assert found["metrics"]["accuracy"]["value"] == pytest.approx(reference["mean"], abs=1e-12)
+    data = ClassificationData(sample, "sample", "weight")
+    data.strata = sample_strata(sample, "stratum", "sample")
+    draws = bootstrap_draws(ClassificationEvaluator(data), 4000, seed=0)["accuracy"]
+    assert draws.std(ddof=1) == pytest.approx(reference["se"], rel=0.05)

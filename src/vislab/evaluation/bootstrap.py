@@ -6,7 +6,12 @@ multiplicity in it:
 
 - units resampled independently: the replicate is an index array (b, n) drawn with replacement;
 - `clusters` given (a person, a photographer, an event): whole clusters are resampled, and the
-  replicate is a multiplicity per unit (b, n) — its cluster's multiplicity.
+  replicate is a multiplicity per unit (b, n) — its cluster's multiplicity;
+- `strata` given (a stratified validation sample): the rescaling bootstrap of Rao and Wu
+  (1988) within each stratum, n_h - 1 draws and weights 1 - l + l n_h / (n_h - 1) r with
+  l = sqrt(1 - f_h), r a unit's draws and f_h its stratum's sampling fraction: its variance is
+  the stratified design's, finite-population factor included (a stratum of one unit keeps
+  weight 1).
 
 Replicates are drawn in chunks so that 1,000 replicates of 100,000 images stay within memory:
 a chunk holds at most `CHUNK_CELLS` numbers, where an evaluator says how many numbers one
@@ -23,6 +28,17 @@ import numpy as np
 from scipy.stats import norm
 
 CHUNK_CELLS = 16_000_000  # numbers held at once by one chunk of replicates
+
+
+@dataclass
+class Strata:
+    """Per unit its stratum (int codes) and its stratum's sampling fraction n_h / N_h."""
+
+    codes: np.ndarray
+    fractions: np.ndarray
+
+    def subset(self, mask: np.ndarray) -> Strata:
+        return Strata(self.codes[mask], self.fractions[mask])
 
 
 @dataclass
@@ -71,20 +87,41 @@ def draw_replicates(
     seed: int,
     clusters: np.ndarray | None = None,
     per_chunk: int | None = None,
+    strata: Strata | None = None,
 ) -> Iterator[Replicates]:
-    """`resamples` replicates of n units, in chunks; `clusters` (n,) int codes resample clusters."""
+    """`resamples` replicates of n units, in chunks; `clusters` (n,) int codes resample clusters;
+    `strata` resample within strata (rescaled)."""
     rng = np.random.default_rng(seed)
     per_chunk = per_chunk or chunk_size(n)
     done = 0
     while done < resamples:
         size = min(per_chunk, resamples - done)
-        if clusters is None:
+        if strata is not None:
+            yield Replicates(weights=rescaled(rng, strata, size))
+        elif clusters is None:
             yield Replicates(indices=rng.integers(0, n, size=(size, n)))
         else:
             count = int(clusters.max()) + 1 if len(clusters) else 0
             drawn = Replicates(indices=rng.integers(0, count, size=(size, count)))
             yield Replicates(weights=drawn.weights_over(count)[:, clusters])
         done += size
+
+
+def rescaled(rng: np.random.Generator, strata: Strata, size: int) -> np.ndarray:
+    """(size, n) Rao-Wu rescaling-bootstrap weights (see the module's docstring)."""
+    weights = np.ones((size, len(strata.codes)))
+    for code in np.unique(strata.codes):
+        members = np.flatnonzero(strata.codes == code)
+        count = len(members)
+        if count < 2:
+            continue
+        scale = np.sqrt(max(1.0 - float(strata.fractions[members[0]]), 0.0))
+        drawn = rng.integers(0, count, size=(size, count - 1))
+        offsets = (np.arange(size) * count)[:, None]
+        times = np.bincount((drawn + offsets).ravel(), minlength=size * count)
+        times = times.reshape(size, count)
+        weights[:, members] = 1 - scale + scale * count / (count - 1) * times
+    return weights
 
 
 def percentile_interval(values: np.ndarray, confidence: float) -> list[float] | None:

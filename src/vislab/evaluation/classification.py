@@ -31,17 +31,39 @@ def evaluate_classification(
     weight: str | None = None,
     interval: str = "percentile",
     classes: Sequence[str] | None = None,
+    strata: str | None = None,
 ) -> dict:
-    """Metrics with intervals, per class, confusion matrix, groups, disparities, fairness."""
+    """Metrics with intervals, per class, confusion matrix, groups, disparities, fairness.
+    `strata`: the column of a stratified sample's strata (with `inclusion_probability`, the
+    sampling fraction): the bootstrap resamples within strata, finite-population factor
+    included."""
     data = ClassificationData(predictions, source, weight, cluster, classes)
     if data.n == 0:
         raise InputError(f"{source}: the predictions table has no rows.")
+    extra = {"weights": weight}
+    if strata is not None:
+        if cluster:
+            raise InputError("--cluster with --sample: clusters within strata are not supported.")
+        data.strata = sample_strata(predictions, strata, source)
+        extra["design"] = "stratified: resampled within strata (Rao-Wu), sampling fractions kept"
     unit = f"clusters of '{cluster}'" if cluster else "images"
     settings = (bootstrap, confidence, seed, interval)
     evaluator = ClassificationEvaluator(data)
     result = classification_json(evaluator, data, "classification", group_by, settings, source)
-    result["bootstrap"] = bootstrap_record(*settings, unit=unit, weights=weight)
+    result["bootstrap"] = bootstrap_record(*settings, unit=unit, **extra)
     return result
+
+
+def sample_strata(frame: pd.DataFrame, column: str, source: str):
+    """The strata of a stratified sample's rows, and each one's sampling fraction."""
+    from vislab.evaluation.bootstrap import Strata
+
+    missing = [c for c in (column, "inclusion_probability") if c not in frame.columns]
+    if missing:
+        raise InputError(f"{source}: no column(s) {missing} for the sample's strata.")
+    codes = pd.factorize(frame[column].astype(str))[0]
+    fractions = pd.to_numeric(frame["inclusion_probability"], errors="coerce").to_numpy(float)
+    return Strata(codes, fractions)
 
 
 def classification_json(evaluator, data: ClassificationData, task: str, group_by, settings, source):

@@ -49,6 +49,7 @@ class ClassificationData:
         self.predictions = _encode(predictions["prediction"], lookup)
         self.weights = _weights(predictions, weight_column, source) if weight_column else None
         self.clusters = _codes(predictions, cluster_column, source) if cluster_column else None
+        self.strata = None  # a stratified sample's strata (bootstrap.Strata), set by the caller
         self.frame = predictions.reset_index(drop=True)
 
     @property
@@ -62,6 +63,7 @@ class ClassificationData:
         clone.scores = self.scores[mask] if self.scores is not None else None
         clone.weights = self.weights[mask] if self.weights is not None else None
         clone.clusters = None
+        clone.strata = self.strata.subset(mask) if self.strata is not None else None
         if self.clusters is not None:
             clone.clusters = np.unique(self.clusters[mask], return_inverse=True)[1]
         clone.frame = self.frame[mask].reset_index(drop=True)
@@ -219,6 +221,10 @@ class ClassificationEvaluator:
     @property
     def clusters(self) -> np.ndarray | None:
         return self.data.clusters
+
+    @property
+    def strata(self):
+        return self.data.strata
 
     @property
     def cells(self) -> int:

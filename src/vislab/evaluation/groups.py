@@ -106,7 +106,14 @@ def _lockstep(evaluator, members: dict, subsets: dict, resamples: int, seed: int
     """Per group its metrics on each replicate, and the overall metrics on their union."""
     per_chunk = chunk_size(evaluator.cells)
     streams = [
-        draw_replicates(len(rows), resamples, seed + index, subsets[name].clusters, per_chunk)
+        draw_replicates(
+            len(rows),
+            resamples,
+            seed + index,
+            subsets[name].clusters,
+            per_chunk,
+            getattr(subsets[name], "strata", None),
+        )
         for index, (name, rows) in enumerate(members.items())
     ]
     parts: dict[str, dict[str, list]] = {name: {} for name in [*members, "overall"]}

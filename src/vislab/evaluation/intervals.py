@@ -106,7 +106,8 @@ def bootstrap_draws(evaluator: Evaluator, resamples: int, seed: int) -> dict[str
 
     parts: dict[str, list[np.ndarray]] = {}
     per_chunk = chunk_size(evaluator.cells)
-    draws = draw_replicates(evaluator.n, resamples, seed, evaluator.clusters, per_chunk)
+    strata = getattr(evaluator, "strata", None)
+    draws = draw_replicates(evaluator.n, resamples, seed, evaluator.clusters, per_chunk, strata)
     with Progress(resamples, "bootstrap", "resamples") as progress:
         for replicates in draws:
             for name, values in evaluator.replicate(replicates).items():

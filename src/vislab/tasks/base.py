@@ -68,6 +68,7 @@ class EvaluateOptions:
     label_column: str | None = None  # the column holding the true label (a coder's)
     classes: tuple[str, ...] = ()  # every class, when no score columns list them
     normalize_scores: bool = False  # divide each row's scores by their sum
+    strata: str | None = None  # a stratified sample's strata column (set with `sample`)
 
 
 class Task:

@@ -207,7 +207,7 @@ class ClassificationTask(Task):
             from vislab.evaluation.validation import attach_sample
 
             table = attach_sample(table, options.sample, keep=("label",))
-            options = replace(options, weights="weight")
+            options = replace(options, weights="weight", strata="stratum")
         if options.normalize_scores:
             from vislab.evaluation.inputs import normalize_scores
 
@@ -228,6 +228,7 @@ class ClassificationTask(Task):
             options.weights,
             options.interval,
             options.classes or None,
+            options.strata,
         )
 
     # explanations
