@@ -122,6 +122,58 @@ def coders_share_no_item(tmp_path):
     return command, 0, ["Cohen's kappa A - B", "undefined: no item coded by both"]
 
 
+def _collection_csv(tmp_path: Path, **changes) -> str:
+    from tests.estimation.test_prevalence import _collection
+
+    frame = _collection(400, seed=1).drop(columns="truth")
+    for column, (rows, value) in changes.items():
+        frame[column] = frame[column].astype(object)
+        frame.loc[rows, column] = value
+    return _csv(tmp_path, frame, "collection.csv")
+
+
+def coders_named_like_the_sheets_columns(tmp_path):
+    command = ["validation-sample", _collection_csv(tmp_path), "--size", "40", "--coders", "item,B"]
+    return command, 2, ["--coders 'item,B'", "none of item, id, image"]
+
+
+def empty_prediction_cell(tmp_path):
+    command = ["validation-sample", _collection_csv(tmp_path, prediction=([3, 7], None))]
+    return [*command, "--size", "40"], 1, ["column 'prediction' is empty on rows 5, 9"]
+
+
+def infinite_score(tmp_path):
+    path = _collection_csv(tmp_path, score_police=([4], np.inf))
+    command = ["plan-coding", path, "--half-width", "0.05"]
+    return command, 1, ["'score_police' is not a finite number on row 6"]
+
+
+def empty_stratum_value(tmp_path):
+    path = _collection_csv(tmp_path, region=([0, 1], None))
+    command = ["validation-sample", path, "--size", "40", "--strata", "prediction,region"]
+    return command, 1, ["column 'region' is empty on rows 2, 3", "could never be drawn"]
+
+
+def codebook_codes_are_not_the_classes(tmp_path):
+    book = tmp_path / "book.yaml"
+    book.write_text("codes:\n  - name: cop\n  - name: none\n")
+    command = ["validation-sample", _collection_csv(tmp_path), "--size", "40"]
+    command += ["--codebook", str(book)]
+    return command, 0, ["codes not classes: ['cop']", "classes without a code: ['police']"]
+
+
+def semicolon_coded_file_with_an_index(tmp_path):
+    """A coder's file saved by pandas with its index, in a semicolon CSV (a European Excel)."""
+    from tests.estimation.test_prevalence import _collection
+
+    collection = _collection(400, seed=1)
+    collection.drop(columns="truth").to_csv(tmp_path / "collection.csv", index=False)
+    coded = collection.sample(60, random_state=0)[["id", "truth"]].rename(columns={"truth": "A"})
+    coded.to_csv(tmp_path / "coded.csv", sep=";")
+    command = ["estimate", str(tmp_path / "collection.csv"), "--coded", str(tmp_path / "coded.csv")]
+    return [*command, "--label-column", "A"], 0, ["60 coded of 400 images"]
+
+
 def unknown_model_column(tmp_path):
     frame = pd.DataFrame({"A": ["x", "y"], "B": ["x", "y"]})
     command = ["agreement", _csv(tmp_path, frame), "--raters", "A,B", "--model", "M"]
@@ -361,6 +413,12 @@ CASES = [
     confidence_above_one,
     negative_bootstrap,
     existing_output,
+    coders_named_like_the_sheets_columns,
+    empty_prediction_cell,
+    infinite_score,
+    empty_stratum_value,
+    codebook_codes_are_not_the_classes,
+    semicolon_coded_file_with_an_index,
 ]
 
 

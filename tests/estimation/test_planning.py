@@ -154,3 +154,28 @@ def test_the_command_plans_draws_the_sample_and_estimate_reads_it(tmp_path, caps
     half = (police["corrected"]["ci"][1] - police["corrected"]["ci"][0]) / 2
     assert half == pytest.approx(0.03, rel=0.3)  # one sample, not the mean of many
     assert run(command) == 2  # never over an earlier plan or sample
+
+
+def test_the_promise_holds_for_every_class_and_a_census_is_said():
+    """Three classes planned together: each one's half-width with the plan is at most the one
+    promised (before: the plan was the hardest class's alone, and another class's line showed
+    +/- 0.004 under a promise of 0.003). Asked for what only a census gives, the plan is the
+    census and says so."""
+    rng = np.random.default_rng(5)
+    n = 3000
+    p = rng.dirichlet([0.6, 0.6, 0.6], n)
+    classes = np.array(["a", "b", "c"])
+    frame = pd.DataFrame(
+        {
+            "id": [f"{i}.jpg" for i in range(n)],
+            "prediction": classes[p.argmax(axis=1)],
+            **{f"score_{k}": p[:, j] for j, k in enumerate(classes)},
+        }
+    )
+    found, _ = plan(frame, 0.02)
+    assert all(e["half_width"] <= 0.02 for e in found["per_class"].values()), found["per_class"]
+    assert found["n"] >= max(e["n_alone"] for e in found["per_class"].values())
+    assert not found["census"]
+    tiny, _ = plan(frame.head(60), 0.0005)
+    assert tiny["census"] and tiny["n"] == 60
+    assert all(e["half_width"] == 0 for e in tiny["per_class"].values())

@@ -170,10 +170,12 @@ def plan_coding(
     prevalence interval of the half-width wanted."""
     set_quiet(quiet)
     from vislab.cli.common import split_list
+    from vislab.cli.evaluation import checked_coders
     from vislab.estimation.planning import plan
     from vislab.report.coding_page import read_codebook
 
     fresh_outputs(out, write_sample, force=force)
+    coder_names = checked_coders(coders)
     codes = read_codebook(codebook) if codebook else None  # its mistakes before any work
     found, frame = plan(
         predictions,
@@ -189,7 +191,7 @@ def plan_coding(
     _print_plan(found)
     write_result(out, found)
     if write_sample is not None:
-        _draw_planned(frame, found, write_sample, split_list(coders), seed, predictions, codes)
+        _draw_planned(frame, found, write_sample, coder_names, seed, predictions, codebook, codes)
 
 
 def _print_plan(found: dict) -> None:
@@ -204,13 +206,18 @@ def _print_plan(found: dict) -> None:
         counts = f"{entry['population']:>8}  {entry['sample']:>6}"
         say(f"  {name:<{width}}  {counts}  {entry['sd']:>8.3f}")
     for name, entry in found["per_class"].items():
-        say(f"  {name}: {entry['n']} images for +/- {entry['half_width']:.4f}")
+        alone = (
+            f" (alone it would need {entry['n_alone']})" if entry["n_alone"] != found["n"] else ""
+        )
+        say(f"  {name}: +/- {entry['half_width']:.4f} with this plan{alone}")
+    if found["census"]:
+        say("  only coding every image (a census) reaches this half-width")
 
 
-def _draw_planned(frame, found: dict, out: Path, coders, seed: int, predictions: Path, codes):
+def _draw_planned(frame, found: dict, out: Path, coders, seed, predictions: Path, book, codes):
     import pandas as pd
 
-    from vislab.cli.evaluation import save_sample
+    from vislab.cli.evaluation import save_sample, warn_codes_differ
     from vislab.evaluation.validation import draw_counts
     from vislab.predictions import classes_of
     from vislab.report.coding_page import codes_of_classes
@@ -226,6 +233,8 @@ def _draw_planned(frame, found: dict, out: Path, coders, seed: int, predictions:
         "seed": seed,
         "source": str(predictions),
     }
+    if codes:
+        warn_codes_differ(book, [c.name for c in codes], classes_of(frame))
     codes = codes or codes_of_classes(classes_of(frame))
     save_sample(frame, sample, out, settings, coders, predictions, codes)
 

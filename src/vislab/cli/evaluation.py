@@ -333,6 +333,9 @@ def validation_sample(
         typer.Option(help="codebook.yaml: the codes, their definitions and example images."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    study: Annotated[
+        str | None, typer.Option(help="The study's name, the coding page's title.")
+    ] = None,
     out: Annotated[
         Path, typer.Option(help="New folder for the sheet, the sample and the design.")
     ] = Path("validation"),
@@ -341,11 +344,13 @@ def validation_sample(
 ) -> None:
     """Draw a stratified sample for human coding, with sampling weights, and the coding page."""
     set_quiet(quiet)
+    from vislab.evaluation.inputs import check_collection
     from vislab.evaluation.validation import draw_sample
     from vislab.files import read_table
 
     fresh_outputs(out, force=force)
-    table = read_table(predictions)
+    names = checked_coders(coders)
+    table = check_collection(read_table(predictions), str(predictions))
     codes = coding_codes(table, codebook)
     columns = split_list(strata)
     sample = draw_sample(table, size, columns, oversample_uncertain, allocation.value, seed)
@@ -356,19 +361,59 @@ def validation_sample(
         "seed": seed,
         "source": str(predictions),
     }
-    save_sample(table, sample, out, settings, split_list(coders), predictions, codes)
+    save_sample(table, sample, out, settings, names, predictions, codes, study)
+
+
+def checked_coders(text: str) -> list[str]:
+    """The coders' column names: distinct, and none of the sheet's own columns."""
+    from vislab.errors import UsageError
+    from vislab.evaluation.coded import SHARED
+
+    names = split_list(text)
+    taken = [n for n in names if n in SHARED or n.endswith("_note") or n.startswith("_")]
+    doubled = sorted({n for n in names if names.count(n) > 1})
+    if taken or doubled or not names:
+        raise UsageError(
+            f"--coders {text!r}: give distinct names (e.g. A,B), none of "
+            f"{', '.join(SHARED)}, none ending in _note or starting with _."
+        )
+    return names
 
 
 def coding_codes(table, codebook: Path | None) -> list:
-    """The coding page's choices: the codebook's codes, or the predictions' classes."""
+    """The coding page's choices: the codebook's codes, or the predictions' classes. A codebook
+    whose codes are not the classes is named: estimate reads only codes that are classes."""
     from vislab.predictions import classes_of
     from vislab.report.coding_page import codes_of_classes, read_codebook
 
-    return read_codebook(codebook) if codebook else codes_of_classes(classes_of(table))
+    classes = classes_of(table)
+    if not codebook:
+        return codes_of_classes(classes)
+    codes = read_codebook(codebook)
+    warn_codes_differ(codebook, [c.name for c in codes], classes)
+    return codes
+
+
+def warn_codes_differ(codebook: Path, codes: list[str], classes: list[str]) -> None:
+    extra = [c for c in codes if c not in classes]
+    missing = [k for k in classes if k not in codes]
+    if extra or missing:
+        say(
+            f"note: {codebook}: the codes are not the predictions' classes (codes not classes: "
+            f"{extra or 'none'}; classes without a code: {missing or 'none'}). `vislab estimate` "
+            "compares codes with the model's classes: name them alike, or map the codes first."
+        )
 
 
 def save_sample(
-    table, sample, out: Path, settings: dict, coders: list[str], source: Path, codes: list
+    table,
+    sample,
+    out: Path,
+    settings: dict,
+    coders: list[str],
+    source: Path,
+    codes: list,
+    study: str | None = None,
 ) -> None:
     """Write a drawn sample's folder (key, sheet, images, design, coding page) and say what is
     where."""
@@ -379,7 +424,7 @@ def save_sample(
     design = sample_design(table, sample, settings)
     missing = write_sample(sample, out, coders, design, source.parent)
     sheet = read_table(out / SHEET_FILE)
-    title = f"{len(sample)} images of {source.name}"
+    title = f"{study} ({len(sample)} images)" if study else f"{len(sample)} images"
     page = write_coding_page(out, sheet, codes, coders, title)
     say(f"sampled {len(sample)} of {len(table)} images in {sample['stratum'].nunique()} strata")
     say(

@@ -63,23 +63,46 @@ def with_floor(spread: pd.Series, counts: pd.Series) -> pd.Series:
 
 def neyman(sizes: pd.Series, spread: pd.Series, total: int) -> pd.Series:
     """`total` images shared in proportion to N_h S_h, at least two per stratum and never more
-    than it holds (S_h with the estimate's floor, which depends on n_h: a few rounds settle it)."""
-    counts = np.maximum(np.round(total * sizes / sizes.sum()), LEAST_PER_STRATUM)
+    than it holds, what a full stratum cannot take going to the others (S_h with the
+    estimate's floor, which depends on n_h: a few rounds settle it). The whole collection is
+    a census."""
+    total = min(int(total), int(sizes.sum()))
+    counts = _shared(total, sizes.astype(float), sizes)
     for _ in range(10):
-        weight = sizes * with_floor(spread, counts)
-        counts = np.round(total * weight / max(weight.sum(), 1e-12))
-        counts = np.minimum(np.maximum(counts, LEAST_PER_STRATUM), sizes)
+        counts = _shared(total, sizes * with_floor(spread, counts), sizes)
     return counts.astype(int)
 
 
-def sample_size(sizes: pd.Series, spread: pd.Series, half_width: float, confidence: float):
-    """The smallest Neyman-allocated sample whose planned half-width is at most the one asked
-    (bisection over the total: the half-width falls as the sample grows)."""
+def _shared(total: int, weight: pd.Series, sizes: pd.Series) -> pd.Series:
+    least = np.minimum(LEAST_PER_STRATUM, sizes).astype(float)
+    full = pd.Series(False, index=sizes.index)
+    counts = least.copy()
+    for _ in range(len(sizes) + 1):
+        free = ~full
+        left = total - sizes[full].sum()
+        wanted = left * weight[free] / max(float(weight[free].sum()), 1e-12)
+        counts[free] = np.clip(wanted, least[free], sizes[free])
+        now_full = counts >= sizes
+        if (now_full == full).all():
+            break
+        full = now_full
+    return np.round(counts)
+
+
+def sample_size(
+    sizes: pd.Series, spread: pd.Series, half_width: float, confidence: float, checked=()
+):
+    """The smallest Neyman-allocated sample (on `spread`) whose planned half-width is at most
+    the one asked, for that spread and every one in `checked` (bisection over the total: the
+    half-width falls as the sample grows; the census has none)."""
     low, high = LEAST_PER_STRATUM * len(sizes), int(sizes.sum())
 
     def width(total: int) -> float:
         counts = neyman(sizes, spread, total)
-        return planned_half_width(sizes, with_floor(spread, counts), counts, confidence)
+        return max(
+            planned_half_width(sizes, with_floor(s, counts), counts, confidence)
+            for s in (spread, *checked)
+        )
 
     if width(low) <= half_width:
         return neyman(sizes, spread, low)
@@ -123,11 +146,12 @@ def plan(
         raise InputError(f"--class {only!r} is not a class ({', '.join(classes)}).")
     spreads = _spreads(frame, classes, pilot, label_column, sample)
     sizes = frame["stratum"].value_counts().sort_index()
-    per_class = {}
-    for k, spread in spreads.items():
-        per_class[k] = _allocated(sizes, spread.reindex(sizes.index), half_width, confidence)
-    chosen = only or max(per_class, key=lambda k: per_class[k][0].sum())
-    counts, spread = per_class[chosen]
+    spreads = {k: s.reindex(sizes.index) for k, s in spreads.items()}
+    alone = {k: sample_size(sizes, s, half_width, confidence) for k, s in spreads.items()}
+    chosen = only or max(alone, key=lambda k: alone[k].sum())
+    others = [] if only else [s for k, s in spreads.items() if k != chosen]
+    counts = sample_size(sizes, spreads[chosen], half_width, confidence, others)
+    spread = with_floor(spreads[chosen], counts)
     found = {
         "half_width": half_width,
         "confidence": confidence,
@@ -141,9 +165,13 @@ def plan(
             str(s): {"population": int(sizes[s]), "sample": int(counts[s]), "sd": float(spread[s])}
             for s in sizes.index
         },
-        "per_class": {
-            k: {"n": int(c.sum()), "half_width": planned_half_width(sizes, sd, c, confidence)}
-            for k, (c, sd) in per_class.items()
+        "census": bool((counts >= sizes).all()),
+        "per_class": {  # each class's half-width with this plan, and the sample it alone needs
+            k: {
+                "half_width": planned_half_width(sizes, with_floor(s, counts), counts, confidence),
+                "n_alone": int(alone[k].sum()),
+            }
+            for k, s in spreads.items()
         },
     }
     found["inputs"] = _inputs(predictions, pilot, sample)
@@ -158,12 +186,6 @@ def _inputs(predictions, pilot, sample) -> dict:
     found = inputs_of(predictions, files, sample, seed=None)
     found.pop("seed")
     return found
-
-
-def _allocated(sizes, spread, half_width, confidence) -> tuple[pd.Series, pd.Series]:
-    """The planned counts, and the spreads (with the estimate's floor) they were planned on."""
-    counts = sample_size(sizes, spread, half_width, confidence)
-    return counts, with_floor(spread, counts)
 
 
 def _spreads(frame, classes, pilot, label_column, sample) -> dict[str, pd.Series]:
