@@ -256,3 +256,24 @@ def test_codes_of_another_sample_are_refused(coded_sample):
     command = ["agreement", "--coded", str(folder / "sheet_A.csv"), "--coded"]
     command += [str(folder / "sheet_B.csv"), "--sample", str(other), "--bootstrap", "0"]
     assert run([*command, "--out", str(folder / "agreement.json")]) == 1
+
+
+def test_a_coders_page_parts_are_read_as_one_file(coded_sample):
+    """A coding page split in parts downloads one file per part (coded_A_page1.csv, ...):
+    given together they are the coder's file; an item in two parts is named."""
+    folder, _ = coded_sample
+    whole = pd.read_csv(folder / "coded_A.csv")
+    whole.iloc[:120].to_csv(folder / "coded_A_page1.csv", index=False)
+    whole.iloc[120:].to_csv(folder / "coded_A_page2.csv", index=False)
+    parts = [folder / f"coded_A_page{k}.csv" for k in (1, 2)]
+    sample = folder / "validation"
+    found = estimate(folder / "collection.csv", [*parts, folder / "coded_B.csv"], "A", sample)
+    reference = estimate(folder / "collection.csv", folder / "coded_A.csv", "A", sample)
+    for k, entry in reference["prevalence"].items():
+        for kind, numbers in entry.items():
+            mine = found["prevalence"][k][kind]
+            assert mine["value"] == pytest.approx(numbers["value"], abs=1e-12)
+            assert mine["ci"] == pytest.approx(numbers["ci"], abs=1e-12)
+    whole.iloc[100:].to_csv(folder / "coded_A_page2.csv", index=False)
+    with pytest.raises(InputError, match="item 101 is in both"):
+        estimate(folder / "collection.csv", parts, "A", sample)

@@ -201,7 +201,7 @@ def test_codes_named_by_one_character_are_chosen_by_that_key(browser, tmp_path):
         Image.new("RGB", (8, 8), (40 * i, 0, 0)).save(tmp_path / f"images/{i:04d}.png")
     sheet = pd.DataFrame({"item": [1, 2, 3], "image": [f"images/{i:04d}.png" for i in (1, 2, 3)]})
     classes = [str(d) for d in range(10)]
-    page = write_coding_page(tmp_path, sheet, codes_of_classes(classes), ["A"], "digits")
+    [page] = write_coding_page(tmp_path, sheet, codes_of_classes(classes), ["A"], "digits")
     _open(browser, page, "A")
     _press(browser, "7")
     _press(browser, "0")
@@ -270,7 +270,7 @@ def test_names_and_texts_never_become_markup_in_chromium(browser, tmp_path):
         Code("a & b \u2028 c", "</SCRIPT >"),
     ]
     title = "__DATA__ __TITLE__ <b>study</b>"
-    page = write_coding_page(tmp_path, sheet, codes, ["<i>x</i>"], title)
+    [page] = write_coding_page(tmp_path, sheet, codes, ["<i>x</i>"], title)
     _open(browser, page, "A")
     assert browser.execute_script("return window.pwned === undefined")
     assert _text(browser, "item") == "Item 1 (1 of 1)"
@@ -304,3 +304,75 @@ def test_enter_commits_the_name_and_the_page_resumes_where_the_coder_stopped(bro
     assert browser.find_element("id", "coder").get_attribute("value") == "cleo"
     assert _text(browser, "item").endswith("(3 of 12)")
     assert _text(browser, "count") == "2 of 12 coded"
+
+
+def _photos_of(size: tuple[int, int], count: int) -> list[bytes]:
+    """`count` distinct JPEGs of `size` from scikit-learn's two photos."""
+    import io
+
+    from PIL import Image
+    from sklearn.datasets import load_sample_images
+
+    found = []
+    for k in range(count):
+        photo = load_sample_images().images[k % 2]
+        buffer = io.BytesIO()
+        Image.fromarray(photo).rotate(7 * k).resize(size).save(buffer, "JPEG", quality=92)
+        found.append(buffer.getvalue())
+    return found
+
+
+def test_photos_are_scaled_for_the_coders(tmp_path):
+    """Photo-sized images (1600 x 1200) reach the sheet and the page as JPEGs of 1,024 px on
+    the longer side (before: PNGs of the full size, 617 MB for 2,000 photos)."""
+    from PIL import Image
+
+    (tmp_path / "photos").mkdir()
+    rows = []
+    for i, content in enumerate(_photos_of((1600, 1200), 12)):
+        name = f"photos/p{i:02d}.jpg"
+        (tmp_path / name).write_bytes(content)
+        rows.append({"id": name, "path": name, "prediction": "flower" if i % 2 else "temple"})
+    pd.DataFrame(rows).to_csv(tmp_path / "collection.csv", index=False)
+    command = ["validation-sample", str(tmp_path / "collection.csv"), "--size", "12"]
+    assert run([*command, "--coders", "A", "--out", str(tmp_path / "v"), "--quiet"]) == 0
+    sheet = pd.read_csv(tmp_path / "v" / "coding_sheet.csv")
+    for name in sheet["image"]:
+        with Image.open(tmp_path / "v" / name) as shown:
+            assert shown.format == "JPEG" and shown.size == (1024, 768)
+    assert (tmp_path / "v" / "coding.html").stat().st_size < 12 * 400_000
+
+
+def test_two_thousand_photos_make_pages_that_each_open(browser, tmp_path):
+    """2,000 photos of 1,024 px (before: one page of 617 MB that Chromium could not open) are
+    split into pages of at most PAGE_BYTES, each opening in Chromium with its part of the
+    items, links to the others and a download of its own part."""
+    from vislab.report.coding_page import PAGE_BYTES, codes_of_classes, write_coding_page
+
+    (tmp_path / "images").mkdir()
+    photos = _photos_of((1024, 768), 6)
+    for i in range(2000):
+        (tmp_path / "images" / f"{i + 1:04d}.jpg").write_bytes(photos[i % len(photos)])
+    sheet = pd.DataFrame(
+        {"item": range(1, 2001), "image": [f"images/{i:04d}.jpg" for i in range(1, 2001)]}
+    )
+    pages = write_coding_page(tmp_path, sheet, codes_of_classes(["a", "b"]), ["A"], "study")
+    assert len(pages) > 1 and pages[0].name == "coding.html"
+    downloads = _downloads_into(browser, tmp_path / "downloads")
+    counted = 0
+    for number, page in enumerate(pages, start=1):
+        assert page.stat().st_size <= PAGE_BYTES
+        if number in (1, 2, len(pages)):
+            _open(browser, page, "A")
+            shown = browser.execute_script("return DATA.items.length")
+            assert _text(browser, "item") == f"Item {counted + 1} (1 of {shown})"
+            assert f"Page {number} of {len(pages)}" in _text(browser, "parts")
+        else:
+            shown = page.read_text().count('"item": ')
+        counted += shown
+    assert counted == 2000
+    _press(browser, "a")  # code a on the last page (one-letter codes: their own key)
+    browser.execute_script("window.confirm = () => true")  # download with blanks
+    browser.find_element("id", "download").click()
+    part = pd.read_csv(_downloaded(browser, downloads, f"coded_A_page{len(pages)}.csv"))
+    assert part["A"].notna().sum() == 1 and part["item"].iloc[0] == 2001 - shown

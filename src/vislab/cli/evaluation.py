@@ -425,7 +425,7 @@ def save_sample(
     missing = write_sample(sample, out, coders, design, source.parent)
     sheet = read_table(out / SHEET_FILE)
     title = f"{study} ({len(sample)} images)" if study else f"{len(sample)} images"
-    page = write_coding_page(out, sheet, codes, coders, title)
+    pages = write_coding_page(out, sheet, codes, coders, title)
     say(f"sampled {len(sample)} of {len(table)} images in {sample['stratum'].nunique()} strata")
     say(
         f"wrote {out / 'coding_sheet.csv'} and {out / 'images'}/ (give these to the coders: an "
@@ -433,10 +433,11 @@ def save_sample(
     )
     say(f"wrote {out / 'sample.csv'} (the key: item, id, path, weight, model outputs)")
     say(f"wrote {out / 'design.json'}")
-    size = page.stat().st_size / 1e6
+    size = sum(page.stat().st_size for page in pages) / 1e6
+    more = f" and {len(pages) - 1} more pages, coding-2.html ..." if len(pages) > 1 else ""
     say(
-        f"wrote {page} ({size:.1f} MB: the coding page, images inside; open it in a browser, "
-        "offline, or e-mail it to a coder)"
+        f"wrote {pages[0]}{more} ({size:.1f} MB: the coding page, images inside; open it in a "
+        "browser, offline, or e-mail it to a coder)"
     )
     if missing:
         say(

@@ -69,6 +69,25 @@ def read_image(path: str | Path) -> Image.Image:
         return to_rgb(image)
 
 
+SHOWN_SIDE = 1024  # px: enough for a person to judge, small enough to send
+SMALL_SIDE = 256  # images this small stay PNG (no JPEG blur on digits and icons)
+
+
+def for_people(image: Image.Image, largest: int = SHOWN_SIDE) -> tuple[bytes, str]:
+    """The image re-encoded to show a person (a coder's sheet or page): at most `largest` px on
+    its longer side, PNG when small and JPEG otherwise, nothing but the pixels. Returns the
+    bytes and the file suffix."""
+    import io
+
+    image = image.convert("RGB")
+    if max(image.size) > largest:
+        image.thumbnail((largest, largest))
+    buffer = io.BytesIO()
+    small = max(image.size) <= SMALL_SIDE
+    image.save(buffer, format="PNG" if small else "JPEG", quality=85)
+    return buffer.getvalue(), ".png" if small else ".jpg"
+
+
 def image_problem(path: str | Path) -> str | None:
     """Why `path` cannot be used as an image, or None when it decodes fully."""
     path = Path(path)

@@ -17,9 +17,11 @@ def as_table(table) -> pd.DataFrame:
 
 def merged_codes(coded: list) -> pd.DataFrame:
     """Join on `item` (when every file has it) or `id`; a key listed twice in one file, or a
-    coder column in two files, is an error (which file, which value)."""
+    coder column in two files, is an error (which file, which value). Files with the same
+    coder's columns (the pages of a coding page split in parts) are one file, stacked."""
     tables = [(_name(c, i), as_table(c)) for i, c in enumerate(coded)]
     key = "item" if all("item" in t.columns for _, t in tables) else "id"
+    tables = _stacked_parts(tables, key)
     merged = None
     for name, table in tables:
         table = _keyed(table, key, name)
@@ -42,6 +44,28 @@ def _same_sample(merged: pd.DataFrame, table: pd.DataFrame, name: str) -> None:
             f"{name} was coded on sample {sorted(ids[1])}, an earlier file on {sorted(ids[0])}: "
             "give the files of one sample."
         )
+
+
+def _stacked_parts(tables: list, key: str) -> list:
+    """Tables whose coder columns are the same stacked into one (a key in two of them is an
+    error naming both files)."""
+    groups: dict[tuple, list] = {}
+    for name, table in tables:
+        groups.setdefault(tuple(sorted(map(str, coder_columns(table)))), []).append((name, table))
+    stacked = []
+    for parts in groups.values():
+        if len(parts) == 1:
+            stacked.append(parts[0])
+            continue
+        seen: dict[str, str] = {}
+        for name, table in parts:
+            for value in table[key].astype(str) if key in table.columns else []:
+                if value in seen:
+                    raise InputError(f"{key} {value} is in both {seen[value]} and {name}.")
+                seen[value] = name
+        joined = pd.concat([table for _, table in parts], ignore_index=True)
+        stacked.append((" + ".join(name for name, _ in parts), joined))
+    return stacked
 
 
 def coder_columns(frame: pd.DataFrame) -> list[str]:

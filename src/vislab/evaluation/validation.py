@@ -14,6 +14,7 @@ confidence bands three and two times their proportional share.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import pandas as pd
 
 from vislab.errors import InputError
 from vislab.evaluation.inputs import check_collection
-from vislab.files import read_table, rows_text
+from vislab.files import read_table, rows_text, write_atomic
 from vislab.predictions import score_columns
 
 BANDS = ((0.6, "low"), (0.9, "mid"), (1.01, "high"))  # max score below the bound -> band
@@ -147,7 +148,7 @@ def write_sample(
     in an order that hides the strata): no path, file name or model label that could carry the
     class. Returns the ids whose image could not be found (`base`: where relative paths start,
     besides the working folder)."""
-    from vislab.files import write_atomic, write_json
+    from vislab.files import write_json
 
     out = Path(out)
     order = np.random.default_rng(design["seed"] + 1).permutation(len(sample))  # hide the strata
@@ -174,25 +175,38 @@ def sample_id(sample_dir: str | Path) -> str:
 
 
 def _copy_images(keyed: pd.DataFrame, out: Path, base: Path) -> tuple[list[str], list[str]]:
-    """Each item's image as images/NNNN.png (re-encoded: no name, no embedded metadata)."""
-    from vislab.data.images import read_image
+    """Each item's image as images/NNNN.jpg (or .png when small), re-encoded at most 1,024 px
+    on its longer side (no name, no embedded metadata), several at a time."""
+    from concurrent.futures import ThreadPoolExecutor
 
     source = keyed["path"] if "path" in keyed.columns else keyed["id"]
     width = max(4, len(str(len(keyed))))
-    images, missing = [], []
     (out / "images").mkdir(parents=True, exist_ok=True)
-    for item, item_id, path in zip(keyed["item"], keyed["id"], source.astype(str), strict=True):
-        name = f"images/{item:0{width}d}.png"
-        file = next((f for f in (Path(path), base / path) if f.is_file()), None)
-        try:
-            if file is None:
-                raise InputError(f"{path}: not found")
-            read_image(file).save(out / name)
-            images.append(name)
-        except InputError:  # gone or unreadable: the coders need another way to see it
-            images.append("")
-            missing.append(str(item_id))
-    return images, missing
+    jobs = [
+        (out / "images" / f"{item:0{width}d}", path, base)
+        for item, path in zip(keyed["item"], source.astype(str), strict=True)
+    ]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # PIL frees the GIL
+        names = list(pool.map(_copied, jobs))
+    missing = [str(i) for i, name in zip(keyed["id"], names, strict=True) if not name]
+    return names, missing
+
+
+def _copied(job: tuple[Path, str, Path]) -> str:
+    """images/NNNN.<suffix> written for one item, or "" where its image cannot be read (the
+    coders need another way to see it)."""
+    from vislab.data.images import for_people, read_image
+
+    stem, path, base = job
+    file = next((f for f in (Path(path), base / path) if f.is_file()), None)
+    try:
+        if file is None:
+            raise InputError(f"{path}: not found")
+        content, suffix = for_people(read_image(file))
+    except InputError:
+        return ""
+    write_atomic(stem.with_suffix(suffix), content)
+    return f"images/{stem.name}{suffix}"
 
 
 def attach_sample(

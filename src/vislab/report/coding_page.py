@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-import io
 import json
 import os
 import re
@@ -30,12 +29,13 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from vislab.data.images import SHOWN_SIDE
 from vislab.errors import InputError
 from vislab.files import is_inside, write_atomic
 
 PAGE_FILE = "coding.html"
-LARGEST_SIDE = 1024  # px of the embedded image: enough to judge, small enough to e-mail
-SMALL_SIDE = 256  # images this small are embedded as PNG (no JPEG blur)
+PAGE_BYTES = 24_000_000  # a page's size at most (images inside): it opens in seconds
+PAGE_ITEMS = 500  # and at most this many items a page
 
 
 @dataclass
@@ -101,46 +101,89 @@ def _example(file, name: str, path: Path) -> str:
         raise InputError(f"{path}: code '{name}', example {file}: {error}") from None
 
 
-def data_uri(image, largest: int = LARGEST_SIDE) -> str:
+def data_uri(image, largest: int = SHOWN_SIDE) -> str:
     """The image as a data: URI, shrunk to `largest` px on its longer side; PNG when small."""
-    image = image.convert("RGB")
-    if max(image.size) > largest:
-        image.thumbnail((largest, largest))
-    buffer = io.BytesIO()
-    small = max(image.size) <= SMALL_SIDE
-    image.save(buffer, format="PNG" if small else "JPEG", quality=88)
-    kind = "png" if small else "jpeg"
-    return f"data:image/{kind};base64,{base64.b64encode(buffer.getvalue()).decode()}"
+    from vislab.data.images import for_people
+
+    content, suffix = for_people(image, largest)
+    return file_uri(content, suffix)
+
+
+def file_uri(content: bytes, suffix: str) -> str:
+    kind = "png" if suffix.lower() == ".png" else "jpeg"
+    return f"data:image/{kind};base64,{base64.b64encode(content).decode()}"
 
 
 def write_coding_page(
     out: Path, sheet: pd.DataFrame, codes: list[Code], coders: list[str], title: str
-) -> Path:
-    """coding.html in `out` for the sheet's items (`item`, `image`: a file under `out` or
-    empty where the image could not be read)."""
+) -> list[Path]:
+    """coding.html in `out` for the sheet's items (`item`, `image`: a file under `out` or empty
+    where the image could not be read); past PAGE_BYTES of images or PAGE_ITEMS items, the
+    sample goes on in coding-2.html, coding-3.html, ... (each page opens in seconds, and each
+    downloads its own part). Returns the pages."""
+    identity = str(sheet["sample_id"].iloc[0]) if "sample_id" in sheet.columns else ""
+    files = sheet["image"].astype(object).where(sheet["image"].notna(), "").astype(str).tolist()
+    items = [int(item) for item in sheet["item"]]
+    sizes = [4 * -(-(out / name).stat().st_size // 3) if name else 0 for name in files]  # base64
+    parts = pages_of(sizes)
+    names = [PAGE_FILE if k == 0 else f"coding-{k + 1}.html" for k in range(len(parts))]
+    template = files_of_package().joinpath(PAGE_FILE).read_text()
+    written = []
+    for k, (start, end) in enumerate(parts):
+        chunk = [
+            {"item": items[i], "file": files[i], "image": _embedded(out, files[i])}
+            for i in range(start, end)
+        ]
+        data = {
+            "page": hashlib.sha256(json.dumps(chunk).encode()).hexdigest()[:16],  # its autosave
+            "sample": identity,  # carried by the download: codes of another sample are refused
+            "part": k + 1,
+            "pages": names,
+            "codes": [vars(c) for c in codes],
+            "coders": coders,
+            "items": chunk,
+        }
+        written.append(write_atomic(out / names[k], render(template, title, data)))
+    return written
+
+
+def render(template: str, title: str, data: dict) -> str:
+    """The page: its placeholders replaced in one pass (a title that reads like one stays
+    text), the title escaped for HTML, the data for a script element."""
+    values = {"__TITLE__": html.escape(title), "__DATA__": script_json(data)}
+    return re.sub("__TITLE__|__DATA__", lambda m: values[m.group(0)], template)
+
+
+def pages_of(sizes: list[int]) -> list[tuple[int, int]]:
+    """[start, end) of each page: at most PAGE_ITEMS items and PAGE_BYTES of embedded images
+    (`sizes`; one image larger than that has a page of its own)."""
+    parts, start, total = [], 0, 0
+    for index, size in enumerate(sizes):
+        if index > start and (total + size > PAGE_BYTES or index - start >= PAGE_ITEMS):
+            parts.append((start, index))
+            start, total = index, 0
+        total += size
+    parts.append((start, len(sizes)))
+    return parts
+
+
+def files_of_package():
+    return files("vislab.report")
+
+
+def _embedded(out: Path, name: str) -> str:
+    """The image file as a data: URI: as it is when the sheet's images were written for people
+    (JPEG or PNG of at most 1,024 px), re-encoded otherwise."""
     from PIL import Image
 
-    items = []
-    for item, name in zip(
-        sheet["item"], sheet["image"].astype(object).where(sheet["image"].notna(), ""), strict=True
-    ):
-        uri = ""
-        if name:
-            with Image.open(out / name) as image:
-                uri = data_uri(image)
-        items.append({"item": int(item), "file": name, "image": uri})
-    identity = str(sheet["sample_id"].iloc[0]) if "sample_id" in sheet.columns else ""
-    data = {
-        "page": hashlib.sha256(json.dumps(items).encode()).hexdigest()[:16],  # its autosave
-        "sample": identity,  # carried by the download: codes of another sample are refused
-        "codes": [vars(c) for c in codes],
-        "coders": coders,
-        "items": items,
-    }
-    template = files("vislab.report").joinpath(PAGE_FILE).read_text()
-    values = {"__TITLE__": html.escape(title), "__DATA__": script_json(data)}
-    page = re.sub("__TITLE__|__DATA__", lambda m: values[m.group(0)], template)  # one pass
-    return write_atomic(out / PAGE_FILE, page)
+    if not name:
+        return ""
+    path = out / name
+    with Image.open(path) as image:
+        ready = image.format in ("JPEG", "PNG") and max(image.size) <= SHOWN_SIDE
+        if not ready or path.stat().st_size > 1_500_000:
+            return data_uri(image)
+    return file_uri(path.read_bytes(), ".png" if image.format == "PNG" else ".jpg")
 
 
 def script_json(data) -> str:
