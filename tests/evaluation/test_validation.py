@@ -225,3 +225,14 @@ def test_evaluate_with_a_sample_resamples_within_strata_as_r_survey_estimates(tm
     data.strata = sample_strata(sample, "stratum", "sample")
     draws = bootstrap_draws(ClassificationEvaluator(data), 4000, seed=0)["accuracy"]
     assert draws.std(ddof=1) == pytest.approx(reference["se"], rel=0.05)
+
+
+def test_an_interval_without_width_from_a_sample_is_said(capsys):
+    """Strata whose coded images are all right give the stratified bootstrap no spread: the
+    interval has no width, and the result says what that does not prove."""
+    collection = _collection(4000, seed=3)
+    sample = draw_sample(collection, 200, seed=1)
+    sample["label"] = sample["prediction"]  # no error anywhere in the sample
+    found = evaluate_classification(sample, bootstrap=50, weight="weight", strata="stratum")
+    assert found["metrics"]["accuracy"]["ci"] == [1.0, 1.0]
+    assert "not proof that the model never errs" in found["bootstrap"]["note"]

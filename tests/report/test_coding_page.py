@@ -376,3 +376,34 @@ def test_two_thousand_photos_make_pages_that_each_open(browser, tmp_path):
     browser.find_element("id", "download").click()
     part = pd.read_csv(_downloaded(browser, downloads, f"coded_A_page{len(pages)}.csv"))
     assert part["A"].notna().sum() == 1 and part["item"].iloc[0] == 2001 - shown
+
+
+def test_a_coder_can_undo_zoom_and_see_the_codebooks_examples_large(browser, coding_page):
+    folder, _ = coding_page
+    page = folder / "validation" / "coding.html"
+    _open(browser, page, "dora")
+    for key in ("1", "2", "1"):
+        _press(browser, key)
+    assert _text(browser, "count") == "3 of 12 coded" and _text(browser, "item").endswith(
+        "(4 of 12)"
+    )
+    _press(browser, "\ue003")  # Backspace: the last code is undone, and shown again
+    assert _text(browser, "count") == "2 of 12 coded" and _text(browser, "item").endswith(
+        "(3 of 12)"
+    )
+    _press(browser, "2")
+    assert _text(browser, "count") == "3 of 12 coded"
+    _press(browser, "\ue012")  # back to the image just coded
+    _press(browser, "+")
+    sizes = browser.execute_script(
+        "const i = document.getElementById('image');"
+        "return [document.getElementById('view').className, i.width, i.naturalWidth]"
+    )
+    assert sizes[0] == "zoomed" and sizes[1] == sizes[2]  # shown at its own size
+    browser.find_element("css selector", "#codebook summary").click()
+    browser.find_element("css selector", ".examples img").click()
+    assert browser.execute_script("return document.getElementById('large').open")
+    width = browser.execute_script("return document.querySelector('#large img').width")
+    assert width > 110  # larger than in the codebook
+    _press(browser, "\ue00c")  # Escape closes it
+    assert not browser.execute_script("return document.getElementById('large').open")

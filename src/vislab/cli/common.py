@@ -58,6 +58,9 @@ def print_metrics(metrics: dict) -> None:
             flag = "  (small group)" if entry["small"] else ""
             shown = "n/a" if value is None else f"{value:.4f}"
             say(f"  {name:<18} n={entry['n']:<6} {headline} {shown}{flag}")
+    note = metrics.get("bootstrap", {}).get("note")
+    if note:
+        say(f"note: {note}")
 
 
 def table_for(source: str):

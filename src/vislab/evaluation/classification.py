@@ -51,6 +51,16 @@ def evaluate_classification(
     evaluator = ClassificationEvaluator(data)
     result = classification_json(evaluator, data, "classification", group_by, settings, source)
     result["bootstrap"] = bootstrap_record(*settings, unit=unit, **extra)
+    flat = [
+        m for m, e in result["metrics"].items() if e.get("ci") and e["ci"][1] - e["ci"][0] < 1e-12
+    ]
+    if strata is not None and flat:
+        result["bootstrap"]["note"] = (
+            f"{', '.join(flat)}: the interval has no width, as the sample shows no spread within "
+            "any stratum (every coded image of a stratum right, or all wrong). That is not proof "
+            "that the model never errs there: code more images, or use `vislab estimate`, whose "
+            "intervals allow half an error in such strata."
+        )
     return result
 
 

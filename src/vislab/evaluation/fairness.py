@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from vislab.evaluation.groups import Breakdown, safe_ratio
+from vislab.evaluation.groups import Breakdown, extremes, safe_ratio
 from vislab.evaluation.intervals import finite
 from vislab.evaluation.simultaneous import Pairs, log_draws, ratio_interval
 
@@ -122,8 +122,7 @@ def _pairs(names, rates, drawn, k: int, confidence: float, log: bool = False) ->
 
 def _gap(pairs: Pairs) -> tuple[float, str, str]:
     """The largest gap (highest minus lowest) and those groups."""
-    highest = max(pairs.points, key=pairs.points.get)
-    lowest = min(pairs.points, key=pairs.points.get)
+    highest, lowest = extremes(pairs.points)
     return pairs.points[highest] - pairs.points[lowest], highest, lowest
 
 

@@ -144,6 +144,16 @@ def safe_ratio(numerator, denominator):
         )
 
 
+def extremes(values: dict) -> tuple:
+    """The groups with the highest and the lowest value (two different groups, also when all
+    values are equal)."""
+    highest = max(values, key=values.get)
+    lowest = min((g for g in reversed(list(values))), key=values.get)
+    if lowest == highest:
+        lowest = next(g for g in values if g != highest)
+    return highest, lowest
+
+
 def _disparities(evaluator, breakdown: Breakdown, confidence: float) -> dict:
     if len(breakdown.members) < 2:
         return {}
@@ -153,7 +163,7 @@ def _disparities(evaluator, breakdown: Breakdown, confidence: float) -> dict:
         values = {g: v for g, p in breakdown.points.items() if (v := finite(p[metric])) is not None}
         if len(values) < 2:
             continue
-        highest, lowest = max(values, key=values.get), min(values, key=values.get)
+        highest, lowest = extremes(values)
         best = lowest if metric in evaluator.lower_is_better else highest
         draws = {g: breakdown.draws[g][metric] for g in values} if breakdown.draws else None
         pairs = Pairs(values, draws, confidence)

@@ -151,12 +151,14 @@ def design_html(result: dict) -> str:
         f"<p>{result['n_collection']} images were labelled by the model; {result['n_coded']} of "
         f"them were coded by people ('{html.escape(result['label_column'])}'), {drawn}. "
         f"Intervals are {level} normal intervals.</p><ul>"
-        "<li><b>corrected</b>: the model's count over every image plus the coded sample's "
-        "weighted correction of the model's errors. It is unbiased whatever the model gets "
-        "wrong, and for whom, as long as the coded images are a random sample with known "
-        "probabilities.</li>"
+        "<li><b>corrected</b>: the model's count over every image, weighted by how much the "
+        "coded sample shows it can be trusted (power tuning: a weight between 0 and 1), plus "
+        "the coded sample's weighted correction of the model's errors. It is unbiased whatever "
+        "the model gets wrong, and for whom, as long as the coded images are a random sample "
+        "with known probabilities; a model that tells little gets a small weight, and the "
+        "interval is then about as wide as the coded images' own.</li>"
         "<li><b>coded only</b>: the weighted share among the coded images; unbiased too, but "
-        "it does not use the model, so its interval is wider.</li>"
+        "it does not use the model, so its interval is usually wider.</li>"
         "<li><b>naive</b>: classify-and-count on the model's labels. Its interval only reflects "
         "how many images there are; where the model errs more in one group, it is biased, and "
         "the narrow interval hides it.</li></ul>"
@@ -167,7 +169,19 @@ def design_html(result: dict) -> str:
         "in the images; check their agreement (<code>vislab agreement</code>) and resolve "
         "disagreements before estimating. (3) The intervals are for this collection (with the "
         "finite-population correction); a group with few coded images gets an interval as wide "
-        "as its sample allows.</p>"
+        f"as its sample allows.{_collapsed(result)}</p>"
+    )
+
+
+def _collapsed(result: dict) -> str:
+    groups = result.get("collapsed_strata") or []
+    if not groups:
+        return ""
+    names = "; ".join(", ".join(html.escape(str(s)) for s in group) for group in groups)
+    return (
+        " Strata with a single coded image cannot show a variance on their own: for the "
+        f"variance only, these share one ({names}); each keeps its own weight, and the "
+        "interval may be somewhat wider than it would be with two coded images in each."
     )
 
 
