@@ -162,6 +162,9 @@ def plan_coding(
         Path | None, typer.Option(help="codebook.yaml for the coding page written.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Sampling seed (with --write-sample).")] = 0,
+    study: Annotated[
+        str | None, typer.Option(help="The study's name, the coding page's title.")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Write plan.json here.")] = None,
     force: Force = False,
     quiet: Quiet = False,
@@ -191,7 +194,8 @@ def plan_coding(
     _print_plan(found)
     write_result(out, found)
     if write_sample is not None:
-        _draw_planned(frame, found, write_sample, coder_names, seed, predictions, codebook, codes)
+        drawn = (coder_names, seed, predictions, codebook, codes, study)
+        _draw_planned(frame, found, write_sample, drawn)
 
 
 def _print_plan(found: dict) -> None:
@@ -214,7 +218,9 @@ def _print_plan(found: dict) -> None:
         say("  only coding every image (a census) reaches this half-width")
 
 
-def _draw_planned(frame, found: dict, out: Path, coders, seed, predictions: Path, book, codes):
+def _draw_planned(frame, found: dict, out: Path, drawn: tuple):
+    """The planned sample drawn into `out`; `drawn`: (coders, seed, predictions, codebook
+    path, its codes, the study's name)."""
     import pandas as pd
 
     from vislab.cli.evaluation import save_sample, warn_codes_differ
@@ -222,6 +228,7 @@ def _draw_planned(frame, found: dict, out: Path, coders, seed, predictions: Path
     from vislab.predictions import classes_of
     from vislab.report.coding_page import codes_of_classes
 
+    coders, seed, predictions, book, codes, study = drawn
     counts = pd.Series({s: v["sample"] for s, v in found["per_stratum"].items()})
     sample = draw_counts(frame, counts, seed)
     settings = {
@@ -236,7 +243,7 @@ def _draw_planned(frame, found: dict, out: Path, coders, seed, predictions: Path
     if codes:
         warn_codes_differ(book, [c.name for c in codes], classes_of(frame))
     codes = codes or codes_of_classes(classes_of(frame))
-    save_sample(frame, sample, out, settings, coders, predictions, codes)
+    save_sample(frame, sample, out, settings, coders, predictions, codes, study)
 
 
 def register(app: typer.Typer) -> None:
