@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from vislab.evaluation.groups import Breakdown, extremes, safe_ratio
+from vislab.evaluation.disparities import Breakdown, extremes, safe_ratio
 from vislab.evaluation.intervals import finite
 from vislab.evaluation.simultaneous import Pairs, log_draws, ratio_interval
 
