@@ -122,16 +122,16 @@ def write_coding_page(
     sample goes on in coding-2.html, coding-3.html, ... (each page opens in seconds, and each
     downloads its own part). Returns the pages."""
     identity = str(sheet["sample_id"].iloc[0]) if "sample_id" in sheet.columns else ""
-    files = sheet["image"].astype(object).where(sheet["image"].notna(), "").astype(str).tolist()
+    images = sheet["image"].astype(object).where(sheet["image"].notna(), "").astype(str).tolist()
     items = [int(item) for item in sheet["item"]]
-    sizes = [4 * -(-(out / name).stat().st_size // 3) if name else 0 for name in files]  # base64
+    sizes = [4 * -(-(out / name).stat().st_size // 3) if name else 0 for name in images]  # base64
     parts = pages_of(sizes)
     names = [PAGE_FILE if k == 0 else f"coding-{k + 1}.html" for k in range(len(parts))]
-    template = files_of_package().joinpath(PAGE_FILE).read_text()
+    template = files("vislab.report").joinpath(PAGE_FILE).read_text()
     written = []
     for k, (start, end) in enumerate(parts):
         chunk = [
-            {"item": items[i], "file": files[i], "image": _embedded(out, files[i])}
+            {"item": items[i], "file": images[i], "image": _embedded(out, images[i])}
             for i in range(start, end)
         ]
         data = {
@@ -165,10 +165,6 @@ def pages_of(sizes: list[int]) -> list[tuple[int, int]]:
         total += size
     parts.append((start, len(sizes)))
     return parts
-
-
-def files_of_package():
-    return files("vislab.report")
 
 
 def _embedded(out: Path, name: str) -> str:
