@@ -92,11 +92,13 @@ def power_tuning(f_coded, y, domain: Domain, strata: Strata) -> Tuning:
     return Tuning(level, lam)
 
 
-def correction(f_coded, y, domain: Domain, strata: Strata, tuning: Tuning = Tuning()):
-    """Per coded image its share of the correction (z / N_g), and the estimate: the known
-    totals' part plus the correction."""
+def corrected_share(f, y, f_coded, domain: Domain, strata: Strata):
+    """Per coded image its share of the correction (z / N_g, whose estimated total's variance
+    is the estimate's), and the corrected share: the known totals' part plus the correction."""
+    tuning = power_tuning(f_coded, y, domain, strata)
     z = np.where(domain.coded, y - tuning.level - tuning.lam * f_coded, 0.0) / domain.size
-    return z, tuning.level + strata.total(z)
+    value = tuning.level + tuning.lam * model_share(f, domain)[0] + strata.total(z)
+    return z, value, tuning.lam
 
 
 def prevalence(f, y, f_coded, domain: Domain, strata: Strata, confidence: float) -> dict:
@@ -112,11 +114,9 @@ def prevalence(f, y, f_coded, domain: Domain, strata: Strata, confidence: float)
             "naive": result["naive"],
             "coded_only": {"value": None, "ci": None, "undefined": reason},
         }
-    tuning = power_tuning(f_coded, y, domain, strata)
-    z, fix = correction(f_coded, y, domain, strata, tuning)
+    z, value, lam = corrected_share(f, y, f_coded, domain, strata)
     spread = strata.variance(z, domain.coded, 1 / domain.size)
-    corrected = {**entry(tuning.lam * share + fix, np.sqrt(spread), confidence)}
-    corrected["lambda"] = tuning.lam
+    corrected = {**entry(value, np.sqrt(spread), confidence), "lambda": lam}
     result["coded_only"] = coded_only(y, domain, strata, confidence)
     return {"corrected": corrected, **result}
 
@@ -142,11 +142,9 @@ def domain_mean(y, domain: Domain, strata: Strata, floor: bool = True) -> tuple[
 
 def difference(f, y, f_coded, a: Domain, b: Domain, strata: Strata, confidence: float) -> dict:
     """corrected share in `a` minus that in `b`, with its interval and two-sided p-value."""
-    tuning_a, tuning_b = (power_tuning(f_coded, y, d, strata) for d in (a, b))
-    z_a, fix_a = correction(f_coded, y, a, strata, tuning_a)
-    z_b, fix_b = correction(f_coded, y, b, strata, tuning_b)
-    value = tuning_a.lam * model_share(f, a)[0] + fix_a
-    value -= tuning_b.lam * model_share(f, b)[0] + fix_b
+    z_a, value_a, _ = corrected_share(f, y, f_coded, a, strata)
+    z_b, value_b, _ = corrected_share(f, y, f_coded, b, strata)
+    value = value_a - value_b
     unit = max(1 / a.size, 1 / b.size)
     se = np.sqrt(strata.variance(z_a - z_b, a.coded | b.coded, unit))
     found = entry(value, se, confidence, clip=False)

@@ -11,7 +11,7 @@ it should when the groups do not differ. Groups where a metric is undefined are 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -74,22 +74,21 @@ def disparities_of(evaluator, breakdown: Breakdown, confidence: float) -> dict:
         families = Families.of(
             values, draws, finite(overall[metric]), breakdown.draws, metric, confidence
         )
-        entry["by_group"] = {
-            g: _comparisons(g, best, values, pairs, families, confidence) for g in values
-        }
+        entry["by_group"] = {g: _comparisons(g, best, values, pairs, families) for g in values}
         result[metric] = entry
     return result
 
 
 @dataclass
 class Families:
-    """The families besides every pair: ratios between groups (differences of logs), and each
-    group against the overall value (differences and ratios)."""
+    """The families besides every pair, each simultaneous on its own: ratios between groups
+    (differences of logs), and each group against the overall value (per group its interval
+    of the difference, and of the ratio)."""
 
     overall: float | None
     ratios: Pairs | None = None
-    to_overall: dict | None = None
-    over_overall: dict | None = None
+    to_overall: dict = field(default_factory=dict)
+    over_overall: dict = field(default_factory=dict)
 
     @classmethod
     def of(cls, values, draws, overall, all_draws, metric, confidence) -> Families:
@@ -99,37 +98,31 @@ class Families:
         logs = log_draws({g: draws[g] for g in positive})
         logged = {g: np.log(v) for g, v in positive.items()}
         found = cls(overall, Pairs(logged, logs, confidence))
-        if overall is not None:
-            everyone = all_draws["overall"][metric]
-            found.to_overall = _against(values, draws, overall, everyone)
-            if overall > 0 and positive:
-                found.over_overall = _against(
-                    logged,
-                    logs,
-                    np.log(overall),
-                    np.log(np.where(everyone > 0, everyone, np.nan)),
-                )
+        if overall is None:
+            return found
+        everyone = all_draws["overall"][metric]
+        found.to_overall = _against(values, draws, overall, everyone, confidence)
+        if overall > 0 and positive:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                log_everyone = np.log(np.where(everyone > 0, everyone, np.nan))
+            over = _against(logged, logs, np.log(overall), log_everyone, confidence)
+            found.over_overall = {g: [float(np.exp(x)) for x in i] for g, i in over.items()}
         return found
 
 
-def _against(values: dict, draws: dict, overall: float, everyone: np.ndarray) -> tuple:
-    """(groups, point differences to the overall value, their draws)."""
+def _against(values: dict, draws: dict, overall: float, everyone, confidence) -> dict:
+    """Per group the simultaneous interval of its value minus the overall value (finite ones)."""
     groups = list(values)
     points = np.array([values[g] - overall for g in groups])
-    return groups, points, np.stack([draws[g] - everyone for g in groups])
+    family = simultaneous(points, np.stack([draws[g] - everyone for g in groups]), confidence)
+    return {
+        g: [float(low), float(high)]
+        for g, (low, high) in zip(groups, family.intervals, strict=True)
+        if np.isfinite(low) and np.isfinite(high)
+    }
 
 
-def _family_interval(found: tuple | None, name, confidence: float, exp: bool = False):
-    if found is None or name not in found[0]:
-        return None
-    groups, points, draws = found
-    interval = simultaneous(points, draws, confidence).intervals[groups.index(name)]
-    if not np.isfinite(interval).all():
-        return None
-    return [float(np.exp(x)) if exp else float(x) for x in interval]
-
-
-def _comparisons(name, best, values, pairs: Pairs, families: Families, confidence) -> dict:
+def _comparisons(name, best, values, pairs: Pairs, families: Families) -> dict:
     value, overall = values[name], families.overall
     entry = {
         "difference_to_best": value - values[best],
@@ -142,8 +135,6 @@ def _comparisons(name, best, values, pairs: Pairs, families: Families, confidenc
         known = ratios is not None and {name, best} <= set(ratios.points)
         entry["difference_to_best_ci"] = pairs.interval(name, best)
         entry["ratio_to_best_ci"] = ratio_interval(ratios, name, best) if known else None
-        entry["difference_to_overall_ci"] = _family_interval(families.to_overall, name, confidence)
-        entry["ratio_to_overall_ci"] = _family_interval(
-            families.over_overall, name, confidence, exp=True
-        )
+        entry["difference_to_overall_ci"] = families.to_overall.get(name)
+        entry["ratio_to_overall_ci"] = families.over_overall.get(name)
     return entry

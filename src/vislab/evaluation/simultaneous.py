@@ -103,13 +103,13 @@ class Pairs:
             return [0.0, 0.0]
         if self.family is None:
             return None
-        sign, index = (1, self.pairs.index((a, b))) if (a, b) in self.pairs else (-1, None)
-        if index is None:
-            index = self.pairs.index((b, a))
-        low, high = sign * self.family.intervals[index]
+        if (a, b) in self.pairs:
+            low, high = self.family.intervals[self.pairs.index((a, b))]
+        else:  # b - a turned round
+            high, low = -self.family.intervals[self.pairs.index((b, a))]
         if not (np.isfinite(low) and np.isfinite(high)):
             return None
-        return [float(min(low, high)), float(max(low, high))]
+        return [float(low), float(high)]
 
     def test(self) -> dict | None:
         """The homogeneity test: no difference between any two groups."""
@@ -135,7 +135,8 @@ class Pairs:
 
 
 def log_draws(draws: dict | None) -> dict | None:
-    """Per group the log of its draws (ratios as differences of logs); None if any is <= 0."""
+    """Per group the log of its draws (ratios as differences of logs), NaN where a draw is not
+    positive (left out of that replicate)."""
     if draws is None:
         return None
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -241,7 +241,8 @@ def attach_sample(
 
 
 def _same_sample(frame: pd.DataFrame, sample_dir: Path) -> None:
-    """Codes carry the id of the sample they were coded on (sheet and page since 0.x); one
+    """Codes carry the id of the sample they were coded on (the sheet's and the page's
+    `sample_id`; files made before it, or by hand, have none and are taken as they are); one
     from another draw is an error, as its item numbers would point at other images."""
     if SAMPLE_ID not in frame.columns:
         return
