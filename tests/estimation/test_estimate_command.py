@@ -277,3 +277,23 @@ def test_a_coders_page_parts_are_read_as_one_file(coded_sample):
     whole.iloc[100:].to_csv(folder / "coded_A_page2.csv", index=False)
     with pytest.raises(InputError, match="item 101 is in both"):
         estimate(folder / "collection.csv", parts, "A", sample)
+
+
+def test_strata_repeated_on_the_predictions_learn_their_own_lambda(tmp_path):
+    """The draw's strata (design.json's columns) found again on the predictions: each stratum
+    with enough coded images gets its own lambda. Predictions whose strata are not the
+    sample's (a column reshuffled, or gone) keep one lambda for all."""
+    collection = _collection(3000, seed=5)
+    collection.drop(columns="truth").to_csv(tmp_path / "collection.csv", index=False)
+    command = ["validation-sample", str(tmp_path / "collection.csv"), "--size", "300"]
+    command += ["--strata", "region", "--out", str(tmp_path / "validation"), "--quiet"]
+    assert run(command) == 0
+    key = pd.read_csv(tmp_path / "validation" / "sample.csv")
+    coded = key[["id"]].assign(coder=key["id"].map(collection.set_index("id")["truth"]))
+    found = estimate(collection, coded, "coder", tmp_path / "validation")
+    corrected = found["prevalence"]["police"]["corrected"]
+    assert set(corrected["lambda_by_stratum"]) == {"north", "west"}
+    shuffled = collection.assign(region=collection["region"].sample(frac=1, random_state=0).values)
+    for other in (shuffled, collection.drop(columns="region")):
+        again = estimate(other, coded, "coder", tmp_path / "validation")
+        assert "lambda_by_stratum" not in again["prevalence"]["police"]["corrected"]

@@ -10,7 +10,7 @@ from scipy.stats import norm
 
 from vislab.estimation.design import SIMPLE, STRATIFIED, Design
 from vislab.estimation.estimate import estimate
-from vislab.estimation.prevalence import Domain, difference, prevalence
+from vislab.estimation.prevalence import OWN_LAMBDA, Domain, difference, power_tuning, prevalence
 from vislab.estimation.strata import Strata
 from vislab.evaluation.validation import draw_sample
 
@@ -64,6 +64,13 @@ def test_simple_random_samples_give_ppi_pythons_estimate(seed):
     n, size = 300, len(collection)
     ours = corrected["se"] ** 2 / (1 - n / size) * (n - 1) / n
     assert ours + lam**2 * f.var() / size == pytest.approx(ppi_variance, rel=1e-9)
+    # ppi's own lambda (lam=None) is the same regression for its process-level variance: the
+    # sample covariance over n, and var(f) over coded and collection images, (1 + n/N) times
+    tuned = ppi_mean_pointestimate(y, f_coded, f)[0]
+    ppi_lam = (tuned - y.mean()) / (f.mean() - f_coded.mean())
+    pooled = np.concatenate([f_coded, f]).var(ddof=1)
+    expected = lam * f_coded.var(ddof=1) * (n - 1) / n / ((1 + n / size) * pooled)
+    assert ppi_lam == pytest.approx(expected, rel=1e-9)
     naive = found["prevalence"]["police"]["naive"]["value"]
     assert naive == pytest.approx(f.mean()) and found["prevalence"]["police"]["coded_only"][
         "value"
@@ -224,3 +231,86 @@ def test_power_tuning_covers_and_is_never_wider_than_coding_alone(accuracy):
     # lambda estimates cov(y, f) / var(f): 0.2 at 60 % accuracy, 0.9 at 95 %
     expected = np.cov(truth, f)[0, 1] / f.var(ddof=1)
     assert np.mean(lambdas) == pytest.approx(expected, abs=0.03)
+
+
+def _two_sources(size: int, rng: np.random.Generator):
+    """Two sources of equal size and prevalence; the model is right on 95 % of the first and
+    on 55 % of the second (it guesses there); a group (west) that crosses both."""
+    source = np.repeat(["agency", "social"], size // 2)
+    truth = (rng.random(size) < 0.3).astype(float)
+    right = rng.random(size) < np.where(source == "agency", 0.95, 0.55)
+    f = np.where(right, truth, 1 - truth)
+    return source, truth, f, rng.random(size) < 0.5
+
+
+def test_each_stratum_learns_its_own_lambda_where_it_has_the_images():
+    """PPI++ per stratum (the separate regression estimator): where the model is sure in one
+    stratum and guesses in the other, each stratum's lambda is its own (near 0.9 and 0.1),
+    the interval is narrower than with one lambda for both, and it still covers 93-97 % of
+    1,000 stratified samples without bias, in the collection and in a group that crosses the
+    strata."""
+    rng = np.random.default_rng(11)
+    size, per_stratum = 20000, 250
+    source, truth, f, west = _two_sources(size, rng)
+    members = {s: np.flatnonzero(source == s) for s in ("agency", "social")}
+    population = {s: float(len(m)) for s, m in members.items()}
+    kinds = ("own", "one")
+    hits = {(d, k): 0 for d in ("all", "west") for k in kinds}
+    widths, errors = dict.fromkeys(hits, 0.0), {key: [] for key in hits}
+    own = []
+    for _ in range(1000):
+        rows = np.concatenate([rng.choice(members[s], per_stratum, replace=False) for s in members])
+        strata_of = np.repeat(list(members), per_stratum)
+        design = Design(STRATIFIED, rows, truth[rows].astype(str), strata_of, population, source)
+        by_kind = {"own": Strata.of(design), "one": Strata.of(design)}
+        by_kind["one"].members = None  # only the strata's sizes known: one lambda
+        for name, inside in (("all", np.ones(size, bool)), ("west", west)):
+            domain = Domain(inside, inside[rows])
+            target = truth[inside].mean()
+            for kind, strata in by_kind.items():
+                found = prevalence(f, truth[rows], f[rows], domain, strata, 0.95)["corrected"]
+                low, high = found["ci"]
+                hits[name, kind] += low <= target <= high
+                widths[name, kind] += (high - low) / 1000
+                errors[name, kind].append(found["value"] - target)
+                if kind == "own" and name == "all":
+                    own.append([found["lambda_by_stratum"][s] for s in members])
+                if kind == "one":
+                    assert "lambda_by_stratum" not in found
+    for key, found in errors.items():
+        assert abs(np.mean(found)) < 3 * np.std(found) / np.sqrt(len(found)), key
+    for name in ("all", "west"):
+        assert 0.93 <= hits[name, "own"] / 1000 <= 0.97, hits
+        assert widths[name, "own"] < 0.9 * widths[name, "one"], widths
+    # each stratum's lambda estimates its own cov(y, f) / var(f): 0.9 and 0.1
+    expected = [np.cov(truth[m], f[m])[0, 1] / f[m].var(ddof=1) for m in members.values()]
+    assert np.mean(own, axis=0) == pytest.approx(expected, abs=0.03)
+
+
+def test_a_stratum_with_few_coded_images_of_the_group_keeps_the_shared_lambda():
+    rng = np.random.default_rng(3)
+    source, truth, f, _ = _two_sources(4000, rng)
+    rows = np.concatenate(
+        [
+            np.flatnonzero(source == "agency")[:200],
+            np.flatnonzero(source == "social")[: OWN_LAMBDA - 1],
+        ]
+    )
+    strata_of = source[rows]
+    population = {"agency": 2000.0, "social": 2000.0}
+    design = Design(STRATIFIED, rows, truth[rows].astype(str), strata_of, population, source)
+    strata = Strata.of(design)
+    everything = Domain(np.ones(4000, bool), np.ones(len(rows), bool))
+    found = prevalence(f, truth[rows], f[rows], everything, strata, 0.95)["corrected"]
+    assert list(found["lambda_by_stratum"]) == ["agency"]
+    tuning = power_tuning(f[rows], truth[rows], everything, strata)
+    assert tuning.lam[1] == found["lambda"] != tuning.lam[0]
+    # the estimate is the sum over strata of the known part and the stratum's correction
+    expected = 0.0
+    for h, name in enumerate(["agency", "social"]):
+        coded = rows[strata_of == name]
+        lam = tuning.lam[h]
+        model = f[source == name].sum()
+        correction = 2000 / len(coded) * (truth[coded] - lam * f[coded]).sum()
+        expected += (lam * model + correction) / 4000
+    assert found["value"] == pytest.approx(expected, abs=1e-12)

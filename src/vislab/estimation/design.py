@@ -19,13 +19,16 @@ SIMPLE, STRATIFIED = "simple random", "stratified"
 @dataclass
 class Design:
     """`rows`: positions in the collection of the coded images; `codes`: their codes (str);
-    `strata`: each one's stratum; `population`: per stratum, the collection images it holds."""
+    `strata`: each one's stratum; `population`: per stratum, the collection images it holds;
+    `members`: per collection image its stratum, where the draw can be repeated on the
+    predictions (None where it cannot: only the strata's sizes are known then)."""
 
     kind: str
     rows: np.ndarray
     codes: np.ndarray
     strata: np.ndarray
     population: dict[str, float]
+    members: np.ndarray | None = None
 
 
 def merged_codes(coded: list, label_column: str) -> pd.DataFrame:
@@ -69,10 +72,37 @@ def coded_design(
     codes = coded[label_column].astype(str).to_numpy()
     if sample_dir is None:
         strata = np.array(["all"] * len(rows))
-        return Design(SIMPLE, rows, codes, strata, {"all": float(len(collection))})
+        everyone = np.array(["all"] * len(collection))
+        return Design(SIMPLE, rows, codes, strata, {"all": float(len(collection))}, everyone)
     strata = coded["stratum"].astype(str).to_numpy()
     population = _stratum_sizes(Path(sample_dir))
-    return Design(STRATIFIED, rows, codes, strata, population)
+    members = _members(collection, Path(sample_dir), population)
+    if members is not None and (members[rows] != strata).any():
+        members = None  # the predictions' strata are not the sample's: sizes only
+    return Design(STRATIFIED, rows, codes, strata, population, members)
+
+
+def _members(collection: pd.DataFrame, sample_dir: Path, population: dict) -> np.ndarray | None:
+    """Per collection image its stratum, by the draw's own rule (design.json's strata columns
+    and confidence bands) where the predictions give every stratum its size; otherwise None
+    (the sample was drawn from other predictions' strata)."""
+    import json
+
+    from vislab.evaluation.validation import DESIGN_FILE, stratified
+
+    settings = json.loads((sample_dir / DESIGN_FILE).read_text())
+    columns = settings.get("strata")
+    bands = settings.get("oversample_uncertain", settings.get("confidence_bands"))
+    if columns is None or bands is None:
+        return None
+    try:
+        found = stratified(collection, list(columns), bool(bands))["stratum"]
+    except InputError:
+        return None
+    sizes = found.value_counts()
+    if {str(k): float(v) for k, v in sizes.items()} != population:
+        return None
+    return found.astype(str).to_numpy(dtype=object)
 
 
 def _check_coded(coded: pd.DataFrame, label_column: str, sample_dir) -> None:

@@ -16,7 +16,12 @@ domain's images, the model's labels among them) that make the variance smallest 
 design (the optimal regression estimator: (a, lambda) = V_xx^-1 V_xy for the estimated totals
 of x = 1[g] (1, f) and y' = 1[g] y), lambda clipped to [0, 1]. A model that tells nothing gets
 lambda near 0 and the estimate is the coded images' own (the corrected interval is never much
-wider than the coded-only one); a model always right gets lambda 1. Being linear in the codes,
+wider than the coded-only one); a model always right gets lambda 1. Where every collection
+image's stratum is known (the draw repeated on the predictions), a stratum with enough coded
+images of the domain learns its own (a, lambda) from its own images, with the domain's images
+and labels in the stratum as its known totals (the separate regression estimator: a model
+that is sure in one stratum and guesses in another is trusted in the first only); the other
+strata share one pair. Being linear in the codes,
 the classes' shares still sum to one in every domain. Where the domain's size is known exactly
 from the sample (all images, or a domain the strata follow) `a` is 0, and on a simple random
 sample the estimate is prediction-powered inference (ppi-python's `ppi_mean_pointestimate`
@@ -64,21 +69,26 @@ def model_share(f: np.ndarray, domain: Domain) -> tuple[float, float]:
     return float(chosen.mean()), float(variance)
 
 
+OWN_LAMBDA = 30  # coded images of the domain a stratum needs to learn its own weights
+
+
 @dataclass
 class Tuning:
-    """PPI++ for one domain: the weights of the domain's size (`level`) and of the model's
-    count in it (`lam`), both known over the collection."""
+    """PPI++ for one domain, per stratum: the weights of the domain's size (`level`) and of
+    the model's count in it (`lam`), both known over the collection; `pooled`: the lambda of
+    the strata too small to learn their own, and `own`: per stratum that learnt its own, its
+    lambda."""
 
-    level: float = 0.0
-    lam: float = 1.0
+    level: np.ndarray
+    lam: np.ndarray
+    pooled: float
+    own: dict[str, float]
 
 
-def power_tuning(f_coded, y, domain: Domain, strata: Strata) -> Tuning:
-    """The weights that make the variance of the corrected share smallest under the design,
-    lambda in [0, 1]; a weight whose total the sample reproduces exactly changes nothing and
-    is left at its default."""
-    inside = domain.coded.astype(float)
-    v = strata.covariance(np.column_stack([inside * y, inside, inside * f_coded]))  # (3, 3)
+def _solve(v: np.ndarray) -> tuple[float, float]:
+    """(level, lambda) that make var(y' - level x_1 - lambda x_2) smallest, from the covariance
+    `v` of (y', x_1, x_2); lambda in [0, 1]; a weight whose total the sample reproduces exactly
+    changes nothing and is left at its default."""
     tiny = 1e-12 * max(np.abs(np.diag(v)).max(), 1e-300)
     size_known, labels_known = v[1, 1] <= tiny, v[2, 2] <= tiny
     if labels_known:
@@ -89,16 +99,52 @@ def power_tuning(f_coded, y, domain: Domain, strata: Strata) -> Tuning:
         lam = np.linalg.lstsq(v[1:, 1:], v[1:, 0], rcond=None)[0][1]
     lam = float(np.clip(lam, 0.0, 1.0))
     level = 0.0 if size_known else float((v[1, 0] - lam * v[1, 2]) / v[1, 1])
-    return Tuning(level, lam)
+    return level, lam
+
+
+def power_tuning(f_coded, y, domain: Domain, strata: Strata) -> Tuning:
+    """The weights that make the variance of the corrected share smallest under the design.
+
+    One pair for all strata (the combined regression estimator), except that a stratum with
+    at least OWN_LAMBDA coded images of the domain learns its own where every collection
+    image's stratum is known (the separate regression estimator: each stratum's model errs
+    in its own way; its known totals are the domain's images and labels in the stratum)."""
+    inside = domain.coded.astype(float)
+    columns = np.column_stack([inside * y, inside, inside * f_coded])
+    level, lam = _solve(strata.covariance(columns))
+    count = len(strata.population)
+    levels, lams, own = np.full(count, level), np.full(count, lam), {}
+    if strata.members is None or count < 2:
+        return Tuning(levels, lams, lam, own)
+    in_domain = np.bincount(strata.index, weights=inside, minlength=count)
+    for h in np.flatnonzero((in_domain >= OWN_LAMBDA) & (strata.sampled < strata.population)):
+        levels[h], lams[h] = _solve(np.cov(columns[strata.index == h], rowvar=False))
+        own[str(strata.names[h])] = float(lams[h])
+    return Tuning(levels, lams, lam, own)
+
+
+def known_part(f, domain: Domain, strata: Strata, tuning: Tuning) -> float:
+    """The known totals' part of the corrected share: per stratum, its level times the
+    domain's images in it plus its lambda times the model's labels among them, over N_g."""
+    if strata.members is None:  # one pair for all strata: the domain's own totals
+        return float(tuning.level[0] + tuning.lam[0] * model_share(f, domain)[0])
+    where = strata.members[domain.members]
+    count = len(strata.population)
+    images = np.bincount(where, minlength=count)
+    labels = np.bincount(where, weights=f[domain.members], minlength=count)
+    return float((tuning.level @ images + tuning.lam @ labels) / domain.size)
 
 
 def corrected_share(f, y, f_coded, domain: Domain, strata: Strata):
     """Per coded image its share of the correction (z / N_g, whose estimated total's variance
-    is the estimate's), and the corrected share: the known totals' part plus the correction."""
+    is the estimate's), the corrected share (the known totals' part plus the correction), and
+    the tuning used."""
     tuning = power_tuning(f_coded, y, domain, strata)
-    z = np.where(domain.coded, y - tuning.level - tuning.lam * f_coded, 0.0) / domain.size
-    value = tuning.level + tuning.lam * model_share(f, domain)[0] + strata.total(z)
-    return z, value, tuning.lam
+    h = strata.index
+    residual = y - tuning.level[h] - tuning.lam[h] * f_coded
+    z = np.where(domain.coded, residual, 0.0) / domain.size
+    value = known_part(f, domain, strata, tuning) + strata.total(z)
+    return z, value, tuning
 
 
 def prevalence(f, y, f_coded, domain: Domain, strata: Strata, confidence: float) -> dict:
@@ -114,9 +160,11 @@ def prevalence(f, y, f_coded, domain: Domain, strata: Strata, confidence: float)
             "naive": result["naive"],
             "coded_only": {"value": None, "ci": None, "undefined": reason},
         }
-    z, value, lam = corrected_share(f, y, f_coded, domain, strata)
+    z, value, tuning = corrected_share(f, y, f_coded, domain, strata)
     spread = strata.variance(z, domain.coded, 1 / domain.size)
-    corrected = {**entry(value, np.sqrt(spread), confidence), "lambda": lam}
+    corrected = {**entry(value, np.sqrt(spread), confidence), "lambda": tuning.pooled}
+    if tuning.own:
+        corrected["lambda_by_stratum"] = tuning.own
     result["coded_only"] = coded_only(y, domain, strata, confidence)
     return {"corrected": corrected, **result}
 

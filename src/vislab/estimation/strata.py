@@ -28,15 +28,18 @@ from vislab.estimation.design import Design
 
 @dataclass
 class Strata:
-    """Per coded image its stratum number (`index`); per stratum its size N_h (`population`),
-    coded images n_h (`sampled`) and variance group (`group`); the names of the strata that
-    share a variance group (`collapsed`)."""
+    """Per coded image its stratum number (`index`); per stratum its name (`names`), size N_h
+    (`population`), coded images n_h (`sampled`) and variance group (`group`); the names of
+    the strata that share a variance group (`collapsed`); per collection image its stratum
+    number where known (`members`, else None)."""
 
     index: np.ndarray
+    names: np.ndarray
     population: np.ndarray
     sampled: np.ndarray
     group: np.ndarray
     collapsed: list[list[str]] = field(default_factory=list)
+    members: np.ndarray | None = None
 
     @classmethod
     def of(cls, design: Design) -> Strata:
@@ -44,6 +47,7 @@ class Strata:
         population = np.array([design.population[n] for n in names], dtype=float)
         sampled = np.bincount(index, minlength=len(names))
         group = np.arange(len(names))
+        members = None if design.members is None else np.searchsorted(names, design.members)
         lonely = np.flatnonzero((sampled == 1) & (population > 1))
         if len(lonely):
             if len(lonely) > 1:
@@ -55,8 +59,8 @@ class Strata:
             group[lonely] = target
             joined = np.flatnonzero(group == target)
             collapsed = [[str(names[s]) for s in joined]] if len(joined) > 1 else []
-            return cls(index, population, sampled, group, collapsed)
-        return cls(index, population, sampled, group)
+            return cls(index, names, population, sampled, group, collapsed, members)
+        return cls(index, names, population, sampled, group, members=members)
 
     def weights(self) -> np.ndarray:
         """Per coded image its weight N_h / n_h (the inverse of its inclusion probability)."""
