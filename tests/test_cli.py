@@ -84,24 +84,25 @@ def test_data_preview_saves_a_grid(image_folder, tmp_path):
     assert grid.size[0] > 400 and grid.size[1] > 150
 
 
-def test_predict_names_every_unreadable_image_and_writes_nothing(trained_run, tmp_path, capsys):
+def test_predict_sets_unreadable_images_aside_with_their_reason(trained_run, tmp_path, capsys):
+    """A damaged or empty file does not stop a job: it is listed with the reason beside the
+    table and every other image is predicted. A file named on the command line that does not
+    exist is a typo: refused before any work."""
     good = next((trained_run.parent.parent / "data" / "images" / "red").iterdir())
     (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
+    (tmp_path / "empty.jpg").write_bytes(b"")
     out = tmp_path / "new.csv"
-    command = [
-        "predict",
-        str(trained_run),
-        str(good),
-        str(tmp_path / "broken.png"),
-        str(tmp_path / "gone.png"),
-        "--out",
-        str(out),
-    ]
-    assert run(command) == 1
-    error = capsys.readouterr().err
-    assert "2 file(s) cannot be read" in error
-    assert "broken.png: not an image" in error or "broken.png: cannot be decoded" in error
-    assert "gone.png: missing" in error and not out.exists()
+    command = ["predict", str(trained_run), str(good), str(tmp_path / "broken.png")]
+    command += [str(tmp_path / "empty.jpg"), "--out", str(out)]
+    assert run([*command, str(tmp_path / "gone.png")]) == 1
+    assert "gone.png: no such file or folder" in capsys.readouterr().err and not out.exists()
+    assert run(command) == 0
+    said = capsys.readouterr().out
+    assert "(1 row in" in said and "2 image(s) skipped" in said
+    assert pd.read_csv(out)["path"].tolist() == [str(good)]
+    skipped = pd.read_csv(tmp_path / "new_skipped.csv").set_index("path")["reason"]
+    assert skipped[str(tmp_path / "empty.jpg")] == "zero bytes: the file is empty"
+    assert skipped[str(tmp_path / "broken.png")].startswith("not an image")
 
 
 def test_a_run_whose_weights_are_a_pickle_is_refused(trained_run, tmp_path, capsys):

@@ -37,7 +37,7 @@ def test_training_and_predict_show_progress_and_quiet_shows_none(image_folder, t
     images = [str(p) for p in sorted(image_folder.rglob("*.png"))[:10]]
     out = tmp_path / "p.csv"
     assert run(["predict", str(run_dir), *images, "--out", str(out)]) == 0
-    assert "predict: 10/10 items (100 %)" in capsys.readouterr().err
+    assert "predict: 10/10 images (100 %)" in capsys.readouterr().err
 
     quiet = _train(image_folder, tmp_path, capsys, "--quiet")
     assert quiet.err == "" and "accuracy" in quiet.out

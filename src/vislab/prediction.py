@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vislab.errors import InputError
+from vislab.progress import note
 from vislab.tasks import task_for
 from vislab.tasks.base import read_run
 
@@ -32,6 +33,39 @@ def predict(run_dir: str | Path, items: list[str | Path], batch_size: int | None
         prediction_trainer(run.config.train.accelerator, run.config.train.precision),
     )
     return task.predictions(rows, table, run), task, table
+
+
+def predict_collection(
+    run_dir: str | Path, items: list[str | Path], out: str | Path, settings, full_decode=False
+):
+    """A run's predictions over a whole source (folders, image files or a manifest) into `out`
+    through the collection engine: sharded, resumable, bad images skipped with their reason.
+    Returns (Outcome, task); None for a task the engine does not run yet."""
+    from vislab.data.images import file_digest
+    from vislab.engine.run import run_job
+    from vislab.engine.sources import list_source
+    from vislab.tasks.fitting import quiet_lightning
+
+    quiet_lightning()
+    task = task_for(read_run(run_dir).config)
+    run = task.load_run(Path(run_dir))
+    job = task.prediction_job(run, full_decode)
+    if job is None:
+        return None, task
+    if Path(out).suffix.lower() == ".json":
+        raise InputError(
+            f"--out {out}: {task.name} predictions are a table: a .csv or .parquet file, or a "
+            "folder (no suffix) of Parquet shards."
+        )
+    note(f"listing {', '.join(map(str, items))}")
+    listing = list_source(list(items), task.item_suffixes())
+    identity = {
+        "command": "predict",
+        "run": str(Path(run_dir).resolve()),
+        "weights_sha256": file_digest(Path(run_dir) / "model.safetensors"),
+        "full_decode": bool(full_decode),
+    }
+    return run_job(job, listing, out, settings, identity), task
 
 
 def explain(

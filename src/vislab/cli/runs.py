@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from vislab.cli.common import Force, Overrides, Quiet, fresh_outputs, print_metrics, say
+from vislab.errors import UsageError
 from vislab.progress import set_quiet, shown
 
 
@@ -102,27 +103,102 @@ def train(
 
 def predict(
     run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")],
-    images: Annotated[list[Path], typer.Argument(help="Image (or video) files or folders.")],
+    images: Annotated[
+        list[Path],
+        typer.Argument(help="Image (or video) files or folders, or one manifest (.csv/.parquet)."),
+    ],
     out: Annotated[
         Path,
         typer.Option(
-            help="Predictions file to write (.csv, .parquet; .json for "
-            "COCO results of detection and captioning runs)."
+            help="Predictions file to write (.csv, .parquet; .json for COCO results of "
+            "detection and captioning runs), or a folder of Parquet shards (classification)."
         ),
     ] = Path("predictions.csv"),
+    shard_size: Annotated[
+        int, typer.Option(min=1, help="Items per shard (a killed job loses one at most).")
+    ] = 10_000,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Finish an interrupted job in --out.")
+    ] = False,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, help="Images per batch (default: the run's).")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=0, help="Processes decoding images (default: the run's).")
+    ] = None,
+    full_decode: Annotated[
+        bool,
+        typer.Option(
+            "--full-decode",
+            help="Decode every JPEG at full size (default: large JPEGs at a reduced scale that "
+            "still covers the model's input).",
+        ),
+    ] = False,
     force: Force = False,
     quiet: Quiet = False,
 ) -> None:
     """Predict with a run's model and its own preprocessing (a run of any task)."""
     set_quiet(quiet)
+    from vislab.engine.run import Settings, is_file_output
     from vislab.prediction import predict as run_prediction
+    from vislab.prediction import predict_collection
+    from vislab.tasks.base import read_run
 
-    fresh_outputs(out, force=force)
-    predictions, task, table = run_prediction(run_dir, images)
+    if is_file_output(out) or out.suffix.lower() == ".json":
+        fresh_outputs(out, force=force or resume)
+        if force and out.is_file():
+            out.unlink()
+    data = read_run(run_dir).config.data
+    settings = Settings(
+        shard_size,
+        resume,
+        batch_size or data.batch_size,
+        data.num_workers if workers is None else workers,
+    )
+    outcome, task = predict_collection(run_dir, images, out, settings, full_decode)
+    if outcome is not None:
+        for line in task.summarize_predictions(_read_back(out)):
+            say(line)
+        say_outcome(outcome)
+        return
+    if resume or not is_file_output(out) and out.suffix.lower() != ".json":
+        raise UsageError(
+            f"{task.name} runs write one file for now (.csv, .parquet or .json), without --resume."
+        )
+    predictions, task, table = run_prediction(run_dir, images, batch_size)
     task.write_predictions(out, predictions, table)
     for line in task.summarize_predictions(predictions):
         say(line)
     say(f"wrote {out}")
+
+
+def _read_back(out: Path):
+    """The table a collection job wrote: one file, or the folder of shards."""
+    import pandas as pd
+
+    from vislab.engine.run import is_file_output
+    from vislab.files import read_table
+
+    return read_table(out) if is_file_output(out) else pd.read_parquet(out)
+
+
+def say_outcome(outcome) -> None:
+    """What a collection job wrote: rows, images skipped (and where they are listed), time."""
+    from vislab.progress import duration
+
+    rows = f"{outcome.rows} row{'s' * (outcome.rows != 1)}"
+    say(f"wrote {outcome.out} ({rows} in {duration(outcome.seconds)})")
+    if len(outcome.skipped):
+        first = outcome.skipped.iloc[0]
+        say(
+            f"{len(outcome.skipped)} image(s) skipped (e.g. {first['path']}: {first['reason']}); "
+            "listed in "
+            + (
+                str(outcome.out.with_name(f"{outcome.out.stem}_skipped.csv"))
+                if outcome.out.suffix
+                else str(outcome.out / "_skipped.csv")
+            )
+        )
 
 
 def explain(

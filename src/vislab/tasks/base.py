@@ -204,6 +204,11 @@ class Task:
         )
         return SampleTable(frame, [], "images")
 
+    def prediction_job(self, run: Run, full_decode: bool = False):
+        """The collection engine's job for this run, or None where the task predicts through
+        `prediction_loader` (one table, held in memory)."""
+        return None
+
     def prediction_loader(self, run: Run, table: Table):
         raise NotImplementedError
 

@@ -165,6 +165,17 @@ class ClassificationTask(Task):
             ImageDataset(table, transform), settings.batch_size, settings.num_workers
         )
 
+    def prediction_job(self, run: Run, full_decode: bool = False):
+        """The collection engine's job for this run (see `tasks/jobs.py`)."""
+        from vislab.data.transforms import eval_transform, resize_size
+        from vislab.tasks.jobs import ImageJob, ImageReader
+
+        record = run.preprocessing
+        transform = eval_transform(record["image_size"], record["mean"], record["std"])
+        least = None if full_decode else resize_size(record["image_size"])
+        module = self.prediction_module(run)
+        return ImageJob(module, run.classes, ImageReader(transform, least), run.config)
+
     def predictions(self, rows: pd.DataFrame, table, run: Run) -> pd.DataFrame:
         probabilities = rows[[score_column(c) for c in run.classes]].to_numpy()
         return predictions_frame(table.frame, run.classes, probabilities)

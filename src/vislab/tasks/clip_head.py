@@ -89,6 +89,14 @@ class ClipHeadTask(ClassificationTask):
         dataset = ImageDataset(table, pixel_transform(run.model.clip))
         return make_loader(dataset, settings.batch_size, settings.num_workers)
 
+    def prediction_job(self, run: Run, full_decode: bool = False):
+        """The collection engine's job: CLIP's own preprocessing, every image decoded whole."""
+        from vislab.models.clip import pixel_transform
+        from vislab.tasks.jobs import ImageJob, ImageReader
+
+        reader = ImageReader(pixel_transform(run.model.clip))
+        return ImageJob(self.prediction_module(run), run.classes, reader, run.config)
+
     def explain_inputs(self, run: Run, images: list) -> tuple:
         """CLIP's inputs, and the same pixels with its normalisation undone, for display."""
         import torch

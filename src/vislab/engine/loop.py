@@ -1,0 +1,107 @@
+"""One shard through a model: the items decoded in DataLoader workers, an image that cannot be
+read set aside with its reason (the job goes on), every batch through the task's step on the
+run's device and precision (Lightning Fabric), the rows made into the shard's table.
+
+What a task gives (`Job`):
+- `read(file)`: the model's input for one file (in a worker; raises InputError to skip it);
+- `collate(inputs, positions)`: a batch of inputs, as the task's module takes it;
+- `module`: the LightningModule whose `predict_rows(batch)` gives a DataFrame of rows with a
+  `position` column (the item within the shard);
+- `table(rows, items)`: the shard's output (a DataFrame) from the rows and the shard's items
+  (`id`, `path`, metadata);
+- `precision`, `accelerator`: the run's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from vislab.errors import InputError
+
+POSITION = "position"
+
+
+class Job(Protocol):
+    what: str
+    module: Any
+    precision: str
+    accelerator: str
+
+    def read(self, file: str) -> Any: ...
+
+    def collate(self, inputs: list, positions: list[int]) -> Any: ...
+
+    def table(self, rows: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame: ...
+
+
+@dataclass
+class Items(Dataset):
+    """The files of one shard: (input, position, None), or (None, position, reason)."""
+
+    files: list[str]
+    read: Any
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, position: int):
+        try:
+            return self.read(self.files[position]), position, None
+        except InputError as error:
+            return None, position, str(error)
+        except Exception as error:  # noqa: BLE001 - one bad file never stops the job
+            return None, position, f"cannot be read: {type(error).__name__}: {error}"
+
+
+@dataclass
+class Batches:
+    """collate_fn: the readable items as the task's batch, and the skipped ones."""
+
+    collate: Any
+
+    def __call__(self, samples):
+        good = [(x, k) for x, k, why in samples if why is None]
+        skipped = [(k, why) for _, k, why in samples if why is not None]
+        batch = self.collate([x for x, _ in good], [k for _, k in good]) if good else None
+        return batch, skipped, len(samples)
+
+
+class Device:
+    """The model on the run's accelerator and precision, once for the whole job."""
+
+    def __init__(self, job: Job) -> None:
+        from lightning.fabric import Fabric
+
+        self.fabric = Fabric(accelerator=job.accelerator, devices=1, precision=job.precision)
+        job.module.eval()
+        self.module = self.fabric.setup_module(job.module)
+        self.module.mark_forward_method("predict_rows")
+
+    def rows(self, batch) -> pd.DataFrame:
+        with torch.inference_mode():
+            return self.module.predict_rows(self.fabric.to_device(batch))
+
+
+def run_shard(job: Job, device: Device, files: list[str], batch_size: int, workers: int, progress):
+    """(rows of the readable items, skipped positions with reasons) for one shard."""
+    loader = DataLoader(
+        Items(files, job.read),
+        batch_size=batch_size,
+        num_workers=workers,
+        collate_fn=Batches(job.collate),
+        pin_memory=torch.cuda.is_available(),
+        persistent_workers=False,
+    )
+    parts, skipped = [], []
+    for batch, bad, count in loader:
+        skipped.extend(bad)
+        if batch is not None:
+            parts.append(device.rows(batch))
+        progress.advance(count)
+    rows = pd.concat(parts, ignore_index=True) if parts else None
+    return rows, skipped

@@ -1,0 +1,150 @@
+"""A job over a whole source: planned once, every missing shard run, the output finished.
+
+`--out` ending in `.csv` or `.parquet` is one file: the shards go to a hidden folder beside it
+(`.NAME.parts/`, resumable the same way) and are joined into the file at the end. Any other
+`--out` is the folder of shards itself (DESIGN: "Collection-scale prediction").
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vislab.engine.loop import POSITION, Device, Job, run_shard
+from vislab.engine.plan import PLAN_FILE, Plan, check_resumable, read_plan, write_plan
+from vislab.engine.shards import (
+    SKIPPED_COLUMNS,
+    done_shards,
+    finish,
+    write_progress,
+    write_shard,
+)
+from vislab.engine.sources import Listing
+from vislab.errors import InputError
+from vislab.progress import Progress, note
+
+FILE_SUFFIXES = (".csv", ".parquet", ".pq")
+SHARD_SIZE = 10_000
+
+
+@dataclass
+class Settings:
+    shard_size: int = SHARD_SIZE
+    resume: bool = False
+    batch_size: int = 64
+    workers: int = 0
+
+
+@dataclass
+class Outcome:
+    """Where the table is, how many rows it has, and the images set aside (id, path, reason)."""
+
+    out: Path
+    rows: int
+    skipped: pd.DataFrame
+    seconds: float
+
+
+def is_file_output(out: Path) -> bool:
+    return out.suffix.lower() in FILE_SUFFIXES
+
+
+def run_job(job: Job, listing: Listing, out: str | Path, settings: Settings, identity: dict):
+    """Run `job` over every item of `listing` into `out`; `identity` names the job (what it
+    computes and with what), checked on --resume."""
+    out, started = Path(out), time.monotonic()
+    folder = out.with_name(f".{out.name}.parts") if is_file_output(out) else out
+    if out.exists() and (is_file_output(out) or not settings.resume):
+        raise InputError(
+            f"{out} exists: vislab never writes over an earlier result. Give a new --out"
+            + ("." if is_file_output(out) else ", or --resume to finish an interrupted job.")
+        )
+    if settings.shard_size < 1 or settings.batch_size < 1 or settings.workers < 0:
+        raise InputError("--shard-size and --batch-size must be at least 1, --workers at least 0.")
+    plan = Plan(listing, settings.shard_size, identity)
+    _start_or_resume(folder, plan, settings.resume)
+    done = done_shards(folder, plan.shards)
+    todo = [k for k in range(plan.shards) if k not in done]
+    if done:
+        note(f"resuming {folder}: {len(done)} of {plan.shards} shards done, {len(todo)} to go")
+    remaining = sum(stop - start for start, stop in map(plan.bounds, todo))
+    device = Device(job) if todo else None
+    schema = _metadata_schema(listing.frame)
+    with Progress(int(remaining), job.what, "images") as progress:
+        for shard in todo:
+            _one_shard(job, device, plan, folder, shard, settings, schema, progress)
+            done.add(shard)
+            write_progress(folder, done, plan.shards, plan.count, started)
+    skipped = finish(folder, plan.shards)
+    rows = _count_rows(folder, plan.shards)
+    if is_file_output(out):
+        _join_into_file(folder, out, skipped)
+    return Outcome(out, rows, skipped, time.monotonic() - started)
+
+
+def _start_or_resume(folder: Path, plan: Plan, resume: bool) -> None:
+    if resume and (folder / PLAN_FILE).is_file():
+        check_resumable(read_plan(folder), plan, folder)
+        return
+    if folder.exists() and any(folder.iterdir()):
+        raise InputError(
+            f"{folder} exists and is not a vislab job ({PLAN_FILE} is missing): give a new --out."
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    write_plan(folder, plan)
+    note(f"planned {plan.count} items in {plan.shards} shard(s) of {plan.shard_size}: {folder}")
+
+
+def _one_shard(job, device, plan, folder, shard, settings, schema, progress) -> None:
+    start, stop = plan.bounds(shard)
+    items = plan.listing.frame.iloc[start:stop].reset_index(drop=True)
+    files = plan.listing.files(start, stop)
+    rows, skipped = run_shard(job, device, files, settings.batch_size, settings.workers, progress)
+    if rows is None:
+        rows = pd.DataFrame({POSITION: pd.Series(dtype=np.int64)})
+    table = _typed(job.table(rows, items), schema)
+    positions = [k for k, _ in skipped]
+    bad = items.iloc[positions][["id", "path"]].assign(reason=[why for _, why in skipped])
+    write_shard(folder, shard, table, bad.reindex(columns=SKIPPED_COLUMNS))
+
+
+def _metadata_schema(frame: pd.DataFrame):
+    """The Arrow type of every source column, from the whole listing: each shard's columns are
+    cast to it, so that every shard has one schema (a column empty in one shard included)."""
+    import pyarrow as pa
+
+    return pa.Schema.from_pandas(frame, preserve_index=False)
+
+
+def _typed(frame: pd.DataFrame, schema):
+    import pyarrow as pa
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    for field in schema:
+        at = table.schema.get_field_index(field.name)
+        if at >= 0 and table.schema.field(at).type != field.type:
+            table = table.set_column(at, field, table.column(at).cast(field.type))
+    return table
+
+
+def _count_rows(folder: Path, shards: int) -> int:
+    import pyarrow.parquet as pq
+
+    from vislab.engine.shards import shard_name
+
+    return sum(pq.ParquetFile(folder / shard_name(k)).metadata.num_rows for k in range(shards))
+
+
+def _join_into_file(folder: Path, out: Path, skipped: pd.DataFrame) -> None:
+    """The shards as one CSV or Parquet file; the skips beside it; the parts folder removed."""
+    from vislab.files import write_table
+
+    write_table(out, pd.read_parquet(folder))
+    if len(skipped):
+        write_table(out.with_name(f"{out.stem}_skipped.csv"), skipped)
+    shutil.rmtree(folder)

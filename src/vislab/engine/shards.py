@@ -1,0 +1,71 @@
+"""The output folder of a job: `part-00000.parquet`, ... and its bookkeeping (`_`-files, which
+`pandas.read_parquet(FOLDER)` leaves out).
+
+A shard is written under a hidden temporary name and renamed when whole, after its skipped
+images (`_skipped/part-00000.csv`): a shard file that exists is complete, and so is its list
+of skips. `_progress.json` (rewritten atomically after every shard) is for people and tools
+watching; what is done is read from the shard files themselves. `_skipped.csv` gathers every
+skip and `_SUCCESS` marks the job complete.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from vislab.files import write_atomic
+
+PROGRESS_FILE, SKIPPED_FILE, SUCCESS_FILE = "_progress.json", "_skipped.csv", "_SUCCESS"
+SKIPPED_PARTS = "_skipped"
+SKIPPED_COLUMNS = ["id", "path", "reason"]
+
+
+def shard_name(shard: int) -> str:
+    return f"part-{shard:05d}.parquet"
+
+
+def done_shards(folder: Path, shards: int) -> set[int]:
+    """The shards whose file exists (complete, by the rename)."""
+    return {k for k in range(shards) if (folder / shard_name(k)).is_file()}
+
+
+def write_shard(folder: Path, shard: int, table, skipped: pd.DataFrame) -> None:
+    """The skips, then the shard's rows (a pyarrow Table), each atomically."""
+    import pyarrow.parquet as pq
+
+    skipped_part = folder / SKIPPED_PARTS / f"part-{shard:05d}.csv"
+    write_atomic(skipped_part, skipped[SKIPPED_COLUMNS].to_csv(index=False))
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    write_atomic(folder / shard_name(shard), buffer.getvalue())
+
+
+def write_progress(
+    folder: Path, done: set[int], shards: int, count: int, started: float, extra=None
+) -> None:
+    content = {
+        "shards": shards,
+        "shards_done": len(done),
+        "items": count,
+        "done": sorted(done),
+        "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "seconds_this_session": round(time.monotonic() - started, 1),
+        **(extra or {}),
+    }
+    write_atomic(folder / PROGRESS_FILE, json.dumps(content, indent=1))
+
+
+def finish(folder: Path, shards: int) -> pd.DataFrame:
+    """`_skipped.csv` from every shard's skips, then `_SUCCESS`. Returns the skips."""
+    parts = [folder / SKIPPED_PARTS / f"part-{k:05d}.csv" for k in range(shards)]
+    frames = [pd.read_csv(p, dtype=str, keep_default_na=False) for p in parts if p.is_file()]
+    skipped = (
+        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=SKIPPED_COLUMNS)
+    )
+    write_atomic(folder / SKIPPED_FILE, skipped.to_csv(index=False))
+    write_atomic(folder / SUCCESS_FILE, "")
+    return skipped

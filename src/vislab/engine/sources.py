@@ -1,0 +1,129 @@
+"""What a job reads: the items of a source, listed once, in an order that does not change.
+
+A source is an image (or video) file, a folder (walked in name order, each directory's entries
+sorted, never held whole before it is listed), or a manifest (CSV, Parquet or Excel with a
+`path` column; every other column is metadata carried into the output). Paths are kept as the
+source writes them: the folder as given joined with the file's place in it, a manifest's paths
+as written (relative to the manifest's folder, which they may not leave). Each item also has
+its file's size and modification time, the source's fingerprint.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vislab.errors import InputError
+
+MANIFEST_SUFFIXES = {".csv", ".tsv", ".txt", ".parquet", ".pq", ".xlsx"}
+
+
+@dataclass
+class Listing:
+    """The items: `frame` has `id`, `path` (as listed) and metadata columns; `base` is the
+    folder relative paths are read from; `sizes` and `mtimes` per item (-1 for a missing
+    file), the fingerprint."""
+
+    frame: pd.DataFrame
+    base: Path
+    sizes: np.ndarray
+    mtimes: np.ndarray
+    description: str
+
+    def files(self, start: int, stop: int) -> list[str]:
+        """The files of items [start, stop) to open."""
+        return [str(self.base / p) for p in self.frame["path"].iloc[start:stop]]
+
+
+def list_source(items: list[str | Path], suffixes: set[str]) -> Listing:
+    """Every item of the source: image files, folders and manifests, in the order given."""
+    items = [Path(i) for i in items]
+    if not items:
+        raise InputError("nothing to predict: give a folder, a manifest or image files.")
+    manifests = [i for i in items if i.is_file() and i.suffix.lower() in MANIFEST_SUFFIXES]
+    if manifests:
+        if len(items) > 1:
+            raise InputError(
+                f"{manifests[0]} is a manifest: give it alone (one source per job), or list "
+                "every image in it."
+            )
+        return from_manifest(manifests[0])
+    paths: list[str] = []
+    for item in items:
+        if item.is_dir():
+            paths.extend(walk(item, suffixes))
+        elif item.is_file() or item.is_symlink():
+            paths.append(str(item))
+        else:
+            raise InputError(f"{item}: no such file or folder.")
+    if not paths:
+        raise InputError(
+            "nothing to predict: no files given (folders are searched for "
+            f"{', '.join(sorted(suffixes))} files)."
+        )
+    frame = pd.DataFrame({"id": paths, "path": paths})
+    sizes, mtimes = stat_all(paths, Path.cwd())
+    described = ", ".join(map(str, items[:3])) + (" ..." if len(items) > 3 else "")
+    return Listing(frame, Path.cwd(), sizes, mtimes, described)
+
+
+def walk(folder: Path, suffixes: set[str]):
+    """The files under `folder` with one of `suffixes`, each directory in name order; hidden
+    files and folders (a leading dot) are left out."""
+    with os.scandir(folder) as entries:
+        ordered = sorted(entries, key=lambda e: e.name)
+    for entry in ordered:
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            yield from walk(Path(entry.path), suffixes)
+        elif os.path.splitext(entry.name)[1].lower() in suffixes:
+            yield entry.path
+
+
+def stat_all(paths: list[str], base: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Per path its size and modification time (ns); -1 and -1 where there is no file."""
+    sizes = np.full(len(paths), -1, dtype=np.int64)
+    mtimes = np.full(len(paths), -1, dtype=np.int64)
+    for k, path in enumerate(paths):
+        try:
+            found = os.stat(base / path)
+        except OSError:
+            continue
+        sizes[k], mtimes[k] = found.st_size, found.st_mtime_ns
+    return sizes, mtimes
+
+
+def from_manifest(manifest: Path) -> Listing:
+    """A manifest's rows: `path` as written (inside the manifest's folder), `id` its own or
+    the path, every other column as metadata."""
+    from vislab.files import listed_files, rows_text
+    from vislab.spreadsheets import read_table
+
+    frame = read_table(manifest)
+    if "path" not in frame.columns:
+        found = ", ".join(map(str, frame.columns))
+        raise InputError(f"{manifest}: no 'path' column (the image files). Columns: {found}.")
+    empty = np.flatnonzero(frame["path"].isna().to_numpy())
+    if len(empty):
+        raise InputError(f"{manifest}: empty 'path' on {rows_text(empty)}: fill or drop them.")
+    paths = frame["path"].astype(str)
+    listed_files(paths.tolist(), manifest)  # refuses a path that leaves the manifest's folder
+    if "id" in frame.columns:
+        repeated = frame["id"][frame["id"].duplicated()].astype(str).unique()[:5].tolist()
+        if repeated:
+            raise InputError(f"{manifest}: the 'id' column repeats {repeated}; ids must be unique.")
+        ids = frame.pop("id").astype(str)
+    else:
+        repeat = paths.groupby(paths).cumcount()
+        ids = paths.where(repeat == 0, paths + "#" + (repeat + 1).astype(str))
+    frame = frame.drop(columns="path")
+    frame.insert(0, "path", paths.to_numpy())
+    frame.insert(0, "id", ids.to_numpy())
+    base = manifest.resolve().parent
+    sizes, mtimes = stat_all(frame["path"].tolist(), base)
+    return Listing(frame.reset_index(drop=True), base, sizes, mtimes, f"manifest {manifest}")

@@ -1,0 +1,163 @@
+"""What the engine reads and writes: a folder in name order with paths as given, a manifest's
+metadata carried into every row, bad files set aside with their reason, the predictions equal
+to the run's own prediction path, and JPEGs decoded at a reduced scale only where it is safe."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from tests.conftest import colored_image
+from vislab.cli import run
+from vislab.engine.sources import list_source
+
+
+def test_a_folder_is_listed_in_name_order_without_hidden_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("b/2.png", "b/10.png", "a/z.jpg", ".hidden/x.png", "a/.x.png", "a/notes.txt"):
+        Path(name).parent.mkdir(parents=True, exist_ok=True)
+        Path(name).write_bytes(b"x")
+    listing = list_source([Path("a"), Path("b")], {".png", ".jpg"})
+    assert listing.frame["path"].tolist() == ["a/z.jpg", "b/10.png", "b/2.png"]
+    assert listing.frame["id"].tolist() == listing.frame["path"].tolist()
+    assert (listing.sizes == 1).all() and (listing.mtimes > 0).all()
+
+
+def _manifest(tmp_path: Path) -> Path:
+    """A manifest in data/ with metadata, a missing file, a zero-byte file, a truncated JPEG
+    and a text file named like an image."""
+    folder = tmp_path / "data" / "images"
+    folder.mkdir(parents=True)
+    rows = []
+    for i in range(8):
+        colored_image((200, 40, 40) if i % 2 else (40, 60, 200), i).save(folder / f"{i}.png")
+        rows.append(
+            {"path": f"images/{i}.png", "site": ["north", "south"][i % 2], "year": 2000 + i}
+        )
+    buffer = io.BytesIO()
+    colored_image((40, 180, 60), 9, size=64).save(buffer, "JPEG")
+    (folder / "cut.jpg").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "text.jpg").write_text("not a picture")
+    for name in ("cut.jpg", "empty.png", "text.jpg", "gone.png"):
+        rows.append({"path": f"images/{name}", "site": None, "year": 1999})
+    manifest = tmp_path / "data" / "manifest.csv"
+    pd.DataFrame(rows).to_csv(manifest, index=False)
+    return manifest
+
+
+def test_a_manifest_carries_its_metadata_and_bad_files_are_skipped_with_reasons(
+    trained_run, tmp_path
+):
+    manifest = _manifest(tmp_path)
+    out = tmp_path / "out"
+    assert (
+        run(
+            [
+                "predict",
+                str(trained_run),
+                str(manifest),
+                "--out",
+                str(out),
+                "--quiet",
+                "--shard-size",
+                "5",
+            ]
+        )
+        == 0
+    )
+    table = pd.read_parquet(out)
+    assert table["path"].tolist() == [f"images/{i}.png" for i in range(8)]  # as listed
+    assert table["site"].tolist() == ["north", "south"] * 4
+    assert table["year"].tolist() == list(range(2000, 2008))
+    assert {"prediction", "score_red", "score_green", "score_blue"} <= set(table.columns)
+    reasons = pd.read_csv(out / "_skipped.csv").set_index("path")["reason"]
+    assert sorted(reasons.index) == [
+        f"images/{n}" for n in ("cut.jpg", "empty.png", "gone.png", "text.jpg")
+    ]
+    assert reasons["images/gone.png"] == "missing: no file at this path"
+    assert reasons["images/empty.png"] == "zero bytes: the file is empty"
+    assert reasons["images/cut.jpg"].startswith("truncated")
+    assert reasons["images/text.jpg"].startswith("not an image")
+    # the shard holding only bad files (items 10-12) still has the table's schema
+    assert pd.read_parquet(out / "part-00002.parquet").columns.tolist() == table.columns.tolist()
+
+
+def test_a_manifest_path_that_leaves_its_folder_is_refused(trained_run, tmp_path, capsys):
+    manifest = tmp_path / "data" / "m.csv"
+    manifest.parent.mkdir()
+    pd.DataFrame({"path": ["../secret.png"]}).to_csv(manifest, index=False)
+    assert run(["predict", str(trained_run), str(manifest), "--out", str(tmp_path / "o")]) == 1
+    assert "leads out of the manifest's folder" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_engine_predicts_what_the_runs_own_prediction_path_predicts(trained_run, tmp_path):
+    """With every image decoded whole, the engine's scores are those of Lightning's
+    Trainer.predict over the run's prediction loader (the path of the held-out split)."""
+    from vislab.prediction import predict
+
+    images = sorted((trained_run.parent.parent / "data" / "images").rglob("*.png"))[::3]
+    out = tmp_path / "p.csv"
+    assert (
+        run(
+            [
+                "predict",
+                str(trained_run),
+                *map(str, images),
+                "--out",
+                str(out),
+                "--full-decode",
+                "--batch-size",
+                "5",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    engine = pd.read_csv(out)
+    reference, _, _ = predict(trained_run, images)
+    assert engine["id"].tolist() == reference["id"].tolist()
+    scores = [c for c in engine.columns if c.startswith("score_")]
+    np.testing.assert_allclose(engine[scores], reference[scores], atol=1e-6)
+    assert engine["prediction"].tolist() == reference["prediction"].tolist()
+
+
+def test_large_jpegs_are_decoded_at_a_reduced_scale_that_still_covers_the_input(tmp_path):
+    """Pillow's draft keeps both sides at least the resize side; small images are untouched;
+    the pixels the model sees stay close to a full decode's."""
+    from vislab.data.images import decode
+    from vislab.data.transforms import eval_transform
+
+    y, x = np.mgrid[0:512, 0:512] / 512
+    pixels = np.stack([np.sin(6 * x) * np.cos(4 * y), x * y, np.cos(9 * (x - y))], axis=-1)
+    path = tmp_path / "astronaut.jpg"  # a smooth 512 x 512 picture
+    Image.fromarray(((pixels + 1) * 127).astype(np.uint8)).save(path, quality=95)
+    reduced, whole = decode(path, 73), decode(path)
+    assert whole.size == (512, 512) and reduced.size == (128, 128)  # 1/4: still >= 73
+    assert decode(path, 300).size == (512, 512)  # 1/2 would be below 300
+    transform = eval_transform(64, [0.5] * 3, [0.25] * 3)
+    gap = (transform(reduced) - transform(whole)).abs()
+    assert float(gap.mean()) < 0.01 and float(gap.max()) < 0.1  # 0.005, 0.03 measured
+    png = tmp_path / "astronaut.png"
+    shutil.copy(path, png)  # a JPEG named .png is still a JPEG: drafted the same
+    assert decode(png, 73).size == (128, 128)
+
+
+@pytest.mark.parametrize("suffix", [".json", ".txt"])
+def test_a_table_job_refuses_an_out_that_is_neither_a_table_nor_a_folder(
+    trained_run, tmp_path, capsys, suffix
+):
+    image = next((trained_run.parent.parent / "data" / "images").rglob("*.png"))
+    out = tmp_path / f"p{suffix}"
+    code = run(["predict", str(trained_run), str(image), "--out", str(out)])
+    if suffix == ".json":
+        assert code == 1 and "predictions are a table" in capsys.readouterr().err
+    else:  # any other name is a folder of shards
+        assert code == 0 and (out / "_SUCCESS").is_file()
