@@ -144,11 +144,18 @@ def listed_files(paths, manifest: str | Path, allow_outside: bool = False) -> li
     A path must stay inside that folder (no `../`, no absolute path elsewhere), so that a
     manifest someone else wrote cannot make vislab read, and put into a report, other files of
     yours; `allow_outside` (data.allow_outside_root: true) is the user's word that it may."""
+    return [str(Path(f).resolve()) for f in confined(paths, manifest, allow_outside)]
+
+
+def confined(paths, manifest: str | Path, allow_outside: bool = False) -> list[str]:
+    """Each path a manifest lists joined to the manifest's folder and normalised (`..`
+    resolved in the text, links not followed); refused where one leaves the folder."""
     manifest = Path(manifest)
-    base = manifest.resolve().parent
-    joined = [os.path.normpath(base / str(p)) for p in paths]
+    base = str(manifest.resolve().parent)
+    prefix = os.path.join(base, "")
+    joined = [os.path.normpath(p if os.path.isabs(p) else prefix + p) for p in map(str, paths)]
     if not allow_outside:
-        outside = [i for i, f in enumerate(joined) if not is_inside(f, base)]
+        outside = [i for i, f in enumerate(joined) if not (f == base or f.startswith(prefix))]
         if outside:
             raise InputError(
                 f"{manifest}: {rows_text(outside)}: the path ('{paths[outside[0]]}') leads out "
@@ -156,7 +163,7 @@ def listed_files(paths, manifest: str | Path, allow_outside: bool = False) -> li
                 "data.allow_outside_root: true if the manifest is yours and these are the files "
                 "you mean."
             )
-    return [str(Path(f).resolve()) for f in joined]
+    return joined
 
 
 def is_inside(file: str, folder: Path) -> bool:

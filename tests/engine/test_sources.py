@@ -53,10 +53,11 @@ def _manifest(tmp_path: Path) -> Path:
 
 
 def test_a_manifest_carries_its_metadata_and_bad_files_are_skipped_with_reasons(
-    trained_run, tmp_path
+    trained_run, tmp_path, monkeypatch
 ):
-    manifest = _manifest(tmp_path)
-    out = tmp_path / "out"
+    monkeypatch.chdir(tmp_path)
+    manifest = _manifest(tmp_path).relative_to(tmp_path)  # data/manifest.csv
+    out = Path("out")
     assert (
         run(
             [
@@ -73,11 +74,12 @@ def test_a_manifest_carries_its_metadata_and_bad_files_are_skipped_with_reasons(
         == 0
     )
     table = pd.read_parquet(out)
-    assert table["path"].tolist() == [f"images/{i}.png" for i in range(8)]  # as listed
+    assert table["id"].tolist() == [f"images/{i}.png" for i in range(8)]  # as listed
+    assert table["path"].tolist() == [f"data/images/{i}.png" for i in range(8)]  # opens here
     assert table["site"].tolist() == ["north", "south"] * 4
     assert table["year"].tolist() == list(range(2000, 2008))
     assert {"prediction", "score_red", "score_green", "score_blue"} <= set(table.columns)
-    reasons = pd.read_csv(out / "_skipped.csv").set_index("path")["reason"]
+    reasons = pd.read_csv(out / "_skipped.csv").set_index("id")["reason"]
     assert sorted(reasons.index) == [
         f"images/{n}" for n in ("cut.jpg", "empty.png", "gone.png", "text.jpg")
     ]

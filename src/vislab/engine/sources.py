@@ -4,8 +4,11 @@ A source is an image (or video) file, a folder (walked in name order, each direc
 sorted, never held whole before it is listed), or a manifest (CSV, Parquet or Excel with a
 `path` column; every other column is metadata carried into the output). Paths are kept as the
 source writes them: the folder as given joined with the file's place in it, a manifest's paths
-as written (relative to the manifest's folder, which they may not leave). Each item also has
-its file's size and modification time, the source's fingerprint.
+joined to the manifest's folder as it was given (`data/manifest.csv` listing `images/1.jpg`
+gives `data/images/1.jpg`, a path that opens from where the command ran; the paths may not
+leave the manifest's folder), its `id` the manifest's own or the path as written there (the
+key back to the manifest). Each item also has its file's size and modification time, the
+source's fingerprint.
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ def list_source(items: list[str | Path], suffixes: set[str]) -> Listing:
             f"{', '.join(sorted(suffixes))} files)."
         )
     frame = pd.DataFrame({"id": paths, "path": paths})
-    sizes, mtimes = stat_all(paths, Path.cwd())
+    sizes, mtimes = stat_all(paths)
     described = ", ".join(map(str, items[:3])) + (" ..." if len(items) > 3 else "")
     return Listing(frame, Path.cwd(), sizes, mtimes, described)
 
@@ -85,13 +88,14 @@ def walk(folder: Path, suffixes: set[str]):
             yield entry.path
 
 
-def stat_all(paths: list[str], base: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Per path its size and modification time (ns); -1 and -1 where there is no file."""
+def stat_all(paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per path (absolute, or from the working folder) its size and modification time (ns);
+    -1 and -1 where there is no file."""
     sizes = np.full(len(paths), -1, dtype=np.int64)
     mtimes = np.full(len(paths), -1, dtype=np.int64)
     for k, path in enumerate(paths):
         try:
-            found = os.stat(base / path)
+            found = os.stat(path)
         except OSError:
             continue
         sizes[k], mtimes[k] = found.st_size, found.st_mtime_ns
@@ -99,9 +103,9 @@ def stat_all(paths: list[str], base: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def from_manifest(manifest: Path) -> Listing:
-    """A manifest's rows: `path` as written (inside the manifest's folder), `id` its own or
-    the path, every other column as metadata."""
-    from vislab.files import listed_files, rows_text
+    """A manifest's rows: `path` joined to the manifest's folder (inside it), `id` its own or
+    the path as written, every other column as metadata."""
+    from vislab.files import confined, rows_text
     from vislab.spreadsheets import read_table
 
     frame = read_table(manifest)
@@ -112,7 +116,7 @@ def from_manifest(manifest: Path) -> Listing:
     if len(empty):
         raise InputError(f"{manifest}: empty 'path' on {rows_text(empty)}: fill or drop them.")
     paths = frame["path"].astype(str)
-    listed_files(paths.tolist(), manifest)  # refuses a path that leaves the manifest's folder
+    files = confined(paths.tolist(), manifest)  # refuses a path that leaves the folder
     if "id" in frame.columns:
         repeated = frame["id"][frame["id"].duplicated()].astype(str).unique()[:5].tolist()
         if repeated:
@@ -121,9 +125,10 @@ def from_manifest(manifest: Path) -> Listing:
     else:
         repeat = paths.groupby(paths).cumcount()
         ids = paths.where(repeat == 0, paths + "#" + (repeat + 1).astype(str))
+    folder = os.path.join(str(manifest.parent), "")
+    shown = [os.path.normpath(p if os.path.isabs(p) else folder + p) for p in paths]
     frame = frame.drop(columns="path")
-    frame.insert(0, "path", paths.to_numpy())
+    frame.insert(0, "path", shown)
     frame.insert(0, "id", ids.to_numpy())
-    base = manifest.resolve().parent
-    sizes, mtimes = stat_all(frame["path"].tolist(), base)
-    return Listing(frame.reset_index(drop=True), base, sizes, mtimes, f"manifest {manifest}")
+    sizes, mtimes = stat_all(files)
+    return Listing(frame.reset_index(drop=True), Path.cwd(), sizes, mtimes, f"manifest {manifest}")
