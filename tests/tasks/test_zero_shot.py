@@ -247,3 +247,55 @@ def test_open_clip_folder_codes_images_as_open_clip_scores_them(image_folder, tm
         predictions[[f"score_{c}" for c in descriptions]].to_numpy(), expected, rtol=1e-4, atol=1e-6
     )
     assert json.dumps(str(load_clip(f"open_clip:local-dir:{folder}").kind)) == '"open_clip"'
+
+
+def test_embed_into_shards_writes_fixed_size_vectors_equal_to_one_files(
+    tiny_clip, image_folder, tmp_path
+):
+    """A folder of shards: an `embedding` column (fixed-size list of float32) per image, the
+    class folder as `label`, the same vectors as the one-file form, resumable."""
+    import pyarrow.parquet as pq
+
+    (image_folder / "red" / "broken.png").write_bytes(b"not an image")
+    common = [str(image_folder), "--model", str(tiny_clip), "--batch-size", "4", "--quiet"]
+    assert run(["embed", *common, "--out", str(tmp_path / "one.parquet")]) == 0
+    shards = tmp_path / "shards"
+    assert run(["embed", *common, "--out", str(shards), "--shard-size", "10"]) == 0
+    kind = pq.read_schema(shards / "part-00000.parquet").field("embedding").type
+    assert kind.list_size == 16 and str(kind.value_type) == "float"
+    table, one = pd.read_parquet(shards), pd.read_parquet(tmp_path / "one.parquet")
+    assert len(table) == len(one) == 36 and table["id"].tolist() == one["id"].tolist()
+    assert table["label"].tolist() == [p.split("/")[-2] for p in table["path"]]
+    vectors = np.stack(table["embedding"].to_list())
+    np.testing.assert_allclose(vectors, one[[f"embedding_{k}" for k in range(16)]], atol=1e-6)
+    skipped = pd.read_csv(shards / "_skipped.csv")
+    assert skipped["path"].str.endswith("broken.png").all() and len(skipped) == 1
+    assert run(["embed", *common, "--out", str(shards), "--shard-size", "10", "--resume"]) == 0
+
+
+def test_the_command_and_stored_embeddings_code_as_clip_does(tiny_clip, image_folder, tmp_path):
+    """`vislab zero-shot` over the images (through the collection engine, into shards) and
+    over `vislab embed`'s output (no image read again) give CLIP's own probabilities."""
+    clip = load_clip(str(tiny_clip))
+    table = from_imagefolder(image_folder)
+    images = [table.read(i) for i in range(len(table))]
+    texts = ["a photo of a blue.", "a photo of a green.", "a photo of a red."]
+    inputs = clip.processor(text=texts, images=images, return_tensors="pt", padding=True)
+    with torch.no_grad():
+        expected = clip.model(**inputs).logits_per_image.softmax(dim=1).numpy()
+    common = ["--model", str(tiny_clip), "--quiet"]
+    templates = tmp_path / "t.txt"
+    templates.write_text("a photo of a {}.\n")
+    coded = ["zero-shot", *common, "--templates", str(templates)]
+    assert run([*coded, str(image_folder), "--out", str(tmp_path / "z"), "--shard-size", "8"]) == 0
+    assert run(["embed", str(image_folder), *common, "--out", str(tmp_path / "e")]) == 0
+    assert run([*coded, "--embeddings", str(tmp_path / "e"), "--out", str(tmp_path / "z.csv")]) == 0
+    scores = [f"score_{c}" for c in ("blue", "green", "red")]  # the labels, sorted
+    for found in (pd.read_parquet(tmp_path / "z"), pd.read_csv(tmp_path / "z.csv")):
+        assert len(found) == len(table)
+        by_path = found.set_index(found["path"].map(lambda p: p.split("/")[-1]))
+        names = table.frame["path"].map(lambda p: p.split("/")[-1])
+        np.testing.assert_allclose(by_path.loc[names, scores], expected, rtol=1e-4, atol=1e-6)
+    record = json.loads((tmp_path / "z.json").read_text())
+    assert record["prompts"]["red"] == ["a photo of a red."]
+    assert run([*coded, "--out", str(tmp_path / "x.csv")]) == 2  # neither images nor embeddings

@@ -22,18 +22,26 @@ from vislab.cli.common import (
     say,
     write_result,
 )
+from vislab.errors import UsageError
 from vislab.progress import set_quiet
 
 
 def zero_shot(
-    source: Annotated[str, typer.Argument(help="Image folder or manifest (.csv/.parquet).")],
     model: ModelSource,
+    source: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Image folders or files, or one manifest (.csv/.parquet)."),
+    ] = None,
     classes: Annotated[
         list[str] | None,
         typer.Option("--class", help="A class, or name=description (repeat; default: the labels)."),
     ] = None,
     templates: Annotated[
         Path | None, typer.Option(help="Prompt templates, one per line with {} for the class.")
+    ] = None,
+    embeddings: Annotated[
+        Path | None,
+        typer.Option(help="Code what `vislab embed` wrote (same model) instead of the images."),
     ] = None,
     batch_size: BatchSize = 32,
     report: Annotated[
@@ -42,54 +50,102 @@ def zero_shot(
     ] = None,
     group_by: GroupBy = None,
     bootstrap: Bootstrap = 1000,
-    out: Annotated[Path, typer.Option(help="Predictions CSV to write.")] = Path("zeroshot.csv"),
+    out: Annotated[
+        Path, typer.Option(help="Predictions file (.csv, .parquet) or a folder of shards.")
+    ] = Path("zeroshot.csv"),
+    shard_size: Annotated[int, typer.Option(min=1, help="Images per shard.")] = 10_000,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Finish an interrupted job in --out.")
+    ] = False,
+    workers: Annotated[int, typer.Option(min=0, help="Processes decoding images.")] = 0,
     force: Force = False,
     quiet: Quiet = False,
 ) -> None:
-    """Code images into classes described in words with CLIP (no training); a predictions CSV."""
+    """Code images into classes described in words with CLIP (no training); a predictions
+    table, and what made it (model, prompts, versions) in a .json beside a file or in the
+    folder's _plan.json."""
     set_quiet(quiet)
-    from vislab.files import write_atomic, write_json
-    from vislab.tasks.zero_shot import code_images, write_zero_shot_report
+    from vislab.cli.runs import _read_back, say_skipped
+    from vislab.engine.run import Settings, is_file_output
+    from vislab.files import write_json, write_table
+    from vislab.tasks.zero_shot import code_images, from_embeddings, write_zero_shot_report
 
-    fresh_outputs(out, out.with_suffix(".json"), report, force=force)
-    table, record = code_images(
-        source, model, classes, str(templates) if templates else None, batch_size
-    )
-    write_atomic(out, table.to_csv(index=False))
-    write_json(out.with_suffix(".json"), record)
+    if (embeddings is None) == (not source):
+        raise UsageError("give the images (SOURCE) or --embeddings FOLDER, one of the two.")
+    record_file = out.with_suffix(".json") if is_file_output(out) else None
+    if is_file_output(out) or embeddings is not None:
+        fresh_outputs(out, record_file, report, force=force or resume)
+    if embeddings is not None:
+        table, record = from_embeddings(embeddings, model, classes, templates and str(templates))
+        write_table(out, table)
+    else:
+        settings = Settings(shard_size, resume, batch_size, workers)
+        outcome, record = code_images(
+            source, model, classes, templates and str(templates), out, settings
+        )
+        say_skipped(outcome)
+        table = _read_back(out)
+    if record_file is not None:
+        write_json(record_file, record)
     counts = table["prediction"].value_counts()
     for name in record["classes"]:
         say(f"  {name:<18} {int(counts.get(name, 0))} images")
-    say(
-        f"wrote {out} ({len(table)} images) and {out.with_suffix('.json')} (model, prompts, "
-        "versions)"
-    )
+    where = f" and {record_file} (model, prompts, versions)" if record_file else ""
+    say(f"wrote {out} ({len(table)} images){where}")
     if report:
         print_metrics(write_zero_shot_report(report, table, record, group_by or [], bootstrap))
         say(f"report: {report / 'report.html'}")
 
 
 def embed(
-    source: Annotated[str, typer.Argument(help="Image folder or manifest (.csv/.parquet).")],
+    source: Annotated[
+        list[Path], typer.Argument(help="Image folders or files, or one manifest (.csv/.parquet).")
+    ],
     model: ModelSource,
     batch_size: BatchSize = 32,
-    out: Annotated[Path, typer.Option(help="Parquet file to write.")] = Path("embeddings.parquet"),
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Parquet (or CSV) file to write, or a folder of Parquet shards (no suffix)."
+        ),
+    ] = Path("embeddings.parquet"),
+    shard_size: Annotated[
+        int, typer.Option(min=1, help="Images per shard (a killed job loses one at most).")
+    ] = 10_000,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Finish an interrupted job in --out.")
+    ] = False,
+    workers: Annotated[int, typer.Option(min=0, help="Processes decoding images.")] = 0,
     force: Force = False,
     quiet: Quiet = False,
 ) -> None:
-    """Export CLIP image embeddings (one row per image, metadata kept) as Parquet."""
+    """Export CLIP image embeddings (one row per image, metadata kept): one Parquet file
+    (`embedding_0` ... columns), or a folder of shards with an `embedding` column."""
     set_quiet(quiet)
-    from vislab.data.check import readable_table
-    from vislab.files import write_table
-    from vislab.models.clip import embed_table, load_clip
-    from vislab.predictions import embeddings_frame
+    from vislab.data.images import IMAGE_SUFFIXES
+    from vislab.engine.run import Settings, is_file_output, run_job
+    from vislab.engine.sources import list_source
+    from vislab.models.clip import load_clip
+    from vislab.progress import note
+    from vislab.tasks.jobs import EmbedJob, model_identity
 
-    fresh_outputs(out, force=force)
-    table = readable_table(source)
-    frame = embeddings_frame(table.frame, embed_table(load_clip(model), table, batch_size))
-    write_table(out, frame)
-    width = sum(str(c).startswith("embedding_") for c in frame.columns)
-    say(f"wrote {out}: {len(frame)} images x {width} dimensions (L2-normalised), metadata kept")
+    if is_file_output(out):
+        fresh_outputs(out, force=force or resume)
+        if force and out.is_file():
+            out.unlink()
+    job = EmbedJob(load_clip(model))
+    note(f"listing {', '.join(map(str, source))}")
+    listing = list_source(source, set(IMAGE_SUFFIXES), folder_labels=True)
+    identity = {"command": "embed", **model_identity(model)}
+    settings = Settings(shard_size, resume, batch_size, workers)
+    outcome = run_job(job, listing, out, settings, identity)
+    say(
+        f"wrote {out}: {outcome.rows} images x {job.width} dimensions (L2-normalised), "
+        "metadata kept"
+    )
+    from vislab.cli.runs import say_skipped
+
+    say_skipped(outcome)
 
 
 def linear_probe(

@@ -188,6 +188,13 @@ def say_outcome(outcome) -> None:
 
     rows = f"{outcome.rows} row{'s' * (outcome.rows != 1)}"
     say(f"wrote {outcome.out} ({rows} in {duration(outcome.seconds)})")
+    say_skipped(outcome)
+
+
+def say_skipped(outcome) -> None:
+    """How many images a job set aside, the first one's reason, and where they are listed."""
+    from vislab.engine.run import is_file_output
+
     if len(outcome.skipped):
         first = outcome.skipped.iloc[0]
         say(
@@ -195,7 +202,7 @@ def say_outcome(outcome) -> None:
             "listed in "
             + (
                 str(outcome.out.with_name(f"{outcome.out.stem}_skipped.csv"))
-                if outcome.out.suffix
+                if is_file_output(outcome.out)
                 else str(outcome.out / "_skipped.csv")
             )
         )

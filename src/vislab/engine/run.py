@@ -83,7 +83,7 @@ def run_job(job: Job, listing: Listing, out: str | Path, settings: Settings, ide
     skipped = finish(folder, plan.shards)
     rows = _count_rows(folder, plan.shards)
     if is_file_output(out):
-        _join_into_file(folder, out, skipped)
+        _join_into_file(folder, out, skipped, getattr(job, "as_file", None))
     return Outcome(out, rows, skipped, time.monotonic() - started)
 
 
@@ -124,7 +124,9 @@ def _metadata_schema(frame: pd.DataFrame):
 def _typed(frame: pd.DataFrame, schema):
     import pyarrow as pa
 
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = (
+        frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
+    )
     for field in schema:
         at = table.schema.get_field_index(field.name)
         if at >= 0 and table.schema.field(at).type != field.type:
@@ -140,11 +142,16 @@ def _count_rows(folder: Path, shards: int) -> int:
     return sum(pq.ParquetFile(folder / shard_name(k)).metadata.num_rows for k in range(shards))
 
 
-def _join_into_file(folder: Path, out: Path, skipped: pd.DataFrame) -> None:
-    """The shards as one CSV or Parquet file; the skips beside it; the parts folder removed."""
+def _join_into_file(folder: Path, out: Path, skipped: pd.DataFrame, as_file=None) -> None:
+    """The shards as one CSV or Parquet file (in the job's one-file form, `as_file`); the
+    skips beside it; the parts folder removed."""
+    from vislab.engine.shards import shard_name
     from vislab.files import write_table
 
-    write_table(out, pd.read_parquet(folder))
+    count = len(list(folder.glob("part-*.parquet")))
+    frame = pd.concat([pd.read_parquet(folder / shard_name(k)) for k in range(count)])
+    frame = frame.reset_index(drop=True)
+    write_table(out, as_file(frame) if as_file else frame)
     if len(skipped):
         write_table(out.with_name(f"{out.stem}_skipped.csv"), skipped)
     shutil.rmtree(folder)

@@ -42,8 +42,10 @@ class Listing:
         return [str(self.base / p) for p in self.frame["path"].iloc[start:stop]]
 
 
-def list_source(items: list[str | Path], suffixes: set[str]) -> Listing:
-    """Every item of the source: image files, folders and manifests, in the order given."""
+def list_source(items: list[str | Path], suffixes: set[str], folder_labels=False) -> Listing:
+    """Every item of the source: image files, folders and manifests, in the order given.
+    `folder_labels`: a folder whose images all sit one level down (`root/cat/1.jpg`, the
+    image-folder layout) gives each image its subfolder's name as `label`."""
     items = [Path(i) for i in items]
     if not items:
         raise InputError("nothing to predict: give a folder, a manifest or image files.")
@@ -56,11 +58,15 @@ def list_source(items: list[str | Path], suffixes: set[str]) -> Listing:
             )
         return from_manifest(manifests[0])
     paths: list[str] = []
+    labels: list[str | None] = []
     for item in items:
         if item.is_dir():
-            paths.extend(walk(item, suffixes))
+            found = list(walk(item, suffixes))
+            paths.extend(found)
+            labels.extend(_class_folders(item, found) if folder_labels else [None] * len(found))
         elif item.is_file() or item.is_symlink():
             paths.append(str(item))
+            labels.append(None)
         else:
             raise InputError(f"{item}: no such file or folder.")
     if not paths:
@@ -69,6 +75,8 @@ def list_source(items: list[str | Path], suffixes: set[str]) -> Listing:
             f"{', '.join(sorted(suffixes))} files)."
         )
     frame = pd.DataFrame({"id": paths, "path": paths})
+    if any(label is not None for label in labels):
+        frame["label"] = labels
     sizes, mtimes = stat_all(paths)
     described = ", ".join(map(str, items[:3])) + (" ..." if len(items) > 3 else "")
     return Listing(frame, Path.cwd(), sizes, mtimes, described)
@@ -86,6 +94,14 @@ def walk(folder: Path, suffixes: set[str]):
             yield from walk(Path(entry.path), suffixes)
         elif os.path.splitext(entry.name)[1].lower() in suffixes:
             yield entry.path
+
+
+def _class_folders(root: Path, paths: list[str]) -> list[str | None]:
+    """Each image's class folder where every image sits one level under `root`."""
+    parts = [Path(p).relative_to(root).parts for p in paths]
+    if not parts or any(len(p) != 2 for p in parts):
+        return [None] * len(paths)
+    return [p[0] for p in parts]
 
 
 def stat_all(paths: list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -174,7 +174,9 @@ class ClassificationTask(Task):
         transform = eval_transform(record["image_size"], record["mean"], record["std"])
         least = None if full_decode else resize_size(record["image_size"])
         module = self.prediction_module(run)
-        return ImageJob(module, run.classes, ImageReader(transform, least), run.config)
+        train = run.config.train
+        reader = ImageReader(transform, least)
+        return ImageJob(module, run.classes, reader, train.precision, train.accelerator)
 
     def predictions(self, rows: pd.DataFrame, table, run: Run) -> pd.DataFrame:
         probabilities = rows[[score_column(c) for c in run.classes]].to_numpy()

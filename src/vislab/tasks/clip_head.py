@@ -95,7 +95,9 @@ class ClipHeadTask(ClassificationTask):
         from vislab.tasks.jobs import ImageJob, ImageReader
 
         reader = ImageReader(pixel_transform(run.model.clip))
-        return ImageJob(self.prediction_module(run), run.classes, reader, run.config)
+        train = run.config.train
+        module = self.prediction_module(run)
+        return ImageJob(module, run.classes, reader, train.precision, train.accelerator)
 
     def explain_inputs(self, run: Run, images: list) -> tuple:
         """CLIP's inputs, and the same pixels with its normalisation undone, for display."""

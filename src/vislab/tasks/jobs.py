@@ -27,22 +27,119 @@ class ImageReader:
         return self.transform(decode(file, self.least_side))
 
 
+def image_batch(inputs: list, positions: list[int]):
+    """(images, labels (unknown: -1), positions), as the task modules take a batch."""
+    labels = torch.full((len(inputs),), -1, dtype=torch.long)
+    return torch.stack(inputs), labels, torch.tensor(positions)
+
+
 class ImageJob:
     """One image in, the class probabilities out: the predictions table of every item read."""
 
     what = "predict"
 
-    def __init__(self, module, classes: list[str], reader: ImageReader, config) -> None:
+    def __init__(
+        self, module, classes, reader: ImageReader, precision="32-true", accelerator="auto"
+    ):
         self.module, self.classes, self.read = module, list(classes), reader
-        self.precision = str(config.train.precision)
-        self.accelerator = config.train.accelerator
+        self.precision, self.accelerator = str(precision), accelerator
 
     def collate(self, inputs: list, positions: list[int]):
-        labels = torch.full((len(inputs),), -1, dtype=torch.long)
-        return torch.stack(inputs), labels, torch.tensor(positions)
+        return image_batch(inputs, positions)
 
     def table(self, rows: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
         scores = [score_column(c) for c in self.classes]
         probabilities = rows[scores].to_numpy() if len(rows) else np.zeros((0, len(scores)))
         read = items.iloc[rows[POSITION].to_numpy()]
         return predictions_frame(read, self.classes, probabilities)
+
+
+class ClipImages(torch.nn.Module):
+    """CLIP's image tower for the engine: a batch of pixels to L2-normalised embeddings."""
+
+    def __init__(self, clip) -> None:
+        super().__init__()
+        self.clip, self.model = clip, clip.model
+
+    def predict_rows(self, batch) -> pd.DataFrame:
+        from vislab.models.clip import encode_pixels
+
+        pixels, _, positions = batch
+        features = torch.nn.functional.normalize(encode_pixels(self.clip, pixels).float(), dim=1)
+        return pd.DataFrame(
+            {POSITION: np.asarray(positions.cpu()), "embedding": list(features.cpu().numpy())}
+        )
+
+
+class EmbedJob:
+    """One image in, its CLIP embedding out: the items' columns and `embedding` (a fixed-size
+    list of float32, DESIGN's folder layout); one file keeps today's `embedding_0` ...
+    columns."""
+
+    what = "embed"
+    precision, accelerator = "32-true", "auto"
+
+    def __init__(self, clip) -> None:
+        from vislab.models.clip import pixel_transform
+
+        self.module, self.read = ClipImages(clip), ImageReader(pixel_transform(clip))
+        self.width = self._width()
+
+    def _width(self) -> int:
+        """The embedding's size, from one blank image (a shard of unreadable images only
+        still has the column's type)."""
+        from PIL import Image
+
+        blank = self.read.transform(Image.new("RGB", (224, 224)))
+        with torch.inference_mode():
+            rows = self.module.predict_rows((blank[None], None, torch.zeros(1)))
+        return int(rows["embedding"][0].shape[0])
+
+    def collate(self, inputs: list, positions: list[int]):
+        return image_batch(inputs, positions)
+
+    def table(self, rows: pd.DataFrame, items: pd.DataFrame):
+        import pyarrow as pa
+
+        read = items.iloc[rows[POSITION].to_numpy()].reset_index(drop=True)
+        table = pa.Table.from_pandas(read, preserve_index=False)
+        vectors = np.stack(rows["embedding"].to_list()) if len(rows) else np.zeros((0, 1))
+        flat = pa.array(vectors.astype(np.float32).reshape(-1), type=pa.float32())
+        column = pa.FixedSizeListArray.from_arrays(flat, self.width)
+        return table.append_column("embedding", column)
+
+    def as_file(self, frame: pd.DataFrame) -> pd.DataFrame:
+        from vislab.predictions import embeddings_frame
+
+        vectors = np.stack(frame.pop("embedding").to_list()).astype(np.float32)
+        return embeddings_frame(frame, vectors)
+
+
+def model_identity(model: str) -> dict:
+    """A model named for a job's plan: its name, and for a local folder each weight file's
+    size and modification time (a model changed in place is another job)."""
+    from pathlib import Path
+
+    folder = Path(model)
+    files = {}
+    if folder.is_dir():
+        for path in sorted(folder.iterdir()):
+            if path.suffix in (".safetensors", ".bin", ".pt", ".pth"):
+                found = path.stat()
+                files[path.name] = [found.st_size, found.st_mtime_ns]
+    return {"model": str(model), "model_files": files}
+
+
+class ClassScores(torch.nn.Module):
+    """A classifier of images (a CLIP with a zero-shot head) as rows of class probabilities."""
+
+    def __init__(self, model, classes: list[str]) -> None:
+        super().__init__()
+        self.model, self.classes = model, list(classes)
+
+    def predict_rows(self, batch) -> pd.DataFrame:
+        pixels, _, positions = batch
+        probabilities = torch.softmax(self.model(pixels).float(), dim=1).cpu().numpy()
+        rows = pd.DataFrame(probabilities, columns=[score_column(c) for c in self.classes])
+        rows.insert(0, POSITION, np.asarray(positions.cpu()))
+        return rows

@@ -127,28 +127,95 @@ def zero_shot(
     return predictions_frame(table.frame, list(descriptions), probabilities), record
 
 
-def code_images(
-    source: str,
-    model: str,
-    classes: list[str] | None = None,
-    templates_file: str | None = None,
-    batch_size: int = 32,
-) -> tuple[pd.DataFrame, dict]:
-    """`vislab zero-shot`: a folder or manifest, a CLIP folder/name, classes (default: the
-    labels); the predictions table and what made it (model, prompts, versions)."""
-    from vislab.data.check import readable_table
-    from vislab.models.clip import load_clip
+def read_templates(templates_file: str | None) -> tuple[str, ...]:
+    if not templates_file:
+        return TEMPLATES
+    lines = Path(templates_file).read_text().splitlines()
+    return tuple(line.strip() for line in lines if line.strip())
+
+
+def zero_shot_record(clip, model: str, descriptions: dict, templates, source) -> dict:
+    """What made a zero-shot coding: the model, the classes, every prompt, versions."""
+    from vislab.models.clip import logit_scale
     from vislab.runs import library_versions
 
-    table = readable_table(source)
-    templates = TEMPLATES
-    if templates_file:
-        lines = Path(templates_file).read_text().splitlines()
-        templates = tuple(line.strip() for line in lines if line.strip())
-    descriptions = describe(classes or table.classes)
-    predictions, record = zero_shot(load_clip(model), table, descriptions, templates, batch_size)
-    record.update(model=model, source=str(source), n=len(table), versions=library_versions())
-    return predictions, record
+    return {
+        "model": model,
+        "templates": list(templates),
+        "classes": descriptions,
+        "prompts": prompts_for(descriptions, templates),
+        "logit_scale": logit_scale(clip),
+        "source": str(source),
+        "versions": library_versions(),
+    }
+
+
+def code_images(source, model: str, classes, templates_file, out, settings):
+    """`vislab zero-shot`: folders, image files or a manifest, coded by a CLIP (a folder or
+    name) into classes (default: the labels) through the collection engine into `out`.
+    Returns (Outcome, record: model, prompts, versions)."""
+    from vislab.data.images import IMAGE_SUFFIXES
+    from vislab.engine.run import run_job
+    from vislab.engine.sources import list_source
+    from vislab.models.clip import load_clip, pixel_transform
+    from vislab.progress import note
+    from vislab.tasks.jobs import ClassScores, ImageJob, ImageReader, model_identity
+
+    clip = load_clip(model)
+    note(f"listing {', '.join(map(str, source))}")
+    listing = list_source(list(source), set(IMAGE_SUFFIXES), folder_labels=True)
+    descriptions = describe(classes or _labels(listing.frame))
+    templates = read_templates(templates_file)
+    record = zero_shot_record(clip, model, descriptions, templates, ", ".join(map(str, source)))
+    scores = ClassScores(zero_shot_model(clip, record["prompts"]), list(descriptions))
+    job = ImageJob(scores, list(descriptions), ImageReader(pixel_transform(clip)))
+    identity = {"command": "zero-shot", **model_identity(model), "prompts": record["prompts"]}
+    record["n"] = len(listing.frame)
+    return run_job(job, listing, out, settings, identity), record
+
+
+def _labels(frame: pd.DataFrame) -> list[str]:
+    if "label" not in frame.columns or frame["label"].isna().all():
+        raise InputError(
+            "zero-shot coding: no classes given and the source has no labels: give --class "
+            "name (or name=description) for each class."
+        )
+    return sorted(frame["label"].dropna().astype(str).unique())
+
+
+def from_embeddings(embeddings, model: str, classes, templates_file) -> tuple[pd.DataFrame, dict]:
+    """Zero-shot coding of a collection encoded once (`vislab embed`'s file or folder of
+    shards, made with the same model): the image embeddings against the classes' prompts."""
+    from vislab.models.clip import load_clip, logit_scale
+    from vislab.predictions import EMBEDDING_PREFIX, predictions_frame
+
+    frame = pd.read_parquet(embeddings)
+    if "embedding" in frame.columns:
+        vectors = np.stack(frame.pop("embedding").to_list())
+    else:
+        columns = [c for c in frame.columns if str(c).startswith(EMBEDDING_PREFIX)]
+        if not columns:
+            raise InputError(
+                f"{embeddings}: no embeddings (an `embedding` column, or `embedding_0` ...): "
+                "give what `vislab embed` wrote."
+            )
+        vectors = frame[columns].to_numpy()
+        frame = frame.drop(columns=columns)
+    clip = load_clip(model)
+    descriptions = describe(classes or _labels(frame))
+    templates = read_templates(templates_file)
+    record = zero_shot_record(clip, model, descriptions, templates, embeddings)
+    texts = class_embeddings(clip, record["prompts"])
+    if texts.shape[1] != vectors.shape[1]:
+        raise InputError(
+            f"{embeddings}: embeddings of {vectors.shape[1]} dimensions, but {model} makes "
+            f"{texts.shape[1]}: give the model the collection was embedded with."
+        )
+    logits = logit_scale(clip) * vectors.astype(np.float64) @ texts.T.astype(np.float64)
+    logits -= logits.max(axis=1, keepdims=True)
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    record["n"] = len(frame)
+    return predictions_frame(frame, list(descriptions), probabilities), record
 
 
 def prompts_html(model: str, prompts: dict[str, list[str]]) -> str:
