@@ -87,7 +87,7 @@ def zero_shot(
         table = _read_back(out)
     if record_file is not None:
         write_json(record_file, record)
-    counts = table["prediction"].value_counts()
+    counts = table["prediction"].astype(str).value_counts()  # a CSV read back: "0" is 0
     for name in record["classes"]:
         say(f"  {name:<18} {int(counts.get(name, 0))} images")
     where = f" and {record_file} (model, prompts, versions)" if record_file else ""

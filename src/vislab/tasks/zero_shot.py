@@ -169,6 +169,7 @@ def code_images(source, model: str, classes, templates_file, out, settings):
     record = zero_shot_record(clip, model, descriptions, templates, ", ".join(map(str, source)))
     scores = ClassScores(zero_shot_model(clip, record["prompts"]), list(descriptions))
     job = ImageJob(scores, list(descriptions), ImageReader(pixel_transform(clip)))
+    job.what = "zero-shot"
     identity = {"command": "zero-shot", **model_identity(model), "prompts": record["prompts"]}
     record["n"] = len(listing.frame)
     return run_job(job, listing, out, settings, identity), record
