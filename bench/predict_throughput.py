@@ -6,7 +6,7 @@ Then what the collection engine adds: peak memory of `vislab predict` at 10k and
 (small JPEGs, a tiny model: the engine's own memory, not the model's), and the time from
 starting `--resume` on a 1M-item plan to its first new shard.
 
-    python bench/predict_throughput.py [--images 1000] [--batch-size 32] [--workers 2]
+    python bench/predict_throughput.py [--images 600] [--rounds 3] [--batch-size 32] [--workers 2]
         [--out bench/results/predict_throughput.json]
 """
 
@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import json
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -82,12 +83,22 @@ class Files(Dataset):
         return self.transform(decode(self.files[k])), k
 
 
-def plain_loop(run, files, out: Path, batch: int, workers: int) -> float:
-    """The loop a researcher writes: DataLoader, model, softmax, one Parquet file."""
+def load(run_dir: Path):
+    """The run's task and model, as a script would load them (timed with each method)."""
+    from vislab.tasks import task_for
+    from vislab.tasks.base import read_run
+
+    task = task_for(read_run(run_dir).config)
+    return task, task.load_run(run_dir)
+
+
+def plain_loop(run_dir: Path, files, out: Path, batch: int, workers: int) -> float:
+    """The loop a researcher writes: load the model, DataLoader, softmax, one Parquet file."""
+    start = time.perf_counter()
+    _, run = load(run_dir)
     record = run.preprocessing
     transform = eval_transform(record["image_size"], record["mean"], record["std"])
     loader = DataLoader(Files(files, transform), batch_size=batch, num_workers=workers)
-    start = time.perf_counter()
     model, parts = run.model.eval(), []
     with torch.inference_mode():
         for images, _ in loader:
@@ -99,7 +110,7 @@ def plain_loop(run, files, out: Path, batch: int, workers: int) -> float:
     return time.perf_counter() - start
 
 
-def lightning_writer(run, module, files, out: Path, batch: int, workers: int) -> float:
+def lightning_writer(run_dir: Path, files, out: Path, batch: int, workers: int) -> float:
     """Trainer.predict with a BasePredictionWriter writing each batch's rows to Parquet."""
     import lightning as L
     from lightning.pytorch.callbacks import BasePredictionWriter
@@ -122,6 +133,9 @@ def lightning_writer(run, module, files, out: Path, batch: int, workers: int) ->
             return image, -1, position
 
     quiet_lightning()
+    start = time.perf_counter()
+    task, run = load(run_dir)
+    module = task.prediction_module(run)
     record = run.preprocessing
     transform = eval_transform(record["image_size"], record["mean"], record["std"])
     loader = DataLoader(Batches(files, transform), batch_size=batch, num_workers=workers)
@@ -134,7 +148,6 @@ def lightning_writer(run, module, files, out: Path, batch: int, workers: int) ->
         enable_model_summary=False,
         callbacks=[Writer("batch")],
     )
-    start = time.perf_counter()
     trainer.predict(module, dataloaders=loader, return_predictions=False)
     return time.perf_counter() - start
 
@@ -215,7 +228,8 @@ def resume_time(run_dir: Path, root: Path, items: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=1000)
+    parser.add_argument("--images", type=int, default=600)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--memory", default="10000,100000")
@@ -223,8 +237,6 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results/predict_throughput.json"))
     options = parser.parse_args()
     from vislab.progress import set_quiet
-    from vislab.tasks import task_for
-    from vislab.tasks.base import read_run
 
     set_quiet(True)
     with tempfile.TemporaryDirectory() as scratch:
@@ -232,24 +244,28 @@ def main() -> None:
         run_dir = trained_run(root / "resnet", "resnet18", 224)
         folder = photos(root / "photos", options.images)
         files = [str(p) for p in sorted(folder.glob("*.jpg"))]
-        task = task_for(read_run(run_dir).config)
-        run = task.load_run(run_dir)
         b, w = options.batch_size, options.workers
-        seconds = {
-            "plain_loop": plain_loop(run, files, root / "plain.parquet", b, w),
-            "lightning_writer": lightning_writer(
-                run, task.prediction_module(run), files, root / "writer", b, w
+        methods = {
+            "plain_loop": lambda k: plain_loop(run_dir, files, root / f"p{k}.parquet", b, w),
+            "lightning_writer": lambda k: lightning_writer(run_dir, files, root / f"l{k}", b, w),
+            "vislab_full_decode": lambda k: vislab_predict(
+                run_dir, folder, root / f"f{k}", b, w, True
             ),
-            "vislab_full_decode": vislab_predict(run_dir, folder, root / "v1", b, w, True),
-            "vislab": vislab_predict(run_dir, folder, root / "v2", b, w, False),
+            "vislab": lambda k: vislab_predict(run_dir, folder, root / f"v{k}", b, w, False),
         }
-        rate = {k: options.images / v for k, v in seconds.items()}
+        rounds = {name: [] for name in methods}
+        for k in range(options.rounds):  # alternated: drift in the machine hits all alike
+            for name, method in methods.items():
+                rounds[name].append(method(k))
+        rate = {k: options.images / statistics.median(v) for k, v in rounds.items()}
         tiny = trained_run(root / "tiny", "test_resnet", 32)
         counts = [int(c) for c in options.memory.split(",") if c]
         memory = peak_memory(tiny, root, counts)
         resume = resume_time(tiny, root, options.plan)
     result = {
         "images": options.images,
+        "rounds": options.rounds,
+        "timed": "load the run's model, read, predict, write (each method); median of rounds",
         "image_size": "640x480 JPEG",
         "model": "resnet18 (timm, random init), 224 px",
         "batch_size": b,
