@@ -152,6 +152,9 @@ def test_a_shard_that_cannot_be_written_whole_is_not_done(
     assert calls["n"] == 1 and not (out / "part-00004.parquet").exists()
     assert not (out / "_SUCCESS").exists() and not list(out.glob(".*"))
     (out / "_progress.json").write_text('{"shards": 13, "do')  # a torn write: not trusted
+    (out / ".part-00004.parquet.k1ll3d.tmp").write_bytes(b"PAR1 half")  # what kill -9 leaves
+    (out / "_skipped" / ".part-00004.csv.k1ll3d.tmp").write_text("id,pa")
     monkeypatch.setattr(shards, "write_atomic", real)
     assert run(_command(trained_run, photos, out, "--resume")) == 0
     assert len(pd.read_parquet(out)) == 90 and (out / "_SUCCESS").is_file()
+    assert not list(out.glob(".*")) and not list((out / "_skipped").glob(".*"))

@@ -19,8 +19,10 @@ from vislab.engine.loop import POSITION, Device, Job, run_shard
 from vislab.engine.plan import PLAN_FILE, Plan, check_resumable, read_plan, write_plan
 from vislab.engine.shards import (
     SKIPPED_COLUMNS,
+    SKIPPED_PARTS,
     done_shards,
     finish,
+    temporary_files,
     write_progress,
     write_shard,
 )
@@ -59,7 +61,7 @@ def run_job(job: Job, listing: Listing, out: str | Path, settings: Settings, ide
     computes and with what), checked on --resume."""
     out, started = Path(out), time.monotonic()
     folder = out.with_name(f".{out.name}.parts") if is_file_output(out) else out
-    if out.exists() and (is_file_output(out) or not settings.resume):
+    if _holds_something(out) and (is_file_output(out) or not settings.resume):
         raise InputError(
             f"{out} exists: vislab never writes over an earlier result. Give a new --out"
             + ("." if is_file_output(out) else ", or --resume to finish an interrupted job.")
@@ -87,11 +89,18 @@ def run_job(job: Job, listing: Listing, out: str | Path, settings: Settings, ide
     return Outcome(out, rows, skipped, time.monotonic() - started)
 
 
+def _holds_something(path: Path) -> bool:
+    """A file, or a folder with anything but the temporary files a killed job leaves."""
+    return path.is_file() or (path.is_dir() and not set(path.iterdir()) <= temporary_files(path))
+
+
 def _start_or_resume(folder: Path, plan: Plan, resume: bool) -> None:
+    for stale in temporary_files(folder) | temporary_files(folder / SKIPPED_PARTS):
+        stale.unlink()  # half-written by a killed job: never renamed, never done
     if resume and (folder / PLAN_FILE).is_file():
         check_resumable(read_plan(folder), plan, folder)
         return
-    if folder.exists() and any(folder.iterdir()):
+    if _holds_something(folder):
         raise InputError(
             f"{folder} exists and is not a vislab job ({PLAN_FILE} is missing): give a new --out."
         )

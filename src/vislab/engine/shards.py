@@ -28,6 +28,13 @@ def shard_name(shard: int) -> str:
     return f"part-{shard:05d}.parquet"
 
 
+def temporary_files(folder: Path) -> set[Path]:
+    """The files `write_atomic` had not yet renamed (hidden, ending in .tmp)."""
+    if not folder.is_dir():
+        return set()
+    return {p for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp")}
+
+
 def done_shards(folder: Path, shards: int) -> set[int]:
     """The shards whose file exists (complete, by the rename)."""
     return {k for k in range(shards) if (folder / shard_name(k)).is_file()}
