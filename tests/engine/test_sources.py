@@ -163,3 +163,19 @@ def test_a_table_job_refuses_an_out_that_is_neither_a_table_nor_a_folder(
         assert code == 1 and "predictions are a table" in capsys.readouterr().err
     else:  # any other name is a folder of shards
         assert code == 0 and (out / "_SUCCESS").is_file()
+
+
+def test_a_long_listing_says_how_many_files_it_has_found(capsys):
+    import time
+
+    from vislab.engine.sources import counted
+
+    def slow():
+        for i in range(4):
+            time.sleep(0.06)
+            yield i
+
+    assert list(counted(slow(), before=10, every=0.1)) == [0, 1, 2, 3]
+    lines = capsys.readouterr().err.splitlines()
+    counts = [int(line.removeprefix("listing: ").removesuffix(" files so far")) for line in lines]
+    assert counts and all(11 <= c <= 14 for c in counts)  # counted on from the 10 before

@@ -61,7 +61,7 @@ def list_source(items: list[str | Path], suffixes: set[str], folder_labels=False
     labels: list[str | None] = []
     for item in items:
         if item.is_dir():
-            found = list(walk(item, suffixes))
+            found = list(counted(walk(item, suffixes), len(paths)))
             paths.extend(found)
             labels.extend(_class_folders(item, found) if folder_labels else [None] * len(found))
         elif item.is_file() or item.is_symlink():
@@ -94,6 +94,21 @@ def walk(folder: Path, suffixes: set[str]):
             yield from walk(Path(entry.path), suffixes)
         elif os.path.splitext(entry.name)[1].lower() in suffixes:
             yield entry.path
+
+
+def counted(files, before: int = 0, every: float = 10.0):
+    """The files, with a line every `every` seconds of how many are listed so far (a folder of
+    a million files takes a while to walk)."""
+    import time
+
+    from vislab.progress import note
+
+    last = time.monotonic()
+    for count, file in enumerate(files, start=before + 1):
+        if time.monotonic() - last >= every:
+            note(f"listing: {count:,} files so far")
+            last = time.monotonic()
+        yield file
 
 
 def _class_folders(root: Path, paths: list[str]) -> list[str | None]:
