@@ -42,7 +42,7 @@ def predict_collection(
     through the collection engine: sharded, resumable, bad images skipped with their reason.
     Returns (Outcome, task); None for a task the engine does not run yet."""
     from vislab.data.images import file_digest
-    from vislab.engine.run import run_job
+    from vislab.engine.run import is_file_output, run_job
     from vislab.engine.sources import list_source
     from vislab.tasks.fitting import quiet_lightning
 
@@ -52,7 +52,7 @@ def predict_collection(
     job = task.prediction_job(run, full_decode)
     if job is None:
         return None, task
-    if Path(out).suffix.lower() == ".json":
+    if Path(out).suffix.lower() == ".json" and not is_file_output(Path(out), job):
         raise InputError(
             f"--out {out}: {task.name} predictions are a table: a .csv or .parquet file, or a "
             "folder (no suffix) of Parquet shards."

@@ -76,6 +76,17 @@ def _kill_after_shards(arguments, cwd: Path, out: Path, shards: int, rng) -> Non
         process.wait(timeout=30)
 
 
+def kill_and_resume(arguments, cwd: Path, out: Path, shards: int, kills: int) -> None:
+    """Kill the job (SIGKILL) `kills` times at random points, then resume it to the end."""
+    rng = np.random.default_rng(0)
+    left = []
+    for target in sorted(rng.choice(np.arange(0, shards - 1), size=kills, replace=False)):
+        _kill_after_shards([*arguments, "--resume"], cwd, out, int(target), rng)
+        left.append(len(list(out.glob("part-*.parquet"))))
+    assert not (out / "_SUCCESS").exists() and left[-1] < shards, left  # killed mid-job
+    assert run([*arguments, "--resume"]) == 0
+
+
 def test_a_job_killed_at_random_points_resumes_to_the_uninterrupted_table(
     trained_run, photos, tmp_path
 ):
@@ -84,14 +95,8 @@ def test_a_job_killed_at_random_points_resumes_to_the_uninterrupted_table(
     expected = pd.read_parquet(whole)
     assert len(expected) == 90 and expected["id"].is_unique
     out = tmp_path / "killed"
-    rng = np.random.default_rng(0)
     arguments = _command(trained_run, photos, out)
-    left = []
-    for target in sorted(rng.choice(np.arange(0, 12), size=3, replace=False)):
-        _kill_after_shards([*arguments, "--resume"], tmp_path, out, int(target), rng)
-        left.append(len(list(out.glob("part-*.parquet"))))
-    assert not (out / "_SUCCESS").exists() and left[-1] < 13, left  # killed mid-job
-    assert run([*arguments, "--resume"]) == 0
+    kill_and_resume(arguments, tmp_path, out, shards=13, kills=3)
     found = pd.read_parquet(out)
     assert (out / "_SUCCESS").is_file() and not list(out.glob(".*"))  # no partial shard left
     pd.testing.assert_frame_equal(found, expected)

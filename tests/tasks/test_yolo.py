@@ -74,6 +74,16 @@ def test_yolo_trains_with_ultralytics_and_the_run_is_vislab_shaped(shapes, tmp_p
     for mine, theirs in zip(again, written, strict=True):
         assert mine["category_id"] == theirs["category_id"]
         assert mine["bbox"] == pytest.approx(theirs["bbox"], abs=1e-3)
+    # the collection engine predicts the same boxes (as COCO results, ids as the paths)
+    import pandas as pd
+
+    files = pd.read_csv(run_dir / "images.csv")["path"].tolist()
+    out = tmp_path / "engine.json"
+    assert run(["predict", str(run_dir), *files, "--out", str(out), "--quiet"]) == 0
+    engine = json.loads(out.read_text())
+    assert len(engine) == len(written)
+    for mine, theirs in zip(engine, written, strict=True):
+        assert mine["bbox"] == pytest.approx(theirs["bbox"], abs=1e-3)
     assert run(["train", "--resume", str(run_dir)]) == 1  # ultralytics runs do not resume
     # a crafted detector.json in a shared run folder: ultralytics would eval its activation
     from ultralytics.nn.tasks import yaml_model_load

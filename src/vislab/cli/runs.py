@@ -157,8 +157,9 @@ def predict(
     )
     outcome, task = predict_collection(run_dir, images, out, settings, full_decode)
     if outcome is not None:
-        for line in task.summarize_predictions(_read_back(out)):
-            say(line)
+        if out.suffix.lower() != ".json":  # COCO results: no table to read back
+            for line in task.summarize_predictions(_read_back(out)):
+                say(line)
         say_outcome(outcome)
         return
     if resume or not is_file_output(out) and out.suffix.lower() != ".json":
@@ -193,18 +194,11 @@ def say_outcome(outcome) -> None:
 
 def say_skipped(outcome) -> None:
     """How many images a job set aside, the first one's reason, and where they are listed."""
-    from vislab.engine.run import is_file_output
-
     if len(outcome.skipped):
         first = outcome.skipped.iloc[0]
         say(
             f"{len(outcome.skipped)} image(s) skipped (e.g. {first['path']}: {first['reason']}); "
-            "listed in "
-            + (
-                str(outcome.out.with_name(f"{outcome.out.stem}_skipped.csv"))
-                if is_file_output(outcome.out)
-                else str(outcome.out / "_skipped.csv")
-            )
+            f"listed in {outcome.skipped_at}"
         )
 
 

@@ -50,21 +50,24 @@ class Outcome:
     rows: int
     skipped: pd.DataFrame
     seconds: float
+    skipped_at: Path | None = None  # where the skips are listed
 
 
-def is_file_output(out: Path) -> bool:
-    return out.suffix.lower() in FILE_SUFFIXES
+def is_file_output(out: Path, job=None) -> bool:
+    """One file (a table; for some jobs also .json), else a folder of shards."""
+    return out.suffix.lower() in getattr(job, "file_suffixes", FILE_SUFFIXES)
 
 
 def run_job(job: Job, listing: Listing, out: str | Path, settings: Settings, identity: dict):
     """Run `job` over every item of `listing` into `out`; `identity` names the job (what it
     computes and with what), checked on --resume."""
     out, started = Path(out), time.monotonic()
-    folder = out.with_name(f".{out.name}.parts") if is_file_output(out) else out
-    if _holds_something(out) and (is_file_output(out) or not settings.resume):
+    one_file = is_file_output(out, job)
+    folder = out.with_name(f".{out.name}.parts") if one_file else out
+    if _holds_something(out) and (one_file or not settings.resume):
         raise InputError(
             f"{out} exists: vislab never writes over an earlier result. Give a new --out"
-            + ("." if is_file_output(out) else ", or --resume to finish an interrupted job.")
+            + ("." if one_file else ", or --resume to finish an interrupted job.")
         )
     if settings.shard_size < 1 or settings.batch_size < 1 or settings.workers < 0:
         raise InputError("--shard-size and --batch-size must be at least 1, --workers at least 0.")
@@ -84,9 +87,10 @@ def run_job(job: Job, listing: Listing, out: str | Path, settings: Settings, ide
             write_progress(folder, done, plan.shards, plan.count, started)
     skipped = finish(folder, plan.shards)
     rows = _count_rows(folder, plan.shards)
-    if is_file_output(out):
-        _join_into_file(folder, out, skipped, getattr(job, "as_file", None))
-    return Outcome(out, rows, skipped, time.monotonic() - started)
+    listed = out.with_name(f"{out.stem}_skipped.csv") if one_file else folder / "_skipped.csv"
+    if one_file:
+        _join_into_file(folder, out, skipped, job, listed)
+    return Outcome(out, rows, skipped, time.monotonic() - started, listed)
 
 
 def _holds_something(path: Path) -> bool:
@@ -111,7 +115,7 @@ def _start_or_resume(folder: Path, plan: Plan, resume: bool) -> None:
 
 def _one_shard(job, device, plan, folder, shard, settings, schema, progress) -> None:
     start, stop = plan.bounds(shard)
-    items = plan.listing.frame.iloc[start:stop].reset_index(drop=True)
+    items = plan.listing.frame.iloc[start:stop]  # the index: each item's place in the source
     files = plan.listing.files(start, stop)
     rows, skipped = run_shard(job, device, files, settings.batch_size, settings.workers, progress)
     if rows is None:
@@ -151,16 +155,21 @@ def _count_rows(folder: Path, shards: int) -> int:
     return sum(pq.ParquetFile(folder / shard_name(k)).metadata.num_rows for k in range(shards))
 
 
-def _join_into_file(folder: Path, out: Path, skipped: pd.DataFrame, as_file=None) -> None:
-    """The shards as one CSV or Parquet file (in the job's one-file form, `as_file`); the
-    skips beside it; the parts folder removed."""
+def _join_into_file(folder: Path, out: Path, skipped: pd.DataFrame, job, listed: Path) -> None:
+    """The shards as one file (in the job's one-file form, `as_file`, or written by the
+    job's `write_file`); the skips beside it; the parts folder removed."""
     from vislab.engine.shards import shard_name
     from vislab.files import write_table
 
     count = len(list(folder.glob("part-*.parquet")))
     frame = pd.concat([pd.read_parquet(folder / shard_name(k)) for k in range(count)])
     frame = frame.reset_index(drop=True)
-    write_table(out, as_file(frame) if as_file else frame)
+    if hasattr(job, "as_file"):
+        frame = job.as_file(frame)
+    if hasattr(job, "write_file"):
+        job.write_file(out, frame)
+    else:
+        write_table(out, frame)
     if len(skipped):
-        write_table(out.with_name(f"{out.stem}_skipped.csv"), skipped)
+        write_table(listed, skipped)
     shutil.rmtree(folder)

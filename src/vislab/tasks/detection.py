@@ -180,6 +180,14 @@ class DetectionTask(Task):
 
     # predictions
 
+    def prediction_job(self, run: Run, full_decode: bool = False):
+        """The collection engine's job: a row per box (see `tasks/jobs.DetectionJob`)."""
+        from vislab.tasks.jobs import DetectionJob
+
+        train, categories = run.config.train, run.preprocessing["category_ids"]
+        module = self.prediction_module(run)
+        return DetectionJob(module, run.classes, categories, train.precision, train.accelerator)
+
     def prediction_loader(self, run: Run, table):
         from vislab.data.detection_loaders import ImageTensors, make_detection_loader
 

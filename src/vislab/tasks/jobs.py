@@ -143,3 +143,63 @@ class ClassScores(torch.nn.Module):
         rows = pd.DataFrame(probabilities, columns=[score_column(c) for c in self.classes])
         rows.insert(0, POSITION, np.asarray(positions.cpu()))
         return rows
+
+
+def image_tensor(file: str) -> torch.Tensor:
+    """(3, H, W) float in [0, 1]: what a detector predicts from (it resizes inside itself)."""
+    from torchvision.transforms.v2 import functional as F
+
+    return F.to_dtype(F.pil_to_tensor(decode(file)), torch.float32, scale=True)
+
+
+class DetectionJob:
+    """One image in, its boxes out: a row per box (image, class, score, x1 y1 x2 y2, the
+    source's metadata); `--out X.json` gives COCO results (image ids: the items' ids)."""
+
+    what = "predict"
+    file_suffixes = (".csv", ".parquet", ".pq", ".json")
+
+    def __init__(self, module, classes, category_ids, precision, accelerator) -> None:
+        self.module, self.classes, self.categories = module, list(classes), category_ids
+        self.read = image_tensor
+        self.precision, self.accelerator = str(precision), accelerator
+
+    def collate(self, inputs: list, positions: list[int]):
+        return list(inputs), [None] * len(inputs), list(positions)
+
+    def table(self, rows: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
+        """`position` is the item's place in the whole source (items keep it as their index)."""
+        boxes = ["x1", "y1", "x2", "y2"]
+        if not len(rows):
+            rows = pd.DataFrame(
+                {c: pd.Series(dtype=float) for c in [POSITION, "label", "score", *boxes]}
+            )
+        at = rows[POSITION].to_numpy(int)
+        read = items.iloc[at].reset_index()  # `index`: the position in the source
+        found = pd.DataFrame(
+            {
+                POSITION: read["index"].to_numpy(np.int64),
+                "id": read["id"].to_numpy(),
+                "path": read["path"].to_numpy(),
+                "label": [self.classes[int(k)] for k in rows["label"]],
+                "category_id": np.array(
+                    [int(self.categories[int(k)]) for k in rows["label"]], dtype=np.int64
+                ),
+                "score": rows["score"].to_numpy(np.float32),
+            }
+        )
+        for column in boxes:
+            found[column] = rows[column].to_numpy(np.float32)
+        metadata = read.drop(columns=["index", "id", "path"])
+        return pd.concat([found, metadata], axis=1)
+
+    def write_file(self, out, frame: pd.DataFrame) -> None:
+        from vislab.files import write_atomic, write_table
+        from vislab.tasks.detection import coco_results
+
+        if str(out).lower().endswith(".json"):
+            import json
+
+            write_atomic(out, json.dumps(coco_results(frame, None, numbered=False)))
+        else:
+            write_table(out, frame)
