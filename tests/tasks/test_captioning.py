@@ -102,6 +102,19 @@ def test_blip_fine_tunes_and_the_run_is_a_captioner(image_folder, tmp_path):
         == 0
     )
     assert len(json.loads(out.read_text())) == 12
+    # the collection engine captions as the run's own prediction path does
+    from vislab.prediction import predict
+
+    images = sorted((image_folder / "red").glob("*.png"))
+    reference, _, _ = predict(run_dir, images)
+    engine = tmp_path / "engine.json"
+    assert run(["predict", str(run_dir), str(image_folder / "red"), "--out", str(engine)]) == 0
+    found = json.loads(engine.read_text())
+    assert [r["image_id"] for r in found] == [str(p) for p in images]
+    assert [r["caption"] for r in found] == reference["caption"].tolist()
+    shards = tmp_path / "captions"
+    assert run(["predict", str(run_dir), str(image_folder / "red"), "--out", str(shards)]) == 0
+    assert pd.read_parquet(shards)["caption"].tolist() == reference["caption"].tolist()
 
 
 def test_captioning_config_errors(image_folder, tmp_path):

@@ -161,6 +161,13 @@ class CaptioningTask(Task):
 
     # predictions
 
+    def prediction_job(self, run: Run, full_decode: bool = False):
+        """The collection engine's job: a caption per image (`tasks/jobs.CaptionJob`)."""
+        from vislab.tasks.jobs import CaptionJob
+
+        train, module = run.config.train, self.prediction_module(run)
+        return CaptionJob(module, self.processor(run), train.precision, train.accelerator)
+
     def prediction_loader(self, run: Run, table):
         from torch.utils.data import DataLoader
 

@@ -203,3 +203,38 @@ class DetectionJob:
             write_atomic(out, json.dumps(coco_results(frame, None, numbered=False)))
         else:
             write_table(out, frame)
+
+
+class CaptionJob:
+    """One image in, its caption out: `image_id` (the item's id), `path`, `caption` and the
+    source's metadata; `--out X.json` gives COCO caption results."""
+
+    what = "caption"
+    file_suffixes = (".csv", ".parquet", ".pq", ".json")
+
+    def __init__(self, module, processor, precision, accelerator) -> None:
+        self.module, self.processor, self.read = module, processor, decode
+        self.precision, self.accelerator = str(precision), accelerator
+
+    def collate(self, inputs: list, positions: list[int]) -> dict:
+        from vislab.models.captioners import prepare_images
+
+        return {**prepare_images(self.processor, list(inputs)), POSITION: list(positions)}
+
+    def table(self, rows: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
+        at = rows[POSITION].to_numpy(int) if len(rows) else np.zeros(0, int)
+        read = items.iloc[at].reset_index(drop=True)
+        captions = rows["caption"].astype(str).to_numpy() if len(rows) else []
+        found = pd.DataFrame({"image_id": read["id"], "path": read["path"], "caption": captions})
+        return pd.concat([found, read.drop(columns=["id", "path"])], axis=1)
+
+    def write_file(self, out, frame: pd.DataFrame) -> None:
+        import json
+
+        from vislab.files import write_atomic, write_table
+
+        if not str(out).lower().endswith(".json"):
+            write_table(out, frame)
+            return
+        pairs = zip(frame["image_id"], frame["caption"], strict=True)
+        write_atomic(out, json.dumps([{"image_id": i, "caption": c} for i, c in pairs], indent=1))
