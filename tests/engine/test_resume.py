@@ -66,14 +66,22 @@ def _kill_after_shards(arguments, cwd: Path, out: Path, shards: int, rng) -> Non
     process = _start(arguments, cwd)
     deadline = time.monotonic() + 120
     try:
-        while len(list(out.glob("part-*.parquet"))) < shards and process.poll() is None:
+        while len(list(out.glob("part-*.parquet"))) < shards and not _ended(process, 0.005):
             if time.monotonic() > deadline:
                 raise AssertionError("the job made no progress in 120 s")
-            time.sleep(0.005)
-        time.sleep(rng.uniform(0, 0.02))
+        _ended(process, rng.uniform(0, 0.02))
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
+
+
+def _ended(process: subprocess.Popen, seconds: float) -> bool:
+    """Wait up to `seconds` for the job to end; whether it has."""
+    try:
+        process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
 
 
 def kill_and_resume(arguments, cwd: Path, out: Path, shards: int, kills: int) -> None:

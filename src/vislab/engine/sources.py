@@ -96,18 +96,19 @@ def walk(folder: Path, suffixes: set[str]):
             yield entry.path
 
 
-def counted(files, before: int = 0, every: float = 10.0):
-    """The files, with a line every `every` seconds of how many are listed so far (a folder of
-    a million files takes a while to walk)."""
+def counted(files, before: int = 0, every: float = 10.0, clock=None):
+    """The files, with a line every `every` seconds (of `clock`, by default the monotonic
+    one) of how many are listed so far (a folder of a million files takes a while to walk)."""
     import time
 
     from vislab.progress import note
 
-    last = time.monotonic()
+    clock = clock or time.monotonic
+    last = clock()
     for count, file in enumerate(files, start=before + 1):
-        if time.monotonic() - last >= every:
+        if clock() - last >= every:
             note(f"listing: {count:,} files so far")
-            last = time.monotonic()
+            last = clock()
         yield file
 
 
