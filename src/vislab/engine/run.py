@@ -134,16 +134,22 @@ def _metadata_schema(frame: pd.DataFrame):
     return pa.Schema.from_pandas(frame, preserve_index=False)
 
 
-def _typed(frame: pd.DataFrame, schema):
+def _typed(frame, schema):
+    """The shard as an Arrow table whose types do not depend on its rows: the source's columns
+    in the listing's types, and a column with no value at all (a shard of unreadable images,
+    or of images without a box) as text, the type the job's text columns have."""
     import pyarrow as pa
 
     table = (
         frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
     )
-    for field in schema:
-        at = table.schema.get_field_index(field.name)
-        if at >= 0 and table.schema.field(at).type != field.type:
-            table = table.set_column(at, field, table.column(at).cast(field.type))
+    for at, field in enumerate(table.schema):
+        known = schema.get_field_index(field.name)
+        wanted = schema.field(known).type if known >= 0 else None
+        if wanted is None and pa.types.is_null(field.type):
+            wanted = pa.Schema.from_pandas(pd.DataFrame({"t": ["text"]})).field("t").type
+        if wanted is not None and field.type != wanted:
+            table = table.set_column(at, field.with_type(wanted), table.column(at).cast(wanted))
     return table
 
 

@@ -49,9 +49,14 @@ class ImageJob:
 
     def table(self, rows: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
         scores = [score_column(c) for c in self.classes]
-        probabilities = rows[scores].to_numpy() if len(rows) else np.zeros((0, len(scores)))
+        probabilities = (
+            rows[scores].to_numpy(np.float32)
+            if len(rows)
+            else np.zeros((0, len(scores)), np.float32)
+        )
         read = items.iloc[rows[POSITION].to_numpy()]
-        return predictions_frame(read, self.classes, probabilities)
+        found = predictions_frame(read, self.classes, probabilities)
+        return found.assign(prediction=found["prediction"].astype("str"))  # text, rows or none
 
 
 class ClipImages(torch.nn.Module):
@@ -181,7 +186,7 @@ class DetectionJob:
                 POSITION: read["index"].to_numpy(np.int64),
                 "id": read["id"].to_numpy(),
                 "path": read["path"].to_numpy(),
-                "label": [self.classes[int(k)] for k in rows["label"]],
+                "label": np.array([self.classes[int(k)] for k in rows["label"]], dtype=object),
                 "category_id": np.array(
                     [int(self.categories[int(k)]) for k in rows["label"]], dtype=np.int64
                 ),
@@ -224,7 +229,7 @@ class CaptionJob:
     def table(self, rows: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
         at = rows[POSITION].to_numpy(int) if len(rows) else np.zeros(0, int)
         read = items.iloc[at].reset_index(drop=True)
-        captions = rows["caption"].astype(str).to_numpy() if len(rows) else []
+        captions = rows["caption"].astype(str).to_numpy() if len(rows) else np.array([], object)
         found = pd.DataFrame({"image_id": read["id"], "path": read["path"], "caption": captions})
         return pd.concat([found, read.drop(columns=["id", "path"])], axis=1)
 
