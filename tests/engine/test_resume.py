@@ -50,7 +50,10 @@ def _command(run_dir: Path, source: Path, out: Path, *extra: str) -> list[str]:
 
 
 def _start(arguments: list[str], cwd: Path) -> subprocess.Popen:
-    environment = {**os.environ, "VISLAB_QUIET": "1"}
+    import torch
+
+    threads = str(torch.get_num_threads())  # the test's own: sums in the same order
+    environment = {**os.environ, "VISLAB_QUIET": "1", "OMP_NUM_THREADS": threads}
     return subprocess.Popen(
         [sys.executable, "-m", "vislab.cli", *arguments],
         cwd=cwd,
@@ -107,7 +110,9 @@ def test_a_job_killed_at_random_points_resumes_to_the_uninterrupted_table(
     kill_and_resume(arguments, tmp_path, out, shards=13, kills=3)
     found = pd.read_parquet(out)
     assert (out / "_SUCCESS").is_file() and not list(out.glob(".*"))  # no partial shard left
-    pd.testing.assert_frame_equal(found, expected)
+    assert found["id"].equals(expected["id"])  # every row once, in order
+    # the numbers to float rounding: processes may differ in threads, which order sums
+    pd.testing.assert_frame_equal(found, expected, check_exact=False, rtol=1e-5, atol=1e-6)
     progress = json.loads((out / "_progress.json").read_text())
     assert progress["shards_done"] == progress["shards"] == 13
 

@@ -186,7 +186,9 @@ class DetectionTask(Task):
 
         train, categories = run.config.train, run.preprocessing["category_ids"]
         module = self.prediction_module(run)
-        return DetectionJob(module, run.classes, categories, train.precision, train.accelerator)
+        return DetectionJob(
+            module, run.classes, categories, train.precision, train.accelerator, coco_results
+        )
 
     def prediction_loader(self, run: Run, table):
         from vislab.data.detection_loaders import ImageTensors, make_detection_loader

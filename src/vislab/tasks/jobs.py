@@ -164,9 +164,9 @@ class DetectionJob:
     what = "predict"
     file_suffixes = (".csv", ".parquet", ".pq", ".json")
 
-    def __init__(self, module, classes, category_ids, precision, accelerator) -> None:
+    def __init__(self, module, classes, category_ids, precision, accelerator, coco=None):
         self.module, self.classes, self.categories = module, list(classes), category_ids
-        self.read = image_tensor
+        self.read, self.coco = image_tensor, coco  # coco: the task's rows -> COCO results
         self.precision, self.accelerator = str(precision), accelerator
 
     def collate(self, inputs: list, positions: list[int]):
@@ -200,12 +200,11 @@ class DetectionJob:
 
     def write_file(self, out, frame: pd.DataFrame) -> None:
         from vislab.files import write_atomic, write_table
-        from vislab.tasks.detection import coco_results
 
         if str(out).lower().endswith(".json"):
             import json
 
-            write_atomic(out, json.dumps(coco_results(frame, None, numbered=False)))
+            write_atomic(out, json.dumps(self.coco(frame, None, numbered=False)))
         else:
             write_table(out, frame)
 
