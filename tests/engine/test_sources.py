@@ -58,22 +58,7 @@ def test_a_manifest_carries_its_metadata_and_bad_files_are_skipped_with_reasons(
     monkeypatch.chdir(tmp_path)
     manifest = _manifest(tmp_path).relative_to(tmp_path)  # data/manifest.csv
     out = Path("out")
-    assert (
-        run(
-            [
-                "predict",
-                str(trained_run),
-                str(manifest),
-                "--out",
-                str(out),
-                "--quiet",
-                "--shard-size",
-                "5",
-            ]
-        )
-        == 0
-    )
-    table = pd.read_parquet(out)
+    table = _predicted(trained_run, manifest, out, shard_size=5)
     assert table["id"].tolist() == [f"images/{i}.png" for i in range(8)]  # as listed
     assert table["path"].tolist() == [f"data/images/{i}.png" for i in range(8)]  # opens here
     assert table["site"].tolist() == ["north", "south"] * 4
@@ -92,44 +77,20 @@ def test_a_manifest_carries_its_metadata_and_bad_files_are_skipped_with_reasons(
 
     schemas = {pq.read_schema(p).remove_metadata() for p in sorted(out.glob("part-*.parquet"))}
     assert len(schemas) == 1
-    first = Path("first")
-    assert (
-        run(
-            [
-                "predict",
-                str(trained_run),
-                str(manifest),
-                "--out",
-                str(first),
-                "--quiet",
-                "--shard-size",
-                "4",
-            ]
-        )
-        == 0
-    )  # items 8-11: the bad files first in a shard ...
     listed = pd.read_csv(manifest)
     reordered = Path("data/reordered.csv")
     pd.concat([listed.iloc[8:], listed.iloc[:8]]).to_csv(reordered, index=False)
-    again = Path("again")  # ... and here in the first shard
-    assert (
-        run(
-            [
-                "predict",
-                str(trained_run),
-                str(reordered),
-                "--out",
-                str(again),
-                "--quiet",
-                "--shard-size",
-                "4",
-            ]
-        )
-        == 0
-    )
+    again = Path("again")  # the bad files now fill the first shard
+    _predicted(trained_run, reordered, again, shard_size=4)
     assert pq.read_schema(again / "part-00000.parquet").remove_metadata() == schemas.pop()
     assert pd.read_parquet(again)["id"].tolist() == table["id"].tolist()
     assert pd.read_parquet(again)["prediction"].tolist() == table["prediction"].tolist()
+
+
+def _predicted(run_dir, source, out: Path, shard_size: int) -> pd.DataFrame:
+    command = ["predict", str(run_dir), str(source), "--out", str(out), "--quiet"]
+    assert run([*command, "--shard-size", str(shard_size)]) == 0
+    return pd.read_parquet(out)
 
 
 def test_a_manifest_path_that_leaves_its_folder_is_refused(trained_run, tmp_path, capsys):

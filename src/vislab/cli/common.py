@@ -106,6 +106,10 @@ Seed = Annotated[int, typer.Option(help="Bootstrap seed.")]
 Overrides = Annotated[list[str] | None, typer.Option("--set", help="Override a field: key=value.")]
 ModelSource = Annotated[str, typer.Option(help="CLIP: a save_pretrained folder or a hub name.")]
 BatchSize = Annotated[int, typer.Option(min=1, help="Images per batch.")]
+ShardSize = Annotated[
+    int, typer.Option(min=1, help="Items per shard (a killed job loses one at most).")
+]
+Resume = Annotated[bool, typer.Option("--resume", help="Finish an interrupted job in --out.")]
 Force = Annotated[
     bool, typer.Option("--force", help="Replace the output if it exists (never done otherwise).")
 ]

@@ -16,7 +16,9 @@ from vislab.cli.common import (
     GroupBy,
     ModelSource,
     Quiet,
+    Resume,
     Seed,
+    ShardSize,
     fresh_outputs,
     print_metrics,
     say,
@@ -53,10 +55,8 @@ def zero_shot(
     out: Annotated[
         Path, typer.Option(help="Predictions file (.csv, .parquet) or a folder of shards.")
     ] = Path("zeroshot.csv"),
-    shard_size: Annotated[int, typer.Option(min=1, help="Images per shard.")] = 10_000,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Finish an interrupted job in --out.")
-    ] = False,
+    shard_size: ShardSize = 10_000,
+    resume: Resume = False,
     workers: Annotated[int, typer.Option(min=0, help="Processes decoding images.")] = 0,
     force: Force = False,
     quiet: Quiet = False,
@@ -109,12 +109,8 @@ def embed(
             help="Parquet (or CSV) file to write, or a folder of Parquet shards (no suffix)."
         ),
     ] = Path("embeddings.parquet"),
-    shard_size: Annotated[
-        int, typer.Option(min=1, help="Images per shard (a killed job loses one at most).")
-    ] = 10_000,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Finish an interrupted job in --out.")
-    ] = False,
+    shard_size: ShardSize = 10_000,
+    resume: Resume = False,
     workers: Annotated[int, typer.Option(min=0, help="Processes decoding images.")] = 0,
     force: Force = False,
     quiet: Quiet = False,

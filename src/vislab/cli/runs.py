@@ -9,7 +9,16 @@ from typing import Annotated
 
 import typer
 
-from vislab.cli.common import Force, Overrides, Quiet, fresh_outputs, print_metrics, say
+from vislab.cli.common import (
+    Force,
+    Overrides,
+    Quiet,
+    Resume,
+    ShardSize,
+    fresh_outputs,
+    print_metrics,
+    say,
+)
 from vislab.errors import UsageError
 from vislab.progress import set_quiet, shown
 
@@ -111,15 +120,11 @@ def predict(
         Path,
         typer.Option(
             help="Predictions file to write (.csv, .parquet; .json for COCO results of "
-            "detection and captioning runs), or a folder of Parquet shards (classification)."
+            "detection and captioning runs), or a folder of Parquet shards (not video runs)."
         ),
     ] = Path("predictions.csv"),
-    shard_size: Annotated[
-        int, typer.Option(min=1, help="Items per shard (a killed job loses one at most).")
-    ] = 10_000,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Finish an interrupted job in --out.")
-    ] = False,
+    shard_size: ShardSize = 10_000,
+    resume: Resume = False,
     batch_size: Annotated[
         int | None, typer.Option(min=1, help="Images per batch (default: the run's).")
     ] = None,
