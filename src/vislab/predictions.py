@@ -65,3 +65,20 @@ def embeddings_frame(items: pd.DataFrame, embeddings: np.ndarray) -> pd.DataFram
     columns = [f"{EMBEDDING_PREFIX}{k}" for k in range(embeddings.shape[1])]
     vectors = pd.DataFrame(embeddings, columns=columns)
     return pd.concat([items.reset_index(drop=True), vectors], axis=1)
+
+
+def read_embeddings(path) -> tuple[pd.DataFrame, np.ndarray]:
+    """What `vislab embed` wrote (one Parquet file with `embedding_0` ... columns, or a folder
+    of shards with an `embedding` column): the items' columns, and the (n, d) vectors."""
+    from vislab.errors import InputError
+
+    frame = pd.read_parquet(path)
+    if "embedding" in frame.columns:
+        return frame.drop(columns="embedding"), np.stack(frame["embedding"].to_list())
+    columns = [c for c in frame.columns if str(c).startswith(EMBEDDING_PREFIX)]
+    if not columns:
+        raise InputError(
+            f"{path}: no embeddings (an `embedding` column, or `embedding_0` ...): give what "
+            "`vislab embed` wrote."
+        )
+    return frame.drop(columns=columns), frame[columns].to_numpy()

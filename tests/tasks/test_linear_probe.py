@@ -76,3 +76,19 @@ def test_cli_writes_predictions_metrics_and_record(image_folder, tmp_path):
     )
     assert json.loads((out / "probe.json").read_text())["model"] == str(model)
     assert run(command) == 2  # never overwrites an earlier probe
+    # the collection embedded once (a folder of shards), probed without reading an image again
+    shards = tmp_path / "embedded"
+    assert run(["embed", str(image_folder), "--model", str(model), "--out", str(shards)]) == 0
+    again = tmp_path / "again"
+    probed = ["linear-probe", "--model", str(model), "--embeddings", str(shards)]
+    assert run([*probed, "--bootstrap", "20", "--out", str(again)]) == 0
+    first, second = (
+        pd.read_csv(d / "predictions.csv")
+        .assign(name=lambda f: f["id"].str.split("/").str[-1])
+        .sort_values("name")
+        for d in (out, again)
+    )
+    assert first["name"].tolist() == second["name"].tolist()  # the same test split
+    scores = [c for c in first.columns if c.startswith("score_")]
+    np.testing.assert_allclose(second[scores], first[scores], atol=1e-4)
+    assert run([*probed, str(image_folder), "--out", str(tmp_path / "both")]) == 2

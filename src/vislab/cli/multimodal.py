@@ -145,8 +145,12 @@ def embed(
 
 
 def linear_probe(
-    source: Annotated[str, typer.Argument(help="Labelled image folder or manifest.")],
     model: ModelSource,
+    source: Annotated[str | None, typer.Argument(help="Labelled image folder or manifest.")] = None,
+    embeddings: Annotated[
+        Path | None,
+        typer.Option(help="Probe what `vislab embed` wrote (labelled) instead of the images."),
+    ] = None,
     test: Annotated[
         float, typer.Option(min=0.0, max=0.99, help="Test share when the source has no splits.")
     ] = 0.2,
@@ -166,19 +170,32 @@ def linear_probe(
     from vislab.files import write_json, write_table
     from vislab.models.clip import embed_table, load_clip
     from vislab.runs import library_versions
+    from vislab.tasks.linear_probe import embedded_table, split_table
     from vislab.tasks.linear_probe import linear_probe as fit
-    from vislab.tasks.linear_probe import split_table
 
+    if (embeddings is None) == (source is None):
+        raise UsageError("give the images (SOURCE) or --embeddings FOLDER, one of the two.")
     fresh_outputs(out, force=force)
-    table = split_table(readable_table(source, require_label=True), test, seed)
-    predictions, record = fit(table, embed_table(load_clip(model), table), seed)
+    if embeddings is not None:
+        table, features = embedded_table(embeddings)
+        table = split_table(table, test, seed)
+    else:
+        table = split_table(readable_table(source, require_label=True), test, seed)
+        features = embed_table(load_clip(model), table)
+    predictions, record = fit(table, features, seed)
     out.mkdir(parents=True, exist_ok=True)
     write_table(out / "predictions.csv", predictions)
     metrics = evaluate_classification(predictions, group_by or [], bootstrap, seed=seed)
     write_json(out / "metrics.json", metrics)
     write_json(
         out / "probe.json",
-        {**record, "model": model, "source": source, "seed": seed, "versions": library_versions()},
+        {
+            **record,
+            "model": model,
+            "source": str(source or embeddings),
+            "seed": seed,
+            "versions": library_versions(),
+        },
     )
     print_metrics(metrics)
     say(

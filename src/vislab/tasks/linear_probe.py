@@ -89,6 +89,25 @@ def probe_model(clip, training, seed: int):
     return ClipClassifier(clip, weight, bias).eval(), {**record, "classes": training.classes}
 
 
+def embedded_table(embeddings) -> tuple:
+    """A labelled table and its features from what `vislab embed` wrote (every row needs a
+    label: the class folders of an image folder, or a manifest's `label`)."""
+    from vislab.data.sources import labels_as_text
+    from vislab.data.table import SampleTable
+    from vislab.files import rows_text
+    from vislab.predictions import read_embeddings
+
+    frame, features = read_embeddings(embeddings)
+    if "label" not in frame.columns:
+        raise InputError(f"{embeddings}: no 'label' column: embed labelled images to probe.")
+    missing = np.flatnonzero(frame["label"].isna().to_numpy())
+    if len(missing):
+        raise InputError(f"{embeddings}: no label on {rows_text(missing)}; label every image.")
+    frame = frame.assign(label=labels_as_text(frame["label"]))
+    classes = sorted(frame["label"].unique())
+    return SampleTable(frame, classes, f"embeddings {embeddings}"), features
+
+
 def split_table(table, test: float, seed: int):
     """The source's own splits, else a stratified test share; train and val fit the probe."""
     from vislab.data.splits import assign_splits

@@ -188,20 +188,9 @@ def from_embeddings(embeddings, model: str, classes, templates_file) -> tuple[pd
     """Zero-shot coding of a collection encoded once (`vislab embed`'s file or folder of
     shards, made with the same model): the image embeddings against the classes' prompts."""
     from vislab.models.clip import load_clip, logit_scale
-    from vislab.predictions import EMBEDDING_PREFIX, predictions_frame
+    from vislab.predictions import predictions_frame, read_embeddings
 
-    frame = pd.read_parquet(embeddings)
-    if "embedding" in frame.columns:
-        vectors = np.stack(frame.pop("embedding").to_list())
-    else:
-        columns = [c for c in frame.columns if str(c).startswith(EMBEDDING_PREFIX)]
-        if not columns:
-            raise InputError(
-                f"{embeddings}: no embeddings (an `embedding` column, or `embedding_0` ...): "
-                "give what `vislab embed` wrote."
-            )
-        vectors = frame[columns].to_numpy()
-        frame = frame.drop(columns=columns)
+    frame, vectors = read_embeddings(embeddings)
     clip = load_clip(model)
     descriptions = describe(classes or _labels(frame))
     templates = read_templates(templates_file)
