@@ -79,7 +79,7 @@ def zero_shot(
         table, record = from_embeddings(embeddings, model, classes, templates and str(templates))
         write_table(out, table)
     else:
-        settings = Settings(shard_size, resume, batch_size, workers)
+        settings = Settings(shard_size, resume, batch_size, workers, replace=force)
         outcome, record = code_images(
             source, model, classes, templates and str(templates), out, settings
         )
@@ -127,13 +127,11 @@ def embed(
 
     if is_file_output(out):
         fresh_outputs(out, force=force or resume)
-        if force and out.is_file():
-            out.unlink()
     job = EmbedJob(load_clip(model))
     note(f"listing {', '.join(map(str, source))}")
     listing = list_source(source, set(IMAGE_SUFFIXES), folder_labels=True)
     identity = {"command": "embed", **model_identity(model)}
-    settings = Settings(shard_size, resume, batch_size, workers)
+    settings = Settings(shard_size, resume, batch_size, workers, replace=force)
     outcome = run_job(job, listing, out, settings, identity)
     say(
         f"wrote {out}: {outcome.rows} images x {job.width} dimensions (L2-normalised), "

@@ -151,14 +151,13 @@ def predict(
 
     if is_file_output(out) or out.suffix.lower() == ".json":
         fresh_outputs(out, force=force or resume)
-        if force and out.is_file():
-            out.unlink()
     data = read_run(run_dir).config.data
     settings = Settings(
         shard_size,
         resume,
         batch_size or data.batch_size,
         data.num_workers if workers is None else workers,
+        replace=force,
     )
     outcome, task = predict_collection(run_dir, images, out, settings, full_decode)
     if outcome is not None:

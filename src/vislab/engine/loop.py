@@ -7,9 +7,12 @@ What a task gives (`Job`):
 - `collate(inputs, positions)`: a batch of inputs, as the task's module takes it;
 - `module`: the LightningModule whose `predict_rows(batch)` gives a DataFrame of rows with a
   `position` column (the item within the shard);
-- `table(rows, items)`: the shard's output (a DataFrame) from the rows and the shard's items
-  (`id`, `path`, metadata);
+- `table(rows, items)`: the shard's output (a DataFrame or an Arrow table) from the rows and
+  the shard's items (`id`, `path`, metadata; their index is each item's place in the source);
 - `precision`, `accelerator`: the run's.
+Optional: `file_suffixes` (the `--out` suffixes that make one file, when not only .csv and
+.parquet), `as_file(frame)` (the one-file form of the joined shards) and `write_file(out,
+frame)` (writing it, e.g. as COCO results).
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ class Settings:
     resume: bool = False
     batch_size: int = 64
     workers: int = 0
+    replace: bool = False  # --force: a finished one-file output is replaced, at the end
 
 
 @dataclass
@@ -64,7 +65,7 @@ def run_job(job: Job, listing: Listing, out: str | Path, settings: Settings, ide
     out, started = Path(out), time.monotonic()
     one_file = is_file_output(out, job)
     folder = out.with_name(f".{out.name}.parts") if one_file else out
-    if _holds_something(out) and (one_file or not settings.resume):
+    if _holds_something(out) and not (settings.replace if one_file else settings.resume):
         raise InputError(
             f"{out} exists: vislab never writes over an earlier result. Give a new --out"
             + ("." if one_file else ", or --resume to finish an interrupted job.")

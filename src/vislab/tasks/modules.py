@@ -15,9 +15,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from vislab.config import ExperimentConfig
+from vislab.engine.loop import POSITION
 from vislab.predictions import score_column
 from vislab.tasks.optim import optimizer_and_schedule, parameter_groups
-from vislab.tasks.predicting import POSITION
 
 
 class TaskModule(L.LightningModule):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-POSITION = "position"
+from vislab.engine.loop import POSITION
 
 
 def _collector(what: str):
