@@ -115,7 +115,7 @@ def lightning_writer(run_dir: Path, files, out: Path, batch: int, workers: int) 
     import lightning as L
     from lightning.pytorch.callbacks import BasePredictionWriter
 
-    from vislab.tasks.fitting import quiet_lightning
+    from vislab.progress import quiet_lightning
 
     class Writer(BasePredictionWriter):
         def write_on_batch_end(self, trainer, module, prediction, indices, batch, index, dl):

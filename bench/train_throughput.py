@@ -34,7 +34,8 @@ from vislab.data.loaders import ImageDataset, train_loader
 from vislab.data.sources import from_imagefolder
 from vislab.data.transforms import IMAGENET_MEAN, IMAGENET_STD, train_transform
 from vislab.models.backbones import create_classifier
-from vislab.tasks.fitting import make_trainer, quiet_lightning
+from vislab.progress import quiet_lightning
+from vislab.tasks.fitting import make_trainer
 from vislab.tasks.modules import ClassificationModule
 
 BATCH = 128

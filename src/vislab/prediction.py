@@ -1,10 +1,11 @@
 """`vislab predict` and `vislab explain`: a finished run of any task on new images or videos.
 
 The run's task loads its model and preprocessing from the run folder (model.safetensors,
-preprocessing.json, config.yaml), and predictions go through the same `Trainer.predict` path
-as the held-out split at the end of training: the same items get the same predictions.
-Every file is checked first: an unreadable one stops the command before any work, named with
-its reason.
+preprocessing.json, config.yaml). `vislab predict` runs the task's job on the collection engine
+(`engine/`: sharded, resumable, an unreadable file skipped with its reason); `predict` here,
+Python's `vislab.predict`, holds a short list's predictions in memory through the same
+`Trainer.predict` path as the held-out split at the end of training (every file checked first:
+an unreadable one stops it before any work). Both give the same items the same predictions.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from vislab.tasks.base import read_run
 def predict(run_dir: str | Path, items: list[str | Path], batch_size: int | None = None):
     """The run's predictions for image (or video) files and folders: a predictions table, or
     COCO results for detection runs. Returns (predictions, task)."""
-    from vislab.tasks.predicting import predict_rows, prediction_trainer
+    from vislab.engine.in_memory import predict_rows, prediction_trainer
 
     task = task_for(read_run(run_dir).config)
     run = task.load_run(Path(run_dir))
@@ -40,18 +41,16 @@ def predict_collection(
 ):
     """A run's predictions over a whole source (folders, image files or a manifest) into `out`
     through the collection engine: sharded, resumable, bad images skipped with their reason.
-    Returns (Outcome, task); None for a task the engine does not run yet."""
+    Returns (Outcome, task)."""
     from vislab.data.images import file_digest
     from vislab.engine.run import is_file_output, run_job
     from vislab.engine.sources import list_source
-    from vislab.tasks.fitting import quiet_lightning
+    from vislab.progress import quiet_lightning
 
     quiet_lightning()
     task = task_for(read_run(run_dir).config)
     run = task.load_run(Path(run_dir))
     job = task.prediction_job(run, full_decode)
-    if job is None:
-        return None, task
     if Path(out).suffix.lower() == ".json" and not is_file_output(Path(out), job):
         raise InputError(
             f"--out {out}: {task.name} predictions are a table: a .csv or .parquet file, or a "

@@ -145,3 +145,18 @@ def _rich_bar(unit: str):
         TimeRemainingColumn(),
         console=Console(stderr=True),
     )
+
+
+def quiet_lightning() -> None:
+    """No tips, banners or warnings meant for Lightning's developers on the user's terminal."""
+    import logging
+    import warnings
+
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
+    # Lightning 2.6 calls a torch API that torch 2.14 deprecates: not the user's concern.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+    warnings.filterwarnings("ignore", message=r"You defined a `validation_step` but have no")
+    warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
+    warnings.filterwarnings("ignore", message=r".*does not have many workers which may be")

@@ -21,11 +21,11 @@ from pathlib import Path
 from vislab.config import ExperimentConfig
 from vislab.data.images import set_pixel_limit
 from vislab.errors import InputError, UsageError
-from vislab.progress import note
+from vislab.progress import note, quiet_lightning
 from vislab.runs import data_notices
 from vislab.tasks import load_config, task_for
 from vislab.tasks.base import Run, read_run
-from vislab.tasks.fitting import RUN_DIR_VARIABLE, quiet_lightning
+from vislab.tasks.fitting import RUN_DIR_VARIABLE
 
 
 def train(
@@ -64,7 +64,7 @@ def train(
 
 
 def _predict_held_out(task, run: Run, fitted, held_out, split: str):
-    from vislab.tasks.predicting import predict_rows, prediction_trainer
+    from vislab.engine.in_memory import predict_rows, prediction_trainer
 
     train = run.config.train
     trainer = fitted.trainer or prediction_trainer(train.accelerator, train.precision)

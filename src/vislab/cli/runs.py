@@ -95,7 +95,6 @@ def train(
     quiet: Quiet = False,
 ) -> None:
     """Train a model; writes a new run directory with checkpoints, predictions, metrics, report."""
-    from vislab.errors import UsageError
     from vislab.models.yolo import trusting_pickled_weights
     from vislab.training import train as run_training
 
@@ -120,7 +119,7 @@ def predict(
         Path,
         typer.Option(
             help="Predictions file to write (.csv, .parquet; .json for COCO results of "
-            "detection and captioning runs), or a folder of Parquet shards (not video runs)."
+            "detection and captioning runs), or a folder of Parquet shards."
         ),
     ] = Path("predictions.csv"),
     shard_size: ShardSize = 10_000,
@@ -145,7 +144,6 @@ def predict(
     """Predict with a run's model and its own preprocessing (a run of any task)."""
     set_quiet(quiet)
     from vislab.engine.run import Settings, is_file_output
-    from vislab.prediction import predict as run_prediction
     from vislab.prediction import predict_collection
     from vislab.tasks.base import read_run
 
@@ -160,21 +158,10 @@ def predict(
         replace=force,
     )
     outcome, task = predict_collection(run_dir, images, out, settings, full_decode)
-    if outcome is not None:
-        if out.suffix.lower() != ".json":  # COCO results: no table to read back
-            for line in task.summarize_predictions(_read_back(out)):
-                say(line)
-        say_outcome(outcome)
-        return
-    if resume or not is_file_output(out) and out.suffix.lower() != ".json":
-        raise UsageError(
-            f"{task.name} runs write one file for now (.csv, .parquet or .json), without --resume."
-        )
-    predictions, task, table = run_prediction(run_dir, images, batch_size)
-    task.write_predictions(out, predictions, table)
-    for line in task.summarize_predictions(predictions):
-        say(line)
-    say(f"wrote {out}")
+    if out.suffix.lower() != ".json":  # COCO results: no table to read back
+        for line in task.summarize_predictions(_read_back(out)):
+            say(line)
+    say_outcome(outcome)
 
 
 def _read_back(out: Path):

@@ -74,8 +74,9 @@ def decode(path: str | Path, least_side: int | None = None) -> Image.Image:
     twice `least_side` on both sides is decoded at a reduced scale (Pillow's `draft`, the
     decoder's DCT scaling, several times faster) that keeps both sides at least `least_side`.
     Raises InputError with the reason (`image_problem`'s words) when it cannot be used."""
+    opened = path if hasattr(path, "read") else Path(path)  # a path, or a binary file object
     try:
-        with _open(Path(path)) as image:
+        with _open(opened) as image:
             if image.width * image.height > PIXEL_LIMIT:
                 raise InputError(_too_large(image.width, image.height))
             if least_side and image.format == "JPEG":
@@ -87,7 +88,8 @@ def decode(path: str | Path, least_side: int | None = None) -> Image.Image:
     except InputError:
         raise
     except Exception as error:  # noqa: BLE001 - every decoder failure is a reason to skip
-        raise InputError(image_problem(path) or f"cannot be decoded: {error}") from error
+        why = _buffer_problem(opened) if opened is path else image_problem(path)
+        raise InputError(why or f"cannot be decoded: {error}") from error
 
 
 SHOWN_SIDE = 1024  # px: enough for a person to judge, small enough to send
@@ -118,8 +120,21 @@ def image_problem(path: str | Path) -> str | None:
         return "not a file"
     if path.stat().st_size == 0:
         return "zero bytes: the file is empty"
+    return _decoding_problem(path)
+
+
+def _buffer_problem(buffer) -> str | None:
+    """Why an image's bytes (a member of an archive) cannot be used, or None."""
+    buffer.seek(0)
+    if not buffer.read(1):
+        return "zero bytes: the file is empty"
+    buffer.seek(0)
+    return _decoding_problem(buffer)
+
+
+def _decoding_problem(source) -> str | None:
     try:
-        with _open(path) as image:
+        with _open(source) as image:
             if image.width * image.height > PIXEL_LIMIT:
                 return _too_large(image.width, image.height)
             image.load()  # decodes every pixel: catches truncation that verify() misses

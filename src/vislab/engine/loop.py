@@ -3,16 +3,20 @@ read set aside with its reason (the job goes on), every batch through the task's
 run's device and precision (Lightning Fabric), the rows made into the shard's table.
 
 What a task gives (`Job`):
-- `read(file)`: the model's input for one file (in a worker; raises InputError to skip it);
+- `read(file)`: the model's input for one file, a path or (an image inside a tar archive) a
+  binary file object (in a worker; raises InputError to skip it);
 - `collate(inputs, positions)`: a batch of inputs, as the task's module takes it;
 - `module`: the LightningModule whose `predict_rows(batch)` gives a DataFrame of rows with a
   `position` column (the item within the shard);
 - `table(rows, items)`: the shard's output (a DataFrame or an Arrow table) from the rows and
   the shard's items (`id`, `path`, metadata; their index is each item's place in the source);
 - `precision`, `accelerator`: the run's.
-Optional: `file_suffixes` (the `--out` suffixes that make one file, when not only .csv and
-.parquet), `as_file(frame)` (the one-file form of the joined shards) and `write_file(out,
-frame)` (writing it, e.g. as COCO results).
+Optional: `item_columns` (source columns `read` takes as keywords besides the file, where the
+source has them: a video's `start`, `end` and `fps`), `unit` (what an item is, in the
+progress: "images" unless said), `reads_archives` (False: items inside tar archives refused),
+`file_suffixes` (the `--out` suffixes that make one file, when not only .csv and .parquet),
+`as_file(frame)` (the one-file form of the joined shards) and `write_file(out, frame)`
+(writing it, e.g. as COCO results).
 """
 
 from __future__ import annotations
@@ -44,17 +48,23 @@ class Job(Protocol):
 
 @dataclass
 class Items(Dataset):
-    """The files of one shard: (input, position, None), or (None, position, reason)."""
+    """The files of one shard: (input, position, None), or (None, position, reason);
+    `extras`, where given, the keywords each item's `read` takes besides its file."""
 
     files: list[str]
     read: Any
+    extras: list[dict] | None = None
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, position: int):
+        keywords = self.extras[position] if self.extras else {}
         try:
-            return self.read(self.files[position]), position, None
+            file = self.files[position]
+            if not isinstance(file, str):  # an image inside an archive (engine/archives.py)
+                file = file.open()
+            return self.read(file, **keywords), position, None
         except InputError as error:
             return None, position, str(error)
         except Exception as error:  # noqa: BLE001 - one bad file never stops the job
@@ -90,10 +100,10 @@ class Device:
             return self.module.predict_rows(self.fabric.to_device(batch))
 
 
-def run_shard(job: Job, device: Device, files: list[str], batch_size: int, workers: int, progress):
+def run_shard(job: Job, device: Device, items: Items, batch_size: int, workers: int, progress):
     """(rows of the readable items, skipped positions with reasons) for one shard."""
     loader = DataLoader(
-        Items(files, job.read),
+        items,
         batch_size=batch_size,
         num_workers=workers,
         collate_fn=Batches(job.collate),

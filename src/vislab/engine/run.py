@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vislab.engine.loop import POSITION, Device, Job, run_shard
+from vislab.engine.loop import POSITION, Device, Items, Job, run_shard
 from vislab.engine.plan import PLAN_FILE, Plan, check_resumable, read_plan, write_plan
 from vislab.engine.shards import (
     SKIPPED_COLUMNS,
@@ -72,7 +72,12 @@ def run_job(job: Job, listing: Listing, out: str | Path, settings: Settings, ide
         )
     if settings.shard_size < 1 or settings.batch_size < 1 or settings.workers < 0:
         raise InputError("--shard-size and --batch-size must be at least 1, --workers at least 0.")
-    plan = Plan(listing, settings.shard_size, identity)
+    if listing.archives is not None and not getattr(job, "reads_archives", True):
+        raise InputError(
+            f"{listing.description}: tar archives hold the items, and {job.what} of "
+            f"{getattr(job, 'unit', 'images')} reads them as files: extract the archives first."
+        )
+    plan = Plan(listing, settings.shard_size, {**identity, **listing.identity})
     _start_or_resume(folder, plan, settings.resume)
     done = done_shards(folder, plan.shards)
     todo = [k for k in range(plan.shards) if k not in done]
@@ -81,7 +86,7 @@ def run_job(job: Job, listing: Listing, out: str | Path, settings: Settings, ide
     remaining = sum(stop - start for start, stop in map(plan.bounds, todo))
     device = Device(job) if todo else None
     schema = _metadata_schema(listing.frame)
-    with Progress(int(remaining), job.what, "images") as progress:
+    with Progress(int(remaining), job.what, getattr(job, "unit", "images")) as progress:
         for shard in todo:
             _one_shard(job, device, plan, folder, shard, settings, schema, progress)
             done.add(shard)
@@ -117,8 +122,10 @@ def _start_or_resume(folder: Path, plan: Plan, resume: bool) -> None:
 def _one_shard(job, device, plan, folder, shard, settings, schema, progress) -> None:
     start, stop = plan.bounds(shard)
     items = plan.listing.frame.iloc[start:stop]  # the index: each item's place in the source
-    files = plan.listing.files(start, stop)
-    rows, skipped = run_shard(job, device, files, settings.batch_size, settings.workers, progress)
+    columns = [c for c in getattr(job, "item_columns", ()) if c in items.columns]
+    extras = items[columns].to_dict("records") if columns else None
+    reading = Items(plan.listing.files(start, stop), job.read, extras)
+    rows, skipped = run_shard(job, device, reading, settings.batch_size, settings.workers, progress)
     if rows is None:
         rows = pd.DataFrame({POSITION: pd.Series(dtype=np.int64)})
     table = _typed(job.table(rows, items), schema)

@@ -1,7 +1,9 @@
 """What a job reads: the items of a source, listed once, in an order that does not change.
 
 A source is an image (or video) file, a folder (walked in name order, each directory's entries
-sorted, never held whole before it is listed), or a manifest (CSV, Parquet or Excel with a
+sorted, never held whole before it is listed), WebDataset tar shards (given as files or found in
+a folder: `engine/archives.py`), a Hugging Face dataset (`hf:NAME`, `engine/hub.py`), or a
+manifest (CSV, Parquet or Excel with a
 `path` column; every other column is metadata carried into the output). Paths are kept as the
 source writes them: the folder as given joined with the file's place in it, a manifest's paths
 joined to the manifest's folder as it was given (`data/manifest.csv` listing `images/1.jpg`
@@ -14,12 +16,14 @@ source's fingerprint.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from vislab.engine.archives import ARCHIVE_SUFFIX, Archives, expand, is_archive
+from vislab.engine.hub import HubImages, is_hub_source
 from vislab.errors import InputError
 
 MANIFEST_SUFFIXES = {".csv", ".tsv", ".txt", ".parquet", ".pq", ".xlsx"}
@@ -36,16 +40,27 @@ class Listing:
     sizes: np.ndarray
     mtimes: np.ndarray
     description: str
+    archives: Archives | None = None  # where items inside tar archives lie
+    dataset: HubImages | None = None  # a Hugging Face dataset's rows, read by row
+    identity: dict = field(default_factory=dict)  # what names the source beyond its items
 
-    def files(self, start: int, stop: int) -> list[str]:
-        """The files of items [start, stop) to open."""
-        return [str(self.base / p) for p in self.frame["path"].iloc[start:stop]]
+    def files(self, start: int, stop: int) -> list:
+        """The files of items [start, stop) to open: paths, or `Member`s of archives."""
+        if self.dataset is not None:
+            return [self.dataset.row(k) for k in range(start, stop)]
+        paths = [str(self.base / p) for p in self.frame["path"].iloc[start:stop]]
+        if self.archives is None:
+            return paths
+        members = (self.archives.member(k, self.base) for k in range(start, stop))
+        return [m or p for m, p in zip(members, paths, strict=True)]
 
 
 def list_source(items: list[str | Path], suffixes: set[str], folder_labels=False) -> Listing:
     """Every item of the source: image files, folders and manifests, in the order given.
     `folder_labels`: a folder whose images all sit one level down (`root/cat/1.jpg`, the
     image-folder layout) gives each image its subfolder's name as `label`."""
+    if any(is_hub_source(i) for i in items):
+        return _from_hub(items)
     items = [Path(i) for i in items]
     if not items:
         raise InputError("nothing to predict: give a folder, a manifest or image files.")
@@ -61,7 +76,7 @@ def list_source(items: list[str | Path], suffixes: set[str], folder_labels=False
     labels: list[str | None] = []
     for item in items:
         if item.is_dir():
-            found = list(counted(walk(item, suffixes), len(paths)))
+            found = list(counted(walk(item, suffixes | {ARCHIVE_SUFFIX}), len(paths)))
             paths.extend(found)
             labels.extend(_class_folders(item, found) if folder_labels else [None] * len(found))
         elif item.is_file() or item.is_symlink():
@@ -74,12 +89,38 @@ def list_source(items: list[str | Path], suffixes: set[str], folder_labels=False
             "nothing to predict: no files given (folders are searched for "
             f"{', '.join(sorted(suffixes))} files)."
         )
+    described = ", ".join(map(str, items[:3])) + (" ..." if len(items) > 3 else "")
+    if any(is_archive(p) for p in paths):
+        return _with_archives(paths, labels, suffixes, described)
     frame = pd.DataFrame({"id": paths, "path": paths})
     if any(label is not None for label in labels):
         frame["label"] = labels
     sizes, mtimes = stat_all(paths)
-    described = ", ".join(map(str, items[:3])) + (" ..." if len(items) > 3 else "")
     return Listing(frame, Path.cwd(), sizes, mtimes, described)
+
+
+def _with_archives(paths: list[str], labels: list, suffixes: set[str], described: str):
+    """A listing with the samples of tar archives among its files: an archive's items have
+    their image's size and the archive's modification time in the fingerprint."""
+    frame, archives = expand(paths, labels, suffixes)
+    inside = archives.index >= 0
+    sizes, mtimes = stat_all(np.where(inside, "", frame["path"]).tolist())
+    _, archive_times = stat_all(archives.names)
+    sizes[inside] = archives.sizes[inside]
+    mtimes[inside] = archive_times[archives.index[inside]] if len(archives.names) else []
+    return Listing(frame, Path.cwd(), sizes, mtimes, described, archives)
+
+
+def _from_hub(items: list) -> Listing:
+    from vislab.engine.hub import load
+
+    if len(items) > 1:
+        raise InputError(f"{items[0]} is a dataset: give it alone (one source per job).")
+    frame, images, identity = load(str(items[0]))
+    unknown = np.full(len(frame), -1, dtype=np.int64)  # the dataset's fingerprint stands in
+    return Listing(
+        frame, Path.cwd(), unknown, unknown.copy(), str(items[0]), None, images, identity
+    )
 
 
 def walk(folder: Path, suffixes: set[str]):

@@ -10,7 +10,8 @@ task-specific, so a new task is one module here and one line in the registry.
 | 1. check its part of the config | `check_backbone`, `check_config` | sources, augmentations |
 | 2. prepare data | `load_source`, `inspect`, `prepare`, `preprocessing` | decode every image |
 | 3. model and training | `build_model`, `build_module`, `train_loaders`, `fit` | Lightning |
-| 4. predict a batch to rows | `prediction_loader`, module's `predict_step`, `predictions` | |
+| 4. predict a collection | `prediction_job` (the engine's `Job`), module's `predict_rows` | |
+| 4'. predict in memory | `prediction_loader`, `predictions` (held-out split, Python API) | |
 | 5. load a finished run | `load_run` | build + model.safetensors |
 | 6. evaluate a predictions table | `evaluate_run`, `evaluate_files` | |
 | 7. write its report page | inside `evaluate_run` | |
@@ -205,9 +206,9 @@ class Task:
         return SampleTable(frame, [], "images")
 
     def prediction_job(self, run: Run, full_decode: bool = False):
-        """The collection engine's job for this run, or None where the task predicts through
-        `prediction_loader` (one table, held in memory)."""
-        return None
+        """The collection engine's job for this run (`engine/loop.Job`): how one file is read,
+        a batch made, and a shard's rows made into its table."""
+        raise NotImplementedError
 
     def prediction_loader(self, run: Run, table: Table):
         raise NotImplementedError

@@ -16,9 +16,7 @@ on the same machine and libraries, exactly what the uninterrupted run does.
 
 from __future__ import annotations
 
-import logging
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,18 +122,6 @@ def _run_checkpoint(base):
     return RunCheckpoint
 
 
-def quiet_lightning() -> None:
-    """No tips, banners or warnings meant for Lightning's developers on the user's terminal."""
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
-    logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
-    # Lightning 2.6 calls a torch API that torch 2.14 deprecates: not the user's concern.
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
-    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
-    warnings.filterwarnings("ignore", message=r"You defined a `validation_step` but have no")
-    warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
-    warnings.filterwarnings("ignore", message=r".*does not have many workers which may be")
-
-
 def make_trainer(
     config: ExperimentConfig,
     run_dir: Path,
@@ -213,6 +199,8 @@ def fit(
     checkpoint: str | None = None,
 ) -> Fitted:
     """Train `module` on the [train, val] loaders; resume from `checkpoint` if given."""
+    from vislab.progress import quiet_lightning
+
     quiet_lightning()
     if checkpoint:
         _start_at(loaders[0], check_checkpoint(checkpoint))

@@ -184,6 +184,17 @@ class VideoTask(Task):
             raise InputError(f"{len(bad)} video(s) cannot be used:\n" + "\n".join(bad))
         return table
 
+    def prediction_job(self, run: Run, full_decode: bool = False):
+        """The collection engine's job: each video's windows (`tasks/video_job.py`)."""
+        from vislab.tasks.video_job import VideoJob, VideoReader
+
+        settings, train = run.config.data, run.config.train
+        reader = VideoReader(settings, run.preprocessing["normalization"])
+        module = self.prediction_module(run)
+        return VideoJob(
+            module, run.classes, reader, settings.batch_size, train.precision, train.accelerator
+        )
+
     def prediction_loader(self, run: Run, table):
         from torch.utils.data import DataLoader
 

@@ -1,4 +1,6 @@
-"""Predictions through Lightning's `Trainer.predict`: any task's model, on the training devices.
+"""Predictions held in memory, through Lightning's `Trainer.predict`: the held-out split at the
+end of training (on the training's devices, DDP included) and `vislab.predict` in Python, for a
+list of files small enough to hold. A collection goes through `engine/run.py` instead.
 
 A task's LightningModule turns a batch into table rows (`predict_step` returns a DataFrame
 whose `position` column is the row of the predicted table each prediction belongs to; a
@@ -56,7 +58,7 @@ def prediction_trainer(accelerator: str = "auto", precision: str = "32", progres
     """A Trainer for prediction alone, on one device (no logs, no checkpoints)."""
     import lightning as L
 
-    from vislab.tasks.fitting import quiet_lightning
+    from vislab.progress import quiet_lightning
 
     quiet_lightning()
     return L.Trainer(

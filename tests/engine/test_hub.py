@@ -1,0 +1,90 @@
+"""A Hugging Face dataset as a source (`hf:NAME[:CONFIG]:SPLIT`), loaded through
+`datasets.load_dataset` as a download from the Hub is (here a local folder of Parquet files,
+the layout of a dataset repository): its images predict as the same images on disk, its
+columns reach the table, a broken image is skipped, a resumed job finds the same plan."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import pytest
+
+from tests.conftest import COLORS, colored_image
+from vislab.cli import app, run
+from vislab.errors import InputError
+
+datasets = pytest.importorskip("datasets")
+
+
+@pytest.fixture(scope="module")
+def hub_folder(tmp_path_factory):
+    """A dataset repository's layout (data/test-*.parquet): 12 images, `id`, `site`, `caption`;
+    row 5's bytes are not an image. The good images also as files."""
+    root = tmp_path_factory.mktemp("hub")
+    files = root / "files"
+    files.mkdir()
+    names = list(COLORS)
+    images, rows = [], []
+    for k in range(12):
+        buffer = io.BytesIO()
+        colored_image(COLORS[names[k % 3]], 500 + k, size=40).save(buffer, format="PNG")
+        data = buffer.getvalue() if k != 5 else b"not an image at all"
+        if k != 5:
+            (files / f"{k:02d}.png").write_bytes(data)
+        images.append({"bytes": data, "path": None})
+        rows.append({"id": f"img-{k:02d}", "site": f"site{k % 2}", "caption": names[k % 3]})
+    features = datasets.Features(
+        {
+            "image": datasets.Image(),
+            "id": datasets.Value("string"),
+            "site": datasets.Value("string"),
+            "caption": datasets.Value("string"),
+        }
+    )
+    table = {"image": images, **{c: [r[c] for r in rows] for c in ("id", "site", "caption")}}
+    dataset = datasets.Dataset.from_dict(table, features=features)
+    (root / "repo" / "data").mkdir(parents=True)
+    dataset.to_parquet(str(root / "repo" / "data" / "test-00000-of-00001.parquet"))
+    return root
+
+
+def test_a_dataset_predicts_as_its_images_on_disk(trained_run, hub_folder, tmp_path):
+    source = f"hf:{hub_folder / 'repo'}:test"
+    out = tmp_path / "out"
+    command = ["predict", str(trained_run), source, "--out", str(out), "--shard-size", "5"]
+    assert run([*command, "--quiet"]) == 0
+    table = pd.read_parquet(out)
+    assert table["id"].tolist() == [f"img-{k:02d}" for k in range(12) if k != 5]
+    assert table["path"].iloc[0] == f"{source}/0"
+    assert table["site"].tolist()[:2] == ["site0", "site1"] and "caption" in table.columns
+    skipped = pd.read_csv(out / "_skipped.csv")
+    assert skipped["id"].tolist() == ["img-05"] and skipped["path"].tolist() == [f"{source}/5"]
+    assert skipped["reason"].iloc[0].startswith("not an image")
+    files = tmp_path / "files.csv"
+    assert run(["predict", str(trained_run), str(hub_folder / "files"), "--out", str(files)]) == 0
+    on_disk = pd.read_csv(files)
+    scores = [c for c in table.columns if c.startswith("score_")]
+    pd.testing.assert_frame_equal(
+        table[scores].reset_index(drop=True), on_disk[scores], check_dtype=False, rtol=1e-5
+    )
+    (out / "part-00001.parquet").unlink()
+    (out / "_SUCCESS").unlink()
+    assert run([*command, "--resume", "--quiet"]) == 0  # the same dataset: the same plan
+    pd.testing.assert_frame_equal(pd.read_parquet(out), table)
+
+
+def test_a_dataset_without_images_or_a_bad_name_is_refused(hub_folder, tmp_path, trained_run):
+    plain = tmp_path / "plain" / "data"
+    plain.mkdir(parents=True)
+    pd.DataFrame({"text": ["a", "b"]}).to_parquet(plain / "train-00000-of-00001.parquet")
+    out = str(tmp_path / "o")
+    with pytest.raises(InputError, match="no image column \\(columns: text\\)"):
+        app(
+            ["predict", str(trained_run), f"hf:{plain.parent}", "--out", out], standalone_mode=False
+        )
+    with pytest.raises(InputError, match="give a Hugging Face dataset as hf:NAME"):
+        app(["predict", str(trained_run), "hf:a:b:c:d", "--out", out], standalone_mode=False)
+    with pytest.raises(InputError, match="give it alone"):
+        source = f"hf:{hub_folder / 'repo'}:test"
+        app(["predict", str(trained_run), source, source, "--out", out], standalone_mode=False)
