@@ -147,15 +147,40 @@ def listed_files(paths, manifest: str | Path, allow_outside: bool = False) -> li
     return [str(Path(f).resolve()) for f in confined(paths, manifest, allow_outside)]
 
 
+def joined_paths(folder: str, paths: list[str]) -> tuple[list[str], list[int]]:
+    """`os.path.normpath(p if os.path.isabs(p) else folder/p)` for every path, at the speed of
+    Arrow's string kernels: a path already plain (relative, no `.` or `..` part, no doubled or
+    trailing slash) is joined as text, the others one by one. Also returns the positions of
+    the others (a plain path joined to `folder` cannot leave it)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    texts = pa.array(paths, type=pa.large_string())
+    head = os.path.normpath(folder)
+    odd = pc.match_substring_regex(texts, r"(^|/)\.\.?(/|$)|//|^/|/$|^$")
+    if head == ".":
+        joined = texts
+    else:
+        start = pa.scalar("" if head == "/" else head, pa.large_string())
+        joined = pc.binary_join_element_wise(start, texts, pa.scalar("/", pa.large_string()))
+    out = joined.to_pylist()
+    others = pc.indices_nonzero(odd).to_pylist()
+    for k in others:
+        path = paths[k]
+        out[k] = os.path.normpath(path if os.path.isabs(path) else os.path.join(folder, path))
+    return out, others
+
+
 def confined(paths, manifest: str | Path, allow_outside: bool = False) -> list[str]:
     """Each path a manifest lists joined to the manifest's folder and normalised (`..`
     resolved in the text, links not followed); refused where one leaves the folder."""
     manifest = Path(manifest)
     base = str(manifest.resolve().parent)
     prefix = os.path.join(base, "")
-    joined = [os.path.normpath(p if os.path.isabs(p) else prefix + p) for p in map(str, paths)]
+    paths = [str(p) for p in paths]
+    joined, others = joined_paths(base, paths)
     if not allow_outside:
-        outside = [i for i, f in enumerate(joined) if not (f == base or f.startswith(prefix))]
+        outside = [i for i in others if not (joined[i] == base or joined[i].startswith(prefix))]
         if outside:
             raise InputError(
                 f"{manifest}: {rows_text(outside)}: the path ('{paths[outside[0]]}') leads out "

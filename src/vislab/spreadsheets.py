@@ -24,8 +24,12 @@ EXCEL = (".xlsx", ".xlsm")
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """A CSV / TSV / Parquet / Excel table as a DataFrame, with an error naming the file."""
+    """A CSV / TSV / Parquet / Excel table as a DataFrame, with an error naming the file; or
+    the folder of Parquet shards a finished collection job wrote (`vislab predict`, `zero-shot`,
+    `embed` with a folder `--out`)."""
     path = Path(path)
+    if path.is_dir() and (path / "_plan.json").is_file():
+        return _read_shards(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file.")
     suffix = path.suffix.lower()
@@ -41,6 +45,15 @@ def read_table(path: str | Path) -> pd.DataFrame:
     except Exception as error:
         raise InputError(f"{path}: cannot be read as a table ({error}).") from error
     return _numbers_as_numbers(_without_index(frame))
+
+
+def _read_shards(folder: Path) -> pd.DataFrame:
+    if not (folder / "_SUCCESS").is_file():
+        raise InputError(
+            f"{folder}: the job that writes it has not finished (no _SUCCESS): finish it with "
+            "the same command and --resume, then read it."
+        )
+    return pd.read_parquet(folder)
 
 
 def _read_text(path: Path, delimiter: str | None) -> pd.DataFrame:

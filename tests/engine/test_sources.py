@@ -193,3 +193,50 @@ def test_a_long_listing_says_how_many_files_it_has_found(capsys):
         "listing: 13 files so far",
         "listing: 16 files so far",
     ]
+
+
+def test_paths_are_joined_as_os_path_normpath_joins_them():
+    """The fast join of a manifest's paths to its folder agrees with the standard library on
+    random paths (dots, doubled and trailing slashes, absolute ones) and folders."""
+    import os
+    import random
+
+    from vislab.files import joined_paths
+
+    rng = random.Random(0)
+    parts = ["a", "b", ".", "..", "", "c.jpg", "/", "x y", "ü", "...", ".h"]
+    for folder in [".", "/", "/tmp/x", "rel/dir", "rel/../d", "./d/", "/tmp/x/"]:
+        paths = [
+            ("/" if rng.random() < 0.1 else "")
+            + "/".join(rng.choice(parts) for _ in range(rng.randint(1, 5)))
+            for _ in range(2000)
+        ]
+        joined, _ = joined_paths(folder, paths)
+        expected = [os.path.normpath(os.path.join(folder, p)) for p in paths]
+        assert joined == expected
+
+
+def test_a_large_manifest_is_stat_ed_beside_the_work_and_a_lost_helper_changes_nothing(tmp_path):
+    """A manifest of LARGE rows has its files' sizes and times taken in a forked process: the
+    same numbers as taken here, and the same again where that process dies before answering."""
+    import os
+    import signal
+
+    from vislab.engine.sources import LARGE, stat_all
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for k in range(7):
+        (folder / f"{k}.jpg").write_bytes(b"x" * (k + 1))
+    paths = [f"{k % 9}.jpg" for k in range(LARGE)]  # two of the nine are missing
+    pd.DataFrame({"path": paths}).to_csv(folder / "m.csv", index=False)
+    files = [str(folder / p) for p in paths]
+    expected = stat_all(files)
+    assert (expected[0] == -1).sum() == 2 * LARGE // 9
+    for kill in (False, True):
+        listing = list_source([folder / "m.csv"], {".jpg"})
+        assert not isinstance(listing.stats, tuple)  # taken in the background
+        if kill:
+            os.kill(listing.stats.child.pid, signal.SIGKILL)
+        np.testing.assert_array_equal(listing.sizes, expected[0])
+        np.testing.assert_array_equal(listing.mtimes, expected[1])

@@ -4,6 +4,8 @@ job killed twice that resumes to the uninterrupted table."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -70,6 +72,17 @@ def test_windows_as_the_run_predicts_them_with_metadata_and_segments(video_run, 
     single = tmp_path / "windows.csv"
     assert run([*command[:3], "--out", str(single), "--quiet"]) == 0
     assert pd.read_csv(single)[["video_id", "start"]].equals(windows[["video_id", "start"]])
+    # `vislab evaluate` reads the folder of shards as it reads the one file
+    metrics = {}
+    for name, predictions in (("folder", out), ("file", single)):
+        scored = ["evaluate", "video", "--predictions", str(predictions), "--bootstrap", "0"]
+        assert run([*scored, "--out", str(tmp_path / f"{name}.json"), "--quiet"]) == 0
+        metrics[name] = json.loads((tmp_path / f"{name}.json").read_text())["metrics"]
+    values = {name: {k: v["value"] for k, v in found.items()} for name, found in metrics.items()}
+    assert values["folder"] == pytest.approx(values["file"], rel=1e-6)  # float32 vs its text
+    assert values["file"]["top1_accuracy"] > 0
+    (out / "_SUCCESS").unlink()  # an unfinished job's folder is not read as if whole
+    assert run([*scored[:3], str(out), "--out", str(tmp_path / "no.json"), "--quiet"]) == 1
 
 
 def test_unusable_videos_are_skipped_with_their_reason(video_run, tmp_path):

@@ -106,6 +106,10 @@ Seed = Annotated[int, typer.Option(help="Bootstrap seed.")]
 Overrides = Annotated[list[str] | None, typer.Option("--set", help="Override a field: key=value.")]
 ModelSource = Annotated[str, typer.Option(help="CLIP: a save_pretrained folder or a hub name.")]
 BatchSize = Annotated[int, typer.Option(min=1, help="Images per batch.")]
+SOURCES = (
+    "Image (or video) files or folders, WebDataset .tar shards, one manifest (.csv, .parquet, "
+    ".xlsx), or a Hugging Face dataset (hf:NAME, hf:NAME:SPLIT, hf:NAME:CONFIG:SPLIT)."
+)
 ShardSize = Annotated[
     int, typer.Option(min=1, help="Items per shard (a killed job loses one at most).")
 ]

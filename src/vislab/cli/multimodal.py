@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from vislab.cli.common import (
+    SOURCES,
     BatchSize,
     Bootstrap,
     Confidence,
@@ -32,7 +33,7 @@ def zero_shot(
     model: ModelSource,
     source: Annotated[
         list[Path] | None,
-        typer.Argument(help="Image folders or files, or one manifest (.csv/.parquet)."),
+        typer.Argument(help=SOURCES),
     ] = None,
     classes: Annotated[
         list[str] | None,
@@ -98,9 +99,7 @@ def zero_shot(
 
 
 def embed(
-    source: Annotated[
-        list[Path], typer.Argument(help="Image folders or files, or one manifest (.csv/.parquet).")
-    ],
+    source: Annotated[list[Path], typer.Argument(help=SOURCES)],
     model: ModelSource,
     batch_size: BatchSize = 32,
     out: Annotated[

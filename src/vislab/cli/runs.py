@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from vislab.cli.common import (
+    SOURCES,
     Force,
     Overrides,
     Quiet,
@@ -113,7 +114,7 @@ def predict(
     run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")],
     images: Annotated[
         list[Path],
-        typer.Argument(help="Image (or video) files or folders, or one manifest (.csv/.parquet)."),
+        typer.Argument(help=SOURCES),
     ],
     out: Annotated[
         Path,

@@ -87,8 +87,8 @@ def read_plan(folder: Path) -> dict:
         ) from error
 
 
-def check_resumable(saved: dict, plan: Plan, folder: Path) -> None:
-    """Refuse to resume when the job, the shard size or the source is not the saved one."""
+def check_job(saved: dict, plan: Plan, folder: Path) -> None:
+    """Refuse to resume another job or shard size into `folder`."""
     if saved.get("job") != plan.job:
         changed = sorted(
             k
@@ -106,6 +106,10 @@ def check_resumable(saved: dict, plan: Plan, folder: Path) -> None:
             f"{folder} was planned with --shard-size {saved['shard_size']}, not "
             f"{plan.shard_size}: resume with the same shard size."
         )
+
+
+def check_source(saved: dict, plan: Plan, folder: Path) -> None:
+    """Refuse a source that changed since the plan, naming what changed."""
     if saved["fingerprint"] != plan.fingerprint():
         changes = source_changes(saved, plan.listing)
         raise InputError(

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from vislab.engine.loop import POSITION, Device, Items, Job, run_shard
-from vislab.engine.plan import PLAN_FILE, Plan, check_resumable, read_plan, write_plan
+from vislab.engine.plan import PLAN_FILE, Plan, check_job, check_source, read_plan, write_plan
 from vislab.engine.shards import (
     SKIPPED_COLUMNS,
     SKIPPED_PARTS,
@@ -78,7 +78,7 @@ def run_job(job: Job, listing: Listing, out: str | Path, settings: Settings, ide
             f"{getattr(job, 'unit', 'images')} reads them as files: extract the archives first."
         )
     plan = Plan(listing, settings.shard_size, {**identity, **listing.identity})
-    _start_or_resume(folder, plan, settings.resume)
+    check = _start_or_resume(folder, plan, settings.resume)
     done = done_shards(folder, plan.shards)
     todo = [k for k in range(plan.shards) if k not in done]
     if done:
@@ -88,9 +88,12 @@ def run_job(job: Job, listing: Listing, out: str | Path, settings: Settings, ide
     schema = _metadata_schema(listing.frame)
     with Progress(int(remaining), job.what, getattr(job, "unit", "images")) as progress:
         for shard in todo:
-            _one_shard(job, device, plan, folder, shard, settings, schema, progress)
+            _one_shard(job, device, plan, folder, shard, settings, schema, progress, check)
+            check = None  # checked before the first shard was written
             done.add(shard)
             write_progress(folder, done, plan.shards, plan.count, started)
+    if check is not None:
+        check()
     skipped = finish(folder, plan.shards)
     rows = _count_rows(folder, plan.shards)
     listed = out.with_name(f"{out.stem}_skipped.csv") if one_file else folder / "_skipped.csv"
@@ -104,12 +107,16 @@ def _holds_something(path: Path) -> bool:
     return path.is_file() or (path.is_dir() and not set(path.iterdir()) <= temporary_files(path))
 
 
-def _start_or_resume(folder: Path, plan: Plan, resume: bool) -> None:
+def _start_or_resume(folder: Path, plan: Plan, resume: bool):
+    """A new job planned; or a job resumed, its job and shard size checked, and returned: the
+    check of its source, run before anything new is written (the source's files are still
+    being stat-ed in a thread; the first shard is computed meanwhile). None for a new job."""
     for stale in temporary_files(folder) | temporary_files(folder / SKIPPED_PARTS):
         stale.unlink()  # half-written by a killed job: never renamed, never done
     if resume and (folder / PLAN_FILE).is_file():
-        check_resumable(read_plan(folder), plan, folder)
-        return
+        saved = read_plan(folder)
+        check_job(saved, plan, folder)
+        return lambda: check_source(saved, plan, folder)
     if _holds_something(folder):
         raise InputError(
             f"{folder} exists and is not a vislab job ({PLAN_FILE} is missing): give a new --out."
@@ -117,9 +124,10 @@ def _start_or_resume(folder: Path, plan: Plan, resume: bool) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     write_plan(folder, plan)
     note(f"planned {plan.count} items in {plan.shards} shard(s) of {plan.shard_size}: {folder}")
+    return None
 
 
-def _one_shard(job, device, plan, folder, shard, settings, schema, progress) -> None:
+def _one_shard(job, device, plan, folder, shard, settings, schema, progress, check) -> None:
     start, stop = plan.bounds(shard)
     items = plan.listing.frame.iloc[start:stop]  # the index: each item's place in the source
     columns = [c for c in getattr(job, "item_columns", ()) if c in items.columns]
@@ -131,6 +139,8 @@ def _one_shard(job, device, plan, folder, shard, settings, schema, progress) -> 
     table = _typed(job.table(rows, items), schema)
     positions = [k for k, _ in skipped]
     bad = items.iloc[positions][["id", "path"]].assign(reason=[why for _, why in skipped])
+    if check is not None:
+        check()  # a resumed job's source is the planned one: only then is a shard written
     write_shard(folder, shard, table, bad.reindex(columns=SKIPPED_COLUMNS))
 
 

@@ -26,6 +26,7 @@ from vislab.engine.archives import ARCHIVE_SUFFIX, Archives, expand, is_archive
 from vislab.engine.hub import HubImages, is_hub_source
 from vislab.errors import InputError
 
+LARGE = 100_000  # items: a listing that takes a noticeable while says what it is doing
 MANIFEST_SUFFIXES = {".csv", ".tsv", ".txt", ".parquet", ".pq", ".xlsx"}
 
 
@@ -33,16 +34,30 @@ MANIFEST_SUFFIXES = {".csv", ".tsv", ".txt", ".parquet", ".pq", ".xlsx"}
 class Listing:
     """The items: `frame` has `id`, `path` (as listed) and metadata columns; `base` is the
     folder relative paths are read from; `sizes` and `mtimes` per item (-1 for a missing
-    file), the fingerprint."""
+    file), the fingerprint: `stats` holds them, or the `Stating` of a process taking them (a
+    million files take a second or two to stat; a resumed job computes its first shard
+    meanwhile, and whatever reads them waits)."""
 
     frame: pd.DataFrame
     base: Path
-    sizes: np.ndarray
-    mtimes: np.ndarray
+    stats: tuple[np.ndarray, np.ndarray] | Stating
     description: str
     archives: Archives | None = None  # where items inside tar archives lie
     dataset: HubImages | None = None  # a Hugging Face dataset's rows, read by row
     identity: dict = field(default_factory=dict)  # what names the source beyond its items
+
+    @property
+    def sizes(self) -> np.ndarray:
+        return self._stats()[0]
+
+    @property
+    def mtimes(self) -> np.ndarray:
+        return self._stats()[1]
+
+    def _stats(self) -> tuple[np.ndarray, np.ndarray]:
+        if not isinstance(self.stats, tuple):
+            self.stats = self.stats.result()
+        return self.stats
 
     def files(self, start: int, stop: int) -> list:
         """The files of items [start, stop) to open: paths, or `Member`s of archives."""
@@ -95,8 +110,7 @@ def list_source(items: list[str | Path], suffixes: set[str], folder_labels=False
     frame = pd.DataFrame({"id": paths, "path": paths})
     if any(label is not None for label in labels):
         frame["label"] = labels
-    sizes, mtimes = stat_all(paths)
-    return Listing(frame, Path.cwd(), sizes, mtimes, described)
+    return Listing(frame, Path.cwd(), stat_in_background(paths), described)
 
 
 def _with_archives(paths: list[str], labels: list, suffixes: set[str], described: str):
@@ -108,7 +122,7 @@ def _with_archives(paths: list[str], labels: list, suffixes: set[str], described
     _, archive_times = stat_all(archives.names)
     sizes[inside] = archives.sizes[inside]
     mtimes[inside] = archive_times[archives.index[inside]] if len(archives.names) else []
-    return Listing(frame, Path.cwd(), sizes, mtimes, described, archives)
+    return Listing(frame, Path.cwd(), (sizes, mtimes), described, archives)
 
 
 def _from_hub(items: list) -> Listing:
@@ -119,7 +133,7 @@ def _from_hub(items: list) -> Listing:
     frame, images, identity = load(str(items[0]))
     unknown = np.full(len(frame), -1, dtype=np.int64)  # the dataset's fingerprint stands in
     return Listing(
-        frame, Path.cwd(), unknown, unknown.copy(), str(items[0]), None, images, identity
+        frame, Path.cwd(), (unknown, unknown.copy()), str(items[0]), None, images, identity
     )
 
 
@@ -161,24 +175,67 @@ def _class_folders(root: Path, paths: list[str]) -> list[str | None]:
     return [p[0] for p in parts]
 
 
+def stat_in_background(paths: list[str]) -> Stating | tuple:
+    """`stat_all(paths)` beside the work that follows: for many files in a forked process
+    (which shares the list without copying it, and does not contend for this one's GIL), else
+    at once."""
+    import multiprocessing
+    import sys
+
+    if len(paths) < LARGE or not sys.platform.startswith("linux"):
+        return stat_all(paths)
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_stat_into, args=(paths, send), daemon=True)
+    child.start()
+    send.close()
+    return Stating(receive, child, paths)
+
+
+def _stat_into(paths: list[str], send) -> None:
+    for column in stat_all(paths):
+        send.send_bytes(column.tobytes())
+
+
+@dataclass
+class Stating:
+    """The sizes and modification times a forked process is taking."""
+
+    receive: object
+    child: object
+    paths: list[str]
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        try:
+            found = tuple(np.frombuffer(self.receive.recv_bytes(), np.int64) for _ in range(2))
+        except (EOFError, OSError):  # the process died (killed, out of memory)
+            found = ()
+        self.child.join()
+        self.receive.close()
+        if len(found) != 2 or any(len(column) != len(self.paths) for column in found):
+            return stat_all(self.paths)  # taken here instead
+        return found
+
+
 def stat_all(paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Per path (absolute, or from the working folder) its size and modification time (ns);
     -1 and -1 where there is no file."""
-    sizes = np.full(len(paths), -1, dtype=np.int64)
-    mtimes = np.full(len(paths), -1, dtype=np.int64)
-    for k, path in enumerate(paths):
+    sizes, mtimes = [], []
+    stat = os.stat
+    for path in paths:
         try:
-            found = os.stat(path)
+            found = stat(path)
         except OSError:
+            sizes.append(-1), mtimes.append(-1)
             continue
-        sizes[k], mtimes[k] = found.st_size, found.st_mtime_ns
-    return sizes, mtimes
+        sizes.append(found.st_size), mtimes.append(found.st_mtime_ns)
+    return np.array(sizes, dtype=np.int64), np.array(mtimes, dtype=np.int64)
 
 
 def from_manifest(manifest: Path) -> Listing:
     """A manifest's rows: `path` joined to the manifest's folder (inside it), `id` its own or
     the path as written, every other column as metadata."""
-    from vislab.files import confined, rows_text
+    from vislab.files import confined, joined_paths, rows_text
     from vislab.spreadsheets import read_table
 
     frame = read_table(manifest)
@@ -189,7 +246,13 @@ def from_manifest(manifest: Path) -> Listing:
     if len(empty):
         raise InputError(f"{manifest}: empty 'path' on {rows_text(empty)}: fill or drop them.")
     paths = frame["path"].astype(str)
-    files = confined(paths.tolist(), manifest)  # refuses a path that leaves the folder
+    written = paths.tolist()
+    files = confined(written, manifest)  # refuses a path that leaves the folder
+    if len(frame) >= LARGE:
+        from vislab.progress import note
+
+        note(f"{manifest}: {len(frame):,} rows read; checking their files")
+    stats = stat_in_background(files)  # the fingerprint, taken while the rest goes on
     if "id" in frame.columns:
         repeated = frame["id"][frame["id"].duplicated()].astype(str).unique()[:5].tolist()
         if repeated:
@@ -198,10 +261,8 @@ def from_manifest(manifest: Path) -> Listing:
     else:
         repeat = paths.groupby(paths).cumcount()
         ids = paths.where(repeat == 0, paths + "#" + (repeat + 1).astype(str))
-    folder = os.path.join(str(manifest.parent), "")
-    shown = [os.path.normpath(p if os.path.isabs(p) else folder + p) for p in paths]
+    shown, _ = joined_paths(str(manifest.parent), written)  # from where the command runs
     frame = frame.drop(columns="path")
     frame.insert(0, "path", shown)
     frame.insert(0, "id", ids.to_numpy())
-    sizes, mtimes = stat_all(files)
-    return Listing(frame.reset_index(drop=True), Path.cwd(), sizes, mtimes, f"manifest {manifest}")
+    return Listing(frame.reset_index(drop=True), Path.cwd(), stats, f"manifest {manifest}")
