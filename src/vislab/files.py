@@ -174,21 +174,31 @@ def joined_paths(folder: str, paths: list[str]) -> tuple[list[str], list[int]]:
 def confined(paths, manifest: str | Path, allow_outside: bool = False) -> list[str]:
     """Each path a manifest lists joined to the manifest's folder and normalised (`..`
     resolved in the text, links not followed); refused where one leaves the folder."""
-    manifest = Path(manifest)
-    base = str(manifest.resolve().parent)
-    prefix = os.path.join(base, "")
+    base = str(Path(manifest).resolve().parent)
     paths = [str(p) for p in paths]
     joined, others = joined_paths(base, paths)
     if not allow_outside:
-        outside = [i for i in others if not (joined[i] == base or joined[i].startswith(prefix))]
-        if outside:
-            raise InputError(
-                f"{manifest}: {rows_text(outside)}: the path ('{paths[outside[0]]}') leads out "
-                f"of the manifest's folder {base}. Move the images under it, or set "
-                "data.allow_outside_root: true if the manifest is yours and these are the files "
-                "you mean."
-            )
+        refuse_outside(paths, others, manifest)
     return joined
+
+
+def refuse_outside(paths: list[str], positions, manifest: str | Path) -> None:
+    """Refuse a manifest whose path at one of `positions` (the paths that are not plain, as
+    `joined_paths` gives them) leads out of the manifest's folder."""
+    base = str(Path(manifest).resolve().parent)
+    prefix = os.path.join(base, "")
+    outside = []
+    for k in positions:
+        found = os.path.normpath(os.path.join(base, paths[k]))
+        if found != base and not found.startswith(prefix):
+            outside.append(k)
+    if outside:
+        raise InputError(
+            f"{manifest}: {rows_text(outside)}: the path ('{paths[outside[0]]}') leads out of "
+            f"the manifest's folder {base}. Move the images under it, or set "
+            "data.allow_outside_root: true if the manifest is yours and these are the files "
+            "you mean."
+        )
 
 
 def is_inside(file: str, folder: Path) -> bool:

@@ -45,15 +45,25 @@ def hub_folder(tmp_path_factory):
     table = {"image": images, **{c: [r[c] for r in rows] for c in ("id", "site", "caption")}}
     dataset = datasets.Dataset.from_dict(table, features=features)
     (root / "repo" / "data").mkdir(parents=True)
-    dataset.to_parquet(str(root / "repo" / "data" / "test-00000-of-00001.parquet"))
+    for k, rows in enumerate((range(0, 7), range(7, 12))):  # two files, row groups of 3
+        name = root / "repo" / "data" / f"test-0000{k}-of-00002.parquet"
+        dataset.select(rows).to_parquet(str(name), batch_size=3)
     return root
 
 
-def test_a_dataset_predicts_as_its_images_on_disk(trained_run, hub_folder, tmp_path):
+def test_a_parquet_dataset_is_read_in_place_as_its_images_on_disk(
+    trained_run, hub_folder, tmp_path
+):
+    from vislab.engine.hub import ParquetImages
+    from vislab.engine.sources import list_source
+
     source = f"hf:{hub_folder / 'repo'}:test"
+    listing = list_source([source], {".png"})
+    assert isinstance(listing.dataset, ParquetImages)  # not prepared: read from its files
+    assert len(listing.identity["data_files"]) == 2
     out = tmp_path / "out"
     command = ["predict", str(trained_run), source, "--out", str(out), "--shard-size", "5"]
-    assert run([*command, "--quiet"]) == 0
+    assert run([*command, "--workers", "2", "--quiet"]) == 0
     table = pd.read_parquet(out)
     assert table["id"].tolist() == [f"img-{k:02d}" for k in range(12) if k != 5]
     assert table["path"].iloc[0] == f"{source}/0"
@@ -72,6 +82,47 @@ def test_a_dataset_predicts_as_its_images_on_disk(trained_run, hub_folder, tmp_p
     (out / "_SUCCESS").unlink()
     assert run([*command, "--resume", "--quiet"]) == 0  # the same dataset: the same plan
     pd.testing.assert_frame_equal(pd.read_parquet(out), table)
+
+
+def test_a_changed_data_file_is_another_dataset(trained_run, hub_folder, tmp_path):
+    import os
+    import shutil
+
+    repo = tmp_path / "repo"
+    shutil.copytree(hub_folder / "repo", repo)
+    out = tmp_path / "out"
+    command = ["predict", str(trained_run), f"hf:{repo}:test", "--out", str(out)]
+    assert run([*command, "--shard-size", "5", "--quiet"]) == 0
+    (out / "part-00001.parquet").unlink()
+    (out / "_SUCCESS").unlink()
+    data = next((repo / "data").iterdir())
+    os.utime(data, ns=(data.stat().st_atime_ns, data.stat().st_mtime_ns + 10**9))
+    with pytest.raises(InputError, match="data_files"):
+        app([*command, "--shard-size", "5", "--resume", "--quiet"], standalone_mode=False)
+
+
+def test_a_dataset_of_another_format_is_prepared_and_read_by_row(trained_run, tmp_path):
+    """An image folder (`datasets`' imagefolder builder) is prepared in the cache: the same
+    predictions as the folder read by vislab itself."""
+    from tests.conftest import make_image_folder
+    from vislab.engine.hub import HubImages
+    from vislab.engine.sources import list_source
+
+    folder = make_image_folder(tmp_path / "images", per_class=3)
+    listing = list_source([f"hf:{folder}"], {".png"})
+    assert isinstance(listing.dataset, HubImages) and "dataset_fingerprint" in listing.identity
+    out, files = tmp_path / "hub.csv", tmp_path / "files.csv"
+    assert run(["predict", str(trained_run), f"hf:{folder}", "--out", str(out), "--quiet"]) == 0
+    assert run(["predict", str(trained_run), str(folder), "--out", str(files), "--quiet"]) == 0
+    found, expected = pd.read_csv(out), pd.read_csv(files)
+    assert len(found) == 9 and "label" in found.columns
+    # datasets orders an image folder by its own rule: the same rows of scores, in any order
+    pd.testing.assert_frame_equal(_scores(found), _scores(expected), check_dtype=False)
+
+
+def _scores(table: pd.DataFrame) -> pd.DataFrame:
+    scores = sorted(c for c in table.columns if c.startswith("score_"))
+    return table[scores].round(5).sort_values(scores).reset_index(drop=True)
 
 
 def test_a_dataset_without_images_or_a_bad_name_is_refused(hub_folder, tmp_path, trained_run):

@@ -10,12 +10,10 @@ is refused too.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from vislab.engine.sources import Listing
@@ -43,14 +41,7 @@ class Plan:
         return shard * self.shard_size, min((shard + 1) * self.shard_size, self.count)
 
     def fingerprint(self) -> str:
-        return fingerprint(self.listing)
-
-
-def fingerprint(listing: Listing) -> str:
-    digest = hashlib.sha256()
-    for column in (listing.frame["path"].astype(str), listing.sizes, listing.mtimes):
-        digest.update(pd.util.hash_array(np.asarray(column, dtype=object)).tobytes())
-    return digest.hexdigest()
+        return self.listing.fingerprint()
 
 
 def write_plan(folder: Path, plan: Plan) -> None:

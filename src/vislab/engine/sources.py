@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from vislab.engine.archives import ARCHIVE_SUFFIX, Archives, expand, is_archive
-from vislab.engine.hub import HubImages, is_hub_source
+from vislab.engine.hub import HubImages, ParquetImages, is_hub_source
 from vislab.errors import InputError
 
 LARGE = 100_000  # items: a listing that takes a noticeable while says what it is doing
@@ -43,8 +43,16 @@ class Listing:
     stats: tuple[np.ndarray, np.ndarray] | Stating
     description: str
     archives: Archives | None = None  # where items inside tar archives lie
-    dataset: HubImages | None = None  # a Hugging Face dataset's rows, read by row
+    dataset: HubImages | ParquetImages | None = None  # a Hugging Face dataset, read by row
     identity: dict = field(default_factory=dict)  # what names the source beyond its items
+    digested: str | None = None  # the fingerprint, where the process taking the stats made it
+
+    def fingerprint(self) -> str:
+        """sha256 over every item's path (as listed), size and modification time."""
+        self._stats()
+        if self.digested is None:
+            self.digested = digest(self.frame["path"].astype(str), self.sizes, self.mtimes)
+        return self.digested
 
     @property
     def sizes(self) -> np.ndarray:
@@ -56,7 +64,8 @@ class Listing:
 
     def _stats(self) -> tuple[np.ndarray, np.ndarray]:
         if not isinstance(self.stats, tuple):
-            self.stats = self.stats.result()
+            sizes, mtimes, self.digested = self.stats.result()
+            self.stats = (sizes, mtimes)
         return self.stats
 
     def files(self, start: int, stop: int) -> list:
@@ -193,8 +202,21 @@ def stat_in_background(paths: list[str]) -> Stating | tuple:
 
 
 def _stat_into(paths: list[str], send) -> None:
-    for column in stat_all(paths):
-        send.send_bytes(column.tobytes())
+    """In the forked process: the paths' stats, and the fingerprint (the paths are the
+    listing's own)."""
+    sizes, mtimes = stat_all(paths)
+    send.send_bytes(sizes.tobytes())
+    send.send_bytes(mtimes.tobytes())
+    send.send_bytes(digest(paths, sizes, mtimes).encode())
+
+
+def digest(paths, sizes: np.ndarray, mtimes: np.ndarray) -> str:
+    import hashlib
+
+    found = hashlib.sha256()
+    for column in (paths, sizes, mtimes):
+        found.update(pd.util.hash_array(np.asarray(column, dtype=object)).tobytes())
+    return found.hexdigest()
 
 
 @dataclass
@@ -205,16 +227,19 @@ class Stating:
     child: object
     paths: list[str]
 
-    def result(self) -> tuple[np.ndarray, np.ndarray]:
+    def result(self) -> tuple[np.ndarray, np.ndarray, str | None]:
+        """(sizes, mtimes, fingerprint); where the process died (killed, out of memory) the
+        stats taken here instead, and no fingerprint."""
         try:
-            found = tuple(np.frombuffer(self.receive.recv_bytes(), np.int64) for _ in range(2))
-        except (EOFError, OSError):  # the process died (killed, out of memory)
-            found = ()
+            found = [np.frombuffer(self.receive.recv_bytes(), np.int64) for _ in range(2)]
+            found.append(self.receive.recv_bytes().decode())
+        except (EOFError, OSError):
+            found = []
         self.child.join()
         self.receive.close()
-        if len(found) != 2 or any(len(column) != len(self.paths) for column in found):
-            return stat_all(self.paths)  # taken here instead
-        return found
+        if len(found) != 3 or any(len(column) != len(self.paths) for column in found[:2]):
+            return (*stat_all(self.paths), None)
+        return tuple(found)
 
 
 def stat_all(paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -235,7 +260,7 @@ def stat_all(paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
 def from_manifest(manifest: Path) -> Listing:
     """A manifest's rows: `path` joined to the manifest's folder (inside it), `id` its own or
     the path as written, every other column as metadata."""
-    from vislab.files import confined, joined_paths, rows_text
+    from vislab.files import joined_paths, refuse_outside, rows_text
     from vislab.spreadsheets import read_table
 
     frame = read_table(manifest)
@@ -247,21 +272,23 @@ def from_manifest(manifest: Path) -> Listing:
         raise InputError(f"{manifest}: empty 'path' on {rows_text(empty)}: fill or drop them.")
     paths = frame["path"].astype(str)
     written = paths.tolist()
-    files = confined(written, manifest)  # refuses a path that leaves the folder
+    shown, odd = joined_paths(str(manifest.parent), written)  # opened from where the command runs
+    refuse_outside(written, odd, manifest)  # a plain relative path cannot leave the folder
     if len(frame) >= LARGE:
         from vislab.progress import note
 
         note(f"{manifest}: {len(frame):,} rows read; checking their files")
-    stats = stat_in_background(files)  # the fingerprint, taken while the rest goes on
+    stats = stat_in_background(shown)  # the fingerprint, taken while the rest goes on
     if "id" in frame.columns:
-        repeated = frame["id"][frame["id"].duplicated()].astype(str).unique()[:5].tolist()
+        repeated = []
+        if not frame["id"].is_unique:
+            repeated = frame["id"][frame["id"].duplicated()].astype(str).unique()[:5].tolist()
         if repeated:
             raise InputError(f"{manifest}: the 'id' column repeats {repeated}; ids must be unique.")
         ids = frame.pop("id").astype(str)
     else:
         repeat = paths.groupby(paths).cumcount()
         ids = paths.where(repeat == 0, paths + "#" + (repeat + 1).astype(str))
-    shown, _ = joined_paths(str(manifest.parent), written)  # from where the command runs
     frame = frame.drop(columns="path")
     frame.insert(0, "path", shown)
     frame.insert(0, "id", ids.to_numpy())
