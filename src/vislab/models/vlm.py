@@ -1,0 +1,140 @@
+"""Vision-language models that answer with a code: loaded through transformers' Auto classes
+(`AutoModelForImageTextToText`, `AutoProcessor` and the processor's chat template), and each
+code's answer scored instead of generated.
+
+For one image and one prompt, the model reads the image and the prompt once (the prefix, its
+key-value cache kept), and the answers (each code's name followed by the end of the model's
+turn) are then read behind that cache as one batch: an answer's log-probability is the sum of
+its tokens' log-probabilities. No text is generated, so no answer fails to parse, and the same
+inputs give the same scores. The answer's tokens are those the chat template gives the
+assistant's turn holding it (what the model would have to write), cut after the end of turn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from vislab.errors import InputError
+
+TURN_ENDS = ("<|im_end|>", "<end_of_utterance>", "<end_of_turn>", "<|eot_id|>", "<|end|>")
+
+
+@dataclass
+class VisionLanguageModel:
+    model: Any
+    processor: Any
+    name: str
+
+
+def load_vlm(name: str) -> VisionLanguageModel:
+    """A saved folder or a Hub name of an image-text-to-text model, with its processor; an
+    error that says what the folder holds and what is needed otherwise."""
+    import transformers as T
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING
+
+    try:
+        config = T.AutoConfig.from_pretrained(name)
+    except (OSError, ValueError) as error:
+        raise InputError(
+            f"{name}: not a model folder or Hub name transformers can read ({error})."
+        ) from None
+    if type(config) not in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING:
+        raise InputError(
+            f"{name}: a {config.model_type} model, not an image-text-to-text one: give a model "
+            "that transformers' AutoModelForImageTextToText loads (Qwen2/2.5/3-VL, SmolVLM, "
+            "Idefics3, PaliGemma, Gemma 3, LLaVA-OneVision, ...)."
+        )
+    processor = T.AutoProcessor.from_pretrained(name)
+    if not getattr(processor, "chat_template", None):
+        raise InputError(
+            f"{name}: the processor has no chat template, so vislab cannot word the codebook as "
+            "the model was trained to read it: use the model's chat (instruct) version."
+        )
+    model = T.AutoModelForImageTextToText.from_pretrained(name).eval()
+    return VisionLanguageModel(model, processor, str(name))
+
+
+def messages(prompt: str, images: int = 1) -> list[dict]:
+    """One user turn: the image(s), then the prompt."""
+    content = [{"type": "image"} for _ in range(images)]
+    return [{"role": "user", "content": [*content, {"type": "text", "text": prompt}]}]
+
+
+def answer_tokens(processor, turn: list[dict], answers: list[str]) -> list[list[int]]:
+    """Each answer's tokens as they follow the generation prompt in the assistant's turn,
+    through the end of that turn."""
+    tokenizer = processor.tokenizer
+    asked = processor.apply_chat_template(turn, add_generation_prompt=True)
+    before = tokenizer(asked, add_special_tokens=False)["input_ids"]
+    ends = {tokenizer.eos_token_id, *tokenizer.convert_tokens_to_ids(list(TURN_ENDS))}
+    ends.discard(tokenizer.unk_token_id)
+    found = []
+    for answer in answers:
+        reply = {"role": "assistant", "content": [{"type": "text", "text": answer}]}
+        whole = processor.apply_chat_template([*turn, reply])
+        tokens = tokenizer(whole, add_special_tokens=False)["input_ids"]
+        if tokens[: len(before)] != before:
+            raise InputError(
+                f"the chat template words the answer '{answer}' so that the prompt before it "
+                "changes: vislab cannot score it."
+            )
+        tokens = tokens[len(before) :]
+        stop = next((k for k, t in enumerate(tokens) if t in ends), len(tokens) - 1)
+        found.append(tokens[: stop + 1])
+    return found
+
+
+@torch.inference_mode()
+def answer_log_probs(vlm: VisionLanguageModel, image, prompt: str, answers) -> np.ndarray:
+    """log P(answer | image, prompt) for every answer (a list of token lists), the image and
+    prompt read once."""
+    model, processor = vlm.model, vlm.processor
+    turn = messages(prompt)
+    text = processor.apply_chat_template(turn, add_generation_prompt=True)
+    inputs = processor(text=[text], images=[[image]], return_tensors="pt").to(model.device)
+    prefix = model(**inputs, use_cache=True)
+    first = torch.log_softmax(prefix.logits[0, -1].float(), dim=-1)
+    count, longest = len(answers), max(len(a) for a in answers)
+    pad = processor.tokenizer.pad_token_id or 0
+    ids = torch.full((count, longest), pad, dtype=torch.long)
+    for k, tokens in enumerate(answers):
+        ids[k, : len(tokens)] = torch.tensor(tokens)
+    cache = getattr(prefix, "cache", None) or prefix.past_key_values  # renamed in transformers 5
+    cache.batch_repeat_interleave(count)
+    length = inputs["input_ids"].shape[1]
+    steps = torch.arange(length, length + longest, device=model.device)
+    mask = torch.ones(count, length + longest, dtype=torch.long, device=model.device)
+    after = model(
+        input_ids=ids.to(model.device),
+        **{_cache_keyword(model): cache},
+        attention_mask=mask,
+        position_ids=_positions(model, steps, count),
+        cache_position=steps,
+    )
+    rest = torch.log_softmax(after.logits.float(), dim=-1)
+    scores = []
+    for k, tokens in enumerate(answers):
+        total = first[tokens[0]] + sum(rest[k, t - 1, tokens[t]] for t in range(1, len(tokens)))
+        scores.append(float(total))
+    return np.array(scores)
+
+
+def _cache_keyword(model) -> str:
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def _positions(model, steps: torch.Tensor, count: int) -> torch.Tensor:
+    """The answers' positions after the prefix: plain ones, or for models with multimodal
+    rotary positions (Qwen2/2.5/3-VL) the prefix's offset added on all three axes."""
+    inner = getattr(model, "model", None)
+    deltas = getattr(inner, "rope_deltas", None)
+    positions = steps.view(1, -1).expand(count, -1)
+    if deltas is None:
+        return positions
+    return (positions + deltas.view(-1)[0]).unsqueeze(0).expand(3, -1, -1)
