@@ -88,6 +88,9 @@ def zero_shot(
         table = _read_back(out)
     if record_file is not None:
         write_json(record_file, record)
+    elif "prompt_stability" in record:  # a folder: beside the provenance in _progress.json
+        progress = json.loads((out / "_progress.json").read_text())
+        write_json(out / "_progress.json", {**progress, "provenance": record})
     counts = table["prediction"].astype(str).value_counts()  # a CSV read back: "0" is 0
     for name in record["classes"]:
         say(f"  {name:<18} {int(counts.get(name, 0))} images")
@@ -96,6 +99,67 @@ def zero_shot(
     if report:
         print_metrics(write_zero_shot_report(report, table, record, group_by or [], bootstrap))
         say(f"report: {report / 'report.html'}")
+
+
+def code(
+    source: Annotated[list[Path], typer.Argument(help=SOURCES)],
+    codebook: Annotated[
+        Path, typer.Option(help="The codebook the coding page shows (codes: name, definition).")
+    ],
+    model: Annotated[
+        str, typer.Option(help="An image-text-to-text model: a save_pretrained folder or a name.")
+    ],
+    prompt: Annotated[
+        list[Path] | None,
+        typer.Option(help="A prompt template with {codes} (and {question}); repeat to compare."),
+    ] = None,
+    out: Annotated[
+        Path, typer.Option(help="Predictions file (.csv, .parquet) or a folder of shards.")
+    ] = Path("coded.csv"),
+    shard_size: ShardSize = 10_000,
+    resume: Resume = False,
+    batch_size: BatchSize = 8,
+    workers: Annotated[int, typer.Option(min=0, help="Processes decoding images.")] = 0,
+    bootstrap: Bootstrap = 1000,
+    force: Force = False,
+    quiet: Quiet = False,
+) -> None:
+    """Code images from the codebook with a vision-language model: each code's answer scored
+    (score_<code>, prediction), and what made them (model, codebook, prompts) in a .json
+    beside a file or in the folder's _progress.json."""
+    set_quiet(quiet)
+    from vislab.cli.runs import _read_back, say_skipped
+    from vislab.engine.run import Settings, is_file_output
+    from vislab.files import write_json
+    from vislab.tasks.coding import code_collection, prompt_stability
+
+    record_file = out.with_suffix(".json") if is_file_output(out) else None
+    if record_file is not None:
+        fresh_outputs(out, record_file, force=force or resume)
+    settings = Settings(shard_size, resume, batch_size, workers, replace=force)
+    outcome, record = code_collection(source, codebook, model, prompt or [], out, settings)
+    say_skipped(outcome)
+    table = _read_back(out)
+    if len(record["prompts"]) > 1:
+        record["prompt_stability"] = stability = prompt_stability(
+            table, len(record["prompts"]), bootstrap
+        )
+        alpha = stability["krippendorff_alpha"]
+        shown = f"{alpha['value']:.3f}" if alpha["value"] is not None else alpha["undefined"]
+        say(
+            f"across {len(record['prompts'])} prompts: Krippendorff's alpha {shown}; the code "
+            f"changes with the wording for {stability['share_changed']:.1%} of the images"
+        )
+    if record_file is not None:
+        write_json(record_file, record)
+    elif "prompt_stability" in record:  # a folder: beside the provenance in _progress.json
+        progress = json.loads((out / "_progress.json").read_text())
+        write_json(out / "_progress.json", {**progress, "provenance": record})
+    counts = table["prediction"].astype(str).value_counts()
+    for name in record["codes"]:
+        say(f"  {name:<18} {int(counts.get(name, 0))} images")
+    where = f" and {record_file} (model, codebook, prompts, versions)" if record_file else ""
+    say(f"wrote {out} ({len(table)} images){where}")
 
 
 def embed(
@@ -287,5 +351,6 @@ def register(app: typer.Typer) -> None:
     app.command("zero-shot")(zero_shot)
     app.command()(embed)
     app.command("linear-probe")(linear_probe)
+    app.command("code")(code)
     app.command()(retrieval)
     app.command()(caption)

@@ -15,8 +15,8 @@ Optional: `item_columns` (source columns `read` takes as keywords besides the fi
 source has them: a video's `start`, `end` and `fps`), `unit` (what an item is, in the
 progress: "images" unless said), `reads_archives` (False: items inside tar archives refused),
 `file_suffixes` (the `--out` suffixes that make one file, when not only .csv and .parquet),
-`as_file(frame)` (the one-file form of the joined shards) and `write_file(out, frame)`
-(writing it, e.g. as COCO results).
+`as_file(frame)` (the one-file form of the joined shards), `write_file(out, frame)`
+(writing it, e.g. as COCO results) and `provenance` (a dict kept in `_progress.json`).
 """
 
 from __future__ import annotations

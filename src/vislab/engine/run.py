@@ -91,7 +91,8 @@ def run_job(job: Job, listing: Listing, out: str | Path, settings: Settings, ide
             _one_shard(job, device, plan, folder, shard, settings, schema, progress, check)
             check = None  # checked before the first shard was written
             done.add(shard)
-            write_progress(folder, done, plan.shards, plan.count, started)
+            extra = {"provenance": job.provenance} if getattr(job, "provenance", None) else None
+            write_progress(folder, done, plan.shards, plan.count, started, extra)
     if check is not None:
         check()
     skipped = finish(folder, plan.shards)
