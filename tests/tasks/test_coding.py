@@ -142,3 +142,38 @@ def test_prompt_stability_is_vislab_agreement_on_varied_codes(tmp_path):
         assert found["krippendorff_alpha"]["value"] == pytest.approx(expected)
         assert 0 < found["krippendorff_alpha"]["value"] < 1
         assert found["share_changed"] == pytest.approx((table.nunique(axis=1) > 1).mean())
+
+
+def test_a_coding_job_killed_twice_resumes_to_the_uninterrupted_table(collection, tmp_path):
+    from tests.engine.test_resume import kill_and_resume
+
+    images, codebook = collection
+    model = str(save_tiny_qwen2_vl(tmp_path / "qwen"))
+    command = ["code", str(images), "--codebook", str(codebook), "--model", model]
+    command += ["--shard-size", "2", "--batch-size", "1", "--quiet"]
+    whole, out = tmp_path / "whole", tmp_path / "killed"
+    assert run([*command, "--out", str(whole)]) == 0
+    kill_and_resume([*command, "--out", str(out)], tmp_path, out, shards=5, kills=2)
+    found, expected = pd.read_parquet(out), pd.read_parquet(whole)
+    assert found[["id", "prediction"]].equals(expected[["id", "prediction"]])
+    pd.testing.assert_frame_equal(found, expected, check_exact=False, rtol=1e-5, atol=1e-6)
+
+
+def test_the_estimate_carries_what_coded_the_collection(model, collection, tmp_path):
+    """`vislab estimate` over the coded collection (a file, and a folder of shards) records
+    the model, the codebook and the prompts that made the codes."""
+    images, codebook = collection
+    command = ["code", str(images), "--codebook", str(codebook), "--model", model, "--quiet"]
+    for out in (tmp_path / "coded.csv", tmp_path / "coded"):
+        assert run([*command, "--out", str(out)]) == 0
+        table = pd.read_csv(out) if out.suffix else pd.read_parquet(out)
+        rng = np.random.default_rng(0)
+        sample = table.sample(6, random_state=0)
+        coded = pd.DataFrame({"id": sample["id"], "A": rng.choice(["police", "none"], 6)})
+        coded.to_csv(tmp_path / "sheet.csv", index=False)
+        result = tmp_path / f"estimates_{out.name}.json"
+        estimate = ["estimate", str(out), "--coded", str(tmp_path / "sheet.csv")]
+        assert run([*estimate, "--label-column", "A", "--out", str(result), "--quiet"]) == 0
+        made_by = json.loads(result.read_text())["inputs"]["predictions"]["made_by"]
+        assert made_by["model"] == model and made_by["codes"] == [c["name"] for c in CODES]
+        assert made_by["codebook"]["sha256"] and made_by["prompts"][0]["sha256"]

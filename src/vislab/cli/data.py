@@ -19,6 +19,12 @@ SAMPLES = {
     "the class is the motion)",
     "tiny-clip": "wrote {out}: a CLIP with RANDOM weights, to try the commands offline",
     "tiny-blip": "wrote {out}: a BLIP with RANDOM weights, to try the commands offline",
+    "tiny-vlm": "wrote {out}: a Qwen2-VL with RANDOM weights, to try `vislab code` offline",
+}
+MODELS = {
+    "tiny-clip": ("vislab.models.tiny", "save_tiny_clip"),
+    "tiny-blip": ("vislab.models.tiny", "save_tiny_blip"),
+    "tiny-vlm": ("vislab.models.tiny_vlms", "save_tiny_qwen2_vl"),
 }
 
 
@@ -141,7 +147,7 @@ def sample(
         str,
         typer.Argument(
             help="digits (classification), shapes (detection), moving-shapes "
-            "(video), tiny-clip or tiny-blip (random-weight models)."
+            "(video), tiny-clip, tiny-blip or tiny-vlm (random-weight models)."
         ),
     ] = "digits",
     out: Annotated[Path, typer.Option(help="A new folder to write it to.")] = Path("digits"),
@@ -152,11 +158,12 @@ def sample(
 
     if name not in SAMPLES:
         raise UsageError(f"unknown sample '{name}'. Choose one of: {', '.join(SAMPLES)}.")
-    if name in ("tiny-clip", "tiny-blip"):  # random-weight models, to try the commands offline
-        from vislab.models.tiny import save_tiny_blip, save_tiny_clip
+    if name in MODELS:  # random-weight models, to try the commands offline
+        import importlib
 
+        module, function = MODELS[name]
         fresh_outputs(out)
-        (save_tiny_clip if name == "tiny-clip" else save_tiny_blip)(out)
+        getattr(importlib.import_module(module), function)(out)
     else:
         export_sample(name, out)
     say(SAMPLES[name].format(out=out))

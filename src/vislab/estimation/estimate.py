@@ -159,15 +159,48 @@ def inputs_of(predictions, files, sample, seed: int | None) -> dict:
     def digest(item) -> str | None:
         if isinstance(item, pd.DataFrame):
             return hashlib.sha256(pd.util.hash_pandas_object(item).to_numpy().tobytes()).hexdigest()
+        if Path(item).is_dir():  # a folder of shards: its parts, in order
+            found = hashlib.sha256()
+            for part in sorted(Path(item).glob("part-*.parquet")):
+                found.update(part.read_bytes())
+            return found.hexdigest()
         return hashlib.sha256(Path(item).read_bytes()).hexdigest()
 
     return {
-        "predictions": {"path": _name(predictions), "sha256": digest(predictions)},
+        "predictions": {
+            "path": _name(predictions),
+            "sha256": digest(predictions),
+            "made_by": made_by(predictions),
+        },
         "coded": [{"path": _name(f), "sha256": digest(f)} for f in files],
         "sample": None if sample is None else str(sample),
         "seed": seed,
         "libraries": library_versions(),
     }
+
+
+def made_by(predictions) -> dict | None:
+    """What made the predictions, where it wrote that down: `vislab code` and `zero-shot` in
+    a .json beside a file or in a folder's _progress.json / _plan.json."""
+    import json
+
+    if isinstance(predictions, pd.DataFrame):
+        return None
+    path = Path(predictions)
+    if path.is_dir():
+        for name, key in (("_progress.json", "provenance"), ("_plan.json", "job")):
+            try:
+                found = json.loads((path / name).read_text()).get(key)
+            except (OSError, ValueError, AttributeError):
+                continue
+            if found:
+                return found
+        return None
+    try:
+        record = json.loads(path.with_suffix(".json").read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and "model" in record else None
 
 
 def _name(item) -> str:

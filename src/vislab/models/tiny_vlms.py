@@ -13,7 +13,8 @@ from pathlib import Path
 WORDS = [
     "a", "an", "the", "image", "photo", "code", "codes", "which", "applies", "answer", "with",
     "one", "of", "is", "are", "visible", "police", "protest", "crowd", "none", "car", "sign",
-    "person", "people", "yes", "no", "red", "green", "blue", "officer", ":", ".", ",", "?", "-",
+    "person", "people", "yes", "no", "red", "green", "blue", "officer", "digit", "handwritten",
+    "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", ":", ".", ",", "?", "-",
 ]  # fmt: skip
 
 QWEN_TEMPLATE = (
