@@ -31,6 +31,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/estimate_speed.py
 	$(BIN)/python bench/predict_throughput.py
+	$(BIN)/python bench/code_throughput.py
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)

@@ -47,14 +47,14 @@ def test_answers_scored_behind_the_prefix_equal_full_passes(vlm):
     assert len(tokens[1]) == len(tokens[0]) + 1  # "police car" is one word longer
     end = tokens[0][-1]
     assert all(t[-1] == end for t in tokens)  # every answer ends the model's turn
-    for size in [(40, 30), (64, 64), (90, 50)]:
-        pixels = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
-        image = Image.fromarray(pixels)
-        found = answer_log_probs(vlm, image, prompt, tokens)
-        expected = [_full_pass(vlm, image, prompt, t) for t in tokens]
-        np.testing.assert_allclose(found, expected, rtol=1e-4, atol=1e-4)
-        again = answer_log_probs(vlm, image, prompt, tokens)
-        np.testing.assert_array_equal(found, again)  # deterministic
+    sizes = [(40, 30), (64, 64), (90, 50), (30, 90)]  # prefixes of several lengths, padded
+    images = [Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)) for w, h in sizes]
+    found = answer_log_probs(vlm, images, prompt, tokens)
+    expected = [[_full_pass(vlm, image, prompt, t) for t in tokens] for image in images]
+    np.testing.assert_allclose(found, expected, rtol=1e-4, atol=5e-4)
+    np.testing.assert_array_equal(found, answer_log_probs(vlm, images, prompt, tokens))
+    alone = [answer_log_probs(vlm, [image], prompt, tokens)[0] for image in images]
+    np.testing.assert_allclose(found, alone, rtol=1e-4, atol=5e-4)  # batched as alone
 
 
 def test_what_is_not_an_image_text_to_text_model_is_named(tmp_path):

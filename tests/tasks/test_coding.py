@@ -58,7 +58,7 @@ def test_codes_are_scored_answers_that_sum_to_one(model, collection, tmp_path):
     prompt = prompt_text(read_codebook_file(codebook))
     tokens = answer_tokens(vlm.processor, messages(prompt), names)
     first = Image.open(images / table["path"].iloc[0].split("images/")[-1]).convert("RGB")
-    log_probs = answer_log_probs(vlm, first, prompt, tokens)
+    log_probs = answer_log_probs(vlm, [first], prompt, tokens)[0]
     expected = np.exp(log_probs - log_probs.max())
     np.testing.assert_allclose(scores[0], expected / expected.sum(), rtol=1e-4)
     record = json.loads(out.with_suffix(".json").read_text())

@@ -2,12 +2,12 @@
 (`AutoModelForImageTextToText`, `AutoProcessor` and the processor's chat template), and each
 code's answer scored instead of generated.
 
-For one image and one prompt, the model reads the image and the prompt once (the prefix, its
-key-value cache kept), and the answers (each code's name followed by the end of the model's
-turn) are then read behind that cache as one batch: an answer's log-probability is the sum of
-its tokens' log-probabilities. No text is generated, so no answer fails to parse, and the same
-inputs give the same scores. The answer's tokens are those the chat template gives the
-assistant's turn holding it (what the model would have to write), cut after the end of turn.
+For a batch of images and one prompt, the model reads each image with the prompt once (the
+prefix, its key-value cache kept), and the answers (each code's name followed by the end of
+the model's turn) are then read behind that cache as one batch: an answer's log-probability is
+the sum of its tokens' log-probabilities. No text is generated, so no answer fails to parse,
+and the same inputs give the same scores. The answer's tokens are those the chat template gives
+the assistant's turn holding it (what the model would have to write), cut after the end of turn.
 """
 
 from __future__ import annotations
@@ -89,38 +89,45 @@ def answer_tokens(processor, turn: list[dict], answers: list[str]) -> list[list[
 
 
 @torch.inference_mode()
-def answer_log_probs(vlm: VisionLanguageModel, image, prompt: str, answers) -> np.ndarray:
-    """log P(answer | image, prompt) for every answer (a list of token lists), the image and
-    prompt read once."""
+def answer_log_probs(vlm: VisionLanguageModel, images: list, prompt: str, answers) -> np.ndarray:
+    """log P(answer | image, prompt), (images, answers), for answers given as token lists: the
+    images and the prompt read once as one left-padded batch, then every image's answers read
+    behind its cache as one batch."""
     model, processor = vlm.model, vlm.processor
-    turn = messages(prompt)
-    text = processor.apply_chat_template(turn, add_generation_prompt=True)
-    inputs = processor(text=[text], images=[[image]], return_tensors="pt").to(model.device)
+    text = processor.apply_chat_template(messages(prompt), add_generation_prompt=True)
+    processor.tokenizer.padding_side = "left"  # every prefix ends where its answers begin
+    inputs = processor(
+        text=[text] * len(images),
+        images=[[image] for image in images],
+        padding=True,
+        return_tensors="pt",
+    )
+    inputs = inputs.to(model.device)
     prefix = model(**inputs, use_cache=True)
-    first = torch.log_softmax(prefix.logits[0, -1].float(), dim=-1)
+    first = torch.log_softmax(prefix.logits[:, -1].float(), dim=-1)
     count, longest = len(answers), max(len(a) for a in answers)
-    pad = processor.tokenizer.pad_token_id or 0
-    ids = torch.full((count, longest), pad, dtype=torch.long)
+    ids = torch.zeros((count, longest), dtype=torch.long)
+    mask = torch.zeros((count, longest), dtype=torch.float32)
     for k, tokens in enumerate(answers):
-        ids[k, : len(tokens)] = torch.tensor(tokens)
+        ids[k, : len(tokens)], mask[k, : len(tokens)] = torch.tensor(tokens), 1
+    rows = len(images) * count
+    ids, mask = ids.repeat(len(images), 1).to(model.device), mask.repeat(len(images), 1)
     cache = getattr(prefix, "cache", None) or prefix.past_key_values  # renamed in transformers 5
     cache.batch_repeat_interleave(count)
     length = inputs["input_ids"].shape[1]
     steps = torch.arange(length, length + longest, device=model.device)
-    mask = torch.ones(count, length + longest, dtype=torch.long, device=model.device)
+    seen = inputs["attention_mask"].repeat_interleave(count, dim=0)
     after = model(
-        input_ids=ids.to(model.device),
+        input_ids=ids,
         **{_cache_keyword(model): cache},
-        attention_mask=mask,
-        position_ids=_positions(model, steps, count),
+        attention_mask=torch.cat([seen, torch.ones_like(ids)], dim=1),
+        position_ids=_positions(model, steps, rows, count),
         cache_position=steps,
     )
-    rest = torch.log_softmax(after.logits.float(), dim=-1)
-    scores = []
-    for k, tokens in enumerate(answers):
-        total = first[tokens[0]] + sum(rest[k, t - 1, tokens[t]] for t in range(1, len(tokens)))
-        scores.append(float(total))
-    return np.array(scores)
+    rest = torch.log_softmax(after.logits[:, :-1].float(), dim=-1)
+    later = rest.gather(-1, ids[:, 1:, None]).squeeze(-1).cpu() * mask[:, 1:]
+    opening = first.repeat_interleave(count, dim=0).gather(1, ids[:, :1]).squeeze(1).cpu()
+    return (opening + later.sum(dim=1)).view(len(images), count).double().numpy()
 
 
 def _cache_keyword(model) -> str:
@@ -129,12 +136,14 @@ def _cache_keyword(model) -> str:
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
-def _positions(model, steps: torch.Tensor, count: int) -> torch.Tensor:
-    """The answers' positions after the prefix: plain ones, or for models with multimodal
-    rotary positions (Qwen2/2.5/3-VL) the prefix's offset added on all three axes."""
+def _positions(model, steps: torch.Tensor, rows: int, count: int) -> torch.Tensor:
+    """The answers' positions after the prefix: plain ones (rotary positions are relative, so
+    a left-padded prefix's shift does not matter), or for models with multimodal rotary
+    positions (Qwen2/2.5/3-VL) each image's offset added on all three axes."""
     inner = getattr(model, "model", None)
     deltas = getattr(inner, "rope_deltas", None)
-    positions = steps.view(1, -1).expand(count, -1)
+    positions = steps.view(1, -1).expand(rows, -1)
     if deltas is None:
         return positions
-    return (positions + deltas.view(-1)[0]).unsqueeze(0).expand(3, -1, -1)
+    offsets = deltas.view(-1).repeat_interleave(count).view(-1, 1).to(positions.device)
+    return (positions + offsets).unsqueeze(0).expand(3, -1, -1)

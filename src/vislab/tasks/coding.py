@@ -98,9 +98,8 @@ class CodeScores(torch.nn.Module):
         images, positions = batch
         per_prompt = np.zeros((len(self.prompts), len(images), len(self.codes)))
         for k, (prompt, answers) in enumerate(zip(self.prompts, self.answers, strict=True)):
-            for i, image in enumerate(images):
-                log_probs = answer_log_probs(self.vlm, image, prompt, answers)
-                per_prompt[k, i] = np.exp(log_probs - log_probs.max())
+            log_probs = answer_log_probs(self.vlm, images, prompt, answers)
+            per_prompt[k] = np.exp(log_probs - log_probs.max(axis=1, keepdims=True))
         per_prompt /= per_prompt.sum(axis=2, keepdims=True)
         rows = pd.DataFrame(per_prompt.mean(axis=0), columns=[score_column(c) for c in self.codes])
         if len(self.prompts) > 1:
