@@ -54,6 +54,7 @@ def load_vlm(name: str) -> VisionLanguageModel:
             f"{name}: the processor has no chat template, so vislab cannot word the codebook as "
             "the model was trained to read it: use the model's chat (instruct) version."
         )
+    T.utils.logging.disable_progress_bar()  # vislab shows its own progress
     model = T.AutoModelForImageTextToText.from_pretrained(name).eval()
     return VisionLanguageModel(model, processor, str(name))
 
