@@ -65,3 +65,10 @@ def test_what_is_not_an_image_text_to_text_model_is_named(tmp_path):
         load_vlm(str(clip))
     with pytest.raises(InputError, match="not a model folder"):
         load_vlm(str(tmp_path / "nothing"))
+
+
+def test_a_model_without_a_chat_template_is_refused_with_what_to_use(tmp_path):
+    folder = save_tiny_qwen2_vl(tmp_path / "base")
+    (folder / "chat_template.jinja").unlink()  # a base (not instruct) model has none
+    with pytest.raises(InputError, match="no chat template"):
+        load_vlm(str(folder))

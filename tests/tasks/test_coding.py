@@ -177,3 +177,22 @@ def test_the_estimate_carries_what_coded_the_collection(model, collection, tmp_p
         made_by = json.loads(result.read_text())["inputs"]["predictions"]["made_by"]
         assert made_by["model"] == model and made_by["codes"] == [c["name"] for c in CODES]
         assert made_by["codebook"]["sha256"] and made_by["prompts"][0]["sha256"]
+
+
+def test_an_image_the_processor_rejects_is_skipped_with_its_reason(collection, tmp_path):
+    """Qwen2-VL's processor refuses images more than 200 times longer than wide: that image
+    is listed in _skipped.csv with the reason, the others of its batch are coded."""
+    import shutil
+
+    images, codebook = collection
+    folder = tmp_path / "images"
+    shutil.copytree(images, folder)
+    Image.new("RGB", (1, 300), (255, 0, 0)).save(folder / "red" / "a_thin.png")
+    model = str(save_tiny_qwen2_vl(tmp_path / "qwen"))
+    out = tmp_path / "coded.csv"
+    command = ["code", str(folder), "--codebook", str(codebook), "--model", model]
+    assert run([*command, "--out", str(out), "--batch-size", "4", "--quiet"]) == 0
+    table, skipped = pd.read_csv(out), pd.read_csv(tmp_path / "coded_skipped.csv")
+    assert len(table) == 9 and skipped["path"].str.endswith("a_thin.png").tolist() == [True]
+    assert "processor cannot take it" in skipped["reason"].iloc[0]
+    assert "aspect ratio" in skipped["reason"].iloc[0]

@@ -7,7 +7,8 @@ What a task gives (`Job`):
   binary file object (in a worker; raises InputError to skip it);
 - `collate(inputs, positions)`: a batch of inputs, as the task's module takes it;
 - `module`: the LightningModule whose `predict_rows(batch)` gives a DataFrame of rows with a
-  `position` column (the item within the shard);
+  `position` column (the item within the shard), and where the model itself cannot take an
+  item (a processor that rejects the image) a row with its reason in `skip_reason`;
 - `table(rows, items)`: the shard's output (a DataFrame or an Arrow table) from the rows and
   the shard's items (`id`, `path`, metadata; their index is each item's place in the source);
 - `precision`, `accelerator`: the run's.
@@ -31,6 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 from vislab.errors import InputError
 
 POSITION = "position"
+SKIP_REASON = "skip_reason"  # a row of an item the model could not take, and why
 
 
 class Job(Protocol):
@@ -117,4 +119,9 @@ def run_shard(job: Job, device: Device, items: Items, batch_size: int, workers: 
             parts.append(device.rows(batch))
         progress.advance(count)
     rows = pd.concat(parts, ignore_index=True) if parts else None
+    if rows is not None and SKIP_REASON in rows.columns:
+        refused = rows[SKIP_REASON].notna()
+        at, why = rows.loc[refused, POSITION].astype(int), rows.loc[refused, SKIP_REASON]
+        skipped = sorted([*skipped, *zip(at.tolist(), why.tolist(), strict=True)])
+        rows = rows[~refused].drop(columns=SKIP_REASON).reset_index(drop=True)
     return rows, skipped

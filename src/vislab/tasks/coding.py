@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from vislab.engine.loop import POSITION
+from vislab.engine.loop import POSITION, SKIP_REASON
 from vislab.errors import InputError
 from vislab.predictions import predictions_frame, score_column
 
@@ -93,9 +93,25 @@ class CodeScores(torch.nn.Module):
         self.answers = [answer_tokens(vlm.processor, messages(p), self.codes) for p in prompts]
 
     def predict_rows(self, batch) -> pd.DataFrame:
+        """The batch's rows; where the model's processor rejects the batch, image by image,
+        an image it rejects alone set aside with the reason (`skip_reason`)."""
+        images, positions = batch
+        try:
+            return self._rows(images, positions)
+        except (ValueError, RuntimeError, TypeError):
+            pass  # which image: each alone
+        parts = []
+        for image, position in zip(images, positions, strict=True):
+            try:
+                parts.append(self._rows([image], [position]))
+            except (ValueError, RuntimeError, TypeError) as error:
+                why = f"the model's processor cannot take it: {type(error).__name__}: {error}"
+                parts.append(pd.DataFrame({POSITION: [position], SKIP_REASON: [why]}))
+        return pd.concat(parts, ignore_index=True)
+
+    def _rows(self, images: list, positions: list) -> pd.DataFrame:
         from vislab.models.vlm import answer_log_probs
 
-        images, positions = batch
         per_prompt = np.zeros((len(self.prompts), len(images), len(self.codes)))
         for k, (prompt, answers) in enumerate(zip(self.prompts, self.answers, strict=True)):
             log_probs = answer_log_probs(self.vlm, images, prompt, answers)
