@@ -23,11 +23,13 @@ def vlm(request, tmp_path_factory):
     return load_vlm(str(save(tmp_path_factory.mktemp(request.param) / "model")))
 
 
-def _full_pass(vlm, image, prompt: str, tokens: list[int]) -> float:
-    """The reference: the prompt and the answer in one sequence, image included."""
+def _full_pass(vlm, image, prompt: str, tokens: list[int], examples=()) -> float:
+    """The reference: the prompt and the answer in one sequence, image(s) included."""
     processor = vlm.processor
-    text = processor.apply_chat_template(messages(prompt), add_generation_prompt=True)
-    inputs = processor(text=[text], images=[[image]], return_tensors="pt")
+    turns = messages(prompt, tuple(code for code, _ in examples))
+    text = processor.apply_chat_template(turns, add_generation_prompt=True)
+    shown = [picture for _, picture in examples]
+    inputs = processor(text=[text], images=[[*shown, image]], return_tensors="pt")
     start = inputs["input_ids"].shape[1]
     ids = torch.cat([inputs["input_ids"], torch.tensor([tokens])], dim=1)
     inputs["input_ids"] = ids
@@ -72,3 +74,23 @@ def test_a_model_without_a_chat_template_is_refused_with_what_to_use(tmp_path):
     (folder / "chat_template.jinja").unlink()  # a base (not instruct) model has none
     with pytest.raises(InputError, match="no chat template"):
         load_vlm(str(folder))
+
+
+def test_few_shot_examples_are_turns_before_the_image(vlm):
+    """The codebook's examples as (image, prompt) -> code turns before the image to code: the
+    scores equal full passes over the same conversation."""
+    rng = np.random.default_rng(1)
+    pictures = [Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)) for _ in "ab"]
+    examples = [("police", pictures[0]), ("none", pictures[1])]
+    prompt = "which code applies ?"
+    turns = messages(prompt, ("police", "none"))
+    assert [t["role"] for t in turns] == ["user", "assistant", "user", "assistant", "user"]
+    tokens = answer_tokens(vlm.processor, turns, ANSWERS)
+    images = [Image.fromarray(rng.integers(0, 255, (50, 60, 3), dtype=np.uint8)) for _ in "cd"]
+    found = answer_log_probs(vlm, images, prompt, tokens, examples)
+    expected = [[_full_pass(vlm, im, prompt, t, examples) for t in tokens] for im in images]
+    np.testing.assert_allclose(found, expected, rtol=1e-4, atol=5e-4)
+    plain = answer_log_probs(
+        vlm, images, prompt, answer_tokens(vlm.processor, messages(prompt), ANSWERS)
+    )
+    assert not np.allclose(found, plain)  # the examples are read

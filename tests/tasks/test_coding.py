@@ -196,3 +196,26 @@ def test_an_image_the_processor_rejects_is_skipped_with_its_reason(collection, t
     assert len(table) == 9 and skipped["path"].str.endswith("a_thin.png").tolist() == [True]
     assert "processor cannot take it" in skipped["reason"].iloc[0]
     assert "aspect ratio" in skipped["reason"].iloc[0]
+
+
+def test_examples_from_the_codebook_are_shown_and_recorded(collection, tmp_path):
+    images, codebook = collection
+    model = str(save_tiny_qwen2_vl(tmp_path / "qwen"))
+    (tmp_path / "examples").mkdir()
+    Image.new("RGB", (40, 40), (0, 0, 200)).save(tmp_path / "examples" / "police.png")
+    codes = [{**CODES[0], "examples": ["examples/police.png"]}, *CODES[1:]]
+    shown = tmp_path / "codebook.yaml"
+    shown.write_text(yaml.safe_dump({"question": "which code applies ?", "codes": codes}))
+    base = ["code", str(images), "--model", model, "--quiet"]
+    assert run([*base, "--codebook", str(shown), "--out", str(tmp_path / "plain.csv")]) == 0
+    command = [*base, "--codebook", str(shown), "--examples"]
+    assert run([*command, "--out", str(tmp_path / "few.csv")]) == 0
+    record = json.loads((tmp_path / "few.json").read_text())
+    assert [e["code"] for e in record["examples"]] == ["police"] and record["examples"][0]["sha256"]
+    plain, few = pd.read_csv(tmp_path / "plain.csv"), pd.read_csv(tmp_path / "few.csv")
+    assert not np.allclose(plain["score_police"], few["score_police"])  # the example was read
+    with pytest.raises(InputError, match="no code has examples"):
+        app(
+            [*base, "--codebook", str(codebook), "--examples", "--out", str(tmp_path / "n.csv")],
+            standalone_mode=False,
+        )

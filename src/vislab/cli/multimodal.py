@@ -113,6 +113,10 @@ def code(
         list[Path] | None,
         typer.Option(help="A prompt template with {codes} (and {question}); repeat to compare."),
     ] = None,
+    examples: Annotated[
+        bool,
+        typer.Option("--examples", help="Show the codebook's example images first (few-shot)."),
+    ] = False,
     out: Annotated[
         Path, typer.Option(help="Predictions file (.csv, .parquet) or a folder of shards.")
     ] = Path("coded.csv"),
@@ -137,7 +141,9 @@ def code(
     if record_file is not None:
         fresh_outputs(out, record_file, force=force or resume)
     settings = Settings(shard_size, resume, batch_size, workers, replace=force)
-    outcome, record = code_collection(source, codebook, model, prompt or [], out, settings)
+    outcome, record = code_collection(
+        source, codebook, model, prompt or [], out, settings, examples
+    )
     say_skipped(outcome)
     table = _read_back(out)
     if len(record["prompts"]) > 1:

@@ -59,10 +59,18 @@ def load_vlm(name: str) -> VisionLanguageModel:
     return VisionLanguageModel(model, processor, str(name))
 
 
-def messages(prompt: str, images: int = 1) -> list[dict]:
-    """One user turn: the image(s), then the prompt."""
-    content = [{"type": "image"} for _ in range(images)]
-    return [{"role": "user", "content": [*content, {"type": "text", "text": prompt}]}]
+def messages(prompt: str, examples: tuple[str, ...] = ()) -> list[dict]:
+    """The conversation: for each example (its code), a user turn with its image and the
+    prompt and the assistant's answer (few-shot); then the user turn of the image to code."""
+
+    def asked() -> dict:
+        return {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}
+
+    turns = []
+    for code in examples:
+        answer = {"role": "assistant", "content": [{"type": "text", "text": code}]}
+        turns += [asked(), answer]
+    return [*turns, asked()]
 
 
 def answer_tokens(processor, turn: list[dict], answers: list[str]) -> list[list[int]]:
@@ -90,16 +98,21 @@ def answer_tokens(processor, turn: list[dict], answers: list[str]) -> list[list[
 
 
 @torch.inference_mode()
-def answer_log_probs(vlm: VisionLanguageModel, images: list, prompt: str, answers) -> np.ndarray:
+def answer_log_probs(
+    vlm: VisionLanguageModel, images: list, prompt: str, answers, examples=()
+) -> np.ndarray:
     """log P(answer | image, prompt), (images, answers), for answers given as token lists: the
     images and the prompt read once as one left-padded batch, then every image's answers read
-    behind its cache as one batch."""
+    behind its cache as one batch. `examples`: (code, image) pairs shown first, as turns of
+    the conversation (few-shot)."""
     model, processor = vlm.model, vlm.processor
-    text = processor.apply_chat_template(messages(prompt), add_generation_prompt=True)
+    turns = messages(prompt, tuple(code for code, _ in examples))
+    text = processor.apply_chat_template(turns, add_generation_prompt=True)
+    shown = [image for _, image in examples]
     processor.tokenizer.padding_side = "left"  # every prefix ends where its answers begin
     inputs = processor(
         text=[text] * len(images),
-        images=[[image] for image in images],
+        images=[[*shown, image] for image in images],
         padding=True,
         return_tensors="pt",
     )

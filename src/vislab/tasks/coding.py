@@ -36,6 +36,7 @@ class Codebook:
     instructions: str = ""
     sha256: str = ""
     path: str = ""
+    examples: list[tuple[str, str]] = field(default_factory=list)  # (code, image file)
 
 
 def read_codebook_file(path: str | Path) -> Codebook:
@@ -56,7 +57,21 @@ def read_codebook_file(path: str | Path) -> Codebook:
         str(top.get("instructions") or "").strip(),
         hashlib.sha256(path.read_bytes()).hexdigest(),
         str(path),
+        _examples(top.get("codes") or content, path),
     )
+
+
+def _examples(entries, path: Path) -> list[tuple[str, str]]:
+    """Each code's example images (beside the codebook: read_codebook has checked that they
+    stay in its folder and decode), as (code, file)."""
+    import os
+
+    folder = path.resolve().parent
+    return [
+        (str(entry["name"]).strip(), os.path.normpath(folder / str(file)))
+        for entry in entries
+        for file in entry.get("examples") or []
+    ]
 
 
 def codes_text(codebook: Codebook) -> str:
@@ -85,12 +100,16 @@ def prompt_text(codebook: Codebook, template: str | None = None, source: str = "
 class CodeScores(torch.nn.Module):
     """A vision-language model over a batch of images: per prompt, the codes' probabilities."""
 
-    def __init__(self, vlm, codes: list[str], prompts: list[str]) -> None:
+    def __init__(self, vlm, codes: list[str], prompts: list[str], examples=()) -> None:
         from vislab.models.vlm import answer_tokens, messages
 
         super().__init__()
         self.vlm, self.model, self.codes, self.prompts = vlm, vlm.model, list(codes), prompts
-        self.answers = [answer_tokens(vlm.processor, messages(p), self.codes) for p in prompts]
+        self.examples = list(examples)  # (code, image): shown first, few-shot
+        shown = tuple(code for code, _ in self.examples)
+        self.answers = [
+            answer_tokens(vlm.processor, messages(p, shown), self.codes) for p in prompts
+        ]
 
     def predict_rows(self, batch) -> pd.DataFrame:
         """The batch's rows; where the model's processor rejects the batch, image by image,
@@ -114,7 +133,7 @@ class CodeScores(torch.nn.Module):
 
         per_prompt = np.zeros((len(self.prompts), len(images), len(self.codes)))
         for k, (prompt, answers) in enumerate(zip(self.prompts, self.answers, strict=True)):
-            log_probs = answer_log_probs(self.vlm, images, prompt, answers)
+            log_probs = answer_log_probs(self.vlm, images, prompt, answers, self.examples)
             per_prompt[k] = np.exp(log_probs - log_probs.max(axis=1, keepdims=True))
         per_prompt /= per_prompt.sum(axis=2, keepdims=True)
         rows = pd.DataFrame(per_prompt.mean(axis=0), columns=[score_column(c) for c in self.codes])
@@ -159,11 +178,13 @@ class CodeJob:
         return found
 
 
-def code_collection(source, codebook_file, model: str, prompt_files, out, settings):
+def code_collection(
+    source, codebook_file, model: str, prompt_files, out, settings, examples: bool = False
+):
     """`vislab code`: the source's images coded by `model` from the codebook (one prompt per
-    `--prompt` file, or vislab's wording) through the collection engine into `out`. Returns
-    (Outcome, provenance)."""
-    from vislab.data.images import IMAGE_SUFFIXES
+    `--prompt` file, or vislab's wording; with `examples`, the codebook's example images shown
+    first) through the collection engine into `out`. Returns (Outcome, provenance)."""
+    from vislab.data.images import IMAGE_SUFFIXES, file_digest
     from vislab.engine.run import run_job
     from vislab.engine.sources import list_source
     from vislab.models.vlm import load_vlm
@@ -176,15 +197,33 @@ def code_collection(source, codebook_file, model: str, prompt_files, out, settin
     vlm = load_vlm(model)
     note(f"listing {', '.join(map(str, source))}")
     listing = list_source(list(source), set(IMAGE_SUFFIXES))
+    shown = _example_images(codebook) if examples else []
     record = provenance(vlm, codebook, templates, prompts)
-    job = CodeJob(CodeScores(vlm, codebook.codes, prompts), codebook.codes, provenance=record)
+    record["examples"] = [
+        {"code": code, "path": file, "sha256": file_digest(file)}
+        for code, file in (codebook.examples if examples else [])
+    ]
+    scores = CodeScores(vlm, codebook.codes, prompts, shown)
+    job = CodeJob(scores, codebook.codes, provenance=record)
     identity = {
         "command": "code",
         **model_identity(model),
         "codebook_sha256": codebook.sha256,
         "prompts_sha256": [p["sha256"] for p in record["prompts"]],
+        "examples": bool(examples),
     }
     return run_job(job, listing, out, settings, identity), record
+
+
+def _example_images(codebook: Codebook) -> list:
+    from vislab.data.images import decode
+
+    if not codebook.examples:
+        raise InputError(
+            f"{codebook.path}: --examples, but no code has examples: give codes "
+            "`examples: [image files beside the codebook]`."
+        )
+    return [(code, decode(file)) for code, file in codebook.examples]
 
 
 def _read_prompt(path) -> str:
