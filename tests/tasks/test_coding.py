@@ -108,11 +108,18 @@ def test_bad_codebooks_prompts_and_models_are_named(model, collection, tmp_path)
     twice.write_text(yaml.safe_dump({"codes": [CODES[0], CODES[0]]}))
     with pytest.raises(InputError, match="listed twice"):
         app([*base, "--codebook", str(twice)], standalone_mode=False)
+    nameless = tmp_path / "nameless.yaml"
+    nameless.write_text(yaml.safe_dump({"codes": [CODES[0], {"name": " ", "definition": "x"}]}))
+    with pytest.raises(InputError, match="code 2 has no name"):
+        app([*base, "--codebook", str(nameless)], standalone_mode=False)
     plain = tmp_path / "plain.txt"
     plain.write_text("which code applies ?")
     with pytest.raises(InputError, match="no \\{codes\\} in the template"):
         app([*base, "--codebook", str(codebook), "--prompt", str(plain)], standalone_mode=False)
     assert not (tmp_path / "o.csv").exists()
+    (tmp_path / "o.csv").write_text("id\n")  # an earlier result is never written over
+    assert run([*base, "--codebook", str(codebook), "--quiet"]) == 2  # a usage error
+    assert (tmp_path / "o.csv").read_text() == "id\n"
 
 
 def test_prompt_stability_is_vislab_agreement_on_varied_codes(tmp_path):
