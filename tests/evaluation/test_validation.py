@@ -236,3 +236,26 @@ def test_an_interval_without_width_from_a_sample_is_said(capsys):
     found = evaluate_classification(sample, bootstrap=50, weight="weight", strata="stratum")
     assert found["metrics"]["accuracy"]["ci"] == [1.0, 1.0]
     assert "not proof that the model never errs" in found["bootstrap"]["note"]
+
+
+def test_a_coders_label_is_the_reference_where_the_collection_has_a_label_of_its_own(tmp_path):
+    """Predictions from a manifest carry its `label` column into the sample: evaluating against
+    coder A with --sample takes A's codes (the weighted accuracy against A), not that column."""
+    collection = _collection(n=1000, seed=3).drop(columns="truth")
+    collection["label"] = "cat"  # the manifest's own column, not what the coders say
+    collection.to_csv(tmp_path / "predictions.csv", index=False)
+    out = tmp_path / "validation"
+    draw = ["validation-sample", str(tmp_path / "predictions.csv"), "--size", "80"]
+    assert run([*draw, "--coders", "A", "--out", str(out)]) == 0
+    sheet = pd.read_csv(out / "coding_sheet.csv")
+    sheet["A"] = np.where(np.arange(len(sheet)) % 3 == 0, "dog", "cat")
+    sheet.to_csv(tmp_path / "coded.csv", index=False)
+    scored = ["evaluate", "classification", "--predictions", str(tmp_path / "coded.csv")]
+    scored += ["--sample", str(out), "--label-column", "A", "--bootstrap", "0"]
+    assert run([*scored, "--out", str(tmp_path / "m.json")]) == 0
+    found = json.loads((tmp_path / "m.json").read_text())["metrics"]["accuracy"]["value"]
+    key = pd.read_csv(out / "sample.csv").merge(sheet[["item", "A"]], on="item")
+    right = (key["prediction"] == key["A"]).to_numpy()
+    expected = np.average(right, weights=key["weight"])
+    assert found == pytest.approx(expected)
+    assert expected != pytest.approx(np.average(key["prediction"] == "cat", weights=key["weight"]))

@@ -202,7 +202,7 @@ def agreement(
     if sample:
         from vislab.evaluation.validation import attach_sample
 
-        table, weights = attach_sample(table, sample, keep=coders), "weight"
+        table, weights = attach_sample(table, sample), "weight"
     result = measure(
         table, coders, model, level.value, bootstrap, confidence, seed, weights, order, source
     )

@@ -209,11 +209,10 @@ def _copied(job: tuple[Path, str, Path]) -> str:
     return f"images/{stem.name}{suffix}"
 
 
-def attach_sample(
-    frame: pd.DataFrame, sample_dir: str | Path, keep: Sequence[str] = ()
-) -> pd.DataFrame:
+def attach_sample(frame: pd.DataFrame, sample_dir: str | Path) -> pd.DataFrame:
     """Join a coded sheet (by `item`; or any table with the images' `id`) to its sample: adds
-    id, path, weight and the model's outputs."""
+    id, path, weight and the model's outputs. A column both have is the coded table's (a
+    coder's `label` over the collection's own `label` metadata)."""
     path = Path(sample_dir) / SAMPLE_FILE
     if not path.is_file():
         raise InputError(
@@ -233,7 +232,7 @@ def attach_sample(
             f"{unknown[:3]}: is this the sheet of {sample_dir}?"
         )
     frame = frame.drop(columns=SAMPLE_ID, errors="ignore")
-    own = [c for c in frame.columns if c not in (key, *keep)]
+    own = [c for c in frame.columns if c != key]
     extra = sample.drop(columns=[c for c in own if c in sample.columns])
     return frame.assign(**{key: frame[key].astype(str)}).merge(
         extra.assign(**{key: extra[key].astype(str)}), on=key

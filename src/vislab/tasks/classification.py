@@ -219,7 +219,7 @@ class ClassificationTask(Task):
         if options.sample:
             from vislab.evaluation.validation import attach_sample
 
-            table = attach_sample(table, options.sample, keep=("label",))
+            table = attach_sample(table, options.sample)
             options = replace(options, weights="weight", strata="stratum")
         if options.normalize_scores:
             from vislab.evaluation.inputs import normalize_scores
