@@ -93,3 +93,25 @@ def test_data_check_reads_a_coco_captions_file_as_captions(image_folder, tmp_pat
     (tmp_path / "captions.json").write_text(json.dumps(coco))
     assert run(["data", "check", str(tmp_path / "captions.json")]) == 1
     assert "gone.png: missing" in capsys.readouterr().out
+
+
+def test_decoding_in_processes_finds_what_threads_find(tmp_path):
+    """`--workers 2`: the same reasons, digests and fingerprint as the threads of one process,
+    with a lowered pixel limit reaching the processes too."""
+    from vislab.data.images import PIXEL_LIMIT, set_pixel_limit
+
+    root = _broken_folder(tmp_path)
+    table = from_imagefolder(root)
+    threads = summarize(table, scan(table))
+    processes = summarize(table, scan(table, processes=2))
+    assert processes == threads and threads["n_unreadable"] == 3
+    before = PIXEL_LIMIT
+    try:
+        set_pixel_limit(100)  # every 24x24 image is now too large
+        limited = scan(table, processes=2).problems
+    finally:
+        set_pixel_limit(before)
+    assert all(p is not None for p in limited) and sum("too large" in p for p in limited) > 10
+    out = tmp_path / "check.json"
+    assert run(["data", "check", str(root), "--workers", "2", "--json", str(out)]) == 1
+    assert json.loads(out.read_text())["fingerprint"] == threads["fingerprint"]

@@ -37,6 +37,13 @@ def check(
         Path | None, typer.Option("--json", help="Write the full summary here.")
     ] = None,
     images: Annotated[Path | None, typer.Option(help="Detection (COCO): the image folder.")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Processes decoding the images of a folder or manifest (default: threads).",
+        ),
+    ] = 0,
     force: Force = False,
     quiet: Quiet = False,
 ) -> None:
@@ -50,22 +57,24 @@ def check(
 
     fresh_outputs(json_out, force=force)
     kind = source_kind(source)
-    summary = {
-        "detection": _check_detection,
-        "captioning": _check_captions,
-        "video": _check_videos,
-        "images": _check_images,
-    }[kind](source, images)
+    if kind == "images":
+        summary = _check_images(source, images, workers)
+    else:
+        summary = {
+            "detection": _check_detection,
+            "captioning": _check_captions,
+            "video": _check_videos,
+        }[kind](source, images)
     write_result(json_out, summary)
     if summary.get("n_unreadable") or summary.get("n_problems") or summary.get("unusable"):
         raise typer.Exit(1)
 
 
-def _check_images(source: str, images: Path | None) -> dict:
+def _check_images(source: str, images: Path | None, workers: int = 0) -> dict:
     from vislab.data.check import scan, summarize
 
     table = table_for(source)
-    summary = summarize(table, scan(table))
+    summary = summarize(table, scan(table, processes=workers))
     say(f"{summary['source']}: {summary['n_images']} images, {len(summary['classes'])} classes")
     for name, count in summary["classes"].items():
         say(f"  {name:<20} {count}")

@@ -1,6 +1,7 @@
 """Scan a data source: unreadable images with reasons, counts, imbalance, exact duplicates.
 
-`scan` decodes every image once (threads: Pillow releases the GIL while decoding) and hashes its
+`scan` decodes every image once (threads: Pillow releases the GIL while decoding; or, with
+`processes`, that many processes, for the Python work around each decode) and hashes its
 content; `vislab data check` prints and writes the summary, and training runs the same scan
 before its first step so that no bad image stops a run half-way and none is dropped silently.
 """
@@ -30,16 +31,15 @@ class Scan:
     digests: list[str | None]
 
 
-def scan(table: Table, workers: int = 4, require_label: bool = True) -> Scan:
-    """Decode every image of the table (files, or in-memory images) and hash its content."""
-    with (
-        ThreadPoolExecutor(max_workers=workers) as pool,
-        Progress(len(table), "check", f"{table.item}s") as progress,
-    ):
-        results = []
-        for result in pool.map(lambda p: _inspect(table, p), range(len(table)), chunksize=64):
-            results.append(result)
-            progress.advance()
+def scan(table: Table, workers: int = 4, require_label: bool = True, processes: int = 0) -> Scan:
+    """Decode every image of the table (files, or in-memory images) and hash its content;
+    with `processes` > 1, files are decoded in that many processes."""
+    in_files = getattr(table, "reader", None) is None
+    with Progress(len(table), "check", f"{table.item}s") as progress:
+        if processes > 1 and in_files:
+            results = _in_processes(table.frame["path"].tolist(), processes, progress)
+        else:
+            results = _in_threads(table, workers, progress)
     problems = [problem for problem, _ in results]
     if require_label and "label" in table.frame.columns:
         for position, label in enumerate(table.frame["label"]):
@@ -48,11 +48,48 @@ def scan(table: Table, workers: int = 4, require_label: bool = True) -> Scan:
     return Scan(problems, [digest for _, digest in results])
 
 
+def _in_threads(table: Table, workers: int, progress) -> list:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = []
+        for result in pool.map(lambda p: _inspect(table, p), range(len(table)), chunksize=64):
+            results.append(result)
+            progress.advance()
+    return results
+
+
+def _in_processes(paths: list[str], processes: int, progress) -> list:
+    """Each file inspected in one of `processes` processes, the results in the files' order."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from vislab.data.images import PIXEL_LIMIT
+
+    context = multiprocessing.get_context("spawn")  # no fork of a process that holds threads
+    chunk = max(1, min(256, len(paths) // (processes * 8) or 1))
+    with ProcessPoolExecutor(
+        processes, mp_context=context, initializer=_set_limit, initargs=(PIXEL_LIMIT,)
+    ) as pool:
+        results = []
+        for result in pool.map(_inspect_file, paths, chunksize=chunk):
+            results.append(result)
+            progress.advance()
+    return results
+
+
+def _set_limit(limit: int) -> None:
+    from vislab.data.images import set_pixel_limit
+
+    set_pixel_limit(limit)
+
+
+def _inspect_file(path: str) -> tuple[str | None, str | None]:
+    problem = image_problem(path)
+    return problem, None if problem else file_digest(path)
+
+
 def _inspect(table: Table, position: int) -> tuple[str | None, str | None]:
     if getattr(table, "reader", None) is None:  # images in files
-        path = table.frame["path"].iat[position]
-        problem = image_problem(path)
-        return problem, None if problem else file_digest(path)
+        return _inspect_file(table.frame["path"].iat[position])
     try:
         image = table.read(position)
     except Exception as error:  # an in-memory or hub image that cannot be decoded
