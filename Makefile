@@ -32,6 +32,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/estimate_speed.py
 	$(BIN)/python bench/predict_throughput.py
 	$(BIN)/python bench/code_throughput.py
+	$(BIN)/python bench/check_scaling.py
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
