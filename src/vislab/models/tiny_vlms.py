@@ -47,6 +47,24 @@ def _tokenizer(special: list[str], words: list[str], **tokens):
     )
 
 
+def _text_config(tokenizer, **extra) -> dict:
+    """A language model of width 32 and two layers over the tokenizer's vocabulary, its
+    special ids inside it (the families' defaults point past a small vocabulary)."""
+    return dict(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=1024,
+        bos_token_id=tokenizer.convert_tokens_to_ids("<|im_start|>"),
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **extra,
+    )
+
+
 def save_tiny_qwen2_vl(folder: Path, seed: int = 0) -> Path:
     """A random Qwen2-VL (~90k parameters: 2 text layers of width 32, one vision block)."""
     import torch
@@ -59,19 +77,8 @@ def save_tiny_qwen2_vl(folder: Path, seed: int = 0) -> Path:
     words = ["user", "assistant", "system", *WORDS]
     tokenizer = _tokenizer(special, words, pad_token="<|endoftext|>", eos_token="<|im_end|>")
     ids = tokenizer.convert_tokens_to_ids
-    text = dict(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=1024,
-        rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
-        bos_token_id=ids("<|im_start|>"),
-        eos_token_id=ids("<|im_end|>"),
-        pad_token_id=ids("<|endoftext|>"),
-    )
+    rope = {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]}
+    text = _text_config(tokenizer, rope_parameters=rope)
     vision = dict(depth=1, embed_dim=32, hidden_size=32, num_heads=2, patch_size=14)
     config = T.Qwen2VLConfig(
         text_config=text,
@@ -109,18 +116,7 @@ def save_tiny_idefics3(folder: Path, seed: int = 0) -> Path:
         bos_token="<|im_start|>",
     )
     ids = tokenizer.convert_tokens_to_ids
-    text = dict(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=1024,
-        bos_token_id=ids("<|im_start|>"),
-        eos_token_id=ids("<end_of_utterance>"),
-        pad_token_id=ids("<|endoftext|>"),
-    )
+    text = _text_config(tokenizer)
     vision = dict(
         hidden_size=32,
         intermediate_size=64,
