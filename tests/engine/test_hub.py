@@ -136,6 +136,11 @@ def test_a_dataset_without_images_or_a_bad_name_is_refused(hub_folder, tmp_path,
         )
     with pytest.raises(InputError, match="give a Hugging Face dataset as hf:NAME"):
         app(["predict", str(trained_run), "hf:a:b:c:d", "--out", out], standalone_mode=False)
+    with pytest.raises(InputError, match="no split 'train'; the dataset has test"):
+        app(
+            ["predict", str(trained_run), f"hf:{hub_folder / 'repo'}", "--out", out],
+            standalone_mode=False,
+        )
     with pytest.raises(InputError, match="give it alone"):
         source = f"hf:{hub_folder / 'repo'}:test"
         app(["predict", str(trained_run), source, source, "--out", out], standalone_mode=False)
