@@ -118,3 +118,22 @@ def trained_run(tmp_path_factory) -> Path:
         evaluate={"group_by": ["site"], "bootstrap": 50},
     )
     return train(config_from_dict(config), progress=False)
+
+
+def train_in_two_processes(config: dict, cwd: Path) -> Path:
+    """`vislab train` with DDP over 2 CPU processes (gloo), launched by Lightning as on GPUs;
+    the one run directory both processes wrote."""
+    import os
+    import subprocess
+    import sys
+
+    config = {**config, "train": {**config["train"], "accelerator": "cpu", "devices": 2}}
+    config["train"]["strategy"] = "ddp"
+    path = write_config(cwd / "ddp.yaml", config)
+    env = {k: v for k, v in os.environ.items() if k != "VISLAB_RUN_DIR"}
+    command = [sys.executable, "-m", "vislab.cli", "train", str(path)]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, cwd=cwd)
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = list(Path(config["output_dir"]).iterdir())
+    assert len(runs) == 1, runs  # one run directory for both processes
+    return runs[0]

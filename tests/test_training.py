@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -151,28 +148,6 @@ def test_linear_probe_keeps_the_backbone_and_unfreezing_trains_it(image_folder, 
         str(_train(image_folder, tmp_path / "runs", model=model) / "model.safetensors")
     )
     assert not all(torch.equal(original[k], thawed[k]) for k in body)
-
-
-def test_ddp_with_two_cpu_processes(image_folder, tmp_path):
-    config = tiny_config(
-        image_folder,
-        tmp_path / "runs",
-        train={"epochs": 1, "accelerator": "cpu", "devices": 2, "strategy": "ddp"},
-    )
-    path = write_config(tmp_path / "ddp.yaml", config)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("VISLAB_RUN_DIR", None)
-    command = [sys.executable, "-m", "vislab.cli", "train", str(path)]
-    done = subprocess.run(
-        command, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    runs = list((tmp_path / "runs").iterdir())
-    assert [p.name for p in runs] == ["classification-test_resnet"]  # one directory for both ranks
-    log = pd.read_csv(runs[0] / "logs" / "metrics.csv")
-    steps = log["step"].max() + 1
-    assert steps == (24 // 2) // 8  # each of the 2 processes sees half of the 24 training images
-    assert json.loads((runs[0] / "metrics.json").read_text())["n"] == 6
 
 
 def test_python_api_has_the_same_verbs(image_folder, tmp_path):

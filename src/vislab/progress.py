@@ -31,8 +31,17 @@ def set_quiet(quiet: bool) -> None:
 
 
 def shown() -> bool:
-    """Is progress shown at all (not --quiet)?"""
-    return os.environ.get(QUIET_VARIABLE, "") in ("", "0")
+    """Is progress shown at all (not --quiet, and not one of a job's other processes)?"""
+    return os.environ.get(QUIET_VARIABLE, "") in ("", "0") and not other_process()
+
+
+def other_process() -> bool:
+    """Is this one of a job's processes other than the main one (by the variables Lightning's
+    launcher, torchrun and srun set)? Those stay quiet: the main one reports."""
+    for name in ("RANK", "LOCAL_RANK", "NODE_RANK"):
+        if os.environ.get(name, "0") not in ("", "0"):
+            return True
+    return os.environ.get("SLURM_NTASKS", "1") != "1" and os.environ.get("SLURM_PROCID") != "0"
 
 
 def on_terminal() -> bool:

@@ -39,6 +39,10 @@ def train(
     from lightning.pytorch.utilities import rank_zero_only
 
     config, checkpoint = _resolve(config, overrides, resume)
+    requeued = None if resume else _requeued_run(config)
+    if requeued is not None:  # SLURM started this job step again: it goes on where it was
+        resume = requeued
+        config, checkpoint = _resolve(None, (), requeued)
     task = task_for(config)
     quiet_lightning()
     L.seed_everything(config.train.seed, workers=True, verbose=False)
@@ -94,6 +98,32 @@ def _resolve(config, overrides, resume) -> tuple[ExperimentConfig, str | None]:
     return load_config(run_dir / "config.yaml"), str(last)
 
 
+def _run_name(config: ExperimentConfig) -> str:
+    backbone = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(config.model.backbone).name)
+    return config.name or f"{config.task}-{backbone}"
+
+
+def _srun_run_dir(config: ExperimentConfig) -> Path | None:
+    """Under srun with several processes (started by SLURM, not by Lightning, so that none
+    inherits rank 0's folder): `NAME-slurmJOB.STEP`, the same in every process of the step,
+    new for every job and step, and the same again when SLURM requeues the job."""
+    from vislab.engine.team import started_processes
+
+    job, step = os.environ.get("SLURM_JOB_ID"), os.environ.get("SLURM_STEP_ID", "0")
+    if job is None or started_processes() < 2:
+        return None
+    return Path(config.output_dir) / f"{_run_name(config)}-slurm{job}.{step}"
+
+
+def _requeued_run(config: ExperimentConfig) -> Path | None:
+    """This srun step's run folder where it already holds a last checkpoint: the job was
+    preempted and requeued."""
+    shared = _srun_run_dir(config)
+    if shared is not None and (shared / "checkpoints" / "last.ckpt").is_file():
+        return shared
+    return None
+
+
 def _run_dir(config: ExperimentConfig) -> Path:
     from lightning.pytorch.utilities import rank_zero_only
 
@@ -102,8 +132,11 @@ def _run_dir(config: ExperimentConfig) -> Path:
     inherited = os.environ.get(RUN_DIR_VARIABLE)
     if inherited and rank_zero_only.rank != 0:
         return Path(inherited)
-    backbone = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(config.model.backbone).name)
-    name = config.name or f"{config.task}-{backbone}"
-    run_dir = create_run_dir(config.output_dir, name)
+    shared = _srun_run_dir(config)
+    if shared is not None:  # every process of the step names it alike; none inherits it
+        for folder in (shared / "checkpoints", shared / "logs"):
+            folder.mkdir(parents=True, exist_ok=True)
+        return shared
+    run_dir = create_run_dir(config.output_dir, _run_name(config))
     os.environ[RUN_DIR_VARIABLE] = str(run_dir.resolve())  # DDP children inherit it
     return run_dir

@@ -208,3 +208,33 @@ def test_random_training_clips_differ_between_epochs_and_workers(videos):
     assert not all(same)  # 11 starts per video: all equal by chance is (1/11)^16
     starts_first = [clip[:, 0] for clip in epochs[0][:4]]
     assert len({tuple(c.flatten()[:50].tolist()) for c in starts_first}) > 1
+
+
+def test_each_ddp_process_draws_its_own_clips_each_epoch(videos):
+    """The main process is seeded per (seed, epoch, rank) when an epoch starts: two DDP
+    processes reading their videos in the main process (no workers) draw different clips,
+    each epoch its own, and the first process's draws are those of a one-process run."""
+    import lightning as L
+    import torch
+    from torch.utils.data import DataLoader
+
+    from vislab.data.loaders import epoch_seed
+    from vislab.data.video_loaders import VideoClips, video_transform
+    from vislab.tasks.fitting import seed_epoch
+
+    table = from_video_manifest(videos)
+    table.frame["frames"], table.frame["fps"] = 12, 8.0
+    clips = VideoClips(
+        table, frames=2, stride=1, transform=video_transform(32, [], False, KINETICS), train=True
+    )
+
+    def drawn(epoch: int, rank: int) -> torch.Tensor:
+        seed_epoch(7, epoch, rank)
+        return torch.cat([clip for clip, _, _ in DataLoader(clips, batch_size=4)])
+
+    first = drawn(0, 0)
+    assert torch.equal(first, drawn(0, 0))  # repeatable: a resumed epoch draws the same
+    for other in (drawn(0, 1), drawn(1, 0)):  # another process; another epoch
+        assert not all(torch.equal(a, b) for a, b in zip(first, other, strict=True))
+    L.seed_everything(epoch_seed(7, 0), workers=True, verbose=False)  # as one process seeds it
+    assert torch.equal(first, torch.cat([c for c, _, _ in DataLoader(clips, batch_size=4)]))

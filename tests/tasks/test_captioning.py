@@ -128,3 +128,18 @@ def test_captioning_config_errors(image_folder, tmp_path):
             config_from_dict({**raw, "model": {**raw["model"], "pretrained": "none"}}),
             progress=False,
         )
+
+
+@pytest.mark.skipif(shutil.which("java") is None, reason="the run's metrics need Java")
+def test_captioning_ddp_with_two_cpu_processes(image_folder, tmp_path):
+    from tests.conftest import train_in_two_processes
+
+    model = save_tiny_blip(tmp_path / "blip")
+    config = _config(_coco_captions(image_folder), model, tmp_path / "runs", epochs=1)
+    run_dir = train_in_two_processes(config, tmp_path)
+    log = pd.read_csv(run_dir / "logs" / "metrics.csv")
+    # 22 training images with 2 captions each: 22 pairs per process, 3 batches of 8 (one: 6)
+    assert log["step"].max() + 1 == 3
+    captions = json.loads((run_dir / "predictions.json").read_text())
+    ids = [c["image_id"] for c in captions]  # each held-out image once, from both processes
+    assert len(ids) == len(set(ids)) == json.loads((run_dir / "metrics.json").read_text())["n"]

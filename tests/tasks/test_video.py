@@ -159,3 +159,15 @@ def test_folders_of_extracted_frames_train_like_videos(videos, tmp_path):
             ),
             progress=False,
         )
+
+
+def test_video_ddp_with_two_cpu_processes(videos, tmp_path):
+    from tests.conftest import train_in_two_processes
+
+    config = _config(videos, tmp_path / "runs", "frames:resnet18")
+    run_dir = train_in_two_processes(config, tmp_path)
+    log = pd.read_csv(run_dir / "logs" / "metrics.csv")
+    assert log["step"].max() + 1 == 1  # 8 training videos: 4 per process, one batch each
+    windows = pd.read_csv(run_dir / "predictions.csv")  # every held-out window once
+    assert not windows.duplicated(["video_id", "start"]).any()
+    assert len(windows) == 3 * windows["video_id"].nunique() == 3 * 4  # a quarter of 16 held out

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from vislab.cli import data, estimates, evaluation, multimodal, runs
+from vislab.cli import cluster, data, estimates, evaluation, multimodal, runs
 from vislab.errors import VislabError
 
 
@@ -55,6 +55,7 @@ runs.register(app)
 evaluation.register(app)
 multimodal.register(app)
 estimates.register(app)
+cluster.register(app)
 
 
 def run(argv: list[str]) -> int:

@@ -113,6 +113,15 @@ SOURCES = (
 ShardSize = Annotated[
     int, typer.Option(min=1, help="Items per shard (a killed job loses one at most).")
 ]
+Devices = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        help="Processes per node, one per GPU (launched through Lightning; under srun or "
+        "torchrun, the processes each node runs).",
+    ),
+]
+NumNodes = Annotated[int, typer.Option(min=1, help="Nodes (machines) the job runs on.")]
 Resume = Annotated[bool, typer.Option("--resume", help="Finish an interrupted job in --out.")]
 Force = Annotated[
     bool, typer.Option("--force", help="Replace the output if it exists (never done otherwise).")

@@ -13,9 +13,11 @@ from vislab.cli.common import (
     BatchSize,
     Bootstrap,
     Confidence,
+    Devices,
     Force,
     GroupBy,
     ModelSource,
+    NumNodes,
     Quiet,
     Resume,
     Seed,
@@ -59,6 +61,8 @@ def zero_shot(
     shard_size: ShardSize = 10_000,
     resume: Resume = False,
     workers: Annotated[int, typer.Option(min=0, help="Processes decoding images.")] = 0,
+    devices: Devices = 1,
+    num_nodes: NumNodes = 1,
     force: Force = False,
     quiet: Quiet = False,
 ) -> None:
@@ -80,7 +84,7 @@ def zero_shot(
         table, record = from_embeddings(embeddings, model, classes, templates and str(templates))
         write_table(out, table)
     else:
-        settings = Settings(shard_size, resume, batch_size, workers, replace=force)
+        settings = Settings(shard_size, resume, batch_size, workers, force, devices, num_nodes)
         outcome, record = code_images(
             source, model, classes, templates and str(templates), out, settings
         )
@@ -125,6 +129,8 @@ def code(
     batch_size: BatchSize = 8,
     workers: Annotated[int, typer.Option(min=0, help="Processes decoding images.")] = 0,
     bootstrap: Bootstrap = 1000,
+    devices: Devices = 1,
+    num_nodes: NumNodes = 1,
     force: Force = False,
     quiet: Quiet = False,
 ) -> None:
@@ -140,7 +146,7 @@ def code(
     record_file = out.with_suffix(".json") if is_file_output(out) else None
     if record_file is not None:
         fresh_outputs(out, record_file, force=force or resume)
-    settings = Settings(shard_size, resume, batch_size, workers, replace=force)
+    settings = Settings(shard_size, resume, batch_size, workers, force, devices, num_nodes)
     outcome, record = code_collection(
         source, codebook, model, prompt or [], out, settings, examples
     )
@@ -181,6 +187,8 @@ def embed(
     shard_size: ShardSize = 10_000,
     resume: Resume = False,
     workers: Annotated[int, typer.Option(min=0, help="Processes decoding images.")] = 0,
+    devices: Devices = 1,
+    num_nodes: NumNodes = 1,
     force: Force = False,
     quiet: Quiet = False,
 ) -> None:
@@ -200,7 +208,7 @@ def embed(
     note(f"listing {', '.join(map(str, source))}")
     listing = list_source(source, set(IMAGE_SUFFIXES), folder_labels=True)
     identity = {"command": "embed", **model_identity(model)}
-    settings = Settings(shard_size, resume, batch_size, workers, replace=force)
+    settings = Settings(shard_size, resume, batch_size, workers, force, devices, num_nodes)
     outcome = run_job(job, listing, out, settings, identity)
     say(
         f"wrote {out}: {outcome.rows} images x {job.width} dimensions (L2-normalised), "

@@ -11,7 +11,9 @@ import typer
 
 from vislab.cli.common import (
     SOURCES,
+    Devices,
     Force,
+    NumNodes,
     Overrides,
     Quiet,
     Resume,
@@ -139,6 +141,8 @@ def predict(
             "still covers the model's input).",
         ),
     ] = False,
+    devices: Devices = 1,
+    num_nodes: NumNodes = 1,
     force: Force = False,
     quiet: Quiet = False,
 ) -> None:
@@ -157,6 +161,8 @@ def predict(
         batch_size or data.batch_size,
         data.num_workers if workers is None else workers,
         replace=force,
+        devices=devices,
+        num_nodes=num_nodes,
     )
     outcome, task = predict_collection(run_dir, images, out, settings, full_decode)
     if out.suffix.lower() != ".json":  # COCO results: no table to read back

@@ -42,9 +42,12 @@ def class_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor:
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def epoch_seed(seed: int, epoch: int) -> int:
-    """A seed of its own for every (seed, epoch) pair (numpy's SeedSequence mixes them)."""
-    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
+    """A seed of its own for every (seed, epoch) pair, and for every DDP process (rank) beyond
+    the first (numpy's SeedSequence mixes them)."""
+    return int(
+        np.random.SeedSequence([seed, epoch, *([rank] if rank else [])]).generate_state(1)[0]
+    )
 
 
 class EpochSampler(Sampler[int]):

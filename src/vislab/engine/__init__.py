@@ -5,7 +5,9 @@ in shards that survive being killed.
     plan.py     `_plan.json`: the items once listed, their order and the source's fingerprint
     shards.py   the output folder: whole shards only, `_progress.json`, `_skipped.csv`, `_SUCCESS`
     loop.py     one shard through a model: decoding in workers, bad images skipped, progress
-    run.py      plan, resume, every missing shard, and the one-file output
+    team.py     the processes of a job (devices, nodes, srun, torchrun), placed by Lightning
+    run.py      plan, resume, every missing shard (claimed, where processes share the job),
+                and the one-file output
 
 A task gives the engine a `Job` (loop.py): how to read one item, how to turn a batch into rows,
 and how to make the shard's table from those rows.

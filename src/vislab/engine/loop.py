@@ -89,10 +89,15 @@ class Batches:
 class Device:
     """The model on the run's accelerator and precision, once for the whole job."""
 
-    def __init__(self, job: Job) -> None:
+    def __init__(self, job: Job, device: torch.device | None = None) -> None:
+        """On `device` where one of several processes was given one (cuda:LOCAL_RANK)."""
         from lightning.fabric import Fabric
 
-        self.fabric = Fabric(accelerator=job.accelerator, devices=1, precision=job.precision)
+        accelerator, devices = job.accelerator, 1
+        if device is not None:
+            accelerator = "cuda" if device.type == "cuda" else device.type
+            devices = [device.index or 0] if device.type == "cuda" else 1
+        self.fabric = Fabric(accelerator=accelerator, devices=devices, precision=job.precision)
         job.module.eval()
         self.module = self.fabric.setup_module(job.module)
         self.module.mark_forward_method("predict_rows")

@@ -20,18 +20,22 @@ from vislab.engine.plan import PLAN_FILE, Plan, check_job, check_source, read_pl
 from vislab.engine.shards import (
     SKIPPED_COLUMNS,
     SKIPPED_PARTS,
+    clear_claims,
     done_shards,
     finish,
+    shard_name,
     temporary_files,
     write_progress,
     write_shard,
 )
 from vislab.engine.sources import Listing
+from vislab.engine.team import Team, join_team
 from vislab.errors import InputError
 from vislab.progress import Progress, note
 
 FILE_SUFFIXES = (".csv", ".parquet", ".pq")
 SHARD_SIZE = 10_000
+LOOK_SECONDS = 0.5  # between two looks for the shards other processes wrote
 
 
 @dataclass
@@ -41,6 +45,8 @@ class Settings:
     batch_size: int = 64
     workers: int = 0
     replace: bool = False  # --force: a finished one-file output is replaced, at the end
+    devices: int = 1  # processes per node (one per GPU)
+    num_nodes: int = 1
 
 
 @dataclass
@@ -61,10 +67,94 @@ def is_file_output(out: Path, job=None) -> bool:
 
 def run_job(job: Job, listing: Listing, out: str | Path, settings: Settings, identity: dict):
     """Run `job` over every item of `listing` into `out`; `identity` names the job (what it
-    computes and with what), checked on --resume."""
+    computes and with what), checked on --resume.
+
+    With several processes (`settings.devices` x `settings.num_nodes`: launched here through
+    Lightning, or started by srun or torchrun) every process runs this: the main one returns
+    the Outcome once every shard is written; the others end (SystemExit 0) when no shard is
+    left for them to take."""
     out, started = Path(out), time.monotonic()
+    team = join_team(job.accelerator, settings.devices, settings.num_nodes)
     one_file = is_file_output(out, job)
     folder = out.with_name(f".{out.name}.parts") if one_file else out
+    plan = Plan(listing, settings.shard_size, {**identity, **listing.identity})
+    check = _prepared(team, job, listing, out, folder, plan, settings)
+    if team.size > 1:
+        note(f"{team.size} processes on {settings.num_nodes} node(s) share the shards")
+    done = done_shards(folder, plan.shards)
+    todo = [k for k in range(plan.shards) if k not in done]
+    if done:
+        note(f"resuming {folder}: {len(done)} of {plan.shards} shards done, {len(todo)} to go")
+    remaining = sum(stop - start for start, stop in map(plan.bounds, todo))
+    schema, device = _metadata_schema(listing.frame), None
+    extra = {"provenance": job.provenance} if getattr(job, "provenance", None) else None
+    with Progress(int(remaining), job.what, getattr(job, "unit", "images")) as progress:
+        tally = Tally(plan, progress, done, team)
+        for shard in _order(todo, team):
+            if (folder / shard_name(shard)).is_file() or not team.claim(folder, shard):
+                continue  # written, or being written, by another process
+            device = device or Device(job, team.device())
+            _one_shard(job, device, plan, folder, shard, settings, schema, progress, check)
+            check = None  # checked before the first shard was written
+            tally.mine(shard)
+            write_progress(folder, tally.look(folder), plan.shards, plan.count, started, extra)
+        if not team.main:
+            team.close()
+            raise SystemExit(0)
+        _wait_for_the_others(folder, tally)
+    team.close()
+    write_progress(folder, tally.done, plan.shards, plan.count, started, extra)
+    if check is not None:
+        check()
+    skipped = finish(folder, plan.shards)
+    rows = _count_rows(folder, plan.shards)
+    listed = out.with_name(f"{out.stem}_skipped.csv") if one_file else folder / "_skipped.csv"
+    if one_file:
+        _join_into_file(folder, out, skipped, job, listed)
+    return Outcome(out, rows, skipped, time.monotonic() - started, listed)
+
+
+def _prepared(team: Team, job, listing, out: Path, folder: Path, plan: Plan, settings):
+    """The job planned or its plan checked, by the main process, which then tells the others
+    whether to go on (they wait for it: nothing is claimed before the earlier launch's claims
+    and half-written files are cleared). Returns the check to run before this process's first
+    write: a resumed job's source, or another process's listing, against the plan."""
+    failure, check = None, None
+    if team.main:
+        try:
+            _refuse_to_start(job, listing, out, folder, settings)
+            check = _start_or_resume(folder, plan, settings.resume)
+        except BaseException as error:  # noqa: BLE001 - told to the others, then raised
+            failure = error
+    said = team.share({"failed": failure is not None, "launch": _launch_name()})
+    team.launch = said["launch"]
+    if said["failed"]:
+        team.close()
+        if failure is not None:
+            raise failure
+        raise SystemExit(0)  # the main process reports why
+    if team.main:
+        return check
+    if not (folder / PLAN_FILE).is_file():
+        raise InputError(
+            f"process {team.rank} cannot see {folder / PLAN_FILE}, which process 0 wrote: --out "
+            "must be on a file system that every node shares."
+        )
+    saved = read_plan(folder)
+    check_job(saved, plan, folder)
+    return lambda: check_source(saved, plan, folder)
+
+
+def _launch_name() -> str:
+    """This launch of the job, in the claims: when and where its main process began."""
+    import os
+    import socket
+
+    return f"{time.strftime('%Y%m%dT%H%M%S')}-{socket.gethostname()}-{os.getpid()}"
+
+
+def _refuse_to_start(job, listing, out: Path, folder: Path, settings: Settings) -> None:
+    one_file = folder != out
     if _holds_something(out) and not (settings.replace if one_file else settings.resume):
         raise InputError(
             f"{out} exists: vislab never writes over an earlier result. Give a new --out"
@@ -77,30 +167,47 @@ def run_job(job: Job, listing: Listing, out: str | Path, settings: Settings, ide
             f"{listing.description}: tar archives hold the items, and {job.what} of "
             f"{getattr(job, 'unit', 'images')} reads them as files: extract the archives first."
         )
-    plan = Plan(listing, settings.shard_size, {**identity, **listing.identity})
-    check = _start_or_resume(folder, plan, settings.resume)
-    done = done_shards(folder, plan.shards)
-    todo = [k for k in range(plan.shards) if k not in done]
-    if done:
-        note(f"resuming {folder}: {len(done)} of {plan.shards} shards done, {len(todo)} to go")
-    remaining = sum(stop - start for start, stop in map(plan.bounds, todo))
-    device = Device(job) if todo else None
-    schema = _metadata_schema(listing.frame)
-    with Progress(int(remaining), job.what, getattr(job, "unit", "images")) as progress:
-        for shard in todo:
-            _one_shard(job, device, plan, folder, shard, settings, schema, progress, check)
-            check = None  # checked before the first shard was written
-            done.add(shard)
-            extra = {"provenance": job.provenance} if getattr(job, "provenance", None) else None
-            write_progress(folder, done, plan.shards, plan.count, started, extra)
-    if check is not None:
-        check()
-    skipped = finish(folder, plan.shards)
-    rows = _count_rows(folder, plan.shards)
-    listed = out.with_name(f"{out.stem}_skipped.csv") if one_file else folder / "_skipped.csv"
-    if one_file:
-        _join_into_file(folder, out, skipped, job, listed)
-    return Outcome(out, rows, skipped, time.monotonic() - started, listed)
+
+
+def _order(todo: list[int], team: Team) -> list[int]:
+    """This process's share first (every size-th shard from its rank), then the others' from
+    the end: a process that is done early takes the shards their owners would reach last."""
+    own = todo[team.rank :: team.size]
+    taken = set(own)
+    return own + [k for k in reversed(todo) if k not in taken]
+
+
+class Tally:
+    """The shards done: this process's, and the others' (looked up on disk at most every
+    LOOK_SECONDS, where there are others), counted in the progress as they appear."""
+
+    def __init__(self, plan: Plan, progress: Progress, done: set[int], team: Team) -> None:
+        self.plan, self.progress, self.done = plan, progress, set(done)
+        self.alone, self.looked = team.size == 1, -LOOK_SECONDS
+
+    def mine(self, shard: int) -> None:
+        self.done.add(shard)  # its items were counted batch by batch
+
+    def look(self, folder: Path) -> set[int]:
+        if self.alone or time.monotonic() - self.looked < LOOK_SECONDS:
+            return self.done
+        self.looked = time.monotonic()
+        for shard in sorted(done_shards(folder, self.plan.shards) - self.done):
+            start, stop = self.plan.bounds(shard)
+            self.progress.advance(stop - start)
+            self.done.add(shard)
+        return self.done
+
+
+def _wait_for_the_others(folder: Path, tally: Tally) -> None:
+    """Until every shard is written (each one left is claimed by another process)."""
+    said = False
+    while len(tally.look(folder)) < tally.plan.shards:
+        if not said:
+            left = tally.plan.shards - len(tally.done)
+            note(f"waiting for {left} shard(s) that other processes are writing")
+            said = True
+        time.sleep(LOOK_SECONDS)
 
 
 def _holds_something(path: Path) -> bool:
@@ -114,6 +221,7 @@ def _start_or_resume(folder: Path, plan: Plan, resume: bool):
     being stat-ed in a thread; the first shard is computed meanwhile). None for a new job."""
     for stale in temporary_files(folder) | temporary_files(folder / SKIPPED_PARTS):
         stale.unlink()  # half-written by a killed job: never renamed, never done
+    clear_claims(folder, plan.shards)  # an earlier launch's: none of this one's has begun
     if resume and (folder / PLAN_FILE).is_file():
         saved = read_plan(folder)
         check_job(saved, plan, folder)
@@ -175,15 +283,12 @@ def _typed(frame, schema):
 def _count_rows(folder: Path, shards: int) -> int:
     import pyarrow.parquet as pq
 
-    from vislab.engine.shards import shard_name
-
     return sum(pq.ParquetFile(folder / shard_name(k)).metadata.num_rows for k in range(shards))
 
 
 def _join_into_file(folder: Path, out: Path, skipped: pd.DataFrame, job, listed: Path) -> None:
     """The shards as one file (in the job's one-file form, `as_file`, or written by the
     job's `write_file`); the skips beside it; the parts folder removed."""
-    from vislab.engine.shards import shard_name
     from vislab.files import write_table
 
     count = len(list(folder.glob("part-*.parquet")))

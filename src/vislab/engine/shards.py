@@ -6,12 +6,21 @@ images (`_skipped/part-00000.csv`): a shard file that exists is complete, and so
 of skips. `_progress.json` (rewritten atomically after every shard) is for people and tools
 watching; what is done is read from the shard files themselves. `_skipped.csv` gathers every
 skip and `_SUCCESS` marks the job complete.
+
+Several processes share the folder by claims: a process writes shard k only after creating
+`_claims/part-0000k` (exclusive create: one process wins it, on one machine or on a shared file
+system), which names the launch, host, process and rank, and stays as the record of who wrote
+the shard. A resumed job forgets the claims of unwritten shards (their processes died): a
+process killed mid-shard leaves only that shard to redo.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
+import re
+import socket
 import time
 from pathlib import Path
 
@@ -20,8 +29,9 @@ import pandas as pd
 from vislab.files import write_atomic
 
 PROGRESS_FILE, SKIPPED_FILE, SUCCESS_FILE = "_progress.json", "_skipped.csv", "_SUCCESS"
-SKIPPED_PARTS = "_skipped"
+SKIPPED_PARTS, CLAIMS = "_skipped", "_claims"
 SKIPPED_COLUMNS = ["id", "path", "reason"]
+SHARD_FILE = re.compile(r"part-(\d{5,})\.parquet")
 
 
 def shard_name(shard: int) -> str:
@@ -36,8 +46,36 @@ def temporary_files(folder: Path) -> set[Path]:
 
 
 def done_shards(folder: Path, shards: int) -> set[int]:
-    """The shards whose file exists (complete, by the rename)."""
-    return {k for k in range(shards) if (folder / shard_name(k)).is_file()}
+    """The shards whose file exists (complete, by the rename): one listing of the folder."""
+    if not folder.is_dir():
+        return set()
+    found = (SHARD_FILE.fullmatch(name) for name in os.listdir(folder))
+    return {int(match[1]) for match in found if match and int(match[1]) < shards}
+
+
+def claim(folder: Path, shard: int, launch: str, rank: int) -> bool:
+    """Take shard `shard` for this process: True where no other process holds it. The claim
+    stays, a record of which launch, host, process and rank wrote the shard."""
+    path = folder / CLAIMS / f"part-{shard:05d}"
+    path.parent.mkdir(exist_ok=True)
+    try:
+        handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        return False
+    who = {"launch": launch, "host": socket.gethostname(), "pid": os.getpid(), "rank": rank}
+    with os.fdopen(handle, "w") as stream:
+        json.dump(who, stream)
+    return True
+
+
+def clear_claims(folder: Path, shards: int) -> None:
+    """Forget the claims of shards that are not written (an earlier launch's processes died
+    holding them); those of written shards stay."""
+    done = done_shards(folder, shards)
+    for path in (folder / CLAIMS).glob("part-*") if (folder / CLAIMS).is_dir() else ():
+        number = path.name.removeprefix("part-")
+        if not number.isdigit() or int(number) not in done:
+            path.unlink()
 
 
 def write_shard(folder: Path, shard: int, table, skipped: pd.DataFrame) -> None:

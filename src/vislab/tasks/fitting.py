@@ -9,9 +9,10 @@ Lightning recorded when the run was made, so a moved or copied run uses its own 
 
 Each epoch's randomness is a function of (train.seed, epoch): the order of the training items and
 the data workers' seeds (`vislab.data.loaders.EpochSampler`), and the augmentations, CutMix/MixUp
-and dropout in the main process (`EpochSeed`, when the epoch starts). The weights, optimizer,
-schedule and epoch come from the checkpoint, so a run killed after an epoch and resumed repeats,
-on the same machine and libraries, exactly what the uninterrupted run does.
+and dropout in the main process (`EpochSeed`, when the epoch starts; each DDP process its own).
+The weights, optimizer, schedule and epoch come from the checkpoint, so a run killed after an
+epoch and resumed repeats, on the same machine and libraries, exactly what the uninterrupted
+run does.
 """
 
 from __future__ import annotations
@@ -44,16 +45,25 @@ class Fitted:
         return None
 
 
-def _epoch_seed_callback(seed: int):
+def seed_epoch(seed: int, epoch: int, rank: int) -> None:
+    """Every random number generator of this process seeded for (seed, epoch, rank): each DDP
+    process draws its own augmentations and video clips (in the main process; data workers
+    are seeded by worker and rank by Lightning's `pl_worker_init_function`)."""
     import lightning as L
 
     from vislab.data.loaders import epoch_seed
+
+    L.seed_everything(epoch_seed(seed, epoch, rank), workers=True, verbose=False)
+
+
+def _epoch_seed_callback(seed: int):
+    import lightning as L
 
     class EpochSeed(L.Callback):
         """Seeds every random number generator at the start of each training epoch."""
 
         def on_train_epoch_start(self, trainer, module) -> None:
-            L.seed_everything(epoch_seed(seed, trainer.current_epoch), workers=True, verbose=False)
+            seed_epoch(seed, trainer.current_epoch, trainer.global_rank)
 
     return EpochSeed()
 
