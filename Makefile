@@ -33,6 +33,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/predict_throughput.py
 	$(BIN)/python bench/code_throughput.py
 	$(BIN)/python bench/check_scaling.py
+	$(BIN)/python bench/predict_scaling.py
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)

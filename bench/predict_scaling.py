@@ -5,7 +5,7 @@ whole commands timed, start-up included, the tables compared; and the bookkeepin
 processes share at a million items: writing and reading `_plan.json`, claiming every shard,
 looking up the shards done.
 
-    python bench/predict_scaling.py [--images 2000] [--devices 2] [--items 1000000]
+    python bench/predict_scaling.py [--images 1000] [--devices 2] [--items 1000000]
         [--out bench/results/predict_scaling.json]
 """
 
@@ -110,7 +110,7 @@ def bookkeeping(items: int, shard_size: int = 10_000) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--devices", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--items", type=int, default=1_000_000)
