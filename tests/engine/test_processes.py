@@ -26,14 +26,17 @@ from vislab.engine.shards import shard_name
 TIMEOUT = 300  # seconds for a multi-process command; a test that runs past it kills them
 
 
-def start(arguments: list[str], cwd: Path, environment: dict | None = None) -> subprocess.Popen:
-    """`vislab ARGUMENTS` in a session of its own (its processes are killed together)."""
+def start(
+    arguments: list[str], cwd: Path, environment: dict | None = None, launcher: tuple = ()
+) -> subprocess.Popen:
+    """`vislab ARGUMENTS` (through `launcher`, e.g. torchrun, where given) in a session of its
+    own: its processes are killed together."""
     import torch
 
     threads = str(torch.get_num_threads())
     base = {k: v for k, v in os.environ.items() if k != "VISLAB_RUN_DIR"}
     return subprocess.Popen(
-        [sys.executable, "-m", "vislab.cli", *arguments],
+        [*(launcher or (sys.executable,)), "-m", "vislab.cli", *arguments],
         cwd=cwd,
         env={**base, "VISLAB_QUIET": "1", "OMP_NUM_THREADS": threads, **(environment or {})},
         stdout=subprocess.DEVNULL,

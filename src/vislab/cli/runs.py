@@ -23,7 +23,7 @@ from vislab.cli.common import (
     say,
 )
 from vislab.errors import UsageError
-from vislab.progress import set_quiet, shown
+from vislab.progress import other_process, set_quiet, shown
 
 
 class Method(StrEnum):
@@ -106,7 +106,7 @@ def train(
         raise UsageError("give a CONFIG.yaml, or --resume RUN_DIR.")
     with trusting_pickled_weights(trust_pickled_weights):
         run_dir = run_training(config, set_ or [], resume=resume, progress=shown())
-    if (run_dir / "metrics.json").is_file():
+    if (run_dir / "metrics.json").is_file() and not other_process():  # the main process reports
         print_metrics(json.loads((run_dir / "metrics.json").read_text()))
         say(f"run directory: {run_dir}")
         say(f"report: {run_dir / 'report.html'}")

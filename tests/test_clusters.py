@@ -1,7 +1,8 @@
-"""`vislab slurm`: the sbatch script's command run as srun would run it, each process with the
-variables SLURM gives it (the ones Lightning reads), two "nodes" of one CPU process on this
-machine: a collection job's shards shared (its table the one-process table), and a training run
-in one folder that both processes name alike."""
+"""Processes a cluster starts. `vislab slurm`: the sbatch script's command run as srun would run
+it, each process with the variables SLURM gives it (the ones Lightning reads), two "nodes" of one
+CPU process on this machine: a collection job's shards shared (its table the one-process table),
+and a training run in one folder that both processes name alike. torchrun, the real one, starting
+two processes of a collection job."""
 
 from __future__ import annotations
 
@@ -100,11 +101,35 @@ def test_a_requeued_step_finds_its_run_and_goes_on_from_its_last_checkpoint(monk
     assert _srun_run_dir(config) is None
 
 
-def test_processes_the_flags_do_not_announce_are_refused(monkeypatch, tmp_path):
+def test_torchrun_starts_the_processes_of_a_collection_job(tmp_path):
+    from vislab.models.tiny import save_tiny_clip
+
+    images = make_image_folder(tmp_path / "images", per_class=3)
+    clip = str(save_tiny_clip(tmp_path / "clip"))
+    command = ["embed", str(images), "--model", clip, "--shard-size", "2", "--quiet"]
+    assert run([*command, "--out", str(tmp_path / "one")]) == 0
+    torchrun = (sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2")
+    two = [*command, "--out", str(tmp_path / "two"), "--devices", "2"]
+    finished([start(two, tmp_path, launcher=torchrun)])
+    found, expected = pd.read_parquet(tmp_path / "two"), pd.read_parquet(tmp_path / "one")
+    assert found["id"].equals(expected["id"]) and len(found) == 9
+    pd.testing.assert_frame_equal(found, expected, check_exact=False, rtol=1e-5, atol=1e-6)
+    claims = _claims(tmp_path / "two")
+    assert sorted(claims) == list(range(5)) and {c["rank"] for c in claims.values()} == {0, 1}
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {"SLURM_NTASKS": "4", "SLURM_JOB_NAME": "vislab-predict"},
+        {"TORCHELASTIC_RUN_ID": "7", "RANK": "0", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "4"},
+    ],
+)
+def test_processes_the_flags_do_not_announce_are_refused(monkeypatch, variables):
     from vislab.engine.team import join_team
 
-    monkeypatch.setenv("SLURM_NTASKS", "4")
-    monkeypatch.setenv("SLURM_JOB_NAME", "vislab-predict")
+    for name, value in {**variables, "WORLD_SIZE": "4"}.items():
+        monkeypatch.setenv(name, value)
     with pytest.raises(InputError, match="multiply to 4"):
         join_team("cpu", 1, 1)
 
