@@ -1,5 +1,6 @@
 """Several processes share one job (gloo on CPU, launched through Lightning as on GPUs): the union
-of their shards is the one-process table, for predict, embed and code; a process killed
+of their shards is the one-process table, for predict and code (embed: test_clusters, under
+torchrun); a process killed
 mid-shard leaves only that shard undone, and the job resumed with another number of processes
 is still the one-process table."""
 
@@ -14,7 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -119,24 +119,6 @@ def images(tmp_path_factory):
     folder = make_image_folder(tmp_path_factory.mktemp("images") / "images", per_class=5)
     (folder / "red" / "broken.png").write_bytes(b"not an image")
     return folder
-
-
-def test_embeddings_of_two_processes_are_the_one_process_table(images, tmp_path):
-    from vislab.models.tiny import save_tiny_clip
-
-    clip = save_tiny_clip(tmp_path / "clip")
-    command = ["embed", str(images), "--model", str(clip), "--shard-size", "2", "--quiet"]
-    assert run([*command, "--out", str(tmp_path / "one")]) == 0
-    finished([start([*command, "--out", str(tmp_path / "two"), "--devices", "2"], tmp_path)])
-    found, expected = pd.read_parquet(tmp_path / "two"), pd.read_parquet(tmp_path / "one")
-    assert found["id"].equals(expected["id"]) and len(found) == 15
-    np.testing.assert_allclose(
-        np.stack(found["embedding"].to_list()), np.stack(expected["embedding"].to_list()), atol=1e-5
-    )
-    skipped = pd.read_csv(tmp_path / "two" / "_skipped.csv")
-    assert skipped["path"].str.endswith("broken.png").tolist() == [True]
-    claims = _claims(tmp_path / "two")  # each shard written by one of the two processes
-    assert sorted(claims) == list(range(8)) and {c["rank"] for c in claims.values()} == {0, 1}
 
 
 def test_codes_of_two_processes_are_the_one_process_file(images, tmp_path):
