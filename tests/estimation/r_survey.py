@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 # Per case of the input table: a stratified design (variance groups in `stratum`, each image's
-# weight `w`, its group's size `fpc`), then per statistic a row of the output.
+# weight `w`, its group's size `fpc`; where a `psu` column is given, the clusters drawn whole and
+# `fpc` counting clusters), then per statistic a row of the output.
 SCRIPT = r"""
 suppressMessages(library(survey))
 args <- commandArgs(trailingOnly = TRUE)
@@ -20,7 +21,8 @@ data <- read.csv(args[1])
 out <- list()
 for (k in unique(data$case)) {
   d <- data[data$case == k, ]
-  des <- svydesign(ids = ~1, strata = ~stratum, weights = ~w, fpc = ~fpc, data = d)
+  ids <- if ("psu" %in% names(d)) ~psu else ~1  # whole clusters drawn: one-stage cluster sample
+  des <- svydesign(ids = ids, strata = ~stratum, weights = ~w, fpc = ~fpc, data = d)
   t <- svytotal(~v, des)
   m <- svymean(~v, subset(des, dom == 1))
   fit <- svyglm(y ~ x1, design = des)

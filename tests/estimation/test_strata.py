@@ -108,6 +108,65 @@ def test_totals_means_and_regressions_equal_r_survey_on_random_designs(tmp_path)
     assert compared >= 4 * 25
 
 
+def _random_clustered_design(rng: np.random.Generator) -> Design:
+    """2-6 strata of 1-25 clusters of 1-6 images; a third with one cluster drawn, some drawn
+    whole."""
+    count = int(rng.integers(2, 7))
+    sizes = rng.integers(1, 26, count)
+    drawn = np.array([1 if rng.random() < 0.33 else int(rng.integers(1, s + 1)) for s in sizes])
+    if drawn.sum() < 4:
+        drawn[np.argmax(sizes)] = min(4, sizes.max())
+    strata, clusters = [], []
+    for h, n in enumerate(drawn):
+        for c in rng.choice(sizes[h], n, replace=False):
+            images = int(rng.integers(1, 7))
+            strata += [f"s{h}"] * images
+            clusters += [f"post{c}"] * images  # the same names in every stratum: nested
+    population = {f"s{h}": float(s) for h, s in enumerate(sizes)}
+    rows = np.arange(len(strata))
+    codes = np.array(["x"] * len(rows))
+    return Design(
+        STRATIFIED, rows, codes, np.array(strata), population, clusters=np.array(clusters)
+    )
+
+
+@needs_r_survey
+def test_clustered_designs_equal_r_survey(tmp_path):
+    """Whole clusters drawn in strata: svydesign(ids = ~cluster, strata, weights = N_h / n_h in
+    clusters, fpc = the groups' clusters): svytotal, svymean over a domain, svyglm on 40
+    designs, to 1e-9 (the logistic fit to R's IRLS tolerance)."""
+    rng = np.random.default_rng(1)
+    cases, ours = [], {}
+    for k in range(40):
+        design = _random_clustered_design(rng)
+        strata = Strata.of(design)
+        case = _case(k, design, strata, rng).assign(psu=strata.psu)
+        cases.append(case)
+        ours[k] = _ours(case, strata)
+    reference = r_survey(pd.concat(cases), tmp_path)
+    for k, found in ours.items():
+        for name, value in found.items():
+            logistic = name.startswith("l")
+            if logistic and len(cases[k]) < 20:
+                continue
+            tolerance = 1e-6 if logistic else 1e-9
+            assert value == pytest.approx(reference.loc[k, name], rel=tolerance, abs=1e-9), (
+                k,
+                name,
+            )
+
+
+def test_clusters_of_one_image_are_images_drawn_one_by_one():
+    rng = np.random.default_rng(2)
+    design = _random_design(rng)
+    alone = Strata.of(design)
+    each = Design(**{**design.__dict__, "clusters": np.arange(len(design.rows)).astype(str)})
+    clustered = Strata.of(each)
+    values = rng.normal(0, 1, (len(design.rows), 3))
+    np.testing.assert_allclose(clustered.covariance(values), alone.covariance(values), rtol=1e-12)
+    assert clustered.weights().tolist() == alone.weights().tolist()
+
+
 def test_each_stratum_keeps_its_own_weight_and_only_the_variance_is_collapsed():
     design = Design(
         STRATIFIED,

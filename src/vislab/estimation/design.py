@@ -19,9 +19,11 @@ SIMPLE, STRATIFIED = "simple random", "stratified"
 @dataclass
 class Design:
     """`rows`: positions in the collection of the coded images; `codes`: their codes (str);
-    `strata`: each one's stratum; `population`: per stratum, the collection images it holds;
-    `members`: per collection image its stratum, where the draw can be repeated on the
-    predictions (None where it cannot: only the strata's sizes are known then)."""
+    `strata`: each one's stratum; `population`: per stratum, the collection images it holds
+    (the clusters, where whole clusters were drawn); `members`: per collection image its
+    stratum, where the draw can be repeated on the predictions (None where it cannot: only the
+    strata's sizes are known then); `clusters`: per coded image its cluster, where whole
+    clusters were drawn (None: images drawn one by one)."""
 
     kind: str
     rows: np.ndarray
@@ -29,6 +31,7 @@ class Design:
     strata: np.ndarray
     population: dict[str, float]
     members: np.ndarray | None = None
+    clusters: np.ndarray | None = None
 
 
 def merged_codes(coded: list, label_column: str) -> pd.DataFrame:

@@ -15,6 +15,12 @@ weight and overstates the variance by the spread between the collapsed strata's 
 understates it. A stratum coded whole (`n_h = N_h`) has no sampling variance and is not
 collapsed. This is R's survey package with the collapsed stratum labels as `strata`, the
 weights as `weights` and the groups' sizes as `fpc` (tested against it).
+
+Where whole clusters were drawn (posts, accounts: `Design.clusters`), a stratum's N_h and n_h
+count clusters, every image of a drawn cluster has the weight N_h / n_h, and the sums above run
+over the clusters' weighted totals `X_c = sum_{i in c} x_i` instead of the images: the variance
+of a one-stage cluster sample, R's `svydesign(ids = ~cluster, strata =, fpc =, weights =)`
+(tested against it). Images drawn one by one are clusters of one, and the two coincide.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from vislab.estimation.design import Design
 
@@ -40,12 +47,15 @@ class Strata:
     group: np.ndarray
     collapsed: list[list[str]] = field(default_factory=list)
     members: np.ndarray | None = None
+    psu: np.ndarray | None = None  # per coded image its cluster's number (None: its own)
 
     @classmethod
     def of(cls, design: Design) -> Strata:
         names, index = np.unique(design.strata, return_inverse=True)
         population = np.array([design.population[n] for n in names], dtype=float)
-        sampled = np.bincount(index, minlength=len(names))
+        psu = _cluster_numbers(design, index)
+        firsts = np.unique(psu, return_index=True)[1] if psu is not None else slice(None)
+        sampled = np.bincount(index[firsts], minlength=len(names))  # images, or clusters
         group = np.arange(len(names))
         members = None if design.members is None else np.searchsorted(names, design.members)
         lonely = np.flatnonzero((sampled == 1) & (population > 1))
@@ -59,8 +69,8 @@ class Strata:
             group[lonely] = target
             joined = np.flatnonzero(group == target)
             collapsed = [[str(names[s]) for s in joined]] if len(joined) > 1 else []
-            return cls(index, names, population, sampled, group, collapsed, members)
-        return cls(index, names, population, sampled, group, members=members)
+            return cls(index, names, population, sampled, group, collapsed, members, psu)
+        return cls(index, names, population, sampled, group, members=members, psu=psu)
 
     def weights(self) -> np.ndarray:
         """Per coded image its weight N_h / n_h (the inverse of its inclusion probability)."""
@@ -71,14 +81,25 @@ class Strata:
         return float(self.weights() @ values)
 
     def _groups(self):
-        """Per variance group: its coded images (a mask), n_G and the factor (1 - n_G / N_G)."""
+        """Per variance group: its coded images (a mask), n_G (clusters) and the factor
+        (1 - n_G / N_G)."""
         owner = self.group[self.index]
         for g in np.unique(owner):
             inside = owner == g
             size = self.population[self.group == g].sum()
-            count = int(inside.sum())
+            count = len(np.unique(self.psu[inside])) if self.psu is not None else inside.sum()
             if count > 1 and count < size:
-                yield inside, count, 1 - count / size
+                yield inside, int(count), 1 - count / size
+
+    def _sums(self, x: np.ndarray, inside: np.ndarray) -> np.ndarray:
+        """The rows of `x` inside a group summed per cluster (the rows themselves, images
+        drawn one by one)."""
+        if self.psu is None:
+            return x[inside]
+        numbers, where = np.unique(self.psu[inside], return_inverse=True)
+        sums = np.zeros((len(numbers), *x.shape[1:]))
+        np.add.at(sums, where, x[inside])
+        return sums
 
     def covariance(self, values: np.ndarray, unit: np.ndarray | None = None) -> np.ndarray:
         """The covariance of the estimated totals of `values` (a column each, a row per coded
@@ -90,10 +111,10 @@ class Strata:
         x = values * self.weights()[:, None]
         result = np.zeros((values.shape[1], values.shape[1]))
         for inside, count, factor in self._groups():
-            spread = np.cov(x[inside], rowvar=False, ddof=1).reshape(result.shape)
+            spread = np.cov(self._sums(x, inside), rowvar=False, ddof=1).reshape(result.shape)
             if unit is not None:
                 half_error = 0.5 / (count + 1)
-                scaled = unit[inside] * self.weights()[inside, None]
+                scaled = self._sums(unit * self.weights()[:, None], inside)
                 floor = half_error * (1 - half_error) * scaled.T @ scaled / count
                 spread = floor if np.trace(spread) < np.trace(floor) else spread
             result += factor * count * spread
@@ -110,10 +131,19 @@ class Strata:
         x = values * weights
         result = 0.0
         for inside, count, factor in self._groups():
-            spread = x[inside].var(ddof=1)
+            spread = self._sums(x, inside).var(ddof=1)
             if members[inside].any():
                 half_error = 0.5 / (count + 1)
                 floor = unit**2 * np.mean(weights[inside] ** 2) * half_error * (1 - half_error)
                 spread = max(spread, floor)
             result += factor * count * spread
         return result
+
+
+def _cluster_numbers(design: Design, index: np.ndarray) -> np.ndarray | None:
+    """Per coded image the number of its (stratum, cluster); None where images were drawn
+    one by one."""
+    if design.clusters is None:
+        return None
+    keys = pd.DataFrame({"stratum": index, "cluster": np.asarray(design.clusters, dtype=str)})
+    return keys.groupby(["stratum", "cluster"], sort=False).ngroup().to_numpy()
