@@ -81,7 +81,10 @@ def estimate(
     )
     if result["design"] == "simple random":
         say("no --sample: the coded images are taken as a simple random sample of the collection")
-    say(f"{result['n_coded']} coded of {result['n_collection']} images ({result['design']})")
+    whole = (
+        f" in {result['n_clusters_coded']} whole clusters" if "n_clusters_coded" in result else ""
+    )
+    say(f"{result['n_coded']} coded{whole} of {result['n_collection']} images ({result['design']})")
     for name, entry in result["prevalence"].items():
         _lines(name, entry)
     for spec, groups in result["groups"].items():

@@ -333,6 +333,13 @@ def validation_sample(
         typer.Option(help="codebook.yaml: the codes, their definitions and example images."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            help="Draw whole clusters of this column (posts, accounts, events), every image of "
+            "a drawn one, until about --size images."
+        ),
+    ] = None,
     study: Annotated[
         str | None, typer.Option(help="The study's name, the coding page's title.")
     ] = None,
@@ -353,13 +360,16 @@ def validation_sample(
     table = check_collection(read_table(predictions), str(predictions))
     codes = coding_codes(table, codebook)
     columns = split_list(strata)
-    sample = draw_sample(table, size, columns, oversample_uncertain, allocation.value, seed)
+    sample = draw_sample(
+        table, size, columns, oversample_uncertain, allocation.value, seed, cluster
+    )
     settings = {
         "strata": columns,
         "oversample_uncertain": oversample_uncertain,
         "allocation": allocation.value,
         "seed": seed,
         "source": str(predictions),
+        **({"cluster": cluster} if cluster else {}),
     }
     save_sample(table, sample, out, settings, names, predictions, codes, study)
 
@@ -426,7 +436,12 @@ def save_sample(
     sheet = read_table(out / SHEET_FILE)
     title = f"{study} ({len(sample)} images)" if study else f"{len(sample)} images"
     pages = write_coding_page(out, sheet, codes, coders, title)
-    say(f"sampled {len(sample)} of {len(table)} images in {sample['stratum'].nunique()} strata")
+    cluster = design.get("cluster")
+    whole = f" ({sample[cluster].astype(str).nunique()} whole {cluster}s)" if cluster else ""
+    say(
+        f"sampled {len(sample)} of {len(table)} images{whole} in "
+        f"{sample['stratum'].nunique()} strata"
+    )
     say(
         f"wrote {out / 'coding_sheet.csv'} and {out / 'images'}/ (give these to the coders: an "
         "item number and its image, no path, file name or model label)"

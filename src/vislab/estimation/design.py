@@ -13,7 +13,7 @@ from vislab.errors import InputError
 from vislab.evaluation.coded import merged_codes as coder_files
 from vislab.files import read_table
 
-SIMPLE, STRATIFIED = "simple random", "stratified"
+SIMPLE, STRATIFIED, CLUSTERED = "simple random", "stratified", "clustered"
 
 
 @dataclass
@@ -49,11 +49,13 @@ def coded_design(
     collection: pd.DataFrame, coded: pd.DataFrame, label_column: str, sample_dir=None
 ) -> Design:
     """Join the codes to the collection; the design from `sample_dir` (stratified, with the
-    strata's sizes) or, without it, a simple random sample of the whole collection."""
-    from vislab.evaluation.validation import attach_sample
+    strata's sizes; whole clusters where it drew them) or, without it, a simple random sample
+    of the whole collection."""
+    from vislab.evaluation.validation import attach_sample, drawn_clusters
 
+    cluster = drawn_clusters(sample_dir) if sample_dir is not None else None
     if sample_dir is not None:
-        _same_collection(Path(sample_dir), len(collection))
+        _same_collection(Path(sample_dir), collection, cluster)
         coded = attach_sample(coded, sample_dir)
     elif "id" not in coded.columns:
         raise InputError(
@@ -79,6 +81,9 @@ def coded_design(
         return Design(SIMPLE, rows, codes, strata, {"all": float(len(collection))}, everyone)
     strata = coded["stratum"].astype(str).to_numpy()
     population = _stratum_sizes(Path(sample_dir))
+    if cluster is not None:  # whole clusters drawn: the strata count clusters
+        clusters = coded[cluster].astype(str).to_numpy(dtype=object)
+        return Design(CLUSTERED, rows, codes, strata, population, None, clusters)
     members = _members(collection, Path(sample_dir), population)
     if members is not None and (members[rows] != strata).any():
         members = None  # the predictions' strata are not the sample's: sizes only
@@ -129,17 +134,27 @@ def _check_coded(coded: pd.DataFrame, label_column: str, sample_dir) -> None:
             )
 
 
-def _same_collection(sample_dir: Path, size: int) -> None:
+def _same_collection(sample_dir: Path, collection: pd.DataFrame, cluster: str | None) -> None:
     drawn = sum(_stratum_sizes(sample_dir).values())
+    if cluster is None:
+        size, what = len(collection), "images"
+    elif cluster not in collection.columns:
+        raise InputError(
+            f"{sample_dir} drew whole clusters of '{cluster}', and the predictions have no "
+            f"column '{cluster}': give the predictions the sample was drawn from."
+        )
+    else:
+        size, what = collection[cluster].astype(str).nunique(), f"{cluster}s"
     if drawn != size:
         raise InputError(
-            f"{sample_dir} was drawn from {drawn:.0f} images, the predictions have {size}: give "
+            f"{sample_dir} was drawn from {drawn:.0f} {what}, the predictions have {size}: give "
             "the predictions the sample was drawn from."
         )
 
 
 def _stratum_sizes(sample_dir: Path) -> dict[str, float]:
-    """Per stratum, the images of the collection in it: design.json's counts."""
+    """Per stratum, the images (or, whole clusters drawn, the clusters) of the collection in
+    it: design.json's counts."""
     import json
 
     from vislab.evaluation.validation import DESIGN_FILE

@@ -56,6 +56,7 @@ def estimate(
         "n_collection": len(collection),
         "n_coded": len(design.rows),
         "design": design.kind,
+        **_clusters_coded(design),
         "collapsed_strata": strata.collapsed,
         "confidence": confidence,
         "label_column": label_column,
@@ -79,6 +80,14 @@ def estimate(
         )
     result["inputs"] = inputs_of(predictions, files, sample, seed)
     return result
+
+
+def _clusters_coded(design: Design) -> dict:
+    """How many whole clusters were coded, for a clustered design."""
+    if design.clusters is None:
+        return {}
+    pairs = pd.DataFrame({"stratum": design.strata, "cluster": design.clusters})
+    return {"n_clusters_coded": int(len(pairs.drop_duplicates()))}
 
 
 def checked_classes(collection: pd.DataFrame, design: Design, label_column: str) -> list[str]:

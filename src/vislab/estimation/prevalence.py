@@ -105,14 +105,17 @@ def _solve(v: np.ndarray) -> tuple[float, float]:
 def power_tuning(f_coded, y, domain: Domain, strata: Strata) -> Tuning:
     """The weights that make the variance of the corrected share smallest under the design.
 
-    One pair for all strata (the combined regression estimator), except that a stratum with
+    Where whole clusters were drawn, none (level 0, lambda 1: `Strata.tunes`). Otherwise one
+    pair for all strata (the combined regression estimator), except that a stratum with
     at least OWN_LAMBDA coded images of the domain learns its own where every collection
     image's stratum is known (the separate regression estimator: each stratum's model errs
     in its own way; its known totals are the domain's images and labels in the stratum)."""
+    count = len(strata.population)
+    if not strata.tunes:  # whole clusters drawn: the difference estimator (Strata.tunes)
+        return Tuning(np.zeros(count), np.ones(count), 1.0, {})
     inside = domain.coded.astype(float)
     columns = np.column_stack([inside * y, inside, inside * f_coded])
     level, lam = _solve(strata.covariance(columns))
-    count = len(strata.population)
     levels, lams, own = np.full(count, level), np.full(count, lam), {}
     if strata.members is None or count < 2:
         return Tuning(levels, lams, lam, own)

@@ -144,7 +144,8 @@ def sandwich(bread: np.ndarray, meat: np.ndarray) -> np.ndarray:
 def corrected(m: Matrices, strata: Strata, kind: str, weights: np.ndarray):
     """The corrected fit with power tuning (PPI++): the model's part weighted by the lambda
     that makes the coefficients' total variance smallest (found at lambda = 1, as ppi-python
-    does), in [0, 1]. Returns (coefficients, their covariance, lambda)."""
+    does), in [0, 1]; lambda 1 where whole clusters were drawn (`Strata.tunes`). Returns
+    (coefficients, their covariance, lambda)."""
     coded = Part(m.x_coded, m.y_coded, weights)
 
     def parts(lam: float) -> list[Part]:
@@ -152,7 +153,7 @@ def corrected(m: Matrices, strata: Strata, kind: str, weights: np.ndarray):
         return [model, coded, Part(m.x_model_coded, m.y_model_coded, -lam * weights)]
 
     beta = solve(parts(1.0), kind, len(m.y_model))
-    lam = _tuned(m, strata, kind, beta, slope(parts(1.0), beta, kind))
+    lam = _tuned(m, strata, kind, beta, slope(parts(1.0), beta, kind)) if strata.tunes else 1.0
     beta = solve(parts(lam), kind, len(m.y_model))
     model_coded = Part(m.x_model_coded, m.y_model_coded, weights)
     gap = terms(coded, beta, kind) - lam * terms(model_coded, beta, kind)

@@ -11,7 +11,7 @@ multiplicity in it:
   (1988) within each stratum, n_h - 1 draws and weights 1 - l + l n_h / (n_h - 1) r with
   l = sqrt(1 - f_h), r a unit's draws and f_h its stratum's sampling fraction: its variance is
   the stratified design's, finite-population factor included (a stratum of one unit keeps
-  weight 1).
+  weight 1); where whole clusters were drawn in the strata, the clusters are the units drawn.
 
 Replicates are drawn in chunks so that 1,000 replicates of 100,000 images stay within memory:
 a chunk holds at most `CHUNK_CELLS` numbers, where an evaluator says how many numbers one
@@ -32,13 +32,17 @@ CHUNK_CELLS = 16_000_000  # numbers held at once by one chunk of replicates
 
 @dataclass
 class Strata:
-    """Per unit its stratum (int codes) and its stratum's sampling fraction n_h / N_h."""
+    """Per unit its stratum (int codes) and its stratum's sampling fraction n_h / N_h; `psu`:
+    per unit its cluster (int codes), where whole clusters were drawn (the fraction then
+    counts clusters, and the clusters are resampled)."""
 
     codes: np.ndarray
     fractions: np.ndarray
+    psu: np.ndarray | None = None
 
     def subset(self, mask: np.ndarray) -> Strata:
-        return Strata(self.codes[mask], self.fractions[mask])
+        psu = None if self.psu is None else self.psu[mask]
+        return Strata(self.codes[mask], self.fractions[mask], psu)
 
 
 @dataclass
@@ -112,7 +116,9 @@ def rescaled(rng: np.random.Generator, strata: Strata, size: int) -> np.ndarray:
     weights = np.ones((size, len(strata.codes)))
     for code in np.unique(strata.codes):
         members = np.flatnonzero(strata.codes == code)
-        count = len(members)
+        units = np.arange(len(members)) if strata.psu is None else strata.psu[members]
+        where = np.unique(units, return_inverse=True)[1]  # each member's cluster in the stratum
+        count = int(where.max()) + 1
         if count < 2:
             continue
         scale = np.sqrt(max(1.0 - float(strata.fractions[members[0]]), 0.0))
@@ -120,7 +126,7 @@ def rescaled(rng: np.random.Generator, strata: Strata, size: int) -> np.ndarray:
         offsets = (np.arange(size) * count)[:, None]
         times = np.bincount((drawn + offsets).ravel(), minlength=size * count)
         times = times.reshape(size, count)
-        weights[:, members] = 1 - scale + scale * count / (count - 1) * times
+        weights[:, members] = (1 - scale + scale * count / (count - 1) * times)[:, where]
     return weights
 
 

@@ -42,9 +42,7 @@ def evaluate_classification(
         raise InputError(f"{source}: the predictions table has no rows.")
     extra = {"weights": weight}
     if strata is not None:
-        if cluster:
-            raise InputError("--cluster with --sample: clusters within strata are not supported.")
-        data.strata = sample_strata(predictions, strata, source)
+        data.strata = sample_strata(predictions, strata, source, cluster)
         extra["design"] = "stratified: resampled within strata (Rao-Wu), sampling fractions kept"
     unit = f"clusters of '{cluster}'" if cluster else "images"
     settings = (bootstrap, confidence, seed, interval)
@@ -64,16 +62,27 @@ def evaluate_classification(
     return result
 
 
-def sample_strata(frame: pd.DataFrame, column: str, source: str):
-    """The strata of a stratified sample's rows, and each one's sampling fraction."""
+def sample_strata(frame: pd.DataFrame, column: str, source: str, cluster: str | None = None):
+    """The strata of a stratified sample's rows, and each one's sampling fraction; with
+    `cluster`, the clusters resampled whole within them (each cluster in one stratum)."""
     from vislab.evaluation.bootstrap import Strata
 
-    missing = [c for c in (column, "inclusion_probability") if c not in frame.columns]
+    missing = [c for c in (column, "inclusion_probability", cluster) if c and c not in frame]
     if missing:
         raise InputError(f"{source}: no column(s) {missing} for the sample's strata.")
     codes = pd.factorize(frame[column].astype(str))[0]
     fractions = pd.to_numeric(frame["inclusion_probability"], errors="coerce").to_numpy(float)
-    return Strata(codes, fractions)
+    if cluster is None:
+        return Strata(codes, fractions)
+    keys = frame[cluster].astype(str)
+    per_stratum = keys.groupby(codes).unique().explode()
+    split = per_stratum[per_stratum.duplicated()]
+    if len(split):
+        raise InputError(
+            f"{source}: {cluster} {split.iloc[0]!r} lies in several strata: resampling whole "
+            f"clusters of '{cluster}' within strata needs each in one stratum."
+        )
+    return Strata(codes, fractions, pd.factorize(keys)[0])
 
 
 def classification_json(evaluator, data: ClassificationData, task: str, group_by, settings, source):

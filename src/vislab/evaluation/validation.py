@@ -76,10 +76,16 @@ def draw_sample(
     oversample_uncertain: bool = False,
     allocation: str = "proportional",
     seed: int = 0,
+    cluster: str | None = None,
 ) -> pd.DataFrame:
-    """The sampled rows with `stratum`, `inclusion_probability` and `weight` columns."""
+    """The sampled rows with `stratum`, `inclusion_probability` and `weight` columns; with
+    `cluster`, whole clusters of that column (`cluster_sample.py`)."""
     if size <= 0:
         raise InputError(f"--size must be > 0. Got {size}.")
+    if cluster is not None:
+        return _draw_whole_clusters(
+            predictions, size, strata, oversample_uncertain, allocation, seed, cluster
+        )
     frame = stratified(check_collection(predictions), strata, oversample_uncertain)
     sizes = frame["stratum"].value_counts().sort_index()
     factors = None
@@ -87,6 +93,20 @@ def draw_sample(
         band_of = frame.groupby("stratum")["confidence_band"].first()
         factors = band_of.map(BAND_FACTOR).reindex(sizes.index)
     return draw_counts(frame, allocate(sizes, size, factors, allocation), seed)
+
+
+def _draw_whole_clusters(predictions, size, strata, bands, allocation, seed, cluster):
+    from vislab.evaluation.cluster_sample import cluster_counts, cluster_strata, draw_clusters
+
+    if bands:
+        raise InputError(
+            "--oversample-uncertain draws images one by one: with --cluster, whole clusters are "
+            "drawn; stratify them by --strata instead."
+        )
+    frame = check_collection(predictions)
+    per_cluster = cluster_strata(frame, cluster, strata)
+    counts = cluster_counts(per_cluster, size, allocation)
+    return draw_clusters(frame, cluster, counts, per_cluster, seed)
 
 
 def stratified(frame: pd.DataFrame, strata: Sequence[str], bands: bool) -> pd.DataFrame:
@@ -128,16 +148,18 @@ def draw_counts(frame: pd.DataFrame, counts: pd.Series, seed: int) -> pd.DataFra
 
 def sample_design(table: pd.DataFrame, sample: pd.DataFrame, settings: dict) -> dict:
     """design.json: the collection's and the sample's sizes, how it was drawn, and per stratum
-    the images of the collection and of the sample."""
-    return {
-        "population": len(table),
-        "sample": len(sample),
-        **settings,
-        "per_stratum": {
-            str(k): {"population": int(round((g["weight"]).sum())), "sample": len(g)}
-            for k, g in sample.groupby("stratum")
-        },
-    }
+    the images of the collection and of the sample (with `cluster`: the clusters, and the
+    sample's images)."""
+    cluster = settings.get("cluster")
+    per_stratum = {}
+    for k, g in sample.groupby("stratum"):
+        drawn = g[cluster].astype(str).nunique() if cluster else len(g)
+        entry = {"population": int(round(drawn * g["weight"].iloc[0])), "sample": int(drawn)}
+        per_stratum[str(k)] = {**entry, "sample_images": len(g)} if cluster else entry
+    found = {"population": len(table), "sample": len(sample), **settings}
+    if cluster:
+        found["population_clusters"] = int(table[cluster].astype(str).nunique())
+    return {**found, "per_stratum": per_stratum}
 
 
 def write_sample(
@@ -164,6 +186,15 @@ def write_sample(
     write_atomic(out / SHEET_FILE, sheet.to_csv(index=False))
     write_json(out / DESIGN_FILE, {**design, SAMPLE_ID: identity})
     return missing
+
+
+def drawn_clusters(sample_dir: str | Path) -> str | None:
+    """The column whose clusters the sample drew whole (design.json's `cluster`), if any: its
+    estimates resample, and take the variance of, those clusters."""
+    import json
+
+    path = Path(sample_dir) / DESIGN_FILE
+    return json.loads(path.read_text()).get("cluster") if path.is_file() else None
 
 
 def sample_id(sample_dir: str | Path) -> str:

@@ -217,10 +217,11 @@ class ClassificationTask(Task):
         if options.label_column:
             table = _with_label(table, options.label_column, source)
         if options.sample:
-            from vislab.evaluation.validation import attach_sample
+            from vislab.evaluation.validation import attach_sample, drawn_clusters
 
             table = attach_sample(table, options.sample)
-            options = replace(options, weights="weight", strata="stratum")
+            cluster = drawn_clusters(options.sample) or options.cluster  # the design's, first
+            options = replace(options, weights="weight", strata="stratum", cluster=cluster)
         if options.normalize_scores:
             from vislab.evaluation.inputs import normalize_scores
 
