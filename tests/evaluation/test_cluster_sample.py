@@ -183,6 +183,12 @@ def test_commands_draw_estimate_and_evaluate_a_clustered_sample(tmp_path):
     evaluate += ["--label-column", "label", "--sample", str(sample_dir), "--bootstrap", "50"]
     assert run([*evaluate, "--out", str(metrics), "--quiet"]) == 0
     assert json.loads(metrics.read_text())["bootstrap"]["unit"] == "clusters of 'post'"
+    codings = coded.assign(A=coded["label"], B=np.roll(coded["label"].to_numpy(), 1))
+    codings.drop(columns="label").to_csv(tmp_path / "codings.csv", index=False)
+    agreement = ["agreement", str(tmp_path / "codings.csv"), "--raters", "A,B", "--sample"]
+    out = tmp_path / "agreement.json"
+    assert run([*agreement, str(sample_dir), "--bootstrap", "50", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["bootstrap"]["unit"] == "clusters of 'post'"
     other = tmp_path / "other.csv"
     frame.drop(columns=["truth", "post"]).to_csv(other, index=False)
     with pytest.raises(InputError, match="no column 'post'"):

@@ -199,12 +199,24 @@ def agreement(
     fresh_outputs(out, force=force)
     table, source, coders = _codings_table(codings, coded, raters)
     order = split_list(levels) if levels else None
+    cluster = None
     if sample:
-        from vislab.evaluation.validation import attach_sample
+        from vislab.evaluation.validation import attach_sample, drawn_clusters
 
         table, weights = attach_sample(table, sample), "weight"
+        cluster = drawn_clusters(sample)  # whole posts drawn: resampled whole
     result = measure(
-        table, coders, model, level.value, bootstrap, confidence, seed, weights, order, source
+        table,
+        coders,
+        model,
+        level.value,
+        bootstrap,
+        confidence,
+        seed,
+        weights,
+        order,
+        source,
+        cluster,
     )
     _print_agreement(result, coders, level.value, model)
     write_result(out, result)

@@ -18,7 +18,7 @@ multiply each item's row, so estimates hold for the whole collection.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import combinations
 
 import numpy as np
@@ -148,11 +148,15 @@ def alpha_from_stats(stats: np.ndarray, size: int, level: Level, values: list[st
         return 1 - observed / expected
 
 
-def replicate_sums(rows: np.ndarray, weights: np.ndarray, resamples: int, seed: int) -> np.ndarray:
-    """(1 + resamples, S): the weighted total, then one weighted total per bootstrap replicate."""
+def replicate_sums(
+    rows: np.ndarray, weights: np.ndarray, resamples: int, seed: int, clusters=None
+) -> np.ndarray:
+    """(1 + resamples, S): the weighted total, then one weighted total per bootstrap replicate
+    (`clusters`: int codes of the clusters resampled whole, e.g. a sample's drawn posts)."""
     totals = [(weights @ rows)[None, :]]
     per_chunk = chunk_size(len(rows) + rows.shape[1])
-    for replicates in draw_replicates(len(rows), resamples, seed, per_chunk=per_chunk):
+    drawn = draw_replicates(len(rows), resamples, seed, clusters, per_chunk)
+    for replicates in drawn:
         totals.append((replicates.weights_over(len(rows)) * weights[None, :]) @ rows)
     return np.concatenate(totals)
 
@@ -167,9 +171,10 @@ class _Replicated:
     resamples: int
     confidence: float
     seed: int
+    clusters: np.ndarray | None = None  # per item its cluster, resampled whole
 
     def sums(self, rows: np.ndarray) -> np.ndarray:
-        return replicate_sums(rows, self.weights, self.resamples, self.seed)
+        return replicate_sums(rows, self.weights, self.resamples, self.seed, self.clusters)
 
     def kappa(self, first: int, second: int) -> np.ndarray:
         """Cohen's kappa per replicate; NaN where it is undefined (no item coded by both, or
@@ -204,8 +209,11 @@ def agreement(
     weight: str | None = None,
     levels: Sequence[str] | None = None,
     source: str = "codings",
+    cluster: str | None = None,
 ) -> dict:
-    """agreement.json: alpha, Fleiss' kappa, pairwise Cohen's kappa, and model vs humans."""
+    """agreement.json: alpha, Fleiss' kappa, pairwise Cohen's kappa, and model vs humans;
+    `cluster`: a column whose clusters the bootstrap resamples whole (the posts a validation
+    sample drew)."""
     if level not in ("nominal", "ordinal", "interval"):
         raise InputError(f"--level must be nominal, ordinal or interval. Got '{level}'.")
     _check_columns(frame, raters, model, source)
@@ -213,9 +221,9 @@ def agreement(
     if level == "interval":
         _require_numbers(codings.values, source)
     size, values = len(codings.values), codings.values
-    stats = _Replicated(
-        codings.codes, size, _item_weights(frame, weight, source), bootstrap, confidence, seed
-    )
+    weights = _item_weights(frame, weight, source)
+    groups = _cluster_codes(frame, cluster, source)
+    stats = _Replicated(codings.codes, size, weights, bootstrap, confidence, seed, groups)
     humans = codings.codes[:, : len(raters)]
     alpha = alpha_from_stats(stats.sums(coincidence_stats(humans, size)), size, level, values)
     fleiss = fleiss_from_stats(stats.sums(fleiss_stats(humans, size)), len(raters))
@@ -240,10 +248,18 @@ def agreement(
         "resamples": bootstrap,
         "confidence": confidence,
         "seed": seed,
-        "unit": "items",
+        "unit": f"clusters of '{cluster}'" if cluster else "items",
         "weights": weight,
     }
     return result
+
+
+def _cluster_codes(frame: pd.DataFrame, cluster: str | None, source: str):
+    if cluster is None:
+        return None
+    if cluster not in frame.columns or frame[cluster].isna().any():
+        raise InputError(f"{source}: no '{cluster}' for every item, the clusters to resample.")
+    return pd.factorize(frame[cluster].astype(str))[0]
 
 
 def _gwet(stats: _Replicated, humans: np.ndarray, unweighted: bool) -> dict:
@@ -267,9 +283,7 @@ def _per_coder(stats: _Replicated, humans: np.ndarray, raters: Sequence[str]) ->
     found = {}
     for index, coder in enumerate(raters):
         pair = np.column_stack([humans[:, index], consensus_of_others(humans, index, stats.size)])
-        versus = _Replicated(
-            pair, stats.size, stats.weights, stats.resamples, stats.confidence, stats.seed
-        )
+        versus = replace(stats, codes=pair)
         shares = agreement_share(versus.sums(pair_stats(pair, 0, 1, stats.size)), stats.size)
         found[coder] = {
             "n_items": int(((pair[:, 0] >= 0) & (pair[:, 1] >= 0)).sum()),
