@@ -20,6 +20,11 @@ from vislab.cli.common import (
 from vislab.progress import set_quiet
 
 
+class Aggregate(StrEnum):
+    any = "any"
+    mean = "mean"
+
+
 class Regression(StrEnum):
     linear = "linear"
     logistic = "logistic"
@@ -50,6 +55,17 @@ def estimate(
     regression: Annotated[
         Regression, typer.Option(help="linear, or logistic (for a 0/1 outcome).")
     ] = Regression.linear,
+    unit: Annotated[
+        str | None,
+        typer.Option(
+            help="Estimate over units of this column (posts) instead of images; the sample must "
+            "have drawn them whole (validation-sample --cluster)."
+        ),
+    ] = None,
+    aggregate: Annotated[
+        Aggregate,
+        typer.Option(help="A unit's class: any (if any image has it), or mean (its share)."),
+    ] = Aggregate.any,
     confidence: Confidence = 0.95,
     seed: Annotated[
         int, typer.Option(help="Recorded with the result (the intervals draw nothing).")
@@ -78,13 +94,17 @@ def estimate(
         confidence,
         seed,
         regression.value,
+        unit,
+        aggregate.value,
     )
     if result["design"] == "simple random":
         say("no --sample: the coded images are taken as a simple random sample of the collection")
     whole = (
         f" in {result['n_clusters_coded']} whole clusters" if "n_clusters_coded" in result else ""
     )
-    say(f"{result['n_coded']} coded{whole} of {result['n_collection']} images ({result['design']})")
+    units = f"{unit}s ({aggregate.value} of their images)" if unit else "images"
+    counts = f"{result['n_coded']} coded{whole} of {result['n_collection']} {units}"
+    say(f"{counts} ({result['design']})")
     for name, entry in result["prevalence"].items():
         _lines(name, entry)
     for spec, groups in result["groups"].items():

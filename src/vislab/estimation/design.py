@@ -23,7 +23,8 @@ class Design:
     (the clusters, where whole clusters were drawn); `members`: per collection image its
     stratum, where the draw can be repeated on the predictions (None where it cannot: only the
     strata's sizes are known then); `clusters`: per coded image its cluster, where whole
-    clusters were drawn (None: images drawn one by one)."""
+    clusters were drawn (None: images drawn one by one); `tune`: False where the sampled units
+    are drawn clusters (units.py), too few to tune the model's weight on."""
 
     kind: str
     rows: np.ndarray
@@ -32,6 +33,7 @@ class Design:
     population: dict[str, float]
     members: np.ndarray | None = None
     clusters: np.ndarray | None = None
+    tune: bool = True  # may PPI++'s lambda be tuned on the sample (Strata.tunes)
 
 
 def merged_codes(coded: list, label_column: str) -> pd.DataFrame:

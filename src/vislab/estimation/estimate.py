@@ -29,21 +29,29 @@ def estimate(
     confidence: float = 0.95,
     seed: int = 0,
     regression: str = "linear",
+    unit: str | None = None,
+    aggregate: str = "any",
 ) -> dict:
     """estimates.json's content: per class its prevalence in the collection, overall and per
     group of each `by` column (corrected, naive, coded_only), and the differences between
     groups with Holm-adjusted p-values; with `formula`, a `regression` ("linear" or "logistic")
     whose variables are classes or columns of the predictions, corrected the same way.
     `predictions`, `coded`: paths or DataFrames (`coded`: one, or a list of every coder's file).
-    `seed` is recorded; the intervals draw nothing."""
+    `seed` is recorded; the intervals draw nothing. With `unit`, every estimate is of units
+    (a post: its images aggregated, `aggregate` any or mean; units.py)."""
     collection = check_collection(as_table(predictions))
     files = list(coded) if isinstance(coded, list | tuple) else [coded]
     design = coded_design(collection, merged_codes(files, label_column), label_column, sample)
     classes = checked_classes(collection, design, label_column)
+    if unit is None:
+        predicted = collection["prediction"].astype(str).to_numpy()
+        labels = {k: (predicted == k).astype(float) for k in classes}
+        codes = {k: (design.codes == k).astype(float) for k in classes}
+    else:
+        collection, design, labels, codes = _as_units(
+            collection, design, classes, unit, aggregate, sample, by, formula
+        )
     strata = Strata.of(design)
-    predicted = collection["prediction"].astype(str).to_numpy()
-    labels = {k: (predicted == k).astype(float) for k in classes}
-    codes = {k: (design.codes == k).astype(float) for k in classes}
 
     def shares(domain: Domain) -> dict:
         return {
@@ -53,6 +61,7 @@ def estimate(
 
     everything = Domain(np.ones(len(collection), bool), np.ones(len(design.rows), bool))
     result = {
+        **({"unit": unit, "aggregate": aggregate} if unit else {}),
         "n_collection": len(collection),
         "n_coded": len(design.rows),
         "design": design.kind,
@@ -80,6 +89,23 @@ def estimate(
         )
     result["inputs"] = inputs_of(predictions, files, sample, seed)
     return result
+
+
+def _as_units(collection, design, classes, unit, aggregate, sample, by, formula):
+    """The collection, design, labels and codes of units (units.py)."""
+    from vislab.estimation.units import unit_groups, unit_view
+    from vislab.evaluation.validation import drawn_clusters
+
+    if formula is not None:
+        raise InputError(
+            f"--formula with --unit: a regression over {unit}s is not estimated yet; estimate "
+            "the shares by group (--by) at that unit, or the regression over images."
+        )
+    drawn = drawn_clusters(sample) if sample is not None else None
+    found = unit_view(collection, design, classes, unit, aggregate, drawn)
+    for spec in by:
+        unit_groups(found[0], collection, spec, unit)
+    return found
 
 
 def _clusters_coded(design: Design) -> dict:

@@ -48,6 +48,7 @@ class Strata:
     collapsed: list[list[str]] = field(default_factory=list)
     members: np.ndarray | None = None
     psu: np.ndarray | None = None  # per coded image its cluster's number (None: its own)
+    tuned: bool = True  # the design lets the model's weight be tuned (Design.tune)
 
     @classmethod
     def of(cls, design: Design) -> Strata:
@@ -69,16 +70,21 @@ class Strata:
             group[lonely] = target
             joined = np.flatnonzero(group == target)
             collapsed = [[str(names[s]) for s in joined]] if len(joined) > 1 else []
-            return cls(index, names, population, sampled, group, collapsed, members, psu)
-        return cls(index, names, population, sampled, group, members=members, psu=psu)
+            return cls(
+                index, names, population, sampled, group, collapsed, members, psu, design.tune
+            )
+        return cls(
+            index, names, population, sampled, group, members=members, psu=psu, tuned=design.tune
+        )
 
     @property
     def tunes(self) -> bool:
         """Can the model's weights (PPI++'s lambda) be tuned on this sample? Not where whole
-        clusters were drawn: a few dozen clusters choose the weights that flatter their own
-        variance, and the interval falls short (91 % in simulation for 95 %); the estimates
-        then keep the plain difference estimator (lambda 1), which covers."""
-        return self.psu is None
+        clusters were drawn (nor units that are such clusters, `Design.tune`): a few dozen
+        clusters choose the weights that flatter their own variance, and the interval falls
+        short (91-92 % in simulation for 95 %); the estimates then keep the plain difference
+        estimator (lambda 1), which covers."""
+        return self.psu is None and self.tuned
 
     def weights(self) -> np.ndarray:
         """Per coded image its weight N_h / n_h (the inverse of its inclusion probability)."""
