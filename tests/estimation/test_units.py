@@ -97,7 +97,13 @@ def test_units_that_cannot_be_estimated_are_named(tmp_path):
     command = ["estimate", str(predictions), "--label-column", "A", "--unit", "post", "--quiet"]
     out = tmp_path / "estimates.json"
     posts = ["--coded", str(sample_dir / "coded.csv"), "--sample", str(sample_dir)]
-    assert run([*command, *posts, "--by", "region", "--out", str(out)]) == 0
+    report = tmp_path / "report"
+    assert (
+        run([*command, *posts, "--by", "region", "--out", str(out), "--report", str(report)]) == 0
+    )
+    page = (report / "estimates.html").read_text()
+    assert "80 posts were labelled by the model (a post has a class if any of its images" in page
+    assert "the model's weight is 1" in page and "simple random" not in page
     found = json.loads(out.read_text())
     assert found["unit"] == "post" and found["n_collection"] == 80
     assert set(found["groups"]["region"]) == set(frame["region"])

@@ -175,7 +175,9 @@ def test_commands_draw_estimate_and_evaluate_a_clustered_sample(tmp_path):
     out = tmp_path / "estimates.json"
     command = ["estimate", str(predictions), "--coded", str(tmp_path / "coded.csv")]
     command += ["--label-column", "label", "--sample", str(sample_dir), "--out", str(out)]
-    assert run([*command, "--quiet"]) == 0
+    assert run([*command, "--quiet", "--report", str(tmp_path / "report")]) == 0
+    page = (tmp_path / "report" / "estimates.html").read_text()
+    assert "whole clusters drawn by" in page and "simple random" not in page
     found = json.loads(out.read_text())
     assert found["design"] == "clustered" and found["n_clusters_coded"] == sample["post"].nunique()
     metrics = tmp_path / "metrics.json"

@@ -23,7 +23,12 @@ LOOK = {  # estimator: (colour, marker, words)
 }
 
 
-def forest_png(spec: str, k: str, groups: dict, overall: dict) -> bytes:
+def counted(result: dict) -> str:
+    """What the estimates count: images, or the units of `estimate --unit` (posts)."""
+    return f"{result['unit']}s" if result.get("unit") else "images"
+
+
+def forest_png(spec: str, k: str, groups: dict, overall: dict, units: str = "images") -> bytes:
     """Per group the three estimates of class k's share with their intervals."""
     plt = plots._pyplot()
     names = list(groups)
@@ -39,7 +44,7 @@ def forest_png(spec: str, k: str, groups: dict, overall: dict) -> bytes:
     if overall["corrected"].get("value") is not None:
         axes.axvline(overall["corrected"]["value"], color="grey", linestyle="--", linewidth=1)
     labels = [
-        f"{plots.short(n)}\n{groups[n]['n']} images, {groups[n]['n_coded']} coded" for n in names
+        f"{plots.short(n)}\n{groups[n]['n']} {units}, {groups[n]['n_coded']} coded" for n in names
     ]
     axes.set_yticks(range(len(names)), labels)
     axes.invert_yaxis()
@@ -49,7 +54,7 @@ def forest_png(spec: str, k: str, groups: dict, overall: dict) -> bytes:
     axes.legend(
         loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.4 / len(names)), ncol=2, frameon=False
     )
-    axes.set_xlabel(f"share of '{plots.short(k)}' (dashed: corrected, all images)")
+    axes.set_xlabel(f"share of '{plots.short(k)}' (dashed: corrected, all {units})")
     axes.set_title(f"{plots.short(k)} by {plots.short(spec)}", fontsize=10)
     return plots.figure_png(fig)
 
@@ -77,7 +82,8 @@ def groups_html(result: dict, spec: str) -> str:
     parts = []
     for k in shown_classes(result):
         overall = result["prevalence"][k]
-        parts.append(figure(partial(forest_png, spec, k, groups, overall), f"{k} by {spec}"))
+        drawn = partial(forest_png, spec, k, groups, overall, counted(result))
+        parts.append(figure(drawn, f"{k} by {spec}"))
         rows = [
             (
                 f"{html.escape(k)}: {LOOK[kind][2]}",
@@ -86,7 +92,11 @@ def groups_html(result: dict, spec: str) -> str:
             for kind in KINDS
         ]
         rows.insert(
-            0, ("images (coded)", [f"<td>{g['n']} ({g['n_coded']})</td>" for g in groups.values()])
+            0,
+            (
+                f"{counted(result)} (coded)",
+                [f"<td>{g['n']} ({g['n_coded']})</td>" for g in groups.values()],
+            ),
         )
         parts.append(split_table(html.escape(spec), [html.escape(n) for n in groups], rows))
     return "".join(parts)
@@ -139,24 +149,13 @@ def regression_html(found: dict) -> str:
 def design_html(result: dict) -> str:
     """The design and the assumptions the intervals rest on, in words."""
     level = f"{result['confidence']:.0%}"
-    drawn = (
-        "a stratified random sample drawn by <code>vislab validation-sample</code> (or "
-        "<code>plan-coding</code>): each coded image is weighted by its stratum's images over "
-        "its coded images"
-        if result["design"] == "stratified"
-        else "taken as a simple random sample of the collection (no <code>--sample</code> was "
-        "given): every image had the same chance to be coded"
-    )
+    units = counted(result)
     return (
-        f"<p>{result['n_collection']} images were labelled by the model; {result['n_coded']} of "
-        f"them were coded by people ('{html.escape(result['label_column'])}'), {drawn}. "
+        f"<p>{result['n_collection']} {units} were labelled by the model"
+        f"{_aggregated(result)}; {result['n_coded']} of them were coded by people "
+        f"('{html.escape(result['label_column'])}'), {_drawn(result, units)}. "
         f"Intervals are {level} normal intervals.</p><ul>"
-        "<li><b>corrected</b>: the model's count over every image, weighted by how much the "
-        "coded sample shows it can be trusted (power tuning: a weight between 0 and 1), plus "
-        "the coded sample's weighted correction of the model's errors. It is unbiased whatever "
-        "the model gets wrong, and for whom, as long as the coded images are a random sample "
-        "with known probabilities; a model that tells little gets a small weight, and the "
-        "interval is then about as wide as the coded images' own.</li>"
+        f"<li><b>corrected</b>: {_corrected(result, units)}.</li>"
         "<li><b>coded only</b>: the weighted share among the coded images; unbiased too, but "
         "it does not use the model, so its interval is usually wider.</li>"
         "<li><b>naive</b>: classify-and-count on the model's labels. Its interval only reflects "
@@ -170,6 +169,57 @@ def design_html(result: dict) -> str:
         "disagreements before estimating. (3) The intervals are for this collection (with the "
         "finite-population correction); a group with few coded images gets an interval as wide "
         f"as its sample allows.{_collapsed(result)}</p>"
+    )
+
+
+def _corrected(result: dict, units: str) -> str:
+    """How the corrected estimate weighs the model, in words."""
+    unbiased = (
+        ". It is unbiased whatever the model gets wrong, and for whom, as long as the coded "
+        "sample is random with known probabilities"
+    )
+    if result["design"] == "clustered" or result.get("unit"):
+        return (
+            f"the model's count over every one of the {html.escape(units)}, plus the coded "
+            "sample's weighted correction of the model's errors (the model's weight is 1: on so "
+            f"few clusters, a weight tuned on the sample would make the interval too narrow)"
+            f"{unbiased}"
+        )
+    return (
+        "the model's count over every image, weighted by how much the coded sample shows it "
+        "can be trusted (power tuning: a weight between 0 and 1), plus the coded sample's "
+        f"weighted correction of the model's errors{unbiased}; a model that tells little gets a "
+        "small weight, and the interval is then about as wide as the coded images' own"
+    )
+
+
+def _aggregated(result: dict) -> str:
+    if not result.get("unit"):
+        return ""
+    how = "if any of its images has it" if result["aggregate"] == "any" else "its images' share"
+    return f" (a {html.escape(result['unit'])} has a class {how})"
+
+
+def _drawn(result: dict, units: str) -> str:
+    """How the coded sample was drawn, in words."""
+    units = html.escape(units)
+    if result["design"] == "clustered":
+        return (
+            f"whole clusters drawn by <code>vislab validation-sample --cluster</code>: each coded "
+            f"one is weighted by its stratum's clusters over its coded clusters, the variance is "
+            f"the cluster sample's ({result.get('n_clusters_coded', '')} clusters coded), and on "
+            "so few clusters the model's weight is not tuned: it is 1"
+        )
+    if result["design"] == "stratified":
+        tuned = "; on so few the model's weight is not tuned: it is 1" if result.get("unit") else ""
+        return (
+            "a stratified random sample drawn by <code>vislab validation-sample</code> (or "
+            f"<code>plan-coding</code>): each coded one is weighted by its stratum's {units} "
+            f"over its coded {units}{tuned}"
+        )
+    return (
+        "taken as a simple random sample of the collection (no <code>--sample</code> was "
+        f"given): every one of the {units} had the same chance to be coded"
     )
 
 

@@ -75,7 +75,8 @@ def write_estimate_tables(result: dict, folder: str | Path) -> list[Path]:
     for name, table in estimate_tables(result).items():
         written.append(write_atomic(folder / f"{name}.csv", table.to_csv(index=False)))
         caption = (
-            f"{name.capitalize()} ({result['n_coded']} coded of {result['n_collection']} images, "
+            f"{name.capitalize()} ({result['n_coded']} coded of {result['n_collection']} "
+            f"{result['unit'] + 's' if result.get('unit') else 'images'}, "
             f"{result['design']} design)."
         )
         written.append(write_atomic(folder / f"{name}.tex", latex(table, caption)))
