@@ -76,6 +76,7 @@ def test_a_posts_stratum_by_prediction_is_its_most_predicted_class():
         (lambda f: f.drop(columns="post"), "no column 'post'"),
         (lambda f: f.assign(post=f["post"].where(f.index != 5)), "empty on row 7"),
         (lambda f: f.assign(region=np.where(f.index == 0, "east", f["region"])), "several strata"),
+        (lambda f: f.assign(region=f["region"].where(f.index != 2)), "'region' is empty on row 4"),
     ],
 )
 def test_what_cannot_be_drawn_whole_is_named(change, message):

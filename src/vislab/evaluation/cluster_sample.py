@@ -43,6 +43,12 @@ def cluster_strata(frame: pd.DataFrame, cluster: str, strata: Sequence[str]) -> 
             raise InputError(
                 f"--strata: no column '{column}'. Columns: {', '.join(map(str, frame.columns))}."
             )
+        empty = np.flatnonzero(frame[column].isna().to_numpy())
+        if empty.size:
+            raise InputError(
+                f"--strata: column '{column}' is empty on {rows_text(empty)}: those images' "
+                "clusters could never be drawn. Fill the cells (e.g. 'unknown')."
+            )
         values = frame[column].astype(str)
         if column == "prediction":
             parts.append(values.groupby(keys).agg(_most_common))
