@@ -20,7 +20,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from vislab.errors import InputError
-from vislab.evaluation.validation import LEAST_PER_STRATUM
+from vislab.evaluation.allocation import LEAST_PER_STRATUM
 
 PRIOR_IMAGES = 10  # how many images' worth the pooled error variance weighs in each stratum
 

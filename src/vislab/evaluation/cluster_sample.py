@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from vislab.errors import InputError
+from vislab.evaluation.allocation import allocate
 from vislab.files import rows_text
 
 
@@ -85,8 +86,6 @@ def cluster_counts(per_cluster: pd.DataFrame, size: int, allocation: str) -> pd.
     """Clusters to draw per stratum: as many as hold `size` images at the collection's mean
     cluster size (all of them where the collection holds fewer images), shared among the
     strata as images are, at least two in every stratum that holds two."""
-    from vislab.evaluation.validation import allocate
-
     clusters = per_cluster["stratum"].value_counts().sort_index()
     wanted = int(np.ceil(size / per_cluster["images"].mean()))
     least = int(np.minimum(2, clusters).sum())

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from vislab.errors import InputError
+from vislab.evaluation.allocation import allocate
 from vislab.evaluation.inputs import check_collection
 from vislab.files import read_table, rows_text, write_atomic
 from vislab.predictions import score_columns
@@ -29,7 +30,6 @@ from vislab.predictions import score_columns
 BANDS = ((0.6, "low"), (0.9, "mid"), (1.01, "high"))  # max score below the bound -> band
 BAND_FACTOR = {"low": 3.0, "mid": 2.0, "high": 1.0}
 SAMPLE_FILE, SHEET_FILE, DESIGN_FILE = "sample.csv", "coding_sheet.csv", "design.json"
-LEAST_PER_STRATUM = 2
 SAMPLE_ID = "sample_id"  # the column and key that name the sample a coded file belongs to
 
 
@@ -40,33 +40,6 @@ def confidence_band(frame: pd.DataFrame) -> pd.Series:
     top = frame[scores].max(axis=1).to_numpy()
     bands = np.select([top < bound for bound, _ in BANDS], [name for _, name in BANDS], "high")
     return pd.Series(bands, index=frame.index)
-
-
-def allocate(sizes: pd.Series, total: int, factors: pd.Series | None, allocation: str) -> pd.Series:
-    """Sample size per stratum: sums to `total` (or the population), never above a stratum's
-    size, and at least two in every stratum that holds two (a stratum's variance needs two)."""
-    if total >= sizes.sum():
-        return sizes.copy()
-    least = np.minimum(LEAST_PER_STRATUM, sizes)
-    if total < least.sum():
-        raise InputError(
-            f"--size {total} is too small for {len(sizes)} strata: every stratum needs "
-            f"{LEAST_PER_STRATUM} coded images for an honest interval, so at least "
-            f"{int(least.sum())}. Draw more, or stratify by fewer columns."
-        )
-    share = (
-        sizes.astype(float) if allocation == "proportional" else pd.Series(1.0, index=sizes.index)
-    )
-    if factors is not None:
-        share = share * factors
-    counts = pd.Series(least, index=sizes.index)  # two per stratum first
-    while counts.sum() < total:
-        room = sizes - counts
-        wanted = share.where(room > 0, 0.0)
-        target = wanted / wanted.sum() * total
-        gap = (target - counts).where(room > 0, -np.inf)
-        counts[gap.idxmax()] += 1
-    return counts
 
 
 def draw_sample(
