@@ -20,36 +20,19 @@ import pandas as pd
 
 from vislab.errors import InputError
 from vislab.evaluation.allocation import allocate
-from vislab.files import rows_text
+from vislab.evaluation.inputs import filled_column
 
 
 def cluster_strata(frame: pd.DataFrame, cluster: str, strata: Sequence[str]) -> pd.DataFrame:
     """One row per cluster (its key, `images`, `stratum`), in the clusters' name order."""
-    if cluster not in frame.columns:
-        raise InputError(
-            f"--cluster: no column '{cluster}'. Columns: {', '.join(map(str, frame.columns))}."
-        )
-    empty = np.flatnonzero(frame[cluster].isna().to_numpy())
-    if empty.size:
-        raise InputError(
-            f"--cluster: column '{cluster}' is empty on {rows_text(empty)}: every image needs "
-            "the post (account, event) it belongs to; give a lone image a key of its own."
-        )
+    belong = "every image needs the post (account, event) it belongs to; give a lone image a key "
+    filled_column(frame, cluster, "--cluster", belong + "of its own.")
     keys = frame[cluster].astype(str)
     groups = frame.groupby(keys, sort=True)
     per_cluster = pd.DataFrame({"images": groups.size()})
     parts = []
     for column in strata:
-        if column not in frame.columns:
-            raise InputError(
-                f"--strata: no column '{column}'. Columns: {', '.join(map(str, frame.columns))}."
-            )
-        empty = np.flatnonzero(frame[column].isna().to_numpy())
-        if empty.size:
-            raise InputError(
-                f"--strata: column '{column}' is empty on {rows_text(empty)}: those images' "
-                "clusters could never be drawn. Fill the cells (e.g. 'unknown')."
-            )
+        filled_column(frame, column, "--strata", "their clusters could never be drawn: fill them.")
         values = frame[column].astype(str)
         if column == "prediction":
             parts.append(values.groupby(keys).agg(_most_common))

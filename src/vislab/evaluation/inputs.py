@@ -38,6 +38,18 @@ def no_empty_cells(frame: pd.DataFrame, columns: Sequence[str], source: str) -> 
             )
 
 
+def filled_column(frame: pd.DataFrame, column: str, option: str, why: str) -> None:
+    """`column` is in `frame` and has a value in every row, else an error naming the option,
+    the rows and `why` a value is needed."""
+    if column not in frame.columns:
+        raise InputError(
+            f"{option}: no column '{column}'. Columns: {', '.join(map(str, frame.columns))}."
+        )
+    empty = np.flatnonzero(frame[column].isna().to_numpy())
+    if empty.size:
+        raise InputError(f"{option}: column '{column}' is empty on {rows_text(empty)}: {why}")
+
+
 def check_unique(frame: pd.DataFrame, key: Sequence[str], source: str) -> None:
     """Each item once: a repeated id would count one image twice in every metric."""
     if not all(column in frame.columns for column in key):

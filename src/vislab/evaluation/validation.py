@@ -23,13 +23,17 @@ import pandas as pd
 
 from vislab.errors import InputError
 from vislab.evaluation.allocation import allocate
-from vislab.evaluation.inputs import check_collection
-from vislab.files import read_table, rows_text, write_atomic
+from vislab.evaluation.inputs import check_collection, filled_column
+from vislab.files import read_table, write_atomic
 from vislab.predictions import score_columns
 
 BANDS = ((0.6, "low"), (0.9, "mid"), (1.01, "high"))  # max score below the bound -> band
 BAND_FACTOR = {"low": 3.0, "mid": 2.0, "high": 1.0}
 SAMPLE_FILE, SHEET_FILE, DESIGN_FILE = "sample.csv", "coding_sheet.csv", "design.json"
+STRATA_EMPTY = (
+    "those images could never be drawn. Fill the cells (e.g. 'unknown'), or leave those images "
+    "out of the predictions and of what you report."
+)
 SAMPLE_ID = "sample_id"  # the column and key that name the sample a coded file belongs to
 
 
@@ -85,17 +89,7 @@ def _draw_whole_clusters(predictions, size, strata, bands, allocation, seed, clu
 def stratified(frame: pd.DataFrame, strata: Sequence[str], bands: bool) -> pd.DataFrame:
     """The rows with their `stratum` (the strata columns' values, and the confidence band)."""
     for column in strata:
-        if column not in frame.columns:
-            raise InputError(
-                f"--strata: no column '{column}'. Columns: {', '.join(map(str, frame.columns))}."
-            )
-        empty = np.flatnonzero(frame[column].isna().to_numpy())
-        if empty.size:
-            raise InputError(
-                f"--strata: column '{column}' is empty on {rows_text(empty)}: those images could "
-                "never be drawn. Fill the cells (e.g. 'unknown'), or leave those images out of "
-                "the predictions and of what you report."
-            )
+        filled_column(frame, column, "--strata", STRATA_EMPTY)
     keys = [frame[c].astype(str) for c in strata]
     if bands:
         frame = frame.assign(confidence_band=confidence_band(frame))
