@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import make_image_folder
-from tests.engine.test_resume import _command, photos  # noqa: F401 - a fixture
+from tests.engine.test_resume import _command, _ended, photos  # noqa: F401 - a fixture
 from vislab.cli import run
 from vislab.engine.shards import shard_name
 
@@ -76,7 +76,7 @@ def _claims(out: Path) -> dict[int, dict]:
 def _kill_mid_shard(process: subprocess.Popen, out: Path, rank: int) -> int:
     """Stop process `rank` while a shard it claimed is unwritten, then SIGKILL it: the shard."""
     deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline and process.poll() is None:
+    while time.monotonic() < deadline and not _ended(process, 0.002):
         for shard, holder in _claims(out).items():
             if holder["rank"] != rank or (out / shard_name(shard)).exists():
                 continue
@@ -85,7 +85,6 @@ def _kill_mid_shard(process: subprocess.Popen, out: Path, rank: int) -> int:
                 os.kill(holder["pid"], signal.SIGKILL)
                 return shard
             os.kill(holder["pid"], signal.SIGCONT)
-        time.sleep(0.002)
     raise AssertionError(f"process {rank} never held an unwritten shard: {process.stderr.read()}")
 
 
