@@ -201,9 +201,9 @@ def agreement(
     order = split_list(levels) if levels else None
     cluster = None
     if sample:
-        from vislab.evaluation.validation import attach_sample, drawn_clusters
+        from vislab.evaluation.validation import attach_sample, drawn_clusters, one_round
 
-        table, weights = attach_sample(table, sample), "weight"
+        table, weights = attach_sample(table, one_round(sample)), "weight"
         cluster = drawn_clusters(sample)  # whole posts drawn: resampled whole
     result = measure(
         table,
@@ -344,13 +344,30 @@ def validation_sample(
         Path | None,
         typer.Option(help="codebook.yaml: the codes, their definitions and example images."),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    seed: Annotated[
+        int | None,
+        typer.Option(help="Sampling seed (default 0; an adaptive round: the last round's + 1)."),
+    ] = None,
     cluster: Annotated[
         str | None,
         typer.Option(
             help="Draw whole clusters of this column (posts, accounts, events), every image of "
             "a drawn one, until about --size images."
         ),
+    ] = None,
+    adaptive: Annotated[
+        Path | None,
+        typer.Option(
+            help="Draw a further round after this coded sample folder, favouring the images "
+            "the model is least sure of (needs --coded and --label-column)."
+        ),
+    ] = None,
+    coded: Annotated[
+        list[Path] | None,
+        typer.Option("--coded", help="With --adaptive: the previous rounds' codes (per coder)."),
+    ] = None,
+    label_column: Annotated[
+        str | None, typer.Option(help="With --adaptive: the coder column that is the truth.")
     ] = None,
     study: Annotated[
         str | None, typer.Option(help="The study's name, the coding page's title.")
@@ -371,6 +388,10 @@ def validation_sample(
     names = checked_coders(coders)
     table = check_collection(read_table(predictions), str(predictions))
     codes = coding_codes(table, codebook)
+    if adaptive is not None:
+        drawn = (adaptive, coded, label_column, seed, cluster)
+        return _adaptive_round(table, size, drawn, out, names, predictions, codes, study)
+    seed = 0 if seed is None else seed
     columns = split_list(strata)
     sample = draw_sample(
         table, size, columns, oversample_uncertain, allocation.value, seed, cluster
@@ -384,6 +405,42 @@ def validation_sample(
         **({"cluster": cluster} if cluster else {}),
     }
     save_sample(table, sample, out, settings, names, predictions, codes, study)
+
+
+def _adaptive_round(table, size, drawn, out, coders, source, codes, study) -> None:
+    """A further round of the `--adaptive` folder written to `out` (evaluation/adaptive.py);
+    `drawn`: (previous folder, its coded files, the label column, seed, cluster)."""
+    from vislab.errors import UsageError
+    from vislab.evaluation.adaptive import draw_round, earlier_rounds, next_seed
+    from vislab.evaluation.validation import write_sample
+    from vislab.files import read_table
+    from vislab.report.coding_page import write_coding_page
+
+    previous, coded, label_column, seed, cluster = drawn
+    if not coded or label_column is None:
+        raise UsageError(
+            "--adaptive learns where the model errs from the previous rounds' codes: give "
+            "--coded FILE (per coder) and --label-column."
+        )
+    if cluster:
+        raise UsageError("--adaptive draws images one by one: leave out --cluster.")
+    if seed is None:
+        seed = next_seed(earlier_rounds(previous)[1])
+    rows, earlier, design = draw_round(table, previous, size, seed, list(coded), label_column)
+    missing = write_sample(rows, out, coders, design, source.parent, earlier)
+    entry = design["rounds"][-1]
+    sheet = read_table(out / "coding_sheet.csv")
+    title = f"{study}, round {entry['round']}" if study else f"round {entry['round']}"
+    pages = write_coding_page(out, sheet, codes, coders, f"{title} ({len(rows)} images)")
+    say(
+        f"round {entry['round']}: drew {size} times from the {len(table) - len(earlier)} images "
+        f"not coded yet, {len(rows)} images to code; uniform share {entry['uniform_share']:.2f} "
+        f"(from {entry['errors_seen']} errors seen among the earlier rounds' codes)"
+    )
+    say(f"wrote {out / 'coding_sheet.csv'}, {out / 'images'}/ and {pages[0]} (this round only)")
+    say(f"wrote {out / 'sample.csv'} (every round; `vislab estimate --sample {out}` combines them)")
+    if missing:
+        say(f"note: {len(missing)} image(s) could not be read here (e.g. {missing[0]}).")
 
 
 def checked_coders(text: str) -> list[str]:

@@ -10,10 +10,27 @@ import numpy as np
 import pandas as pd
 
 from vislab.errors import InputError
+from vislab.evaluation.adaptive import collection_fingerprint
 from vislab.evaluation.coded import merged_codes as coder_files
 from vislab.files import read_table
 
 SIMPLE, STRATIFIED, CLUSTERED = "simple random", "stratified", "clustered"
+ADAPTIVE = "adaptive rounds"
+
+
+@dataclass
+class Later:
+    """The coded images of an adaptive sample's rounds after the first (evaluation/adaptive.py):
+    per image its collection row, code, round, draws and draw probability; per round its
+    number of draws (`sizes`) and what design.json says of it (`entries`)."""
+
+    rows: np.ndarray
+    codes: np.ndarray
+    round: np.ndarray
+    draws: np.ndarray
+    probability: np.ndarray
+    sizes: dict[int, int]
+    entries: list[dict]
 
 
 @dataclass
@@ -34,6 +51,7 @@ class Design:
     members: np.ndarray | None = None
     clusters: np.ndarray | None = None
     tune: bool = True  # may PPI++'s lambda be tuned on the sample (Strata.tunes)
+    later: Later | None = None  # an adaptive sample's later rounds (the rest is the first)
 
 
 def merged_codes(coded: list, label_column: str) -> pd.DataFrame:
@@ -77,6 +95,12 @@ def coded_design(
             f"{len(rows)} coded image: an interval needs at least 2 (code the whole sample)."
         )
     codes = coded[label_column].astype(str).to_numpy()
+    later = None
+    if sample_dir is not None and "round" in coded.columns:
+        first = pd.to_numeric(coded["round"]).to_numpy() == 1
+        if not first.all():
+            later = _later(coded[~first], rows[~first], codes[~first], Path(sample_dir))
+            coded, rows, codes = coded[first], rows[first], codes[first]
     if sample_dir is None:
         strata = np.array(["all"] * len(rows))
         everyone = np.array(["all"] * len(collection))
@@ -89,7 +113,25 @@ def coded_design(
     members = _members(collection, Path(sample_dir), population)
     if members is not None and (members[rows] != strata).any():
         members = None  # the predictions' strata are not the sample's: sizes only
-    return Design(STRATIFIED, rows, codes, strata, population, members)
+    kind = STRATIFIED if later is None else ADAPTIVE
+    return Design(kind, rows, codes, strata, population, members, later=later)
+
+
+def _later(coded: pd.DataFrame, rows: np.ndarray, codes: np.ndarray, sample_dir: Path) -> Later:
+    """The later rounds' images, checked against design.json: each round's draws add up."""
+    entries = _design_of(sample_dir).get("rounds") or []
+    number = pd.to_numeric(coded["round"]).to_numpy(dtype=int)
+    draws = pd.to_numeric(coded["draws"]).to_numpy(dtype=int)
+    sizes = {int(e["round"]): int(e["draws"]) for e in entries if int(e["round"]) > 1}
+    for t in np.unique(number):
+        found = int(draws[number == t].sum())
+        if sizes.get(int(t)) != found:
+            raise InputError(
+                f"{sample_dir}: round {t} of sample.csv has {found} draws, design.json says "
+                f"{sizes.get(int(t))}: the files were changed; draw the round again."
+            )
+    probability = pd.to_numeric(coded["draw_probability"]).to_numpy(dtype=float)
+    return Later(rows, codes, number, draws, probability, sizes, entries)
 
 
 def _members(collection: pd.DataFrame, sample_dir: Path, population: dict) -> np.ndarray | None:
@@ -147,6 +189,12 @@ def _same_collection(sample_dir: Path, collection: pd.DataFrame, cluster: str | 
         )
     else:
         size, what = collection[cluster].astype(str).nunique(), f"{cluster}s"
+    recorded = _design_of(sample_dir).get("collection_sha256")
+    if drawn == size and recorded and recorded != collection_fingerprint(collection):
+        raise InputError(
+            f"{sample_dir} was drawn from other images than these predictions' (the ids "
+            "differ): give the predictions the sample was drawn from."
+        )
     if drawn != size:
         raise InputError(
             f"{sample_dir} was drawn from {drawn:.0f} {what}, the predictions have {size}: give "
@@ -157,6 +205,11 @@ def _same_collection(sample_dir: Path, collection: pd.DataFrame, cluster: str | 
 def _stratum_sizes(sample_dir: Path) -> dict[str, float]:
     """Per stratum, the images (or, whole clusters drawn, the clusters) of the collection in
     it: design.json's counts."""
+    design = _design_of(sample_dir)
+    return {str(s): float(v["population"]) for s, v in design["per_stratum"].items()}
+
+
+def _design_of(sample_dir: Path) -> dict:
     import json
 
     from vislab.evaluation.validation import DESIGN_FILE
@@ -166,5 +219,4 @@ def _stratum_sizes(sample_dir: Path) -> dict[str, float]:
         raise InputError(
             f"{sample_dir}: no {DESIGN_FILE}; give the folder `vislab validation-sample` wrote."
         )
-    design = json.loads(path.read_text())
-    return {str(s): float(v["population"]) for s, v in design["per_stratum"].items()}
+    return json.loads(path.read_text())

@@ -13,6 +13,7 @@ import pandas as pd
 from vislab.errors import InputError
 from vislab.estimation.design import Design, coded_design, merged_codes
 from vislab.estimation.prevalence import Domain, difference, prevalence
+from vislab.estimation.rounds import prevalence_in_rounds
 from vislab.estimation.strata import Strata
 from vislab.evaluation.coded import as_table
 from vislab.evaluation.inputs import check_collection
@@ -43,6 +44,12 @@ def estimate(
     files = list(coded) if isinstance(coded, list | tuple) else [coded]
     design = coded_design(collection, merged_codes(files, label_column), label_column, sample)
     classes = checked_classes(collection, design, label_column)
+    if formula is not None and design.later is not None:
+        raise InputError(
+            "--formula with adaptive rounds: a regression over rounds is not estimated yet; "
+            "give the first round's folder to --sample for the regression, or estimate shares "
+            "by group (--by) over every round."
+        )
     if unit is None:
         predicted = collection["prediction"].astype(str).to_numpy()
         labels = {k: (predicted == k).astype(float) for k in classes}
@@ -52,10 +59,29 @@ def estimate(
             collection, design, classes, unit, aggregate, sample, by, formula
         )
     strata = Strata.of(design)
+    later = design.later
+    if later is not None:
+        later_codes = {k: (later.codes == k).astype(float) for k in classes}
 
     def shares(domain: Domain) -> dict:
+        if later is None:
+            return {
+                k: prevalence(
+                    labels[k], codes[k], labels[k][design.rows], domain, strata, confidence
+                )
+                for k in classes
+            }
         return {
-            k: prevalence(labels[k], codes[k], labels[k][design.rows], domain, strata, confidence)
+            k: prevalence_in_rounds(
+                labels[k],
+                codes[k],
+                labels[k][design.rows],
+                later_codes[k],
+                domain,
+                strata,
+                later,
+                confidence,
+            )
             for k in classes
         }
 
@@ -63,9 +89,10 @@ def estimate(
     result = {
         **({"unit": unit, "aggregate": aggregate} if unit else {}),
         "n_collection": len(collection),
-        "n_coded": len(design.rows),
+        "n_coded": len(design.rows) + (0 if later is None else len(later.rows)),
         "design": design.kind,
         **_clusters_coded(design),
+        **_rounds(design),
         "collapsed_strata": strata.collapsed,
         "confidence": confidence,
         "label_column": label_column,
@@ -77,7 +104,7 @@ def estimate(
     for spec in by:
         domains = _domains(collection, design, spec)
         result["groups"][spec] = {
-            name: {"n": d.size, "n_coded": int(d.coded.sum()), "prevalence": shares(d)}
+            name: {"n": d.size, "n_coded": _coded_in(d, later), "prevalence": shares(d)}
             for name, d in domains.items()
         }
         result["differences"][spec] = _differences(
@@ -96,6 +123,11 @@ def _as_units(collection, design, classes, unit, aggregate, sample, by, formula)
     from vislab.estimation.units import unit_groups, unit_view
     from vislab.evaluation.validation import drawn_clusters
 
+    if design.later is not None:
+        raise InputError(
+            f"--unit {unit} with adaptive rounds: those draw images one by one, not whole "
+            f"{unit}s; draw whole {unit}s (validation-sample --cluster {unit})."
+        )
     if formula is not None:
         raise InputError(
             f"--formula with --unit: a regression over {unit}s is not estimated yet; estimate "
@@ -106,6 +138,38 @@ def _as_units(collection, design, classes, unit, aggregate, sample, by, formula)
     for spec in by:
         unit_groups(found[0], collection, spec, unit)
     return found
+
+
+def _rounds(design: Design) -> dict:
+    """Per round of an adaptive sample: its images, draws, weight and uniform share."""
+    from vislab.estimation.rounds import weights
+
+    later = design.later
+    if later is None:
+        return {}
+    w = weights(later, len(design.rows))
+    found = [{"round": 1, "n_coded": len(design.rows), "weight": float(w[0])}]
+    for (t, size), wt, entry in zip(
+        sorted(later.sizes.items()), w[1:], later.entries[1:], strict=True
+    ):
+        images = int((later.round == t).sum())
+        share = entry.get("uniform_share")
+        found.append(
+            {
+                "round": t,
+                "n_coded": images,
+                "draws": size,
+                "weight": float(wt),
+                "uniform_share": share,
+            }
+        )
+    return {"rounds": found}
+
+
+def _coded_in(domain: Domain, later) -> int:
+    from vislab.estimation.rounds import coded_in
+
+    return int(domain.coded.sum()) if later is None else coded_in(domain, later)
 
 
 def _clusters_coded(design: Design) -> dict:
@@ -119,7 +183,8 @@ def _clusters_coded(design: Design) -> dict:
 def checked_classes(collection: pd.DataFrame, design: Design, label_column: str) -> list[str]:
     """The collection's classes, once every code is known to be one of them."""
     known = set(classes_of(collection))
-    unknown = sorted(set(design.codes) - known)
+    later = set() if design.later is None else set(design.later.codes)
+    unknown = sorted((set(design.codes) | later) - known)
     if unknown:
         raise InputError(
             f"coded '{label_column}': {unknown[:5]} are not classes of the predictions "
@@ -173,7 +238,15 @@ def _difference(k, domains, a, b, labels, codes, design, strata, confidence) -> 
     if empty:
         return {"value": None, "ci": None, "undefined": f"no coded image in {empty[0]}"}
     f = labels[k]
-    return difference(f, codes[k], f[design.rows], domains[a], domains[b], strata, confidence)
+    if design.later is None:
+        return difference(f, codes[k], f[design.rows], domains[a], domains[b], strata, confidence)
+    from vislab.estimation.rounds import difference_in_rounds
+
+    y_later = (design.later.codes == k).astype(float)
+    rows = design.rows
+    return difference_in_rounds(
+        f, codes[k], f[rows], y_later, domains[a], domains[b], strata, design.later, confidence
+    )
 
 
 def _regression(collection, design, strata, classes, formula, kind, confidence) -> dict:

@@ -27,11 +27,12 @@ def allocate(sizes: pd.Series, total: int, factors: pd.Series | None, allocation
     )
     if factors is not None:
         share = share * factors
-    counts = pd.Series(least, index=sizes.index)  # two per stratum first
-    while counts.sum() < total:
-        room = sizes - counts
-        wanted = share.where(room > 0, 0.0)
-        target = wanted / wanted.sum() * total
-        gap = (target - counts).where(room > 0, -np.inf)
-        counts[gap.idxmax()] += 1
-    return counts
+    room_of = sizes.to_numpy(dtype=float)
+    share_of = share.to_numpy(dtype=float)
+    counts = np.asarray(least, dtype=float).copy()  # two per stratum first
+    while counts.sum() < total:  # one at a time to the stratum furthest below its share
+        room = room_of - counts > 0
+        wanted = np.where(room, share_of, 0.0)
+        gap = np.where(room, wanted / wanted.sum() * total - counts, -np.inf)
+        counts[int(np.argmax(gap))] += 1
+    return pd.Series(counts.astype(int), index=sizes.index)

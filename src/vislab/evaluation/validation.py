@@ -123,34 +123,50 @@ def sample_design(table: pd.DataFrame, sample: pd.DataFrame, settings: dict) -> 
         drawn = g[cluster].astype(str).nunique() if cluster else len(g)
         entry = {"population": int(round(drawn * g["weight"].iloc[0])), "sample": int(drawn)}
         per_stratum[str(k)] = {**entry, "sample_images": len(g)} if cluster else entry
+    from vislab.evaluation.adaptive import collection_fingerprint
+
     found = {"population": len(table), "sample": len(sample), **settings}
+    found["collection_sha256"] = collection_fingerprint(table)
     if cluster:
         found["population_clusters"] = int(table[cluster].astype(str).nunique())
     return {**found, "per_stratum": per_stratum}
 
 
 def write_sample(
-    sample: pd.DataFrame, out: str | Path, coders: Sequence[str], design: dict, base: Path
+    sample: pd.DataFrame,
+    out: str | Path,
+    coders: Sequence[str],
+    design: dict,
+    base: Path,
+    earlier: pd.DataFrame | None = None,
 ) -> list[str]:
     """sample.csv (the key: item, id, path, weight, the model's outputs), coding_sheet.csv and
     images/ for the coders. The sheet shows an item number and the image only (`images/0001.png`,
     in an order that hides the strata): no path, file name or model label that could carry the
     class. Returns the ids whose image could not be found (`base`: where relative paths start,
-    besides the working folder)."""
+    besides the working folder). With `earlier` (the rows of earlier rounds, adaptive.py),
+    sample.csv keeps them first and the new rows' items follow theirs; the sheet, images and
+    page hold the new rows only."""
     from vislab.files import write_json
 
     out = Path(out)
-    order = np.random.default_rng(design["seed"] + 1).permutation(len(sample))  # hide the strata
+    seed = design.get("rounds", [design])[-1]["seed"]  # this round's
+    order = np.random.default_rng(seed + 1).permutation(len(sample))  # hide the strata
     keyed = sample.iloc[order].reset_index(drop=True)
-    keyed.insert(0, "item", np.arange(1, len(keyed) + 1))
+    first = 1 if earlier is None else int(earlier["item"].max()) + 1
+    keyed.insert(0, "item", np.arange(first, first + len(keyed)))
     images, missing = _copy_images(keyed, out, base)
-    write_atomic(out / SAMPLE_FILE, keyed.to_csv(index=False))
+    whole = keyed if earlier is None else pd.concat([earlier, keyed], ignore_index=True)
+    write_atomic(out / SAMPLE_FILE, whole.to_csv(index=False))
     identity = sample_id(out)
     sheet = pd.DataFrame({"item": keyed["item"], "image": images})
     for coder in coders:
         sheet[coder] = ""
     sheet[SAMPLE_ID] = identity
     write_atomic(out / SHEET_FILE, sheet.to_csv(index=False))
+    if "rounds" in design:  # this round's own id and folder
+        last = {**design["rounds"][-1], SAMPLE_ID: identity, "folder": str(out)}
+        design = {**design, "rounds": [*design["rounds"][:-1], last]}
     write_json(out / DESIGN_FILE, {**design, SAMPLE_ID: identity})
     return missing
 
@@ -162,6 +178,29 @@ def drawn_clusters(sample_dir: str | Path) -> str | None:
 
     path = Path(sample_dir) / DESIGN_FILE
     return json.loads(path.read_text()).get("cluster") if path.is_file() else None
+
+
+def adaptive_rounds(sample_dir: str | Path) -> list[dict] | None:
+    """design.json's `rounds` (adaptive.py), where the sample has rounds after the first."""
+    import json
+
+    path = Path(sample_dir) / DESIGN_FILE
+    rounds = json.loads(path.read_text()).get("rounds") if path.is_file() else None
+    return rounds if rounds and len(rounds) > 1 else None
+
+
+def one_round(sample_dir: str | Path) -> Path:
+    """`sample_dir`, where it is a probability sample of one round; metrics and agreement
+    weighted by a sample refuse adaptive rounds (their weights are per draw) and name the
+    first round's folder, whose weights they can use."""
+    rounds = adaptive_rounds(sample_dir)
+    if rounds:
+        raise InputError(
+            f"{sample_dir} has {len(rounds)} adaptive rounds, whose images were drawn for the "
+            f"model's uncertainty: give the first round's folder ({rounds[0].get('folder')}) "
+            "for weighted metrics or agreement; `vislab estimate --sample` combines the rounds."
+        )
+    return Path(sample_dir)
 
 
 def sample_id(sample_dir: str | Path) -> str:
@@ -240,11 +279,13 @@ def attach_sample(frame: pd.DataFrame, sample_dir: str | Path) -> pd.DataFrame:
 def _same_sample(frame: pd.DataFrame, sample_dir: Path) -> None:
     """Codes carry the id of the sample they were coded on (the sheet's and the page's
     `sample_id`; files made before it, or by hand, have none and are taken as they are); one
-    from another draw is an error, as its item numbers would point at other images."""
+    from another draw is an error, as its item numbers would point at other images. The codes
+    of an adaptive sample's earlier rounds carry those rounds' ids (design.json `rounds`)."""
     if SAMPLE_ID not in frame.columns:
         return
     expected = sample_id(sample_dir)
-    found = sorted(set(frame[SAMPLE_ID].dropna().astype(str)) - {expected})
+    known = {expected} | {str(r.get(SAMPLE_ID)) for r in adaptive_rounds(sample_dir) or []}
+    found = sorted(set(frame[SAMPLE_ID].dropna().astype(str)) - known)
     if found:
         raise InputError(
             f"the coded file(s) were coded on sample {found[0]}, but {sample_dir} is sample "

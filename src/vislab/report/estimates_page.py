@@ -178,6 +178,12 @@ def _corrected(result: dict, units: str) -> str:
         ". It is unbiased whatever the model gets wrong, and for whom, as long as the coded "
         "sample is random with known probabilities"
     )
+    if result["design"] == "adaptive rounds":
+        return (
+            "per round, the model's count over every image plus the coded images' correction "
+            "of its errors (the first round's with power tuning, a weight between 0 and 1; the "
+            f"later rounds' with weight 1), averaged over the rounds{unbiased}"
+        )
     if result["design"] == "clustered" or result.get("unit"):
         return (
             f"the model's count over every one of the {html.escape(units)}, plus the coded "
@@ -210,6 +216,8 @@ def _drawn(result: dict, units: str) -> str:
             f"the cluster sample's ({result.get('n_clusters_coded', '')} clusters coded), and on "
             "so few clusters the model's weight is not tuned: it is 1"
         )
+    if result["design"] == "adaptive rounds":
+        return _rounds_drawn(result)
     if result["design"] == "stratified":
         tuned = "; on so few the model's weight is not tuned: it is 1" if result.get("unit") else ""
         return (
@@ -220,6 +228,26 @@ def _drawn(result: dict, units: str) -> str:
     return (
         "taken as a simple random sample of the collection (no <code>--sample</code> was "
         f"given): every one of the {units} had the same chance to be coded"
+    )
+
+
+def _rounds_drawn(result: dict) -> str:
+    """An adaptive sample's rounds, in words."""
+    rounds = result["rounds"]
+    later = "; ".join(
+        f"round {r['round']}: {r['n_coded']} images from {r['draws']} draws, uniform share "
+        f"{r['uniform_share']:.2f}"
+        for r in rounds[1:]
+    )
+    weights = ", ".join(f"{r['weight']:.2f}" for r in rounds)
+    return (
+        f"in {len(rounds)} rounds: a first stratified random sample of {rounds[0]['n_coded']} "
+        "(<code>vislab validation-sample</code>), then rounds drawn with <code>--adaptive"
+        "</code> from the images not coded yet, with chances that favour those the model was "
+        f"least sure of, mixed with a uniform share ({later}). Each round gives its own "
+        "corrected estimate (a later one: the coded images' own correction, plus the "
+        "Hansen-Hurwitz estimate of the rest's, unbiased whatever the chances), and the "
+        f"estimate averages them weighted by the rounds' sizes ({weights})"
     )
 
 

@@ -217,9 +217,9 @@ class ClassificationTask(Task):
         if options.label_column:
             table = _with_label(table, options.label_column, source)
         if options.sample:
-            from vislab.evaluation.validation import attach_sample, drawn_clusters
+            from vislab.evaluation.validation import attach_sample, drawn_clusters, one_round
 
-            table = attach_sample(table, options.sample)
+            table = attach_sample(table, one_round(options.sample))
             cluster = drawn_clusters(options.sample) or options.cluster  # the design's, first
             options = replace(options, weights="weight", strata="stratum", cluster=cluster)
         if options.normalize_scores:
