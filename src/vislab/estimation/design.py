@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from vislab.errors import InputError
-from vislab.evaluation.adaptive import collection_fingerprint
+from vislab.evaluation.inputs import collection_fingerprint
 from vislab.evaluation.coded import merged_codes as coder_files
 from vislab.files import read_table
 

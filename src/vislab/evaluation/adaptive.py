@@ -19,7 +19,6 @@ the Hansen-Hurwitz estimator of the remainder's correction, plus the coded image
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -27,18 +26,12 @@ import numpy as np
 import pandas as pd
 
 from vislab.errors import InputError
+from vislab.evaluation.inputs import collection_fingerprint
 from vislab.files import read_table
 from vislab.predictions import score_columns
 
 MIN_UNIFORM = 0.2  # the least uniform share of an adaptive round's probabilities
 SHARES = np.round(np.arange(1.0, MIN_UNIFORM - 1e-9, -0.05), 2)  # tried, uniform first
-
-
-def collection_fingerprint(frame: pd.DataFrame) -> str:
-    """The sha256 of the collection's sorted image ids: a round drawn from other images (whose
-    remainder is not this one's) is refused."""
-    ids = np.sort(frame["id"].astype(str).to_numpy())
-    return hashlib.sha256("\n".join(ids).encode()).hexdigest()
 
 
 def uncertainty(frame: pd.DataFrame) -> np.ndarray:

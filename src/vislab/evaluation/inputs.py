@@ -202,3 +202,12 @@ def _argmax_agrees(frame, scored: list[str], guesses: np.ndarray, source: str) -
             f"{best!r}). Predictions made with thresholds need their own scores; drop the "
             "score_<class> columns to evaluate the predictions alone."
         )
+
+
+def collection_fingerprint(frame: pd.DataFrame) -> str:
+    """The sha256 of the collection's sorted image ids: a round drawn from other images (whose
+    remainder is not this one's) is refused."""
+    import hashlib
+
+    ids = np.sort(frame["id"].astype(str).to_numpy())
+    return hashlib.sha256("\n".join(ids).encode()).hexdigest()

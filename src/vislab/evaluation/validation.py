@@ -123,7 +123,7 @@ def sample_design(table: pd.DataFrame, sample: pd.DataFrame, settings: dict) -> 
         drawn = g[cluster].astype(str).nunique() if cluster else len(g)
         entry = {"population": int(round(drawn * g["weight"].iloc[0])), "sample": int(drawn)}
         per_stratum[str(k)] = {**entry, "sample_images": len(g)} if cluster else entry
-    from vislab.evaluation.adaptive import collection_fingerprint
+    from vislab.evaluation.inputs import collection_fingerprint
 
     found = {"population": len(table), "sample": len(sample), **settings}
     found["collection_sha256"] = collection_fingerprint(table)
