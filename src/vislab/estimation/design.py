@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from vislab.errors import InputError
-from vislab.evaluation.inputs import collection_fingerprint
 from vislab.evaluation.coded import merged_codes as coder_files
+from vislab.evaluation.inputs import collection_fingerprint
 from vislab.files import read_table
 
 SIMPLE, STRATIFIED, CLUSTERED = "simple random", "stratified", "clustered"
