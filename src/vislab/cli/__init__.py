@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from vislab.cli import cluster, data, estimates, evaluation, multimodal, runs
+from vislab.cli import adjudicate, cluster, data, estimates, evaluation, multimodal, runs
 from vislab.errors import VislabError
 
 
@@ -56,6 +56,7 @@ evaluation.register(app)
 multimodal.register(app)
 estimates.register(app)
 cluster.register(app)
+adjudicate.register(app)
 
 
 def run(argv: list[str]) -> int:

@@ -131,7 +131,7 @@ def write_coding_page(
     written = []
     for k, (start, end) in enumerate(parts):
         chunk = [
-            {"item": items[i], "file": images[i], "image": _embedded(out, images[i])}
+            {"item": items[i], "file": images[i], "image": embedded_image(out, images[i])}
             for i in range(start, end)
         ]
         data = {
@@ -167,7 +167,7 @@ def pages_of(sizes: list[int]) -> list[tuple[int, int]]:
     return parts
 
 
-def _embedded(out: Path, name: str) -> str:
+def embedded_image(out: Path, name: str) -> str:
     """The image file as a data: URI: as it is when the sheet's images were written for people
     (JPEG or PNG of at most 1,024 px), re-encoded otherwise."""
     from PIL import Image
