@@ -92,7 +92,7 @@ def test_what_cannot_be_drawn_whole_is_named(change, message):
         )
 
 
-def _interval(frame, sample, clustered: bool) -> tuple[float, float]:
+def _interval(frame, sample, clustered: bool) -> dict:
     rows = frame.index.get_indexer(sample.index)
     sizes = (
         frame.groupby("region")["post"].nunique() if clustered else frame["region"].value_counts()
@@ -113,23 +113,26 @@ def _interval(frame, sample, clustered: bool) -> tuple[float, float]:
     f = (frame["prediction"] == "police").to_numpy(float)
     y = (sample["truth"] == "police").to_numpy(float)
     domain = Domain(np.ones(len(frame), bool), np.ones(len(rows), bool))
-    found = prevalence(f, y, f[rows], domain, Strata.of(design), 0.95)["corrected"]["ci"]
-    return found[0], found[1]
+    return prevalence(f, y, f[rows], domain, Strata.of(design), 0.95)
 
 
 def test_clustered_intervals_cover_the_truth_and_independent_ones_do_not():
     rng = np.random.default_rng(7)
     frame = nested_collection(rng)
     truth = (frame["truth"] == "police").mean()
-    covered = {True: 0, False: 0}
+    covered = {True: 0, False: 0, "as_images": 0}
     reps = 300
     for rep in range(reps):
         sample = draw_sample(frame, 160, ["region"], cluster="post", seed=rep)
-        for clustered in covered:
-            low, high = _interval(frame, sample, clustered)
+        found = {clustered: _interval(frame, sample, clustered) for clustered in (True, False)}
+        for clustered, entries in found.items():
+            low, high = entries["corrected"]["ci"]
             covered[clustered] += low <= truth <= high
+        low, high = found[True]["corrected_if_independent"]["ci"]  # shown beside the design's
+        covered["as_images"] += low <= truth <= high
     assert 0.93 <= covered[True] / reps <= 0.97, covered
     assert covered[False] / reps < 0.90, covered  # images taken as independent: too narrow
+    assert covered["as_images"] / reps < 0.90, covered
 
 
 def test_the_rao_wu_bootstrap_over_drawn_clusters_has_the_designs_variance():
@@ -179,6 +182,7 @@ def test_commands_draw_estimate_and_evaluate_a_clustered_sample(tmp_path):
     assert run([*command, "--quiet", "--report", str(tmp_path / "report")]) == 0
     page = (tmp_path / "report" / "estimates.html").read_text()
     assert "whole clusters drawn by" in page and "simple random" not in page
+    assert "corrected, images as if drawn alone" in page  # the too-narrow interval, beside
     found = json.loads(out.read_text())
     assert found["design"] == "clustered" and found["n_clusters_coded"] == sample["post"].nunique()
     metrics = tmp_path / "metrics.json"

@@ -169,6 +169,9 @@ def prevalence(f, y, f_coded, domain: Domain, strata: Strata, confidence: float)
     if tuning.own:
         corrected["lambda_by_stratum"] = tuning.own
     result["coded_only"] = coded_only(y, domain, strata, confidence)
+    if strata.psu is not None:  # whole clusters drawn: what ignoring them would report
+        alone = strata.variance(z, domain.coded, 1 / domain.size, as_images=True)
+        result["corrected_if_independent"] = entry(value, np.sqrt(alone), confidence)
     return {"corrected": corrected, **result}
 
 

@@ -94,21 +94,21 @@ class Strata:
         """The estimated collection total of `values` (one per coded image)."""
         return float(self.weights() @ values)
 
-    def _groups(self):
-        """Per variance group: its coded images (a mask), n_G (clusters) and the factor
-        (1 - n_G / N_G)."""
+    def _groups(self, as_images: bool = False):
+        """Per variance group: its coded images (a mask), n_G (clusters; with `as_images`,
+        its images) and the factor (1 - n_G / N_G, of clusters)."""
         owner = self.group[self.index]
         for g in np.unique(owner):
             inside = owner == g
             size = self.population[self.group == g].sum()
             count = len(np.unique(self.psu[inside])) if self.psu is not None else inside.sum()
             if count > 1 and count < size:
-                yield inside, int(count), 1 - count / size
+                yield inside, int(inside.sum() if as_images else count), 1 - count / size
 
-    def _sums(self, x: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    def _sums(self, x: np.ndarray, inside: np.ndarray, as_images: bool = False) -> np.ndarray:
         """The rows of `x` inside a group summed per cluster (the rows themselves, images
-        drawn one by one)."""
-        if self.psu is None:
+        drawn one by one or `as_images`)."""
+        if self.psu is None or as_images:
             return x[inside]
         numbers, where = np.unique(self.psu[inside], return_inverse=True)
         sums = np.zeros((len(numbers), *x.shape[1:]))
@@ -134,18 +134,22 @@ class Strata:
             result += factor * count * spread
         return result
 
-    def variance(self, values: np.ndarray, members: np.ndarray, unit: float) -> float:
+    def variance(
+        self, values: np.ndarray, members: np.ndarray, unit: float, as_images: bool = False
+    ) -> float:
         """The variance of `total(values)`.
 
         A group whose coded images of the domain (`members`) all agree (no error seen) gets at
         least the variance of half an error of size `unit` among its n_G images, so that no
         interval is narrower than the sample can support (a zero-width interval would claim
-        the model never errs there)."""
+        the model never errs there). With `as_images`, where whole clusters were drawn: the
+        variance were the coded images drawn one by one at the same weights (what an analysis
+        that ignores the clusters reports, shown beside the design's for comparison)."""
         weights = self.weights()
         x = values * weights
         result = 0.0
-        for inside, count, factor in self._groups():
-            spread = self._sums(x, inside).var(ddof=1)
+        for inside, count, factor in self._groups(as_images):
+            spread = self._sums(x, inside, as_images).var(ddof=1)
             if members[inside].any():
                 half_error = 0.5 / (count + 1)
                 floor = unit**2 * np.mean(weights[inside] ** 2) * half_error * (1 - half_error)

@@ -68,13 +68,26 @@ def shown_classes(result: dict) -> list[str]:
     return [min(classes, key=lambda k: share[k])]
 
 
+INDEPENDENT = "corrected_if_independent"  # whole clusters drawn: the interval ignoring them
+
+
 def prevalence_html(result: dict) -> str:
-    columns = [LOOK[k][2] for k in KINDS]
+    first = result["prevalence"][result["classes"][0]]
+    kinds = (*KINDS, INDEPENDENT) if INDEPENDENT in first else KINDS
+    words = {**{k: LOOK[k][2] for k in KINDS}, INDEPENDENT: "corrected, images as if drawn alone"}
     rows = [
-        (html.escape(k), [cell(result["prevalence"][k][kind]) for kind in KINDS])
+        (html.escape(k), [cell(result["prevalence"][k][kind]) for kind in kinds])
         for k in result["classes"]
     ]
-    return split_table("class", columns, rows)
+    table = split_table("class", [words[k] for k in kinds], rows)
+    if INDEPENDENT not in first:
+        return table
+    return table + (
+        "<p>The last column is the corrected estimate with the interval an analysis would "
+        "report that took the coded images for independent draws: the same value, but images "
+        "of one cluster resemble each other, so that interval is too narrow. The design's "
+        "interval (corrected) is the one to report.</p>"
+    )
 
 
 def groups_html(result: dict, spec: str) -> str:
