@@ -150,6 +150,48 @@ def test_clustered_designs_equal_r_survey(tmp_path):
     assert _equal_to_r(ours, cases, r_survey(pd.concat(cases), tmp_path)) >= 4 * 20
 
 
+AS_IMAGES = r"""
+suppressMessages(library(survey))
+args <- commandArgs(trailingOnly = TRUE)
+data <- read.csv(args[1])
+out <- list()
+for (k in unique(data$case)) {
+  d <- data[data$case == k, ]
+  des <- svydesign(ids = ~1, strata = ~stratum, weights = ~w, fpc = ~fraction, data = d)
+  out[[length(out) + 1]] <- data.frame(case = k, total_se = SE(svytotal(~v, des))[[1]])
+}
+write.csv(do.call(rbind, out), args[2], row.names = FALSE)
+"""
+
+
+@needs_r_survey
+def test_the_clusters_ignored_equal_r_survey_with_images_as_units(tmp_path):
+    """`as_images` (shown beside the clustered interval): the same weights and sampling
+    fractions, the coded images taken as the units drawn: svydesign(ids = ~1, strata, weights,
+    fpc = the clusters' sampling fraction), on the random clustered designs with more than one
+    cluster in every variance group."""
+    rng = np.random.default_rng(3)
+    cases, ours = [], {}
+    while len(cases) < 30:
+        strata = Strata.of(_random_clustered_design(rng))
+        group = strata.group[strata.index]
+        drawn = [len(np.unique(strata.psu[group == g])) for g in group]
+        if min(drawn) < 2:
+            continue
+        size = np.array([strata.population[strata.group == g].sum() for g in group])
+        v = rng.normal(5, 10, len(group))
+        case = pd.DataFrame(
+            {"case": len(cases), "stratum": group, "w": strata.weights(), "v": v,
+             "fraction": np.array(drawn) / size}
+        )  # fmt: skip
+        cases.append(case)
+        none = np.zeros(len(group), bool)
+        ours[len(ours)] = {"total_se": np.sqrt(strata.variance(v, none, 0.0, as_images=True))}
+    reference = r_survey(pd.concat(cases), tmp_path, AS_IMAGES)
+    for k, found in ours.items():
+        assert found["total_se"] == pytest.approx(reference.loc[k, "total_se"], rel=1e-9), k
+
+
 def test_clusters_of_one_image_are_images_drawn_one_by_one():
     rng = np.random.default_rng(2)
     design = _random_design(rng)

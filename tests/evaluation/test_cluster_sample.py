@@ -182,7 +182,7 @@ def test_commands_draw_estimate_and_evaluate_a_clustered_sample(tmp_path):
     assert run([*command, "--quiet", "--report", str(tmp_path / "report")]) == 0
     page = (tmp_path / "report" / "estimates.html").read_text()
     assert "whole clusters drawn by" in page and "simple random" not in page
-    assert "corrected, images as if drawn alone" in page  # the too-narrow interval, beside
+    assert "corrected, as if drawn one by one" in page  # the too-narrow interval, beside
     found = json.loads(out.read_text())
     assert found["design"] == "clustered" and found["n_clusters_coded"] == sample["post"].nunique()
     metrics = tmp_path / "metrics.json"

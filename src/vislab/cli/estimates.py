@@ -147,7 +147,7 @@ def _lines(name: str, entry: dict, indent: str = "  ") -> None:
         say(f"{indent}  {kind:<10}  {entry_text(entry[kind])}")
     if "corrected_if_independent" in entry:  # whole clusters drawn: too narrow, for comparison
         alone = entry_text(entry["corrected_if_independent"])
-        say(f"{indent}  {'(if the images were drawn one by one: ' + alone + ')'}")
+        say(f"{indent}  (as if drawn one by one, not in whole clusters: {alone})")
 
 
 def plan_coding(

@@ -74,7 +74,7 @@ INDEPENDENT = "corrected_if_independent"  # whole clusters drawn: the interval i
 def prevalence_html(result: dict) -> str:
     first = result["prevalence"][result["classes"][0]]
     kinds = (*KINDS, INDEPENDENT) if INDEPENDENT in first else KINDS
-    words = {**{k: LOOK[k][2] for k in KINDS}, INDEPENDENT: "corrected, images as if drawn alone"}
+    words = {**{k: LOOK[k][2] for k in KINDS}, INDEPENDENT: "corrected, as if drawn one by one"}
     rows = [
         (html.escape(k), [cell(result["prevalence"][k][kind]) for kind in kinds])
         for k in result["classes"]
@@ -84,7 +84,7 @@ def prevalence_html(result: dict) -> str:
         return table
     return table + (
         "<p>The last column is the corrected estimate with the interval an analysis would "
-        "report that took the coded images for independent draws: the same value, but images "
+        "report that took the coded units for independent draws: the same value, but units "
         "of one cluster resemble each other, so that interval is too narrow. The design's "
         "interval (corrected) is the one to report.</p>"
     )
