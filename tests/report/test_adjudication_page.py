@@ -6,6 +6,8 @@ adjudication kept."""
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -51,6 +53,15 @@ def two_coders(tmp_path):
     return tmp_path, truth.set_axis(sheet["item"]), files
 
 
+def _keep_screenshot(driver, folder) -> None:
+    """adjudication-page.png in the test's folder, and in $VISLAB_SCREENSHOTS (the README's)."""
+    driver.save_screenshot(str(folder / "adjudication-page.png"))
+    keep = os.environ.get("VISLAB_SCREENSHOTS")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(Path(keep) / "adjudication-page.png"))
+
+
 def _adjudicate(folder, files, out="adjudication") -> int:
     command = ["adjudicate", "--coded", str(files["ana"]), "--coded", str(files["ben"])]
     return run([*command, "--sample", str(folder / "validation"), "--out", str(folder / out)])
@@ -82,9 +93,9 @@ def test_the_conflicts_are_decided_by_keyboard_and_estimate_reads_them(browser, 
             _press(browser, "n")
             _press(browser, "looked at the full image")
             _press(browser, "\ue00c")  # Escape
+            _keep_screenshot(browser, folder)
         _press(browser, keys[truth[item]])
     assert _text(browser, "count") == "4 of 4 decided"
-    browser.save_screenshot(str(folder / "adjudication.png"))
     browser.find_element("id", "download").click()
     decided = pd.read_csv(_downloaded(browser, downloads, "adjudicated.csv"))
     assert decided["item"].tolist() == list(range(1, 13))

@@ -55,7 +55,6 @@ def adjudicate(
         )
     settled, conflicts = split(merged, coders)
     out.mkdir(parents=True, exist_ok=True)
-    _agreement_before(merged, coders, sample, out)
     columns = ["item", "image", *coders, *[f"{c}_note" for c in coders], "reason"]
     from vislab.files import write_atomic
 
@@ -65,6 +64,7 @@ def adjudicate(
         f"{len(merged)} items: {len(settled)} coded alike by {', '.join(coders)}, "
         f"{len(conflicts)} to decide ({_reasons(conflicts)}); wrote {out / 'conflicts.csv'}"
     )
+    _agreement_before(merged, coders, sample, out)
     if conflicts.empty:
         _write_agreed(settled, coders, out)
         return
