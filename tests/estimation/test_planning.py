@@ -179,3 +179,108 @@ def test_the_promise_holds_for_every_class_and_a_census_is_said():
     tiny, _ = plan(frame.head(60), 0.0005)
     assert tiny["census"] and tiny["n"] == 60
     assert all(e["half_width"] == 0 for e in tiny["per_class"].values())
+
+
+def _with_groups(n: int, seed: int) -> pd.DataFrame:
+    """Calibrated scores, a region (the model less sure in the south) and an age."""
+    rng = np.random.default_rng(seed)
+    south = rng.random(n) < 0.4
+    p = np.where(south, rng.beta(0.8, 1.2, n), rng.beta(0.3, 1.0, n))
+    truth = rng.random(n) < p
+    return pd.DataFrame(
+        {
+            "id": [f"img{i:06d}.jpg" for i in range(n)],
+            "region": np.where(south, "south", "north"),
+            "age": rng.normal(40, 12, n).round(),
+            "prediction": np.where(p > 0.5, "police", "none"),
+            "score_police": p,
+            "score_none": 1 - p,
+            "truth": np.where(truth, "police", "none"),
+        }
+    )
+
+
+def _drawn_as_planned(frame: pd.DataFrame, found: dict, rng) -> Design:
+    strata = frame["stratum"].to_numpy()
+    planned = found["per_stratum"]
+    rows = np.concatenate(
+        [rng.choice(np.flatnonzero(strata == s), v["sample"], replace=False)
+         for s, v in planned.items()]
+    )  # fmt: skip
+    population = {s: float(v["population"]) for s, v in planned.items()}
+    codes = frame["truth"].to_numpy()[rows]
+    return Design(STRATIFIED, rows, codes, strata[rows], population, strata)
+
+
+def test_a_plan_for_a_group_difference_gives_the_half_width_it_promised():
+    from vislab.estimation.prevalence import difference
+
+    collection = _with_groups(20000, seed=6)
+    found, frame = plan(collection.drop(columns="truth"), 0.04, only="police", by="region")
+    assert found["strata"] == ["prediction", "region"] and found["groups"] == ["north", "south"]
+    assert found["estimate"] == "police: north - south"
+    frame = frame.assign(truth=collection["truth"])
+    f = (frame["prediction"] == "police").to_numpy(float)
+    north = (frame["region"] == "north").to_numpy()
+    rng, widths = np.random.default_rng(7), []
+    for _ in range(150):
+        design = _drawn_as_planned(frame, found, rng)
+        y = (design.codes == "police").astype(float)
+        a, b = Domain(north, north[design.rows]), Domain(~north, ~north[design.rows])
+        entry = difference(f, y, f[design.rows], a, b, Strata.of(design), 0.95)
+        widths.append((entry["ci"][1] - entry["ci"][0]) / 2)
+    assert np.mean(widths) == pytest.approx(0.04, rel=0.15)
+
+
+def test_a_plan_for_a_regression_coefficient_gives_the_half_width_it_promised():
+    from vislab.estimation.formula import matrices
+    from vislab.estimation.regression import fit_all
+
+    collection = _with_groups(20000, seed=8)
+    formula = "police ~ region + age"
+    found, frame = plan(collection.drop(columns="truth"), 0.04, formula=formula)
+    assert found["formula"] == formula and found["estimate"] == f"police: {found['term']}"
+    assert set(found["per_estimate"]) == {"police: region[T.south]", "police: age"}
+    frame = frame.assign(truth=collection["truth"])
+    rng, widths = np.random.default_rng(9), {k: [] for k in found["per_estimate"]}
+    for _ in range(100):
+        design = _drawn_as_planned(frame, found, rng)
+        m = matrices(frame, design, ["none", "police"], formula, "linear")
+        fitted = fit_all(m, Strata.of(design), "linear", 0.95)
+        for key in widths:
+            low, high = fitted[key.split(": ")[1]]["corrected"]["ci"]
+            widths[key].append((high - low) / 2)
+    for key, entry in found["per_estimate"].items():
+        assert np.mean(widths[key]) == pytest.approx(entry["half_width"], rel=0.15), key
+    assert found["per_estimate"][found["estimate"]]["half_width"] <= 0.04
+
+
+def test_plans_for_differences_and_coefficients_refuse_what_they_cannot_plan():
+    collection = _with_groups(2000, seed=1).drop(columns="truth")
+    with pytest.raises(InputError, match="the outcome must be a class"):
+        plan(collection, 0.05, formula="age ~ region")
+    with pytest.raises(InputError, match="not both"):
+        plan(collection, 0.05, by="region", formula="police ~ region")
+    with pytest.raises(InputError, match="are classes"):
+        plan(collection, 0.05, formula="police ~ none")
+    with pytest.raises(InputError, match="one group"):
+        plan(collection.assign(region="north"), 0.05, by="region")
+
+
+def test_the_command_plans_a_difference_and_draws_by_the_groups(tmp_path, capsys):
+    import json
+
+    from vislab.cli import run
+
+    _with_groups(3000, seed=2).drop(columns="truth").to_csv(tmp_path / "c.csv", index=False)
+    command = ["plan-coding", str(tmp_path / "c.csv"), "--half-width", "0.06", "--by", "region"]
+    command += ["--write-sample", str(tmp_path / "planned"), "--coders", "A", "--quiet"]
+    assert run([*command, "--out", str(tmp_path / "plan.json")]) == 0
+    printed = capsys.readouterr().out
+    found = json.loads((tmp_path / "plan.json").read_text())
+    assert f"for +/- 0.06 on '{found['class']}', north - south (--by region)" in printed
+    design = json.loads((tmp_path / "planned" / "design.json").read_text())
+    assert design["strata"] == ["prediction", "region"]
+    assert design["planned_estimate"] == found["estimate"]
+    key = pd.read_csv(tmp_path / "planned" / "sample.csv")
+    assert set(key["stratum"].str.split("|").str[1]) == {"north", "south"}

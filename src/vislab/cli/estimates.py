@@ -170,6 +170,18 @@ def plan_coding(
     only: Annotated[
         str | None, typer.Option("--class", help="Plan for this class (default: the hardest).")
     ] = None,
+    by: Annotated[
+        str | None,
+        typer.Option(
+            help="Plan for the difference between groups of this column (added to the strata)."
+        ),
+    ] = None,
+    formula: Annotated[
+        str | None,
+        typer.Option(
+            help="Plan for the coefficients of this linear regression, e.g. 'police ~ region'."
+        ),
+    ] = None,
     strata: Annotated[str, typer.Option(help="Columns to stratify by, comma-separated.")] = (
         "prediction"
     ),
@@ -196,7 +208,8 @@ def plan_coding(
     quiet: Quiet = False,
 ) -> None:
     """How many images to code (and how many per stratum, Neyman's allocation) for a corrected
-    prevalence interval of the half-width wanted."""
+    interval of the half-width wanted: on every class's share, or on the difference between
+    groups (--by), or on a regression's coefficients (--formula)."""
     set_quiet(quiet)
     from vislab.cli.common import split_list
     from vislab.cli.evaluation import checked_coders
@@ -216,6 +229,8 @@ def plan_coding(
         split_list(strata),
         confidence_bands,
         confidence,
+        by,
+        formula,
     )
     _print_plan(found)
     write_result(out, found)
@@ -226,16 +241,21 @@ def plan_coding(
 
 def _print_plan(found: dict) -> None:
     source = "a pilot" if found["from"] == "pilot" else "the model's scores (taken as calibrated)"
+    what = f"'{found['class']}'"
+    if "groups" in found:
+        what = f"'{found['class']}', {' - '.join(found['groups'])} (--by {found['by']})"
+    elif "term" in found:
+        what = f"{found['term']} in {found['formula']}"
     say(
         f"code {found['n']} of {found['n_collection']} images for +/- {found['half_width']} on "
-        f"'{found['class']}' ({found['confidence']:.0%} interval), planned from {source}"
+        f"{what} ({found['confidence']:.0%} interval), planned from {source}"
     )
     width = max(len(s) for s in found["per_stratum"])
     say(f"  {'stratum':<{width}}  {'images':>8}  {'code':>6}  {'error sd':>8}")
     for name, entry in found["per_stratum"].items():
         counts = f"{entry['population']:>8}  {entry['sample']:>6}"
         say(f"  {name:<{width}}  {counts}  {entry['sd']:>8.3f}")
-    for name, entry in found["per_class"].items():
+    for name, entry in found["per_estimate"].items():
         alone = (
             f" (alone it would need {entry['n_alone']})" if entry["n_alone"] != found["n"] else ""
         )
@@ -263,6 +283,7 @@ def _draw_planned(frame, found: dict, out: Path, drawn: tuple):
         "allocation": "neyman",
         "planned_half_width": found["half_width"],
         "planned_class": found["class"],
+        "planned_estimate": found["estimate"],
         "seed": seed,
         "source": str(predictions),
     }

@@ -11,6 +11,15 @@ and the plan allows for it: S_h is never below that floor at the planned n_h.
 S_h comes from a pilot sample (its coded images in each stratum), or from the model's scores,
 which must then be calibrated: with p the score of the class, an image's error has variance
 p (1 - p) around p - label, so S_h^2 = mean_h p (1 - p) + var_h (p - label).
+
+What a study estimates is often not a share but a difference between groups (`--by`) or a
+regression coefficient (`--formula`). Each is the model's value plus a weighted sum of the
+errors, (1 / N) sum_i g_i e_i, with a known weight g_i per image: 1 for a share,
+N (1[a] / N_a - 1[b] / N_b) for the difference between groups a and b, and row j of
+(X'X / N)^-1 times x_i for coefficient j of a linear regression on columns of the predictions
+(its influence). The plan is the same with S_h the spread of g e: from scores,
+S_h^2 = mean_h g^2 p (1 - p) + var_h (g (p - label)); from a pilot, the spread of its g e.
+With `--by` the strata include the column, so that every group gets its planned share.
 """
 
 from __future__ import annotations
@@ -25,8 +34,9 @@ from vislab.evaluation.allocation import LEAST_PER_STRATUM
 PRIOR_IMAGES = 10  # how many images' worth the pooled error variance weighs in each stratum
 
 
-def score_spread(frame: pd.DataFrame, k: str) -> pd.Series:
-    """Per stratum S_h of class k's error, from calibrated scores."""
+def score_spread(frame: pd.DataFrame, k: str, g: np.ndarray | float = 1.0) -> pd.Series:
+    """Per stratum S_h of class k's error (weighted by each image's `g`), from calibrated
+    scores."""
     column = f"score_{k}"
     if column not in frame.columns:
         raise InputError(
@@ -35,17 +45,22 @@ def score_spread(frame: pd.DataFrame, k: str) -> pd.Series:
         )
     p = frame[column].astype(float)
     label = (frame["prediction"].astype(str) == k).astype(float)
-    parts = pd.DataFrame({"stratum": frame["stratum"], "noise": p * (1 - p), "gap": p - label})
+    noise, gap = g**2 * p * (1 - p), g * (p - label)
+    parts = pd.DataFrame({"stratum": frame["stratum"], "noise": noise, "gap": gap})
     grouped = parts.groupby("stratum")
     return np.sqrt(grouped["noise"].mean() + grouped["gap"].var(ddof=0))
 
 
-def pilot_spread(frame: pd.DataFrame, rows: np.ndarray, codes: np.ndarray, k: str) -> pd.Series:
-    """Per stratum S_h of class k's error among the pilot's coded images, shrunk towards the
-    variance of all the pilot's errors by PRIOR_IMAGES images' worth (a stratum where a small
-    pilot saw no error has not shown that the model never errs there)."""
+def pilot_spread(
+    frame: pd.DataFrame, rows: np.ndarray, codes: np.ndarray, k: str, g=1.0
+) -> pd.Series:
+    """Per stratum S_h of class k's error (weighted by `g`, one per collection image) among
+    the pilot's coded images, shrunk towards the variance of all the pilot's errors by
+    PRIOR_IMAGES images' worth (a stratum where a small pilot saw no error has not shown that
+    the model never errs there)."""
     label = (frame["prediction"].astype(str).to_numpy()[rows] == k).astype(float)
-    error = pd.Series((codes == k).astype(float) - label)
+    weight = np.broadcast_to(np.asarray(g, dtype=float), (len(frame),))[rows]
+    error = pd.Series(weight * ((codes == k).astype(float) - label))
     grouped = error.groupby(frame["stratum"].to_numpy()[rows])
     strata = frame["stratum"].unique()
     seen = grouped.size().reindex(strata).fillna(0)
@@ -54,14 +69,15 @@ def pilot_spread(frame: pd.DataFrame, rows: np.ndarray, codes: np.ndarray, k: st
     return np.sqrt((seen * spread + PRIOR_IMAGES * pooled) / (seen + PRIOR_IMAGES))
 
 
-def with_floor(spread: pd.Series, counts: pd.Series) -> pd.Series:
+def with_floor(spread: pd.Series, counts: pd.Series, scale=1.0) -> pd.Series:
     """The spread the estimate will use: where no error is seen it takes the variance of half
-    an error among the stratum's coded images (see strata.Strata.variance)."""
+    an error among the stratum's coded images (see strata.Strata.variance), an error weighing
+    the stratum's typical g (`scale`, per stratum; 1 for a share)."""
     half_error = 0.5 / (counts + 1)
-    return np.maximum(spread, np.sqrt(half_error * (1 - half_error)))
+    return np.maximum(spread, scale * np.sqrt(half_error * (1 - half_error)))
 
 
-def neyman(sizes: pd.Series, spread: pd.Series, total: int) -> pd.Series:
+def neyman(sizes: pd.Series, spread: pd.Series, total: int, scale=1.0) -> pd.Series:
     """`total` images shared in proportion to N_h S_h, at least two per stratum and never more
     than it holds, what a full stratum cannot take going to the others (S_h with the
     estimate's floor, which depends on n_h: a few rounds settle it). The whole collection is
@@ -69,7 +85,7 @@ def neyman(sizes: pd.Series, spread: pd.Series, total: int) -> pd.Series:
     total = min(int(total), int(sizes.sum()))
     counts = _shared(total, sizes.astype(float), sizes)
     for _ in range(10):
-        counts = _shared(total, sizes * with_floor(spread, counts), sizes)
+        counts = _shared(total, sizes * with_floor(spread, counts, scale), sizes)
     return counts.astype(int)
 
 
@@ -90,26 +106,33 @@ def _shared(total: int, weight: pd.Series, sizes: pd.Series) -> pd.Series:
 
 
 def sample_size(
-    sizes: pd.Series, spread: pd.Series, half_width: float, confidence: float, checked=()
+    sizes: pd.Series,
+    spread: pd.Series,
+    half_width: float,
+    confidence: float,
+    checked=(),
+    scale=1.0,
 ):
-    """The smallest Neyman-allocated sample (on `spread`) whose planned half-width is at most
-    the one asked, for that spread and every one in `checked` (bisection over the total: the
-    half-width falls as the sample grows; the census has none)."""
+    """The smallest Neyman-allocated sample (on `spread`, its floor at `scale`) whose planned
+    half-width is at most the one asked, for that spread and every one in `checked` (spreads,
+    or (spread, scale) pairs; bisection over the total: the half-width falls as the sample
+    grows; the census has none)."""
     low, high = LEAST_PER_STRATUM * len(sizes), int(sizes.sum())
+    pairs = [(spread, scale), *(c if isinstance(c, tuple) else (c, 1.0) for c in checked)]
 
     def width(total: int) -> float:
-        counts = neyman(sizes, spread, total)
+        counts = neyman(sizes, spread, total, scale)
         return max(
-            planned_half_width(sizes, with_floor(s, counts), counts, confidence)
-            for s in (spread, *checked)
+            planned_half_width(sizes, with_floor(s, counts, g), counts, confidence)
+            for s, g in pairs
         )
 
     if width(low) <= half_width:
-        return neyman(sizes, spread, low)
+        return neyman(sizes, spread, low, scale)
     while high - low > 1:
         middle = (low + high) // 2
         low, high = (low, middle) if width(middle) <= half_width else (middle, high)
-    return neyman(sizes, spread, high)
+    return neyman(sizes, spread, high, scale)
 
 
 def planned_half_width(sizes: pd.Series, spread: pd.Series, counts: pd.Series, confidence) -> float:
@@ -129,8 +152,12 @@ def plan(
     strata=("prediction",),
     bands: bool | None = None,
     confidence: float = 0.95,
+    by: str | None = None,
+    formula: str | None = None,
 ) -> tuple[dict, pd.DataFrame]:
-    """plan.json's content, and the stratified collection the plan's counts refer to."""
+    """plan.json's content, and the stratified collection the plan's counts refer to: for the
+    share of every class (or `only`), or with `by` the difference between every two of its
+    groups, or with `formula` every coefficient of that linear regression (targets.py)."""
     from vislab.evaluation.coded import as_table
     from vislab.evaluation.inputs import check_collection
     from vislab.evaluation.validation import stratified
@@ -138,26 +165,35 @@ def plan(
 
     if not 0 < half_width < 0.5:
         raise InputError(f"--half-width {half_width}: give a share between 0 and 0.5, e.g. 0.03.")
+    from vislab.estimation.targets import targets
+
     collection = check_collection(as_table(predictions))
     bands = bool(score_columns(collection)) if bands is None else bands
+    strata = [*strata, *([by] if by and by not in strata else [])]  # each group its share
     frame = stratified(collection, list(strata), bands)
     classes = classes_of(collection)
     if only is not None and only not in classes:
         raise InputError(f"--class {only!r} is not a class ({', '.join(classes)}).")
-    spreads = _spreads(frame, classes, pilot, label_column, sample)
+    wanted = targets(frame, classes, only, by, formula)
     sizes = frame["stratum"].value_counts().sort_index()
-    spreads = {k: s.reindex(sizes.index) for k, s in spreads.items()}
-    alone = {k: sample_size(sizes, s, half_width, confidence) for k, s in spreads.items()}
-    chosen = only or max(alone, key=lambda k: alone[k].sum())
-    others = [] if only else [s for k, s in spreads.items() if k != chosen]
-    counts = sample_size(sizes, spreads[chosen], half_width, confidence, others)
-    spread = with_floor(spreads[chosen], counts)
+    spreads = _spreads(frame, wanted, pilot, label_column, sample, sizes.index)
+    alone = {
+        key: sample_size(sizes, s, half_width, confidence, scale=g)
+        for key, (s, g) in spreads.items()
+    }
+    chosen = max(alone, key=lambda key: alone[key].sum())
+    others = [pair for key, pair in spreads.items() if key != chosen]
+    spread, scale = spreads[chosen]
+    counts = sample_size(sizes, spread, half_width, confidence, others, scale)
+    spread = with_floor(spread, counts, scale)
     found = {
         "half_width": half_width,
         "confidence": confidence,
         "n_collection": len(collection),
         "n": int(counts.sum()),
-        "class": chosen,
+        "class": wanted[chosen].k,
+        "estimate": chosen,
+        **wanted[chosen].about,
         "from": "pilot" if pilot is not None else "scores",
         "strata": list(strata),
         "confidence_bands": bands,
@@ -166,14 +202,18 @@ def plan(
             for s in sizes.index
         },
         "census": bool((counts >= sizes).all()),
-        "per_class": {  # each class's half-width with this plan, and the sample it alone needs
-            k: {
-                "half_width": planned_half_width(sizes, with_floor(s, counts), counts, confidence),
-                "n_alone": int(alone[k].sum()),
+        "per_estimate": {  # each one's half-width with this plan, and the sample it alone needs
+            key: {
+                "half_width": planned_half_width(
+                    sizes, with_floor(s, counts, g), counts, confidence
+                ),
+                "n_alone": int(alone[key].sum()),
             }
-            for k, s in spreads.items()
+            for key, (s, g) in spreads.items()
         },
     }
+    if by is None and formula is None:  # the shares: one estimate per class, as before
+        found["per_class"] = found["per_estimate"]
     found["inputs"] = _inputs(predictions, pilot, sample)
     return found, frame
 
@@ -188,9 +228,19 @@ def _inputs(predictions, pilot, sample) -> dict:
     return found
 
 
-def _spreads(frame, classes, pilot, label_column, sample) -> dict[str, pd.Series]:
+def _spreads(frame, wanted: dict, pilot, label_column, sample, strata) -> dict[str, tuple]:
+    """Per estimate: (S_h per stratum, the typical |g| per stratum, for the floor)."""
+    stratum = frame["stratum"].to_numpy()
+
+    def scale(g) -> pd.Series:
+        values = np.broadcast_to(np.asarray(g, dtype=float), (len(frame),))
+        return pd.Series(values**2).groupby(stratum).mean().pipe(np.sqrt).reindex(strata)
+
     if pilot is None:
-        return {k: score_spread(frame, k) for k in classes}
+        return {
+            key: (score_spread(frame, t.k, t.g).reindex(strata), scale(t.g))
+            for key, t in wanted.items()
+        }
     from vislab.estimation.design import coded_design, merged_codes
     from vislab.estimation.estimate import checked_classes
 
@@ -199,4 +249,7 @@ def _spreads(frame, classes, pilot, label_column, sample) -> dict[str, pd.Series
     files = list(pilot) if isinstance(pilot, list | tuple) else [pilot]
     design = coded_design(frame, merged_codes(files, label_column), label_column, sample)
     checked_classes(frame, design, label_column)  # a pilot code that is no class: an error
-    return {k: pilot_spread(frame, design.rows, design.codes, k) for k in classes}
+    return {
+        key: (pilot_spread(frame, design.rows, design.codes, t.k, t.g).reindex(strata), scale(t.g))
+        for key, t in wanted.items()
+    }
