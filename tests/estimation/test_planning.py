@@ -217,7 +217,7 @@ def test_a_plan_for_a_group_difference_gives_the_half_width_it_promised():
 
     collection = _with_groups(20000, seed=6)
     found, frame = plan(collection.drop(columns="truth"), 0.04, only="police", by="region")
-    assert found["strata"] == ["prediction", "region"] and found["groups"] == ["north", "south"]
+    assert found["strata"] == ["prediction"] and found["groups"] == ["north", "south"]
     assert found["estimate"] == "police: north - south"
     frame = frame.assign(truth=collection["truth"])
     f = (frame["prediction"] == "police").to_numpy(float)
@@ -275,6 +275,7 @@ def test_the_command_plans_a_difference_and_draws_by_the_groups(tmp_path, capsys
     _with_groups(3000, seed=2).drop(columns="truth").to_csv(tmp_path / "c.csv", index=False)
     command = ["plan-coding", str(tmp_path / "c.csv"), "--half-width", "0.06", "--by", "region"]
     command += ["--write-sample", str(tmp_path / "planned"), "--coders", "A", "--quiet"]
+    command += ["--strata", "prediction,region"]  # each group its planned share
     assert run([*command, "--out", str(tmp_path / "plan.json")]) == 0
     printed = capsys.readouterr().out
     found = json.loads((tmp_path / "plan.json").read_text())

@@ -173,7 +173,7 @@ def plan_coding(
     by: Annotated[
         str | None,
         typer.Option(
-            help="Plan for the difference between groups of this column (added to the strata)."
+            help="Plan for the difference between groups of this column (a class's share)."
         ),
     ] = None,
     formula: Annotated[

@@ -19,7 +19,9 @@ N (1[a] / N_a - 1[b] / N_b) for the difference between groups a and b, and row j
 (X'X / N)^-1 times x_i for coefficient j of a linear regression on columns of the predictions
 (its influence). The plan is the same with S_h the spread of g e: from scores,
 S_h^2 = mean_h g^2 p (1 - p) + var_h (g (p - label)); from a pilot, the spread of its g e.
-With `--by` the strata include the column, so that every group gets its planned share.
+The strata need not include the `--by` column (its groups' sizes are known, so a group's
+share of the sample may vary); adding it to `--strata` fixes each group's share, at the cost
+of more strata, each with its own floor.
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ from vislab.evaluation.allocation import LEAST_PER_STRATUM
 PRIOR_IMAGES = 10  # how many images' worth the pooled error variance weighs in each stratum
 
 
-def score_spread(frame: pd.DataFrame, k: str, g: np.ndarray | float = 1.0) -> pd.Series:
-    """Per stratum S_h of class k's error (weighted by each image's `g`), from calibrated
+def score_spread(frame: pd.DataFrame, k: str, g: np.ndarray | float = 1.0, centred=None):
+    """Per stratum S_h of class k's error (weighted by each image's `g`; `centred`: the
+    errors less what the estimate takes out, targets.Target.centred), from calibrated
     scores."""
     column = f"score_{k}"
     if column not in frame.columns:
@@ -45,14 +48,16 @@ def score_spread(frame: pd.DataFrame, k: str, g: np.ndarray | float = 1.0) -> pd
         )
     p = frame[column].astype(float)
     label = (frame["prediction"].astype(str) == k).astype(float)
-    noise, gap = g**2 * p * (1 - p), g * (p - label)
+    gap = (p - label).to_numpy()
+    strata = frame["stratum"].to_numpy()
+    noise, gap = g**2 * p * (1 - p), g * (centred(gap, strata) if centred else gap)
     parts = pd.DataFrame({"stratum": frame["stratum"], "noise": noise, "gap": gap})
     grouped = parts.groupby("stratum")
     return np.sqrt(grouped["noise"].mean() + grouped["gap"].var(ddof=0))
 
 
 def pilot_spread(
-    frame: pd.DataFrame, rows: np.ndarray, codes: np.ndarray, k: str, g=1.0
+    frame: pd.DataFrame, rows: np.ndarray, codes: np.ndarray, k: str, g=1.0, centred=None
 ) -> pd.Series:
     """Per stratum S_h of class k's error (weighted by `g`, one per collection image) among
     the pilot's coded images, shrunk towards the variance of all the pilot's errors by
@@ -60,7 +65,9 @@ def pilot_spread(
     the model never errs there)."""
     label = (frame["prediction"].astype(str).to_numpy()[rows] == k).astype(float)
     weight = np.broadcast_to(np.asarray(g, dtype=float), (len(frame),))[rows]
-    error = pd.Series(weight * ((codes == k).astype(float) - label))
+    raw = (codes == k).astype(float) - label
+    strata = frame["stratum"].to_numpy()[rows]
+    error = pd.Series(weight * (centred(raw, strata, rows) if centred else raw))
     grouped = error.groupby(frame["stratum"].to_numpy()[rows])
     strata = frame["stratum"].unique()
     seen = grouped.size().reindex(strata).fillna(0)
@@ -169,7 +176,6 @@ def plan(
 
     collection = check_collection(as_table(predictions))
     bands = bool(score_columns(collection)) if bands is None else bands
-    strata = [*strata, *([by] if by and by not in strata else [])]  # each group its share
     frame = stratified(collection, list(strata), bands)
     classes = classes_of(collection)
     if only is not None and only not in classes:
@@ -238,7 +244,7 @@ def _spreads(frame, wanted: dict, pilot, label_column, sample, strata) -> dict[s
 
     if pilot is None:
         return {
-            key: (score_spread(frame, t.k, t.g).reindex(strata), scale(t.g))
+            key: (score_spread(frame, t.k, t.g, t.centred).reindex(strata), scale(t.g))
             for key, t in wanted.items()
         }
     from vislab.estimation.design import coded_design, merged_codes
@@ -250,6 +256,9 @@ def _spreads(frame, wanted: dict, pilot, label_column, sample, strata) -> dict[s
     design = coded_design(frame, merged_codes(files, label_column), label_column, sample)
     checked_classes(frame, design, label_column)  # a pilot code that is no class: an error
     return {
-        key: (pilot_spread(frame, design.rows, design.codes, t.k, t.g).reindex(strata), scale(t.g))
+        key: (
+            pilot_spread(frame, design.rows, design.codes, t.k, t.g, t.centred).reindex(strata),
+            scale(t.g),
+        )
         for key, t in wanted.items()
     }

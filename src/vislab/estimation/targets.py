@@ -21,6 +21,19 @@ class Target:
     k: str  # the class whose codes the estimate uses
     g: np.ndarray | float  # each image's weight in the estimate's correction
     about: dict = field(default_factory=dict)  # plan.json's words for it
+    domains: np.ndarray | None = None  # per image its group, where the estimate levels each
+
+    def centred(self, error: np.ndarray, strata: np.ndarray, rows=slice(None)) -> np.ndarray:
+        """`error` (of the images `rows`, in `strata`) less its mean in each group of each
+        stratum: the corrected share of a group whose size the strata do not fix takes out
+        the group's mean error in a stratum (PPI++'s level, learnt per stratum where it has
+        enough coded images: prevalence.power_tuning), which the plan must not count as
+        spread."""
+        if self.domains is None:
+            return error
+        groups = pd.Series(self.domains[rows]).astype(str).str.cat(pd.Series(strata).astype(str))
+        means = pd.Series(error).groupby(groups).transform("mean").to_numpy()
+        return error - means
 
 
 def targets(frame, classes, only, by, formula) -> dict[str, Target]:
@@ -55,7 +68,8 @@ def differences(frame: pd.DataFrame, wanted: list[str], by: str) -> dict[str, Ta
         in_a, in_b = values == a, values == b
         g = size * (in_a / in_a.sum() - in_b / in_b.sum())
         for k in wanted:
-            found[f"{k}: {a} - {b}"] = Target(k, g, {"by": by, "groups": [str(a), str(b)]})
+            about = {"by": by, "groups": [str(a), str(b)]}
+            found[f"{k}: {a} - {b}"] = Target(k, g, about, values)
     return found
 
 
