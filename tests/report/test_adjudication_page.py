@@ -119,10 +119,14 @@ def test_files_of_another_sample_are_refused_by_file_and_row(two_coders):
     stray = pd.read_csv(files["ben"])
     stray.loc[3, "item"] = 99
     stray.to_csv(folder / "stray.csv", index=False)
-    from vislab.evaluation.adjudication import checked_in_sample
+    from vislab.evaluation.validation import checked_in_sample
 
     with pytest.raises(InputError, match=r"stray.csv: row 5: item 99 is not in the sample"):
         checked_in_sample([files["ana"], folder / "stray.csv"], folder / "validation")
+    from vislab.estimation.estimate import estimate
+
+    with pytest.raises(InputError, match=r"stray.csv: row 5: item 99 is not in the sample"):
+        estimate(folder / "collection.csv", folder / "stray.csv", "ben", folder / "validation")
     alike = pd.read_csv(files["ana"]).rename(columns={"ana": "ben", "ana_note": "ben_note"})
     alike.to_csv(folder / "alike.csv", index=False)
     command = ["adjudicate", "--coded", str(files["ana"]), "--coded", str(folder / "alike.csv")]

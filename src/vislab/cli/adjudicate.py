@@ -38,8 +38,9 @@ def adjudicate(
     --coded adjudicated.csv --label-column final`). Agreement before adjudication is kept in
     agreement.json."""
     set_quiet(quiet)
-    from vislab.evaluation.adjudication import checked_in_sample, coders_of, split
+    from vislab.evaluation.adjudication import coders_of, split
     from vislab.evaluation.coded import merged_codes
+    from vislab.evaluation.validation import checked_in_sample
 
     fresh_outputs(out, force=force)
     if sample is not None:

@@ -42,6 +42,10 @@ def estimate(
     (a post: its images aggregated, `aggregate` any or mean; units.py)."""
     collection = check_collection(as_table(predictions))
     files = list(coded) if isinstance(coded, list | tuple) else [coded]
+    if sample is not None:  # a file of another sample: named, with its row
+        from vislab.evaluation.validation import checked_in_sample
+
+        checked_in_sample(files, sample)
     design = coded_design(collection, merged_codes(files, label_column), label_column, sample)
     classes = checked_classes(collection, design, label_column)
     if formula is not None and design.later is not None:

@@ -5,12 +5,10 @@ are settled by it; each other item gets one final code chosen by a person, never
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
 from vislab.errors import InputError
-from vislab.evaluation.coded import as_table, coder_columns
+from vislab.evaluation.coded import coder_columns
 
 UNSURE = "unsure"  # the coding page's own choice
 
@@ -60,28 +58,3 @@ def split(merged: pd.DataFrame, coders: list[str]) -> tuple[pd.DataFrame, pd.Dat
     settled = ordered[reasons == ""]
     settled = settled.assign(code=settled[coders[0]].map(_text))
     return settled, conflicts
-
-
-def checked_in_sample(coded: list[Path], sample_dir: Path) -> None:
-    """Every coded file's items are items of the sample: the file and row of the first that
-    is not (a file of another sample's sheet points at other images)."""
-    from vislab.evaluation.validation import SAMPLE_FILE
-
-    path = Path(sample_dir) / SAMPLE_FILE
-    if not path.is_file():
-        raise InputError(f"{sample_dir}: no {SAMPLE_FILE}; give the folder of the coded sample.")
-    sample = as_table(path)
-    for file in coded:
-        table = as_table(file)
-        key = "item" if "item" in table.columns and "item" in sample.columns else "id"
-        if key not in table.columns:
-            raise InputError(
-                f"{file}: no 'item' (or 'id') column: give a coding sheet or download."
-            )
-        known = set(sample[key].astype(str))
-        stray = [i for i, v in enumerate(table[key].astype(str)) if v not in known]
-        if stray:
-            raise InputError(
-                f"{file}: row {stray[0] + 2}: {key} {table[key].iloc[stray[0]]} is not in the "
-                f"sample {sample_dir} ({len(stray)} such rows): give the files coded on it."
-            )

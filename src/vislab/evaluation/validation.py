@@ -292,3 +292,29 @@ def _same_sample(frame: pd.DataFrame, sample_dir: Path) -> None:
             f"{expected}: give the folder whose coding sheet or page the coders used (its item "
             "numbers point at other images)."
         )
+
+
+def checked_in_sample(coded: list[Path], sample_dir: Path) -> None:
+    """Every coded file's items are items of the sample: the file and row of the first that
+    is not (a file of another sample's sheet points at other images)."""
+    from vislab.evaluation.coded import as_table
+
+    path = Path(sample_dir) / SAMPLE_FILE
+    if not path.is_file():
+        raise InputError(f"{sample_dir}: no {SAMPLE_FILE}; give the folder of the coded sample.")
+    sample = as_table(path)
+    for number, file in enumerate(coded):
+        table = as_table(file)
+        file = f"coded table {number + 1}" if isinstance(file, pd.DataFrame) else file
+        key = "item" if "item" in table.columns and "item" in sample.columns else "id"
+        if key not in table.columns:
+            raise InputError(
+                f"{file}: no 'item' (or 'id') column: give a coding sheet or download."
+            )
+        known = set(sample[key].astype(str))
+        stray = [i for i, v in enumerate(table[key].astype(str)) if v not in known]
+        if stray:
+            raise InputError(
+                f"{file}: row {stray[0] + 2}: {key} {table[key].iloc[stray[0]]} is not in the "
+                f"sample {sample_dir} ({len(stray)} such rows): give the files coded on it."
+            )
