@@ -14,13 +14,28 @@ import pytest
 # Per case of the input table: a stratified design (variance groups in `stratum`, each image's
 # weight `w`, its group's size `fpc`; where a `psu` column is given, the clusters drawn whole and
 # `fpc` counting clusters), then per statistic a row of the output.
-SCRIPT = r"""
+PREAMBLE = r"""
 suppressMessages(library(survey))
 args <- commandArgs(trailingOnly = TRUE)
 data <- read.csv(args[1])
 out <- list()
 for (k in unique(data$case)) {
   d <- data[data$case == k, ]
+"""
+CLOSING = r"""
+}
+write.csv(do.call(rbind, out), args[2], row.names = FALSE)
+"""
+
+
+def script_for(body: str) -> str:
+    """An R script that runs `body` on each case's rows `d` (case `k`), appending a data frame
+    with a `case` column to `out`."""
+    return PREAMBLE + body + CLOSING
+
+
+SCRIPT = script_for(
+    r"""
   ids <- if ("psu" %in% names(d)) ~psu else ~1  # whole clusters drawn: one-stage cluster sample
   des <- svydesign(ids = ids, strata = ~stratum, weights = ~w, fpc = ~fpc, data = d)
   t <- svytotal(~v, des)
@@ -33,9 +48,8 @@ for (k in unique(data$case)) {
     mean = coef(m)[[1]], mean_se = SE(m)[[1]],
     b0 = coef(fit)[[1]], b1 = coef(fit)[[2]], se0 = SE(fit)[[1]], se1 = SE(fit)[[2]],
     l0 = coef(logit)[[1]], l1 = coef(logit)[[2]], lse0 = SE(logit)[[1]], lse1 = SE(logit)[[2]])
-}
-write.csv(do.call(rbind, out), args[2], row.names = FALSE)
 """
+)
 
 
 def survey_available() -> bool:

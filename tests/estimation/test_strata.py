@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.estimation.r_survey import needs_r_survey, r_survey
+from tests.estimation.r_survey import needs_r_survey, r_survey, script_for
 from vislab.estimation.design import STRATIFIED, Design
 from vislab.estimation.prevalence import Domain, domain_mean, prevalence
 from vislab.estimation.regression import LINEAR, LOGISTIC, Matrices, coded_only
@@ -150,18 +150,12 @@ def test_clustered_designs_equal_r_survey(tmp_path):
     assert _equal_to_r(ours, cases, r_survey(pd.concat(cases), tmp_path)) >= 4 * 20
 
 
-AS_IMAGES = r"""
-suppressMessages(library(survey))
-args <- commandArgs(trailingOnly = TRUE)
-data <- read.csv(args[1])
-out <- list()
-for (k in unique(data$case)) {
-  d <- data[data$case == k, ]
+AS_IMAGES = script_for(
+    r"""
   des <- svydesign(ids = ~1, strata = ~stratum, weights = ~w, fpc = ~fraction, data = d)
   out[[length(out) + 1]] <- data.frame(case = k, total_se = SE(svytotal(~v, des))[[1]])
-}
-write.csv(do.call(rbind, out), args[2], row.names = FALSE)
 """
+)
 
 
 @needs_r_survey

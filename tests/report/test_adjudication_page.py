@@ -13,11 +13,9 @@ import pandas as pd
 import pytest
 
 from tests.report.test_coding_page import (
-    _codebook,
     _downloaded,
     _downloads_into,
     _open,
-    _photos,
     _press,
     _shown_item,
     _text,
@@ -27,17 +25,12 @@ from vislab.errors import InputError
 
 
 @pytest.fixture
-def two_coders(tmp_path):
+def two_coders(coding_page):
     """A sample of 12 photos coded by ana (right throughout) and ben (wrong on items 2 and 5,
     unsure on 7 with a note, no code on 9)."""
-    photos = _photos(tmp_path / "photos", 24)
-    photos.drop(columns="truth").to_csv(tmp_path / "collection.csv", index=False)
-    command = ["validation-sample", str(tmp_path / "collection.csv"), "--size", "12"]
-    command += ["--coders", "ana,ben", "--codebook", str(_codebook(tmp_path, photos))]
-    assert run([*command, "--out", str(tmp_path / "validation"), "--quiet"]) == 0
+    tmp_path, truth = coding_page
     sheet = pd.read_csv(tmp_path / "validation" / "coding_sheet.csv")
-    key = pd.read_csv(tmp_path / "validation" / "sample.csv").set_index("item")["id"]
-    truth = sheet["item"].map(key).map(photos.set_index("id")["truth"])
+    truth = truth.loc[sheet["item"]].reset_index(drop=True)
     other = truth.map({"flower": "temple", "temple": "flower"})
     ben = truth.where(~sheet["item"].isin([2, 5]), other).astype(object)
     ben[sheet["item"] == 7] = "unsure"
