@@ -16,7 +16,10 @@ from vislab.estimation.prevalence import Domain, prevalence
 from vislab.estimation.rounds import combine, prevalence_in_rounds
 from vislab.estimation.strata import Strata
 from vislab.evaluation.adaptive import next_round
-from vislab.evaluation.validation import draw_sample
+from vislab.evaluation.allocation import allocate
+from vislab.evaluation.validation import draw_counts, draw_sample
+
+_COUNTS: dict = {}
 
 
 def test_a_later_round_is_unbiased_over_every_draw():
@@ -67,7 +70,12 @@ def _collection(size: int, seed: int):
 
 
 def _stratified(frame, truth, size: int, seed: int) -> Design:
-    sample = draw_sample(frame, size, ("prediction",), seed=seed)
+    """validation-sample's draw (draw_sample: strata by prediction, proportional), its
+    strata and counts computed once per size."""
+    if size not in _COUNTS:
+        sizes = frame["prediction"].value_counts().sort_index()
+        _COUNTS[size] = allocate(sizes, size, None, "proportional")
+    sample = draw_counts(frame.assign(stratum=frame["prediction"]), _COUNTS[size], seed)
     rows = sample.index.to_numpy()
     population = {str(k): float(v) for k, v in frame["prediction"].value_counts().items()}
     strata = sample["stratum"].astype(str).to_numpy()
@@ -77,6 +85,8 @@ def _stratified(frame, truth, size: int, seed: int) -> Design:
 
 def test_an_adaptive_round_covers_with_a_narrower_interval():
     frame, truth = _collection(4000, seed=1)
+    once = draw_sample(frame, 300, ("prediction",), seed=11)  # the same draw as the shortcut's
+    assert once.index.tolist() == _stratified(frame, truth, 300, 11).rows.tolist()
     f = (frame["prediction"] == "police").to_numpy(float)
     everything = np.ones(len(frame), bool)
     covered, widths, errors = (
