@@ -1,0 +1,138 @@
+"""The perceptual hash (imagehash's pHash, bit for bit), the quality of one look, and the near
+copies found by multi-index hashing: every pair within the radius (against all pairs compared
+by brute force), and on real photos re-encoded and resized copies found with recall >= 0.98 at
+precision >= 0.99."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageEnhance, ImageFilter
+
+from vislab.data.look import Look, hamming, look, look_at, perceptual_hash
+from vislab.data.near_copies import copy_clusters, hash_pairs
+
+TILE = 128
+
+
+def _photos() -> list[Image.Image]:
+    """scikit-image's photos and scikit-learn's two, as RGB (not `cat`: it is `chelsea`, the
+    search found)."""
+    import skimage.data as data
+    from sklearn.datasets import load_sample_images
+
+    names = ["astronaut", "camera", "coffee", "chelsea", "rocket", "coins", "moon",
+             "page", "text", "clock", "horse", "immunohistochemistry", "hubble_deep_field",
+             "grass", "gravel", "brick", "colorwheel", "retina", "motorcycle_left"]  # fmt: skip
+    found = [Image.fromarray(image).convert("RGB") for image in load_sample_images().images]
+    for name in names:
+        try:
+            array = getattr(data, name)()
+        except Exception:  # noqa: BLE001 - an image fetched at first use: not offline
+            continue
+        array = array if array.dtype == np.uint8 else (255 * (array / array.max())).astype(np.uint8)
+        found.append(Image.fromarray(array).convert("RGB"))
+    return found
+
+
+@pytest.fixture(scope="module")
+def tiles() -> list[Image.Image]:
+    """Non-overlapping TILE px tiles of the photos: distinct images (flat ones left out)."""
+    found = []
+    for photo in _photos():
+        width, height = photo.size
+        for top in range(0, height - TILE + 1, TILE):
+            for left in range(0, width - TILE + 1, TILE):
+                tile = photo.crop((left, top, left + TILE, top + TILE))
+                if "low information" not in _look(tile).problems():
+                    found.append(tile)
+    assert len(found) >= 200
+    return found
+
+
+def _look(image: Image.Image) -> Look:
+    return look_at(image.convert("L"), *image.size)
+
+
+def _jpeg(image: Image.Image, quality: int) -> Image.Image:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+
+
+def test_the_hash_is_imagehashs_phash(tiles):
+    import imagehash
+
+    for image in tiles[:60]:
+        assert perceptual_hash(image.convert("L")) == int(str(imagehash.phash(image)), 16)
+
+
+def test_the_search_finds_every_pair_within_the_radius():
+    rng = np.random.default_rng(0)
+    hashes = rng.integers(0, 2**63, 1500, dtype=np.int64).astype(np.uint64) * np.uint64(2)
+    hashes |= rng.integers(0, 2, 1500).astype(np.uint64)
+    for i in range(0, 600, 2):  # planted pairs at 0-9 bits
+        flips = rng.choice(64, size=int(rng.integers(0, 10)), replace=False)
+        hashes[i + 1] = hashes[i] ^ np.uint64(sum(1 << int(b) for b in flips))
+    for radius in (3, 7):
+        found = hash_pairs(hashes, radius)
+        near = np.argwhere(np.triu(hamming(hashes[:, None], hashes[None, :]) <= radius, 1))
+        assert found.tolist() == near.tolist()
+    with pytest.raises(ValueError):
+        hash_pairs(hashes, 8)
+
+
+def test_copies_join_by_a_chain_and_the_rest_stand_alone():
+    pairs = np.array([[1, 4], [4, 6], [2, 3]])
+    assert copy_clusters(pairs, 7).tolist() == [0, 1, 2, 2, 1, 3, 1]
+    assert copy_clusters(np.zeros((0, 2), dtype=np.int64), 3).tolist() == [0, 1, 2]
+
+
+def test_re_encoded_and_resized_copies_of_real_photos_are_found(tiles):
+    rng = np.random.default_rng(1)
+    images, source = list(tiles), list(range(len(tiles)))
+    for original in rng.choice(len(tiles), size=min(120, len(tiles)), replace=False):
+        tile = tiles[original]
+        kind = rng.integers(3)
+        if kind == 0:
+            copy = _jpeg(tile, int(rng.integers(40, 90)))
+        else:
+            side = int(TILE * rng.uniform(0.5, 1.6))
+            copy = tile.resize((side, side), Image.Resampling.BICUBIC)
+            copy = _jpeg(copy, int(rng.integers(60, 95))) if kind == 2 else copy
+        images.append(copy)
+        source.append(int(original))
+    hashes = np.array([_look(image).hash for image in images], dtype=np.uint64)
+    cluster = copy_clusters(hash_pairs(hashes), len(images))
+    source = np.array(source)
+    same_source = source[:, None] == source[None, :]
+    same_cluster = cluster[:, None] == cluster[None, :]
+    upper = np.triu(np.ones_like(same_source), 1)
+    truth, found = same_source & upper, same_cluster & upper
+    recall = (truth & found).sum() / truth.sum()
+    precision = (truth & found).sum() / found.sum()
+    assert recall >= 0.98 and precision >= 0.99, (recall, precision)
+
+
+def test_the_quality_problems_of_edited_photos_are_named(tmp_path):
+    photo = _photos()[2].resize((400, 300))  # a sharp, well-lit photo
+    assert _look(photo).problems() == []
+    edits = {
+        "dark": ImageEnhance.Brightness(photo).enhance(0.15),
+        "bright": ImageEnhance.Brightness(photo).enhance(6.0),
+        "blurry": photo.filter(ImageFilter.GaussianBlur(6)),
+        "low information": Image.new("RGB", (300, 300), (90, 140, 200)),
+        "small": photo.resize((24, 18)),
+        "odd aspect": photo.crop((0, 0, 400, 60)),
+    }
+    for problem, image in edits.items():
+        path = tmp_path / f"{problem}.jpg"
+        image.save(path, quality=92)
+        found = look(path)
+        assert problem in found.problems(), (problem, found)
+        assert (found.width, found.height) == image.size
+    with pytest.raises(Exception, match="cannot|not"):
+        (tmp_path / "broken.jpg").write_bytes(b"not an image")
+        look(tmp_path / "broken.jpg")
