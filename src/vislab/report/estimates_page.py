@@ -84,9 +84,10 @@ def prevalence_html(result: dict) -> str:
         return table
     return table + (
         "<p>The last column is the corrected estimate with the interval an analysis would "
-        "report that took the coded units for independent draws: the same value, but units "
-        "of one cluster resemble each other, so that interval is too narrow. The design's "
-        "interval (corrected) is the one to report.</p>"
+        "report that took the coded units for independent draws: the same value and weights. "
+        "Where the units of one cluster resemble each other (the model errs on them "
+        "together), that interval is too narrow; where they do not, the two are alike. The "
+        "design's interval (corrected) is the one to report.</p>"
     )
 
 
