@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageFilter
 
+from vislab.data.local_features import feature_pairs, keypoints
 from vislab.data.look import Look, hamming, look, look_at, perceptual_hash
 from vislab.data.near_copies import copy_clusters, hash_pairs
 
@@ -37,17 +38,22 @@ def _photos() -> list[Image.Image]:
     return found
 
 
-@pytest.fixture(scope="module")
-def tiles() -> list[Image.Image]:
-    """Non-overlapping TILE px tiles of the photos: distinct images (flat ones left out)."""
+def _tiles(side: int) -> list[Image.Image]:
+    """Non-overlapping `side` px tiles of the photos: distinct images (flat ones left out)."""
     found = []
     for photo in _photos():
         width, height = photo.size
-        for top in range(0, height - TILE + 1, TILE):
-            for left in range(0, width - TILE + 1, TILE):
-                tile = photo.crop((left, top, left + TILE, top + TILE))
+        for top in range(0, height - side + 1, side):
+            for left in range(0, width - side + 1, side):
+                tile = photo.crop((left, top, left + side, top + side))
                 if "low information" not in _look(tile).problems():
                     found.append(tile)
+    return found
+
+
+@pytest.fixture(scope="module")
+def tiles() -> list[Image.Image]:
+    found = _tiles(TILE)
     assert len(found) >= 200
     return found
 
@@ -136,3 +142,36 @@ def test_the_quality_problems_of_edited_photos_are_named(tmp_path):
     with pytest.raises(Exception, match="cannot|not"):
         (tmp_path / "broken.jpg").write_bytes(b"not an image")
         look(tmp_path / "broken.jpg")
+
+
+def test_crops_and_colour_shifts_of_real_photos_are_found_by_their_keypoints():
+    """Crops keeping half the area and colour, saturation and brightness changes: recall
+    >= 0.8 each; a pair found between two distinct photos' tiles is rare."""
+    side = 192
+    originals = _tiles(side)
+    rng = np.random.default_rng(2)
+    images, source, kinds = list(originals), list(range(len(originals))), []
+    for original in rng.choice(len(originals), size=min(80, len(originals)), replace=False):
+        tile = originals[original]
+        if len(kinds) % 2 == 0:
+            width = int(side * np.sqrt(0.5))
+            left, top = rng.integers(0, side - width + 1, 2)
+            copy, kind = tile.crop((left, top, left + width, top + width)), "crop"
+        else:
+            copy = ImageEnhance.Color(tile).enhance(rng.uniform(0.3, 1.8))
+            copy = ImageEnhance.Brightness(copy).enhance(rng.uniform(0.7, 1.3))
+            shifted = np.asarray(copy).astype(int)
+            shifted[..., 0] = np.clip(shifted[..., 0] + rng.integers(-30, 30), 0, 255)
+            copy, kind = Image.fromarray(shifted.astype(np.uint8)), "colour"
+        images.append(copy)
+        source.append(int(original))
+        kinds.append(kind)
+    pairs = feature_pairs([keypoints(image.convert("L")) for image in images])
+    source, kinds = np.array(source), np.array(kinds)
+    found = {(int(i), int(j)) for i, j in pairs}
+    copies = np.arange(len(originals), len(images))
+    hit = np.array([(int(source[c]), int(c)) in found for c in copies])
+    for kind in ("crop", "colour"):
+        assert hit[kinds == kind].mean() >= 0.8, (kind, hit[kinds == kind].mean())
+    wrong = sum(source[i] != source[j] for i, j in pairs)
+    assert wrong <= 0.05 * len(pairs), (wrong, len(pairs))
