@@ -13,7 +13,7 @@ from PIL import Image, ImageEnhance, ImageFilter
 
 from vislab.data.local_features import feature_pairs, keypoints
 from vislab.data.look import Look, hamming, look, look_at, perceptual_hash
-from vislab.data.near_copies import copy_clusters, hash_pairs
+from vislab.data.near_copies import copy_clusters, hash_clusters, hash_pairs
 
 TILE = 128
 
@@ -90,6 +90,17 @@ def test_the_search_finds_every_pair_within_the_radius():
         hash_pairs(hashes, 8)
 
 
+def test_many_copies_of_one_image_are_one_hash_searched_once():
+
+    rng = np.random.default_rng(3)
+    base = rng.integers(0, 2**62, 50, dtype=np.int64).astype(np.uint64)
+    hashes = np.concatenate([np.full(20_000, base[0]), base[1:], base[1:3] ^ np.uint64(1)])
+    found = hash_clusters(hashes)
+    assert (found[:20_000] == 0).all() and found[20_000] == 1
+    assert found[-2] == found[20_000] and found[-1] == found[20_001]  # one bit away: copies
+    assert len(np.unique(found)) == 50
+
+
 def test_copies_join_by_a_chain_and_the_rest_stand_alone():
     pairs = np.array([[1, 4], [4, 6], [2, 3]])
     assert copy_clusters(pairs, 7).tolist() == [0, 1, 2, 2, 1, 3, 1]
@@ -111,7 +122,7 @@ def test_re_encoded_and_resized_copies_of_real_photos_are_found(tiles):
         images.append(copy)
         source.append(int(original))
     hashes = np.array([_look(image).hash for image in images], dtype=np.uint64)
-    cluster = copy_clusters(hash_pairs(hashes), len(images))
+    cluster = hash_clusters(hashes)
     source = np.array(source)
     same_source = source[:, None] == source[None, :]
     same_cluster = cluster[:, None] == cluster[None, :]
