@@ -1,0 +1,187 @@
+"""The inspection's pass over a collection (`vislab data inspect`): every image decoded once, at
+reduced size, into its Look (hash and quality, data/look.py) and the visual words of its
+keypoints (data/local_features.py); then its near copies, by hash and by keypoints, as
+clusters.
+
+The visual words are learnt first from the keypoints of a sample of VOCABULARY_IMAGES images,
+so that the pass keeps per image only its words (two bytes each), not its descriptors (a
+million images' descriptors would fill tens of GB). A candidate pair found by the words is
+confirmed on the two images' keypoints, found again for them alone.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from vislab.data import local_features as features
+from vislab.data.look import LOW_INFORMATION, Look, look_at
+from vislab.data.near_copies import copy_clusters, hash_pairs
+from vislab.errors import InputError
+from vislab.progress import Progress
+
+VOCABULARY_IMAGES = 2000
+WORKERS = 8
+
+
+@dataclass
+class Seen:
+    """Per row of the table: its Look (None: unreadable, with the reason in `problems`) and
+    the visual words of its keypoints."""
+
+    looks: list[Look | None]
+    problems: list[str | None]
+    words: list[np.ndarray]
+
+
+def gray_of(table, position: int) -> tuple[Image.Image, int, int]:
+    """The row's image in gray at reduced size (a JPEG file decoded at a reduced scale that
+    keeps both sides at least features.SIDE), with its original width and height."""
+    from vislab.data.images import PIXEL_LIMIT, image_problem
+
+    if getattr(table, "reader", None) is not None:  # an in-memory image
+        image = table.read(position)
+        return image.convert("L"), image.width, image.height
+    path = table.frame["path"].iat[position]
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            if width * height > PIXEL_LIMIT:
+                raise InputError(f"{width} x {height} pixels: too large to decode")
+            if image.format == "JPEG":
+                image.draft("L", (features.SIDE, features.SIDE))
+            return image.convert("L"), width, height
+    except InputError:
+        raise
+    except Exception as error:  # noqa: BLE001 - every decoder failure is the image's reason
+        raise InputError(image_problem(path) or f"cannot be decoded: {error}") from error
+
+
+def _keypoints_of(table, position: int) -> features.Keypoints:
+    return features.keypoints(gray_of(table, position)[0])
+
+
+def vocabulary_of(table, seed: int = 0) -> np.ndarray:
+    """Visual words learnt from the keypoints of up to VOCABULARY_IMAGES images of the table
+    (a seeded sample; unreadable ones skipped)."""
+    rng = np.random.default_rng(seed)
+    count = len(table.frame)
+    chosen = rng.choice(count, size=min(VOCABULARY_IMAGES, count), replace=False)
+    found = []
+    with ThreadPoolExecutor(WORKERS) as pool:
+        for result in pool.map(lambda p: _safely(_keypoints_of, table, p), sorted(chosen)):
+            if result is not None and len(result.points):
+                found.append(result)
+    if not found:
+        raise InputError("no image of the source has keypoints: nothing to inspect.")
+    return features.vocabulary(found, seed)
+
+
+def _safely(function, table, position):
+    try:
+        return function(table, position)
+    except InputError:
+        return None
+
+
+def see(table, centres: np.ndarray) -> Seen:
+    """Every image of the table decoded once: its Look and its keypoints' visual words."""
+    from sklearn.metrics import pairwise_distances_argmin
+
+    def one(position: int):
+        try:
+            gray, width, height = gray_of(table, position)
+        except InputError as error:
+            return None, str(error), np.zeros(0, np.uint16)
+        found = features.keypoints(gray)
+        if not len(found.points):
+            return look_at(gray, width, height), None, np.zeros(0, np.uint16)
+        bits = np.unpackbits(found.descriptors, axis=1).astype(np.float32)
+        words = pairwise_distances_argmin(bits, centres).astype(np.uint16)
+        return look_at(gray, width, height), None, words
+
+    looks, problems, words = [], [], []
+    count = len(table.frame)
+    with Progress(count, "inspect", "images") as progress, ThreadPoolExecutor(WORKERS) as pool:
+        for found in pool.map(one, range(count), chunksize=16):
+            looks.append(found[0])
+            problems.append(found[1])
+            words.append(found[2])
+            progress.advance()
+    return Seen(looks, problems, words)
+
+
+def word_matrix(words: list[np.ndarray], vocabulary: int):
+    """Per image its tf-idf vector of visual words (features.word_vectors, from word ids)."""
+    from scipy.sparse import csr_matrix
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    rows = np.repeat(np.arange(len(words)), [len(w) for w in words])
+    columns = np.concatenate(words) if words else np.zeros(0, np.int64)
+    counts = csr_matrix(
+        (np.ones(len(rows)), (rows, columns.astype(np.int64))), shape=(len(words), vocabulary)
+    )
+    return TfidfTransformer(sublinear_tf=True).fit_transform(counts).tocsr()
+
+
+def copies(table, seen: Seen, vocabulary: int) -> np.ndarray:
+    """Per row its cluster of near copies (by hash, among images whose hash says something,
+    and by confirmed keypoints); an unreadable image is a cluster of its own."""
+    readable = np.array([look is not None for look in seen.looks])
+    telling = np.flatnonzero(
+        [look is not None and look.entropy >= LOW_INFORMATION for look in seen.looks]
+    )
+    hashes = np.array([seen.looks[i].hash for i in telling], dtype=np.uint64)
+    by_hash = telling[hash_pairs(hashes)] if len(telling) else np.zeros((0, 2), np.int64)
+    candidates = features.candidates(word_matrix(seen.words, vocabulary))
+    candidates = candidates[readable[candidates].all(axis=1)] if len(candidates) else candidates
+    by_points = confirmed(table, candidates)
+    return copy_clusters(np.concatenate([by_hash, by_points]), len(seen.looks))
+
+
+def confirmed(table, candidates: np.ndarray) -> np.ndarray:
+    """The candidate pairs whose keypoints agree (features.inliers), each image's keypoints
+    found once."""
+    if not len(candidates):
+        return candidates.reshape(0, 2)
+    needed = np.unique(candidates)
+    with ThreadPoolExecutor(WORKERS) as pool:
+        found = dict(zip(needed, pool.map(lambda p: _keypoints_of(table, p), needed), strict=True))
+    kept = [features.inliers(found[i], found[j]) >= features.MIN_INLIERS for i, j in candidates]
+    return candidates[np.array(kept, bool)]
+
+
+def duplicates(frame: pd.DataFrame, seen: Seen, clusters: np.ndarray) -> pd.DataFrame:
+    """One row per image that has a near copy: `path` (as the source gives it), `cluster`
+    (numbered from 1 among the clusters of copies), `representative` (the cluster's image with
+    the most pixels, the first of equals: the likely original) and, where the source has
+    splits, `split` and `leaks` (the cluster spans more than one split)."""
+    from vislab.files import as_listed
+
+    sizes = np.bincount(clusters)
+    shared = sizes[clusters] > 1
+    pixels = np.array([0 if lk is None else lk.width * lk.height for lk in seen.looks])
+    paths = as_listed(frame)["path"].astype(str).to_numpy()  # as the source gives them
+    table = pd.DataFrame({"path": paths, "group": clusters})
+    table["pixels"] = pixels
+    table = table[shared]
+    numbers = {g: k + 1 for k, g in enumerate(dict.fromkeys(table["group"]))}
+    table["cluster"] = table["group"].map(numbers)
+    largest = table.groupby("group")["pixels"].transform("max")
+    first_largest = table[table["pixels"] == largest].groupby("group").head(1).index
+    table["representative"] = table.index.isin(first_largest)
+    columns = ["path", "cluster", "representative"]
+    if "split" in frame.columns:
+        table["split"] = frame["split"].astype(str).to_numpy()[shared]
+        table["leaks"] = table.groupby("group")["split"].transform("nunique") > 1
+        columns += ["split", "leaks"]
+    return table[columns].reset_index(drop=True)
+
+
+def effective_size(clusters: np.ndarray) -> int:
+    """Images left once every cluster of copies counts as one."""
+    return int(len(np.unique(clusters)))
