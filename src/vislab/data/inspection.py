@@ -20,7 +20,7 @@ from PIL import Image
 
 from vislab.data import local_features as features
 from vislab.data.look import LOW_INFORMATION, Look, look_at
-from vislab.data.near_copies import copy_clusters, hash_pairs
+from vislab.data.near_copies import copy_clusters, hash_links
 from vislab.errors import InputError
 from vislab.progress import Progress
 
@@ -136,7 +136,7 @@ def copies(table, seen: Seen, vocabulary: int) -> np.ndarray:
         [look is not None and look.entropy >= LOW_INFORMATION for look in seen.looks]
     )
     hashes = np.array([seen.looks[i].hash for i in telling], dtype=np.uint64)
-    by_hash = telling[hash_pairs(hashes)] if len(telling) else np.zeros((0, 2), np.int64)
+    by_hash = telling[hash_links(hashes)] if len(telling) else np.zeros((0, 2), np.int64)
     candidates = features.candidates(word_matrix(seen.words, vocabulary))
     candidates = candidates[readable[candidates].all(axis=1)] if len(candidates) else candidates
     by_points = confirmed(table, candidates)

@@ -7,7 +7,7 @@ hashes within 7 bits agree on some band in all but at most one bit (else they wo
 8 or more), so each image is looked up, band by band, under its band's value and its 16
 one-bit neighbours in the images sorted by that band, and only the pairs found are compared
 whole. The work grows with the pairs found, not with N x N, and goes in chunks of queries, so
-memory stays flat. `hash_clusters` searches each distinct hash once (10,000 copies of one
+memory stays flat. `hash_links` searches each distinct hash once (10,000 copies of one
 image are one hash, not 50 million pairs). Images whose hash says little (low information,
 data/look.py) are for the caller to leave out.
 """
@@ -74,12 +74,19 @@ def copy_clusters(pairs: np.ndarray, count: int) -> np.ndarray:
     return renumbered[labels]
 
 
+def hash_links(hashes: np.ndarray, radius: int = RADIUS) -> np.ndarray:
+    """Pairs that join every image to its copies by hash, each distinct hash searched once
+    (10,000 copies of one image are one hash, linked in a chain, not 50 million pairs)."""
+    distinct, first, inverse = np.unique(
+        np.asarray(hashes, dtype=np.uint64), return_index=True, return_inverse=True
+    )
+    between = first[hash_pairs(distinct, radius)]  # one image of each hash stands for it
+    order = np.argsort(inverse, kind="stable")
+    same = inverse[order][1:] == inverse[order][:-1]
+    within = np.column_stack([order[:-1][same], order[1:][same]])
+    return np.concatenate([between.reshape(-1, 2), within]).astype(np.int64)
+
+
 def hash_clusters(hashes: np.ndarray, radius: int = RADIUS) -> np.ndarray:
-    """Per image its cluster of copies by hash (`copy_clusters`' numbering), each distinct
-    hash searched once."""
-    distinct, inverse = np.unique(np.asarray(hashes, dtype=np.uint64), return_inverse=True)
-    found = copy_clusters(hash_pairs(distinct, radius), len(distinct))[inverse]
-    firsts = np.unique(found, return_index=True)[1]  # renumber in order of first image
-    renumbered = np.empty(len(firsts), dtype=np.int64)
-    renumbered[found[np.sort(firsts)]] = np.arange(len(firsts))
-    return renumbered[found]
+    """Per image its cluster of copies by hash (`copy_clusters`' numbering)."""
+    return copy_clusters(hash_links(hashes, radius), len(hashes))
