@@ -19,7 +19,7 @@ import pandas as pd
 from PIL import Image
 
 from vislab.data import local_features as features
-from vislab.data.look import LOW_INFORMATION, Look, look_at
+from vislab.data.look import LOW_INFORMATION, Look, look_at, open_gray
 from vislab.data.near_copies import copy_clusters, hash_links
 from vislab.errors import InputError
 from vislab.progress import Progress
@@ -39,26 +39,12 @@ class Seen:
 
 
 def gray_of(table, position: int) -> tuple[Image.Image, int, int]:
-    """The row's image in gray at reduced size (a JPEG file decoded at a reduced scale that
-    keeps both sides at least features.SIDE), with its original width and height."""
-    from vislab.data.images import PIXEL_LIMIT, image_problem
-
+    """The row's image in gray at reduced size (both sides at least features.SIDE), with its
+    original width and height."""
     if getattr(table, "reader", None) is not None:  # an in-memory image
         image = table.read(position)
         return image.convert("L"), image.width, image.height
-    path = table.frame["path"].iat[position]
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-            if width * height > PIXEL_LIMIT:
-                raise InputError(f"{width} x {height} pixels: too large to decode")
-            if image.format == "JPEG":
-                image.draft("L", (features.SIDE, features.SIDE))
-            return image.convert("L"), width, height
-    except InputError:
-        raise
-    except Exception as error:  # noqa: BLE001 - every decoder failure is the image's reason
-        raise InputError(image_problem(path) or f"cannot be decoded: {error}") from error
+    return open_gray(table.frame["path"].iat[position], features.SIDE)
 
 
 def _keypoints_of(table, position: int) -> features.Keypoints:

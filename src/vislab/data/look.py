@@ -69,6 +69,13 @@ class Look:
 def look(path: str | Path) -> Look:
     """The image's hash and quality from one decode (a JPEG at a reduced scale); InputError
     with the reason where it cannot be read."""
+    return look_at(*open_gray(path))
+
+
+def open_gray(path: str | Path, side: int = LOOK_SIDE) -> tuple[Image.Image, int, int]:
+    """The image in gray (a JPEG decoded at a reduced scale that keeps both sides at least
+    `side`) and its original width and height; InputError with the reason where it cannot
+    be read."""
     from vislab.data.images import PIXEL_LIMIT, image_problem
 
     try:
@@ -77,13 +84,12 @@ def look(path: str | Path) -> Look:
             if width * height > PIXEL_LIMIT:
                 raise InputError(f"{width} x {height} pixels: too large to decode")
             if image.format == "JPEG":
-                image.draft("L", (LOOK_SIDE, LOOK_SIDE))
-            gray = image.convert("L")
+                image.draft("L", (side, side))
+            return image.convert("L"), width, height
     except InputError:
         raise
     except Exception as error:  # noqa: BLE001 - every decoder failure is the image's reason
         raise InputError(image_problem(path) or f"cannot be decoded: {error}") from error
-    return look_at(gray, width, height)
 
 
 def look_at(gray: Image.Image, width: int, height: int) -> Look:
