@@ -14,6 +14,7 @@ from PIL import Image, ImageEnhance, ImageFilter
 from vislab.data.local_features import feature_pairs, keypoints
 from vislab.data.look import Look, hamming, look, look_at, perceptual_hash
 from vislab.data.near_copies import copy_clusters, hash_clusters, hash_pairs
+from vislab.errors import InputError
 
 TILE = 128
 
@@ -150,8 +151,8 @@ def test_the_quality_problems_of_edited_photos_are_named(tmp_path):
         found = look(path)
         assert problem in found.problems(), (problem, found)
         assert (found.width, found.height) == image.size
-    with pytest.raises(Exception, match="cannot|not"):
-        (tmp_path / "broken.jpg").write_bytes(b"not an image")
+    (tmp_path / "broken.jpg").write_bytes(b"not an image")
+    with pytest.raises(InputError, match="not an image: Pillow cannot identify"):
         look(tmp_path / "broken.jpg")
 
 

@@ -76,19 +76,17 @@ def _safely(function, table, position):
 
 def see(table, centres: np.ndarray) -> Seen:
     """Every image of the table decoded once: its Look and its keypoints' visual words."""
-    from sklearn.metrics import pairwise_distances_argmin
 
     def one(position: int):
         try:
             gray, width, height = gray_of(table, position)
         except InputError as error:
             return None, str(error), np.zeros(0, np.uint16)
-        found = features.keypoints(gray)
-        if not len(found.points):
-            return look_at(gray, width, height), None, np.zeros(0, np.uint16)
-        bits = np.unpackbits(found.descriptors, axis=1).astype(np.float32)
-        words = pairwise_distances_argmin(bits, centres).astype(np.uint16)
-        return look_at(gray, width, height), None, words
+        return (
+            look_at(gray, width, height),
+            None,
+            features.words_of(features.keypoints(gray), centres),
+        )
 
     looks, problems, words = [], [], []
     count = len(table.frame)
@@ -101,19 +99,6 @@ def see(table, centres: np.ndarray) -> Seen:
     return Seen(looks, problems, words)
 
 
-def word_matrix(words: list[np.ndarray], vocabulary: int):
-    """Per image its tf-idf vector of visual words (features.word_vectors, from word ids)."""
-    from scipy.sparse import csr_matrix
-    from sklearn.feature_extraction.text import TfidfTransformer
-
-    rows = np.repeat(np.arange(len(words)), [len(w) for w in words])
-    columns = np.concatenate(words) if words else np.zeros(0, np.int64)
-    counts = csr_matrix(
-        (np.ones(len(rows)), (rows, columns.astype(np.int64))), shape=(len(words), vocabulary)
-    )
-    return TfidfTransformer(sublinear_tf=True).fit_transform(counts).tocsr()
-
-
 def copies(table, seen: Seen, vocabulary: int) -> np.ndarray:
     """Per row its cluster of near copies (by hash, among images whose hash says something,
     and by confirmed keypoints); an unreadable image is a cluster of its own."""
@@ -123,22 +108,20 @@ def copies(table, seen: Seen, vocabulary: int) -> np.ndarray:
     )
     hashes = np.array([seen.looks[i].hash for i in telling], dtype=np.uint64)
     by_hash = telling[hash_links(hashes)] if len(telling) else np.zeros((0, 2), np.int64)
-    candidates = features.candidates(word_matrix(seen.words, vocabulary))
+    candidates = features.candidates(features.tfidf(seen.words, vocabulary))
     candidates = candidates[readable[candidates].all(axis=1)] if len(candidates) else candidates
     by_points = confirmed(table, candidates)
     return copy_clusters(np.concatenate([by_hash, by_points]), len(seen.looks))
 
 
 def confirmed(table, candidates: np.ndarray) -> np.ndarray:
-    """The candidate pairs whose keypoints agree (features.inliers), each image's keypoints
-    found once."""
+    """The candidate pairs whose keypoints agree, each image's keypoints found once."""
     if not len(candidates):
         return candidates.reshape(0, 2)
     needed = np.unique(candidates)
     with ThreadPoolExecutor(WORKERS) as pool:
         found = dict(zip(needed, pool.map(lambda p: _keypoints_of(table, p), needed), strict=True))
-    kept = [features.inliers(found[i], found[j]) >= features.MIN_INLIERS for i, j in candidates]
-    return candidates[np.array(kept, bool)]
+    return features.confirm(candidates, found)
 
 
 def duplicates(frame: pd.DataFrame, seen: Seen, clusters: np.ndarray) -> pd.DataFrame:

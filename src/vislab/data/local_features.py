@@ -70,22 +70,25 @@ def vocabulary(every: list[Keypoints], seed: int = 0) -> np.ndarray:
     return fitted.fit(bits.astype(np.float32)).cluster_centers_.astype(np.float32)
 
 
-def word_vectors(every: list[Keypoints], centres: np.ndarray):
-    """Per image its tf-idf vector of visual words (rows of unit length, scipy sparse)."""
-    from scipy.sparse import csr_matrix
-    from sklearn.feature_extraction.text import TfidfTransformer
+def words_of(found: Keypoints, centres: np.ndarray) -> np.ndarray:
+    """The visual word of each of an image's keypoints (uint16)."""
     from sklearn.metrics import pairwise_distances_argmin
 
-    rows, words = [], []
-    for row, found in enumerate(every):
-        if len(found.points):
-            bits = np.unpackbits(found.descriptors, axis=1).astype(np.float32)
-            nearest = pairwise_distances_argmin(bits, centres)
-            rows.append(np.full(len(nearest), row))
-            words.append(nearest)
-    rows = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-    words = np.concatenate(words) if words else np.zeros(0, np.int64)
-    counts = csr_matrix((np.ones(len(rows)), (rows, words)), shape=(len(every), len(centres)))
+    if not len(found.points):
+        return np.zeros(0, np.uint16)
+    bits = np.unpackbits(found.descriptors, axis=1).astype(np.float32)
+    return pairwise_distances_argmin(bits, centres).astype(np.uint16)
+
+
+def tfidf(words: list[np.ndarray], vocabulary: int):
+    """Per image its tf-idf vector of visual words (sublinear counts; rows of unit length,
+    scipy sparse), from each image's word ids."""
+    from scipy.sparse import csr_matrix
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    rows = np.repeat(np.arange(len(words)), [len(w) for w in words])
+    columns = np.concatenate(words).astype(np.int64) if words else np.zeros(0, np.int64)
+    counts = csr_matrix((np.ones(len(rows)), (rows, columns)), shape=(len(words), vocabulary))
     return TfidfTransformer(sublinear_tf=True).fit_transform(counts).tocsr()
 
 
@@ -156,11 +159,16 @@ def _a_copys(transform: np.ndarray) -> bool:
     return 0.25 <= area <= 4.0
 
 
+def confirm(pairs: np.ndarray, keypoints_of) -> np.ndarray:
+    """The candidate pairs whose keypoints agree (`inliers`); `keypoints_of[i]`: image i's."""
+    kept = [inliers(keypoints_of[i], keypoints_of[j]) >= MIN_INLIERS for i, j in pairs]
+    return pairs[np.array(kept, bool)] if len(pairs) else pairs.reshape(0, 2)
+
+
 def feature_pairs(every: list[Keypoints], seed: int = 0) -> np.ndarray:
     """The (i, j) pairs, i < j, that are copies by their keypoints."""
     if sum(len(k.points) > 0 for k in every) < 2:
         return np.zeros((0, 2), np.int64)
-    vectors = word_vectors(every, vocabulary(every, seed))
-    pairs = candidates(vectors)
-    kept = [inliers(every[i], every[j]) >= MIN_INLIERS for i, j in pairs]
-    return pairs[np.array(kept, bool)] if len(pairs) else pairs
+    centres = vocabulary(every, seed)
+    vectors = tfidf([words_of(k, centres) for k in every], len(centres))
+    return confirm(candidates(vectors), every)
