@@ -94,7 +94,9 @@ def git_commit(folder: str | Path) -> str | None:
     return commit + ("+dirty" if dirty else "")
 
 
-def environment_record(seed: int, config_hash: str, data_fingerprint: str, **extra: Any) -> dict:
+def environment_record(
+    seed: int, config_hash: str | None, data_fingerprint: str, **extra: Any
+) -> dict:
     """Everything needed to trace a number back: versions, seed, commits, hashes, machine."""
     import torch
 

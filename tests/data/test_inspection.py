@@ -60,7 +60,14 @@ def test_copies_are_clustered_with_their_originals_and_leaks_are_flagged(tmp_pat
     assert len(set(originals)) == len(tiles)  # no two distinct tiles joined
     assert effective_size(clusters) == len(tiles) + 1 + int(round((1 - joined) * 24))
     found = duplicates(table.frame, seen, clusters)
-    assert list(found.columns) == ["path", "cluster", "representative", "split", "leaks"]
+    assert list(found.columns) == [
+        "path",
+        "cluster",
+        "representative",
+        "split",
+        "leaks",
+        "position",
+    ]
     chosen = found[found["representative"]]
     assert chosen["path"].str.startswith("tile").all()  # the original: the most pixels, first
     leaking = found.groupby("cluster")["split"].nunique() > 1

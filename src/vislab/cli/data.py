@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from vislab.cli.common import Force, Overrides, Quiet, fresh_outputs, say, table_for, write_result
+from vislab.cli.inspect import inspect
 from vislab.progress import set_quiet
 
 app = typer.Typer(help="Inspect data sources: check for problems, preview augmentations.")
@@ -148,6 +149,9 @@ def _print_unreadable(summary: dict) -> None:
     say(f"unreadable: {summary['n_unreadable']}")
     for item in summary["unreadable"]:
         say(f"  {item['path']}: {item['reason']}")
+
+
+app.command("inspect")(inspect)
 
 
 @app.command("sample")

@@ -26,6 +26,13 @@ from vislab.progress import Progress
 
 VOCABULARY_IMAGES = 2000
 WORKERS = 8
+KEYPOINT_SIDE = 64  # px: an image smaller on a side is matched by its hash only (blown up to
+# SIDE px it has no detail of its own: two different handwritten digits of 32 px then match)
+SMALL_DIFFERENCE = 0.15  # the most two small images' standardised gray pixels may differ (mean
+# absolute, at the smaller's size up to COMPARE_SIDE px) for their equal hashes to count: a
+# small image's hash covers its whole content, and two distinct digits of 32 px differ by 0.2
+# or more where re-encoded or resized copies of photos differ by at most 0.12
+COMPARE_SIDE = 32
 
 
 @dataclass
@@ -62,8 +69,8 @@ def vocabulary_of(table, seed: int = 0) -> np.ndarray:
         for result in pool.map(lambda p: _safely(_keypoints_of, table, p), sorted(chosen)):
             if result is not None and len(result.points):
                 found.append(result)
-    if not found:
-        raise InputError("no image of the source has keypoints: nothing to inspect.")
+    if not found:  # blank or unreadable images only: no words, copies by hash only
+        return np.zeros((0, 256), np.float32)
     return features.vocabulary(found, seed)
 
 
@@ -82,6 +89,8 @@ def see(table, centres: np.ndarray) -> Seen:
             gray, width, height = gray_of(table, position)
         except InputError as error:
             return None, str(error), np.zeros(0, np.uint16)
+        if min(width, height) < KEYPOINT_SIDE:
+            return look_at(gray, width, height), None, np.zeros(0, np.uint16)
         return (
             look_at(gray, width, height),
             None,
@@ -99,19 +108,46 @@ def see(table, centres: np.ndarray) -> Seen:
     return Seen(looks, problems, words)
 
 
-def copies(table, seen: Seen, vocabulary: int) -> np.ndarray:
+def copies(table, seen: Seen, vocabulary: int, also: np.ndarray | None = None) -> np.ndarray:
     """Per row its cluster of near copies (by hash, among images whose hash says something,
-    and by confirmed keypoints); an unreadable image is a cluster of its own."""
-    readable = np.array([look is not None for look in seen.looks])
+    and by confirmed keypoints); an unreadable image is a cluster of its own. `also`: further
+    candidate pairs (rows), such as images close by embedding, confirmed the same way."""
+    keyed = np.array(
+        [look is not None and min(look.width, look.height) >= KEYPOINT_SIDE for look in seen.looks]
+    )
     telling = np.flatnonzero(
         [look is not None and look.entropy >= LOW_INFORMATION for look in seen.looks]
     )
     hashes = np.array([seen.looks[i].hash for i in telling], dtype=np.uint64)
     by_hash = telling[hash_links(hashes)] if len(telling) else np.zeros((0, 2), np.int64)
-    candidates = features.candidates(features.tfidf(seen.words, vocabulary))
-    candidates = candidates[readable[candidates].all(axis=1)] if len(candidates) else candidates
+    small = by_hash[~keyed[by_hash].all(axis=1)]
+    by_hash = np.concatenate([by_hash[keyed[by_hash].all(axis=1)], same_pixels(table, small)])
+    candidates = np.zeros((0, 2), np.int64)
+    if vocabulary:
+        candidates = features.candidates(features.tfidf(seen.words, vocabulary))
+    if also is not None and len(also):
+        candidates = np.unique(np.concatenate([candidates.reshape(-1, 2), also]), axis=0)
+    candidates = candidates[keyed[candidates].all(axis=1)] if len(candidates) else candidates
     by_points = confirmed(table, candidates)
     return copy_clusters(np.concatenate([by_hash, by_points]), len(seen.looks))
+
+
+def same_pixels(table, pairs: np.ndarray) -> np.ndarray:
+    """The pairs whose standardised gray images differ by at most SMALL_DIFFERENCE."""
+    if not len(pairs):
+        return pairs.reshape(0, 2)
+
+    def standard(gray: Image.Image, side: tuple[int, int]) -> np.ndarray:
+        pixels = np.asarray(gray.resize(side, Image.Resampling.BOX), dtype=np.float64)
+        return (pixels - pixels.mean()) / max(pixels.std(), 1e-6)
+
+    kept = []
+    for a, b in pairs:
+        grays = [gray_of(table, p)[0] for p in (a, b)]
+        side = tuple(min(COMPARE_SIDE, *(g.size[k] for g in grays)) for k in (0, 1))
+        difference = np.abs(standard(grays[0], side) - standard(grays[1], side)).mean()
+        kept.append(difference <= SMALL_DIFFERENCE)
+    return pairs[np.array(kept, bool)]
 
 
 def confirmed(table, candidates: np.ndarray) -> np.ndarray:
@@ -128,7 +164,8 @@ def duplicates(frame: pd.DataFrame, seen: Seen, clusters: np.ndarray) -> pd.Data
     """One row per image that has a near copy: `path` (as the source gives it), `cluster`
     (numbered from 1 among the clusters of copies), `representative` (the cluster's image with
     the most pixels, the first of equals: the likely original) and, where the source has
-    splits, `split` and `leaks` (the cluster spans more than one split)."""
+    splits, `split` and `leaks` (the cluster spans more than one split); `position`: the
+    image's row in the frame."""
     from vislab.files import as_listed
 
     sizes = np.bincount(clusters)
@@ -137,6 +174,7 @@ def duplicates(frame: pd.DataFrame, seen: Seen, clusters: np.ndarray) -> pd.Data
     paths = as_listed(frame)["path"].astype(str).to_numpy()  # as the source gives them
     table = pd.DataFrame({"path": paths, "group": clusters})
     table["pixels"] = pixels
+    table["position"] = np.arange(len(table))
     table = table[shared]
     numbers = {g: k + 1 for k, g in enumerate(dict.fromkeys(table["group"]))}
     table["cluster"] = table["group"].map(numbers)
@@ -148,6 +186,7 @@ def duplicates(frame: pd.DataFrame, seen: Seen, clusters: np.ndarray) -> pd.Data
         table["split"] = frame["split"].astype(str).to_numpy()[shared]
         table["leaks"] = table.groupby("group")["split"].transform("nunique") > 1
         columns += ["split", "leaks"]
+    columns.append("position")
     return table[columns].reset_index(drop=True)
 
 

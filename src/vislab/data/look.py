@@ -31,7 +31,9 @@ LOOK_SIDE = 256  # px: the longer side the quality is measured at
 DARK, BRIGHT = 26, 230  # gray levels: a pixel below / above is black / white
 MOSTLY = 0.6  # share of the pixels black (white): a dark (bright) image
 BLURRY = 60.0  # variance of the Laplacian below: blurry (sharp photos: hundreds to thousands)
-LOW_INFORMATION = 3.0  # bits of entropy below: almost one colour
+LOW_INFORMATION = 3.0  # bits of entropy below: a hash that says little ...
+LOW_CONTRAST = 0.1  # ... and a standard deviation (0-1) below: almost one colour (a drawing
+# or a digit in two colours has low entropy too, but high contrast: not a quality problem)
 SMALLEST_SIDE = 32  # px: a side below: too small to judge
 WIDEST_ASPECT = 4.0  # a side this many times the other: an odd aspect (a banner, a strip)
 
@@ -55,7 +57,7 @@ class Look:
             found.append("dark")
         if self.bright_share >= MOSTLY:
             found.append("bright")
-        if self.entropy < LOW_INFORMATION:
+        if self.entropy < LOW_INFORMATION and self.contrast < LOW_CONTRAST:
             found.append("low information")
         elif self.sharpness < BLURRY:
             found.append("blurry")

@@ -1,0 +1,101 @@
+"""Each image's nearest images by embedding (cosine similarity), never an N x N matrix: faiss's
+exact inner-product index (it searches in blocks) up to EXACT_UP_TO images, an HNSW graph
+beyond (memory: the vectors and about 2 x LINKS ids each; 1 M x 512 dims about 2.3 GB).
+
+From the neighbours (`vislab data inspect`): outliers (images far from even their nearest
+images) and the candidate pairs of near copies by embedding (crops and edits that the hash
+misses; the inspection confirms each on keypoints before it calls them copies).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+EXACT_UP_TO = 200_000  # images: above, an approximate (HNSW) index
+LINKS = 32  # HNSW: links per node
+SEARCH_BREADTH = 128  # HNSW: candidates kept while searching (recall against speed)
+NEIGHBOURS = 10
+OUTLIER_SPREADS = 4.0  # robust spreads (1.4826 MAD) above the median distance: an outlier
+COPY_SIMILARITY = 0.9  # cosine: a pair this close is a candidate near copy
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """Per image its `count` nearest other images (`index`, -1 where fewer exist) and their
+    cosine similarities (`similarity`, descending)."""
+
+    index: np.ndarray  # (n, count) int64
+    similarity: np.ndarray  # (n, count) float32
+
+
+def unit_vectors(vectors: np.ndarray) -> np.ndarray:
+    """float32 rows scaled to length 1 (a zero row stays zero)."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms > 0, norms, 1.0)
+
+
+def index_of(vectors: np.ndarray):
+    """A faiss inner-product index holding the (unit) vectors: exact, or HNSW when many."""
+    import faiss
+
+    width = vectors.shape[1]
+    if len(vectors) <= EXACT_UP_TO:
+        index = faiss.IndexFlatIP(width)
+    else:
+        index = faiss.IndexHNSWFlat(width, LINKS, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efSearch = SEARCH_BREADTH
+    index.add(vectors)
+    return index
+
+
+def nearest(vectors: np.ndarray, count: int = NEIGHBOURS) -> Neighbours:
+    """Each row's `count` nearest other rows by cosine similarity."""
+    unit = unit_vectors(vectors)
+    total = len(unit)
+    if total < 2:
+        return Neighbours(np.full((total, count), -1), np.zeros((total, count), np.float32))
+    found_similarity, found = index_of(unit).search(unit, min(count + 1, total))
+    return _without_self(found, found_similarity, count)
+
+
+def _without_self(found: np.ndarray, similarity: np.ndarray, count: int) -> Neighbours:
+    """Drop each row itself from its list (where an identical vector came first, the row may
+    stand anywhere in it; where it is missing, the list's last one goes)."""
+    rows = np.arange(len(found))[:, None]
+    is_self = found == rows
+    is_self[~is_self.any(axis=1), -1] = True
+    keep = ~is_self
+    width = found.shape[1] - 1
+    index = found[keep].reshape(len(found), width)
+    similarity = similarity[keep].reshape(len(found), width)
+    if width < count:
+        pad = count - width
+        index = np.pad(index, ((0, 0), (0, pad)), constant_values=-1)
+        similarity = np.pad(similarity, ((0, 0), (0, pad)), constant_values=np.nan)
+    return Neighbours(index.astype(np.int64), similarity.astype(np.float32))
+
+
+def distances(neighbours: Neighbours) -> np.ndarray:
+    """Per image its mean cosine distance (1 - similarity) to its nearest images: large for
+    an image unlike the rest of the collection."""
+    return np.nanmean(1.0 - neighbours.similarity, axis=1)
+
+
+def outlier_limit(distance: np.ndarray) -> float:
+    """The distance above which an image is an outlier: OUTLIER_SPREADS robust spreads above
+    the median (robust: the outliers themselves do not move it)."""
+    middle = float(np.median(distance))
+    spread = 1.4826 * float(np.median(np.abs(distance - middle)))
+    return middle + OUTLIER_SPREADS * max(spread, 1e-6)
+
+
+def similar_pairs(neighbours: Neighbours, least: float = COPY_SIMILARITY) -> np.ndarray:
+    """The pairs (i < j) at cosine similarity `least` or more among the neighbours, each once."""
+    rows, places = np.nonzero((neighbours.similarity >= least) & (neighbours.index >= 0))
+    others = neighbours.index[rows, places]
+    pairs = np.sort(np.column_stack([rows, others]), axis=1)
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    return np.unique(pairs, axis=0) if len(pairs) else pairs.reshape(0, 2)
