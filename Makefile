@@ -34,6 +34,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/code_throughput.py
 	$(BIN)/python bench/check_scaling.py
 	$(BIN)/python bench/predict_scaling.py
+	$(BIN)/python bench/inspect_speed.py
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)

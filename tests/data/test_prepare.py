@@ -103,3 +103,38 @@ def test_an_image_listed_twice_or_copied_never_lands_in_two_splits(tmp_path):
     frame["image"] = frame["listed_path"].str.removeprefix("copy-")
     assert (frame.groupby("image")["split"].nunique() == 1).all()
     assert set(frame["split"]) == {"train", "val", "test"}
+
+
+def test_near_copies_are_kept_in_one_split_when_grouped_by_duplicate_cluster(tmp_path):
+    """Photo tiles with re-encoded and resized copies (other bytes, so not the same item by
+    content): `group_by: duplicate_cluster` puts each copy in its original's split; without
+    it some copies land apart."""
+    from tests.data.test_near_copies import _jpeg, _tiles
+    from vislab.data.check import scan
+
+    tiles = _tiles(160)[:40]
+    rows = []
+    for k, tile in enumerate(tiles):
+        tile.save(tmp_path / f"tile{k}.jpg", quality=95)
+        copy = _jpeg(tile, 50) if k % 2 else tile.resize((110, 110))
+        copy.save(tmp_path / f"copy{k}.jpg", quality=90)
+        rows += [{"path": f"tile{k}.jpg", "label": "ab"[k % 2]}]
+        rows += [{"path": f"copy{k}.jpg", "label": "ab"[k % 2]}]
+    pd.DataFrame(rows).to_csv(tmp_path / "m.csv", index=False)
+    table = from_manifest(tmp_path / "m.csv")
+    result = scan(table)
+
+    def splits(group_by):
+        config = DataConfig(
+            source="manifest",
+            root=str(tmp_path / "m.csv"),
+            split={"val": 0.2, "test": 0.3, "group_by": group_by},
+        )
+        frame = prepare_items(table, result.problems, result.digests, config).table.frame
+        frame["tile"] = frame["listed_path"].str.replace("copy", "tile")
+        return frame
+
+    grouped = splits("duplicate_cluster")
+    assert (grouped.groupby("tile")["split"].nunique() == 1).all()
+    assert grouped["duplicate_cluster"].nunique() == len(tiles)
+    assert (splits(None).groupby("tile")["split"].nunique() > 1).any()

@@ -63,8 +63,9 @@ def print_metrics(metrics: dict) -> None:
         say(f"note: {note}")
 
 
-def table_for(source: str):
-    """The table of an image folder, a manifest, or a config's data source."""
+def table_for(source: str, require_label: bool = True):
+    """The table of an image folder, a manifest, or a config's data source (`require_label`
+    False: a folder of loose images, a manifest without labels)."""
     from vislab.data.sources import load_source, source_from_path
 
     if source.endswith((".yaml", ".yml")):
@@ -74,7 +75,7 @@ def table_for(source: str):
         data = load_config(source).data
         set_pixel_limit(data.max_image_pixels)
         return load_source(data)
-    return source_from_path(source)
+    return source_from_path(source, require_label=require_label)
 
 
 def split_list(text: str) -> list[str]:

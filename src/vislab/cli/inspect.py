@@ -46,7 +46,7 @@ def inspect(
     if embeddings is not None and model is not None:
         raise UsageError("give --embeddings or --model, not both.")
     fresh_outputs(out, force=force)
-    table = table_for(source)
+    table = table_for(source, require_label=False)
     colour_by = _colour_column(table.frame, colour_by)
     found = inspect_collection(table, _embedder(table, embeddings, model), seed)
     found.summary["environment"] = _environment(seed, found.summary["data_fingerprint"], model)

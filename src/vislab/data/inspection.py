@@ -161,11 +161,11 @@ def confirmed(table, candidates: np.ndarray) -> np.ndarray:
 
 
 def duplicates(frame: pd.DataFrame, seen: Seen, clusters: np.ndarray) -> pd.DataFrame:
-    """One row per image that has a near copy: `path` (as the source gives it), `cluster`
-    (numbered from 1 among the clusters of copies), `representative` (the cluster's image with
-    the most pixels, the first of equals: the likely original) and, where the source has
-    splits, `split` and `leaks` (the cluster spans more than one split); `position`: the
-    image's row in the frame."""
+    """One row per image that has a near copy, by cluster (its representative first): `path`
+    (as the source gives it), `cluster` (numbered from 1 among the clusters of copies, in the
+    order of their first image), `representative` (the cluster's image with the most pixels,
+    the first of equals: the likely original) and, where the source has splits, `split` and
+    `leaks` (the cluster spans more than one split); `position`: the image's row."""
     from vislab.files import as_listed
 
     sizes = np.bincount(clusters)
@@ -187,6 +187,7 @@ def duplicates(frame: pd.DataFrame, seen: Seen, clusters: np.ndarray) -> pd.Data
         table["leaks"] = table.groupby("group")["split"].transform("nunique") > 1
         columns += ["split", "leaks"]
     columns.append("position")
+    table = table.sort_values(["cluster", "representative"], ascending=[True, False], kind="stable")
     return table[columns].reset_index(drop=True)
 
 

@@ -5,7 +5,8 @@
    error`), or is left out and listed in the run's `skipped_<item>s.csv` (`skip`): never
    dropped silently, never found half-way through training.
 2. Splits: the source's own (a `split` column, split folders), else stratified by the task's
-   label with `split.seed`; `split.group_by` keeps every value of a column inside one split.
+   label with `split.seed`; `split.group_by` keeps every value of a column inside one split
+   (`duplicate_cluster`: each cluster of near copies, found as `vislab data inspect` does).
 3. The fingerprint of what was kept (table.py), recorded in the run's environment.json.
 """
 
@@ -89,6 +90,8 @@ def prepare_items(
     digests = [digests[i] for i in usable]
     labels = _stratify_labels(table, stratify, usable)
     split = data.split
+    if split.group_by == DUPLICATE_CLUSTER and DUPLICATE_CLUSTER not in table.frame.columns:
+        table = _with_copy_clusters(table)
     frame, group_by = _same_item_together(table.frame, digests, split.group_by)
     frame = assign_splits(frame, split.val, split.test, split.seed, group_by, labels)
     table = table.with_frame(frame.drop(columns=SAME_ITEM, errors="ignore"))
@@ -98,6 +101,18 @@ def prepare_items(
 
 
 SAME_ITEM = "_same_item"
+DUPLICATE_CLUSTER = "duplicate_cluster"  # data.split.group_by: near copies kept in one split
+
+
+def _with_copy_clusters(table: Table) -> Table:
+    """The table with `duplicate_cluster`: its images' clusters of near copies, as `vislab data
+    inspect` finds them (numbered from 1 by first image; an image without copies alone)."""
+    from vislab.data.inspection import copies, see, vocabulary_of
+
+    centres = vocabulary_of(table)
+    clusters = copies(table, see(table, centres), len(centres))
+    numbers = pd.factorize(clusters)[0] + 1
+    return table.with_frame(table.frame.assign(**{DUPLICATE_CLUSTER: numbers}))
 
 
 def _same_item_together(
