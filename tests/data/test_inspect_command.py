@@ -164,3 +164,14 @@ def test_embeddings_of_another_source_are_refused(collection, tmp_path, capsys):
     assert run(["data", "inspect", manifest, *arguments, "--quiet"]) == 1
     error = capsys.readouterr().err
     assert "no embedding for 5 image(s)" in error and "digit0000.png" in error
+
+
+def test_a_folder_of_unlabelled_images_is_inspected(collection, tmp_path):
+    """No labels, no embeddings: the copies and the quality, and a note of what was not done."""
+    out = tmp_path / "folder"
+    assert run(["data", "inspect", str(collection["root"]), "--out", str(out), "--quiet"]) == 0
+    found = pd.read_csv(out / "tables" / "duplicates.csv")
+    assert found["path"].str.endswith("copy03.jpg").any()
+    assert pd.read_csv(out / "tables" / "label_issues.csv").empty
+    summary = json.loads((out / "inspect.json").read_text())
+    assert summary["notes"] and "no embeddings" in summary["notes"][0]
