@@ -151,7 +151,7 @@ def quality_section(table, found) -> str:
 def map_png(coordinates: np.ndarray, colours: pd.Series, groups: np.ndarray) -> bytes:
     """The 2-D map, a dot per image coloured by `colours`, each group's number at its middle."""
     plt = plots._pyplot()
-    values = colours.astype(str).fillna("(none)")
+    values = colours.astype(object).where(colours.notna(), "(none)").astype(str)
     common = values.value_counts().index[:COLOURS]
     values = values.where(values.isin(common), "other")
     figure, axes = plt.subplots(figsize=(plots.FIGURE_INCHES, plots.FIGURE_INCHES * 0.75))
