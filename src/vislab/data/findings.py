@@ -36,23 +36,36 @@ Embedder = Callable[[np.ndarray], Embedded]  # readable rows -> their embeddings
 
 def matched(table, frame: pd.DataFrame, vectors: np.ndarray, where: str) -> Embedder:
     """The embeddings `vislab embed` wrote for this source (`frame`'s `path`s, as written from
-    where it ran), matched to the table's rows by file; a readable row without one is an
-    error."""
+    where it ran), matched to the table's rows by file. A row without one must be an image
+    that cannot be read (embed skips those): checked now, before the inspection's pass."""
+    from vislab.data.look import open_gray
+
     known = {os.path.abspath(p): k for k, p in enumerate(frame["path"].astype(str))}
     paths = [os.path.abspath(p) for p in table.frame["path"].astype(str)]
     rows = np.array([known.get(p, -1) for p in paths], dtype=np.int64)
+    missing = [i for i in np.flatnonzero(rows < 0) if _readable(open_gray, paths[i])]
+    if missing:
+        listed = _paths(table.frame)[missing]
+        raise InputError(
+            f"{where}: no embedding for {len(missing)} image(s) of the source, such as "
+            f"{', '.join(listed[:3])}: embed this source (`vislab embed SOURCE --out ...`) "
+            "from the folder you run `vislab data inspect` in."
+        )
 
     def embed(readable: np.ndarray) -> Embedded:
-        missing = readable[rows[readable] < 0]
-        if len(missing):
-            listed = _paths(table.frame)[missing]
-            raise InputError(
-                f"{where}: no embedding for {len(missing)} image(s) of the source, such as "
-                f"{', '.join(listed[:3])}: embed this source (`vislab embed SOURCE --out ...`)."
-            )
+        if (rows[readable] < 0).any():  # an in-memory source's rows are not files
+            raise InputError(f"{where}: the source's images are not files to match by path.")
         return Embedded(readable, vectors[rows[readable]])
 
     return embed
+
+
+def _readable(open_gray, path: str) -> bool:
+    try:
+        open_gray(path, 8)
+    except InputError:
+        return False
+    return True
 
 
 @dataclass
