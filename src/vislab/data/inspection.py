@@ -21,6 +21,7 @@ from PIL import Image
 from vislab.data import local_features as features
 from vislab.data.look import LOW_INFORMATION, Look, look_at, open_gray
 from vislab.data.near_copies import copy_clusters, hash_links
+from vislab.data.word_vectors import candidates as word_candidates
 from vislab.errors import InputError
 from vislab.progress import Progress
 
@@ -33,6 +34,7 @@ SMALL_DIFFERENCE = 0.15  # the most two small images' standardised gray pixels m
 # small image's hash covers its whole content, and two distinct digits of 32 px differ by 0.2
 # or more where re-encoded or resized copies of photos differ by at most 0.12
 COMPARE_SIDE = 32
+PAIRS_AT_A_TIME = 2048  # candidate pairs confirmed at a time
 
 
 @dataclass
@@ -58,7 +60,7 @@ def _keypoints_of(table, position: int) -> features.Keypoints:
     return features.keypoints(gray_of(table, position)[0])
 
 
-def vocabulary_of(table, seed: int = 0) -> np.ndarray:
+def vocabulary_of(table, seed: int = 0) -> features.Vocabulary:
     """Visual words learnt from the keypoints of up to VOCABULARY_IMAGES images of the table
     (a seeded sample; unreadable ones skipped)."""
     rng = np.random.default_rng(seed)
@@ -70,7 +72,7 @@ def vocabulary_of(table, seed: int = 0) -> np.ndarray:
             if result is not None and len(result.points):
                 found.append(result)
     if not found:  # blank or unreadable images only: no words, copies by hash only
-        return np.zeros((0, 256), np.float32)
+        return features.NO_WORDS
     return features.vocabulary(found, seed)
 
 
@@ -81,7 +83,7 @@ def _safely(function, table, position):
         return None
 
 
-def see(table, centres: np.ndarray) -> Seen:
+def see(table, centres: features.Vocabulary) -> Seen:
     """Every image of the table decoded once: its Look and its keypoints' visual words."""
 
     def one(position: int):
@@ -110,26 +112,39 @@ def see(table, centres: np.ndarray) -> Seen:
 
 def copies(table, seen: Seen, vocabulary: int, also: np.ndarray | None = None) -> np.ndarray:
     """Per row its cluster of near copies (by hash, among images whose hash says something,
-    and by confirmed keypoints); an unreadable image is a cluster of its own. `also`: further
-    candidate pairs (rows), such as images close by embedding, confirmed the same way."""
+    and by confirmed keypoints); an unreadable image is a cluster of its own. `vocabulary`:
+    the number of visual words (0: copies by hash only). `also`: further candidate pairs
+    (rows), such as images close by embedding, confirmed the same way. A candidate pair the
+    hash has joined already is not confirmed again."""
     keyed = np.array(
         [look is not None and min(look.width, look.height) >= KEYPOINT_SIDE for look in seen.looks]
     )
+    by_hash = hash_copies(table, seen, keyed)
+    candidates = np.zeros((0, 2), np.int64)
+    if vocabulary:
+        candidates = word_candidates(seen.words, vocabulary)
+    if also is not None and len(also):
+        candidates = np.unique(np.concatenate([candidates.reshape(-1, 2), also]), axis=0)
+    if len(candidates):
+        joined = copy_clusters(by_hash, len(seen.looks))
+        open_ = keyed[candidates].all(axis=1) & (
+            joined[candidates[:, 0]] != joined[candidates[:, 1]]
+        )
+        candidates = candidates[open_]
+    by_points = confirmed(table, candidates)
+    return copy_clusters(np.concatenate([by_hash, by_points]), len(seen.looks))
+
+
+def hash_copies(table, seen: Seen, keyed: np.ndarray) -> np.ndarray:
+    """The pairs joined by their hashes, among images whose hash says something (a pair with
+    an image too small for keypoints only where their pixels agree too)."""
     telling = np.flatnonzero(
         [look is not None and look.entropy >= LOW_INFORMATION for look in seen.looks]
     )
     hashes = np.array([seen.looks[i].hash for i in telling], dtype=np.uint64)
     by_hash = telling[hash_links(hashes)] if len(telling) else np.zeros((0, 2), np.int64)
     small = by_hash[~keyed[by_hash].all(axis=1)]
-    by_hash = np.concatenate([by_hash[keyed[by_hash].all(axis=1)], same_pixels(table, small)])
-    candidates = np.zeros((0, 2), np.int64)
-    if vocabulary:
-        candidates = features.candidates(features.tfidf(seen.words, vocabulary))
-    if also is not None and len(also):
-        candidates = np.unique(np.concatenate([candidates.reshape(-1, 2), also]), axis=0)
-    candidates = candidates[keyed[candidates].all(axis=1)] if len(candidates) else candidates
-    by_points = confirmed(table, candidates)
-    return copy_clusters(np.concatenate([by_hash, by_points]), len(seen.looks))
+    return np.concatenate([by_hash[keyed[by_hash].all(axis=1)], same_pixels(table, small)])
 
 
 def same_pixels(table, pairs: np.ndarray) -> np.ndarray:
@@ -151,13 +166,20 @@ def same_pixels(table, pairs: np.ndarray) -> np.ndarray:
 
 
 def confirmed(table, candidates: np.ndarray) -> np.ndarray:
-    """The candidate pairs whose keypoints agree, each image's keypoints found once."""
-    if not len(candidates):
-        return candidates.reshape(0, 2)
-    needed = np.unique(candidates)
+    """The candidate pairs whose keypoints agree: PAIRS_AT_A_TIME pairs at a time, the
+    keypoints of their images found once for them (memory stays flat: a million images'
+    keypoints and pixels would not fit)."""
+    kept = [candidates[:0].reshape(0, 2)]
     with ThreadPoolExecutor(WORKERS) as pool:
-        found = dict(zip(needed, pool.map(lambda p: _keypoints_of(table, p), needed), strict=True))
-    return features.confirm(candidates, found)
+        for start in range(0, len(candidates), PAIRS_AT_A_TIME):
+            block = candidates[start : start + PAIRS_AT_A_TIME]
+            needed = np.unique(block)
+            found = pool.map(lambda p: _safely(_keypoints_of, table, p), needed)
+            keypoints_of = dict(zip(needed, found, strict=True))
+            pairs = [(keypoints_of[a], keypoints_of[b]) for a, b in block]
+            agree = pool.map(lambda pair: features.agree(*pair), pairs)
+            kept.append(block[np.fromiter(agree, bool, len(block))])
+    return np.concatenate(kept)
 
 
 def duplicates(frame: pd.DataFrame, seen: Seen, clusters: np.ndarray) -> pd.DataFrame:

@@ -1,17 +1,17 @@
 """Near copies that a hash misses: crops, colour and brightness changes (`vislab data inspect`).
 
 Each image's ORB keypoints (OpenCV: corners with binary descriptors of the gray image, so blind
-to colour) at SIDE px on its longer side; the descriptors quantised to WORDS visual words learnt
-from a sample of the collection's (k-means on their bits); each image a tf-idf vector of its
-words (sublinear counts, rare words weigh more), the bag-of-words retrieval of Sivic and
-Zisserman. Each image's NEIGHBOURS most similar others by cosine, at least MIN_SIMILARITY, are
-its candidates, and a candidate is a copy when a similarity transform (rotation, scale, shift)
-fitted by RANSAC to the two images' matched keypoints (Lowe's ratio test) keeps at least
-MIN_INLIERS of them and MIN_SHARE of the matches (or SURE_INLIERS), rescaling at most 4 times in
-area, and the two gray images, overlaid by it, correlate at least MIN_CORRELATION: the same
-scene seen through a crop, a rescale or a colour change, not two photos that merely share a
-repeating texture (grass, whose blades the keypoints match, correlates at about 0.2).
-The similarities go in chunks of images: memory grows with the chunk, not with N x N.
+to colour) at SIDE px on its longer side; the descriptors quantised to COARSE x FINE visual
+words, a two-level vocabulary of binary centres (k-majority: k-means in Hamming distance, each
+centre the bitwise majority of its descriptors, as DBoW2 does) learnt from a sample of the
+collection's, so that a descriptor finds its word in COARSE + FINE comparisons; each image a
+tf-idf vector of its words, and its candidate copies the images nearest by it
+(data/word_vectors.py). A candidate is a copy when a similarity transform (rotation,
+scale, shift) fitted by RANSAC to the two images' matched keypoints (Lowe's ratio test) keeps at
+least MIN_INLIERS of them and MIN_SHARE of the matches (or SURE_INLIERS), rescaling at most 4
+times in area, and the two gray images, overlaid by it, correlate at least MIN_CORRELATION: the
+same scene seen through a crop, a rescale or a colour change, not two photos that merely share
+a repeating texture (grass, whose blades the keypoints match, correlates at about 0.2).
 """
 
 from __future__ import annotations
@@ -21,19 +21,19 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from vislab.data.word_vectors import candidates
+
 SIDE = 320  # px: the longer side keypoints are found at
 FEATURES = 800  # keypoints kept per image at most
-WORDS = 512  # visual words
-NEIGHBOURS = 10  # candidates per image
-MIN_SIMILARITY = 0.3  # cosine of the tf-idf vectors, for a candidate
+COARSE, FINE = 64, 64  # visual words: COARSE cells of FINE words each
 MIN_INLIERS = 20  # keypoints the RANSAC transform keeps, for a copy
 RATIO = 0.8  # Lowe's ratio test
 MIN_SHARE = 0.6  # of the ratio-tested matches the transform keeps, for a copy ...
 SURE_INLIERS = 60  # ... unless it keeps at least this many
 MIN_CORRELATION = 0.8  # of the two gray images where the transform overlays them, for a copy
 MIN_OVERLAP = 400  # px of that overlay
-CHUNK = 2048  # images whose similarities are computed at a time
 SAMPLE = 100_000  # descriptors the words are learnt from at most
+ROUNDS = 10  # of k-majority
 
 
 @dataclass
@@ -57,56 +57,82 @@ def keypoints(gray: Image.Image) -> Keypoints:
     return Keypoints(np.array([k.pt for k in found], np.float32), descriptors, pixels)
 
 
-def vocabulary(every: list[Keypoints], seed: int = 0) -> np.ndarray:
-    """WORDS visual words (k-means centres of the descriptors' bits, from at most SAMPLE)."""
-    from sklearn.cluster import MiniBatchKMeans
+@dataclass(frozen=True)
+class Vocabulary:
+    """Binary centres: `coarse` (cells, 32) and `fine` (cells, FINE, 32), uint8 (256 bits);
+    its length is the number of words (0: none, copies by hash only)."""
 
-    bits = np.concatenate([np.unpackbits(k.descriptors, axis=1) for k in every if len(k.points)])
+    coarse: np.ndarray
+    fine: np.ndarray
+
+    def __len__(self) -> int:
+        return self.fine.shape[0] * self.fine.shape[1]
+
+
+NO_WORDS = Vocabulary(np.zeros((0, 32), np.uint8), np.zeros((0, FINE, 32), np.uint8))
+
+
+def vocabulary(every: list[Keypoints], seed: int = 0) -> Vocabulary:
+    """COARSE x FINE visual words learnt from the descriptors (at most SAMPLE of them)."""
+    descriptors = np.concatenate([k.descriptors for k in every if len(k.points)])
     rng = np.random.default_rng(seed)
-    if len(bits) > SAMPLE:
-        bits = bits[rng.choice(len(bits), SAMPLE, replace=False)]
-    words = min(WORDS, len(bits))
-    fitted = MiniBatchKMeans(words, init="random", random_state=seed, n_init=1, batch_size=4096)
-    return fitted.fit(bits.astype(np.float32)).cluster_centers_.astype(np.float32)
+    if len(descriptors) > SAMPLE:
+        descriptors = descriptors[rng.choice(len(descriptors), SAMPLE, replace=False)]
+    coarse, cell = k_majority(descriptors, COARSE, rng)
+    fine = np.empty((len(coarse), FINE, 32), np.uint8)
+    for c in range(len(coarse)):
+        members = descriptors[cell == c]
+        found = k_majority(members, FINE, rng)[0] if len(members) else coarse[c : c + 1]
+        fine[c] = found[np.arange(FINE) % len(found)]  # a small cell repeats its words
+    return Vocabulary(coarse, fine)
 
 
-def words_of(found: Keypoints, centres: np.ndarray) -> np.ndarray:
-    """The visual word of each of an image's keypoints (uint16)."""
-    from sklearn.metrics import pairwise_distances_argmin
-
-    if not len(found.points):
-        return np.zeros(0, np.uint16)
-    bits = np.unpackbits(found.descriptors, axis=1).astype(np.float32)
-    return pairwise_distances_argmin(bits, centres).astype(np.uint16)
-
-
-def tfidf(words: list[np.ndarray], vocabulary: int):
-    """Per image its tf-idf vector of visual words (sublinear counts; rows of unit length,
-    scipy sparse), from each image's word ids."""
+def k_majority(descriptors: np.ndarray, count: int, rng: np.random.Generator):
+    """`count` binary centres of the descriptors (k-means in Hamming distance, each centre the
+    bitwise majority of its members; a centre left without members keeps its place) and each
+    descriptor's centre."""
     from scipy.sparse import csr_matrix
-    from sklearn.feature_extraction.text import TfidfTransformer
 
-    rows = np.repeat(np.arange(len(words)), [len(w) for w in words])
-    columns = np.concatenate(words).astype(np.int64) if words else np.zeros(0, np.int64)
-    counts = csr_matrix((np.ones(len(rows)), (rows, columns)), shape=(len(words), vocabulary))
-    return TfidfTransformer(sublinear_tf=True).fit_transform(counts).tocsr()
+    centres = descriptors[rng.choice(len(descriptors), min(count, len(descriptors)), False)]
+    bits = np.unpackbits(descriptors, axis=1).astype(np.float32)
+    for _ in range(ROUNDS):
+        nearest = _nearest(descriptors, centres)
+        counts = np.bincount(nearest, minlength=len(centres))
+        members = csr_matrix(
+            (np.ones(len(nearest), np.float32), (nearest, np.arange(len(nearest)))),
+            shape=(len(centres), len(nearest)),
+        )
+        totals = members @ bits  # per centre, how many of its members have each bit set
+        filled = counts > 0
+        centres = centres.copy()
+        centres[filled] = np.packbits(2 * totals[filled] > counts[filled, None], axis=1)
+    return centres, _nearest(descriptors, centres)
 
 
-def candidates(vectors, neighbours: int = NEIGHBOURS, least: float = MIN_SIMILARITY):
-    """(i, j) pairs, i < j, where j is among i's `neighbours` most similar images (or i among
-    j's), at cosine `least` or more."""
-    found = []
-    for start in range(0, vectors.shape[0], CHUNK):
-        block = (vectors[start : start + CHUNK] @ vectors.T).toarray()
-        rows = np.arange(start, start + block.shape[0])
-        block[np.arange(block.shape[0]), rows] = -1.0  # not itself
-        top = np.argsort(-block, axis=1)[:, :neighbours]
-        similar = np.take_along_axis(block, top, axis=1) >= least
-        pairs = np.column_stack([np.repeat(rows, neighbours), top.ravel()])[similar.ravel()]
-        found.append(np.sort(pairs, axis=1))
-    if not found:
-        return np.zeros((0, 2), np.int64)
-    return np.unique(np.concatenate(found), axis=0)
+def _nearest(descriptors: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Each descriptor's nearest centre in Hamming distance (in blocks: memory stays flat)."""
+    found = [
+        _hamming(descriptors[s : s + 4096, None], centres[None]).argmin(axis=1)
+        for s in range(0, len(descriptors), 4096)
+    ]
+    return np.concatenate(found) if found else np.zeros(0, np.int64)
+
+
+def _hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Bits differing between 256-bit descriptors (uint8, last axis 32), broadcast."""
+    a = np.ascontiguousarray(a).view(np.uint64)
+    b = np.ascontiguousarray(b).view(np.uint64)
+    bits = np.bitwise_count(a ^ b)  # uint8 per 64 bits: their sum may reach 256
+    return np.add(bits[..., 0], bits[..., 1], dtype=np.uint16) + bits[..., 2] + bits[..., 3]
+
+
+def words_of(found: Keypoints, words: Vocabulary) -> np.ndarray:
+    """The visual word of each of an image's keypoints (uint16)."""
+    if not len(found.points) or not len(words):
+        return np.zeros(0, np.uint16)
+    cell = _nearest(found.descriptors, words.coarse)
+    fine = _hamming(found.descriptors[:, None], words.fine[cell]).argmin(axis=1)
+    return (cell * FINE + fine).astype(np.uint16)
 
 
 def inliers(a: Keypoints, b: Keypoints) -> int:
@@ -159,9 +185,15 @@ def _a_copys(transform: np.ndarray) -> bool:
     return 0.25 <= area <= 4.0
 
 
+def agree(a: Keypoints | None, b: Keypoints | None) -> bool:
+    """Whether two images' keypoints make them copies (`inliers`; None: an image that could
+    not be read again, no copy)."""
+    return a is not None and b is not None and inliers(a, b) >= MIN_INLIERS
+
+
 def confirm(pairs: np.ndarray, keypoints_of) -> np.ndarray:
-    """The candidate pairs whose keypoints agree (`inliers`); `keypoints_of[i]`: image i's."""
-    kept = [inliers(keypoints_of[i], keypoints_of[j]) >= MIN_INLIERS for i, j in pairs]
+    """The candidate pairs whose keypoints agree (`agree`); `keypoints_of[i]`: image i's."""
+    kept = [agree(keypoints_of[i], keypoints_of[j]) for i, j in pairs]
     return pairs[np.array(kept, bool)] if len(pairs) else pairs.reshape(0, 2)
 
 
@@ -169,6 +201,5 @@ def feature_pairs(every: list[Keypoints], seed: int = 0) -> np.ndarray:
     """The (i, j) pairs, i < j, that are copies by their keypoints."""
     if sum(len(k.points) > 0 for k in every) < 2:
         return np.zeros((0, 2), np.int64)
-    centres = vocabulary(every, seed)
-    vectors = tfidf([words_of(k, centres) for k in every], len(centres))
-    return confirm(candidates(vectors), every)
+    words = vocabulary(every, seed)
+    return confirm(candidates([words_of(k, words) for k in every], len(words)), every)

@@ -1,0 +1,85 @@
+"""The keypoint path's parts against their references: Hamming distances against the bits
+compared one by one, the two-level word of a descriptor against a brute-force search of its
+cell, the tf-idf vectors and their cosines against scikit-learn's, and the candidate search
+finding planted near copies among thousands of images without comparing every pair."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vislab.data import local_features as features
+from vislab.data import word_vectors
+
+
+def _bits_apart(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (np.unpackbits(a, axis=-1)[:, None] != np.unpackbits(b, axis=-1)[None]).sum(-1)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_hamming_counts_the_bits_that_differ(seed):
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 256, (40, 32), dtype=np.uint8)
+    b = rng.integers(0, 256, (30, 32), dtype=np.uint8)
+    b[0], a[0] = 255, 0  # all 256 bits differ: more than one byte holds
+    found = features._hamming(a[:, None], b[None])
+    np.testing.assert_array_equal(found, _bits_apart(a, b))
+    assert found[0, 0] == 256
+
+
+def test_a_descriptors_word_is_the_nearest_of_its_nearest_cells_words():
+    rng = np.random.default_rng(0)
+    centres = rng.integers(0, 256, (300, 32), dtype=np.uint8)
+    noise = rng.random((300 * 40, 256)) < 0.08  # descriptors near the centres, as ORB's
+    near = np.unpackbits(np.repeat(centres, 40, axis=0), axis=1) ^ noise
+    descriptors = np.packbits(near.astype(np.uint8), axis=1)
+    found = [
+        features.Keypoints(np.zeros((400, 2), np.float32), d)
+        for d in descriptors.reshape(30, 400, 32)
+    ]
+    words = features.vocabulary(found, seed=1)
+    assert len(words) == features.COARSE * features.FINE
+    every = np.concatenate([features.words_of(k, words) for k in found])
+    cells = _bits_apart(descriptors, words.coarse).argmin(axis=1)
+    for k in rng.choice(len(descriptors), 300, replace=False):
+        apart = _bits_apart(descriptors[k : k + 1], words.fine[cells[k]])[0]
+        assert every[k] // features.FINE == cells[k]
+        assert apart[every[k] % features.FINE] == apart.min()
+    # k-majority centres sit on the clusters: a descriptor is near its word's centre
+    fine = words.fine.reshape(-1, 32)[every]
+    assert np.median(features._hamming(descriptors, fine)) <= 0.12 * 256
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_tfidf_vectors_are_scikit_learns(seed):
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    rng = np.random.default_rng(seed)
+    size = int(rng.integers(20, 300))
+    words = [rng.integers(0, size, rng.integers(0, 60)).astype(np.uint16) for _ in range(80)]
+    counts = np.zeros((len(words), size))
+    for row, found in enumerate(words):
+        np.add.at(counts[row], found, 1)
+    expected = TfidfTransformer(sublinear_tf=True).fit_transform(counts).toarray()
+    np.testing.assert_allclose(word_vectors.tfidf(words, size).toarray(), expected, atol=1e-6)
+    left, right = rng.integers(0, len(words), (2, 200))
+    exact = word_vectors.WordVectors.of(words, size).cosines(left, right)
+    np.testing.assert_allclose(exact, (expected[left] * expected[right]).sum(axis=1), atol=1e-6)
+
+
+def test_candidates_find_planted_copies_among_thousands_and_their_cosines_are_exact():
+    rng = np.random.default_rng(3)
+    size, count = features.COARSE * features.FINE, 3000
+    words = [rng.integers(0, size, 500).astype(np.uint16) for _ in range(count)]
+    planted = [(int(a), count + k) for k, a in enumerate(rng.choice(count, 60, replace=False))]
+    for original, _ in planted:  # a crop: half its words, and as many others
+        kept = rng.choice(words[original], 250, replace=False)
+        words.append(np.concatenate([kept, rng.integers(0, size, 250)]).astype(np.uint16))
+    pairs = word_vectors.candidates(words, size)
+    found = {tuple(p) for p in pairs.tolist()}
+    assert all(p in found for p in planted)
+    vectors = word_vectors.tfidf(words, size)
+    cosine = np.asarray(vectors[pairs[:, 0]].multiply(vectors[pairs[:, 1]]).sum(axis=1)).ravel()
+    assert (cosine >= word_vectors.MIN_SIMILARITY).all()
+    assert (pairs[:, 0] < pairs[:, 1]).all() and len(np.unique(pairs, axis=0)) == len(pairs)
+    assert len(pairs) <= word_vectors.NEIGHBOURS * len(words)
