@@ -1,6 +1,6 @@
 """`vislab data inspect`'s near-copy search beside imagededup's hash (PHash) and CNN modes, side
-by side in one run on the same folder of photos (random crops of scikit-image's photos, 256 px,
-with re-encoded and resized copies of a tenth of them injected): seconds, images/s per core,
+by side in one run on the same folder of images (distinct drawn pictures, 256 px, with
+re-encoded and resized copies of a tenth of them injected): seconds, images/s per core,
 peak memory (each tool in its own process) and the copies found (recall and precision against
 the injected ones), at each --images size; then the cost of 1 M images projected from the
 growth measured between the sizes.

@@ -12,6 +12,7 @@ from PIL import Image, ImageEnhance
 
 from tests.data.test_near_copies import _jpeg, _tiles
 from vislab.data.inspection import copies, duplicates, effective_size, see, vocabulary_of
+from vislab.data.local_features import NO_WORDS
 from vislab.data.sources import source_from_path
 
 
@@ -73,3 +74,21 @@ def test_copies_are_clustered_with_their_originals_and_leaks_are_flagged(tmp_pat
     leaking = found.groupby("cluster")["split"].nunique() > 1
     assert (found.set_index("cluster")["leaks"].groupby(level=0).first() == leaking).all()
     assert leaking.any()
+
+
+def test_pairs_close_by_embedding_are_confirmed_on_keypoints_and_joined(tmp_path):
+    """`also` (pairs the embeddings find): a crop that neither the hash nor any words join is
+    clustered with its original once confirmed; a pair of distinct tiles stays apart."""
+    tiles = _tiles(192)[:6]
+    for k, tile in enumerate(tiles):
+        tile.save(tmp_path / f"tile{k}.jpg", quality=95)
+    _copy(tiles[0], "cropped", np.random.default_rng(1)).save(tmp_path / "crop.jpg", quality=92)
+    names = [f"tile{k}.jpg" for k in range(len(tiles))] + ["crop.jpg"]
+    pd.DataFrame({"path": names, "label": "photo"}).to_csv(tmp_path / "m.csv", index=False)
+    table = source_from_path(str(tmp_path / "m.csv"))
+    seen = see(table, NO_WORDS)  # no visual words: copies by hash, and by `also`
+    crop = len(tiles)
+    alone = copies(table, seen, 0)
+    assert alone[crop] != alone[0]  # the hash does not join a crop
+    joined = copies(table, seen, 0, also=np.array([[0, crop], [1, 2]]))
+    assert joined[crop] == joined[0] and joined[1] != joined[2]

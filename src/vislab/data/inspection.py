@@ -34,7 +34,7 @@ SMALL_DIFFERENCE = 0.15  # the most two small images' standardised gray pixels m
 # small image's hash covers its whole content, and two distinct digits of 32 px differ by 0.2
 # or more where re-encoded or resized copies of photos differ by at most 0.12
 COMPARE_SIDE = 32
-PAIRS_AT_A_TIME = 2048  # candidate pairs confirmed at a time
+PAIRS_AT_A_TIME = 512  # candidate pairs confirmed at a time (their images: 130 KB each)
 
 
 @dataclass
