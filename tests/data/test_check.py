@@ -115,3 +115,35 @@ def test_decoding_in_processes_finds_what_threads_find(tmp_path):
     out = tmp_path / "check.json"
     assert run(["data", "check", str(root), "--workers", "2", "--json", str(out)]) == 1
     assert json.loads(out.read_text())["fingerprint"] == threads["fingerprint"]
+
+
+def test_cli_summarises_near_copies_by_hash_and_quality(tmp_path, capsys):
+    """Re-encoded and resized copies of photo tiles (one in the test split) are counted as
+    near copies, with the effective N and the cluster across splits; a dark image is counted;
+    exact duplicates stay a separate count (none here: every copy's bytes differ)."""
+    from PIL import Image
+
+    from tests.data.test_near_copies import _jpeg, _tiles
+
+    tiles = _tiles(160)[:8]
+    rows = []
+    for k, tile in enumerate(tiles):
+        tile.save(tmp_path / f"tile{k}.jpg", quality=95)
+        rows.append((f"tile{k}.jpg", "photo", "train"))
+    _jpeg(tiles[0], 50).save(tmp_path / "again0.jpg", quality=95)
+    tiles[1].resize((100, 100)).save(tmp_path / "small1.jpg", quality=90)
+    Image.new("RGB", (120, 90), (8, 8, 12)).save(tmp_path / "dark.jpg")
+    rows += [("again0.jpg", "photo", "test"), ("small1.jpg", "photo", "train")]
+    rows.append(("dark.jpg", "night", "train"))
+    lines = ["path,label,split"] + [",".join(row) for row in rows]
+    (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "check.json"
+    assert run(["data", "check", str(tmp_path / "m.csv"), "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    near = report["near_copies"]
+    assert (near["n_images"], near["n_clusters"], near["n_across_splits"]) == (4, 2, 1)
+    assert near["effective_n"] == len(rows) - 2
+    assert report["quality"]["dark"] == 1 and report["n_duplicate_groups"] == 0
+    printed = capsys.readouterr().out
+    assert "near copies (perceptual hash): 4 images in 2 cluster(s), 1 across splits;" in printed
+    assert "quality: " in printed and "dark 1" in printed

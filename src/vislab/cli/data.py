@@ -73,9 +73,11 @@ def check(
 
 def _check_images(source: str, images: Path | None, workers: int = 0) -> dict:
     from vislab.data.check import scan, summarize
+    from vislab.data.inspection import glance
 
     table = table_for(source)
     summary = summarize(table, scan(table, processes=workers))
+    summary.update(glance(table))
     say(f"{summary['source']}: {summary['n_images']} images, {len(summary['classes'])} classes")
     for name, count in summary["classes"].items():
         say(f"  {name:<20} {count}")
@@ -91,8 +93,21 @@ def _check_images(source: str, images: Path | None, workers: int = 0) -> dict:
             f"listed more than once: {summary['n_repeated_paths']} path(s); a split vislab "
             "draws keeps each image's rows together"
         )
+    _print_glance(summary)
     _print_unreadable(summary)
     return summary
+
+
+def _print_glance(summary: dict) -> None:
+    near = summary["near_copies"]
+    across = f", {near['n_across_splits']} across splits" if "n_across_splits" in near else ""
+    say(
+        f"near copies (perceptual hash): {near['n_images']} images in {near['n_clusters']} "
+        f"cluster(s){across}; effective N {near['effective_n']} (crops, label issues: "
+        "vislab data inspect)"
+    )
+    quality = ", ".join(f"{name} {count}" for name, count in summary["quality"].items())
+    say(f"quality: {quality or 'no problem found'}")
 
 
 def _check_detection(source: str, images: Path | None) -> dict:

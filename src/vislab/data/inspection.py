@@ -83,15 +83,16 @@ def _safely(function, table, position):
         return None
 
 
-def see(table, centres: features.Vocabulary) -> Seen:
-    """Every image of the table decoded once: its Look and its keypoints' visual words."""
+def see(table, centres: features.Vocabulary, task: str = "inspect") -> Seen:
+    """Every image of the table decoded once: its Look and its keypoints' visual words (none
+    where the vocabulary is empty)."""
 
     def one(position: int):
         try:
             gray, width, height = gray_of(table, position)
         except InputError as error:
             return None, str(error), np.zeros(0, np.uint16)
-        if min(width, height) < KEYPOINT_SIDE:
+        if min(width, height) < KEYPOINT_SIDE or not len(centres):
             return look_at(gray, width, height), None, np.zeros(0, np.uint16)
         return (
             look_at(gray, width, height),
@@ -101,7 +102,7 @@ def see(table, centres: features.Vocabulary) -> Seen:
 
     looks, problems, words = [], [], []
     count = len(table.frame)
-    with Progress(count, "inspect", "images") as progress, ThreadPoolExecutor(WORKERS) as pool:
+    with Progress(count, task, "images") as progress, ThreadPoolExecutor(WORKERS) as pool:
         for found in pool.map(one, range(count), chunksize=16):
             looks.append(found[0])
             problems.append(found[1])
@@ -216,3 +217,25 @@ def duplicates(frame: pd.DataFrame, seen: Seen, clusters: np.ndarray) -> pd.Data
 def effective_size(clusters: np.ndarray) -> int:
     """Images left once every cluster of copies counts as one."""
     return int(len(np.unique(clusters)))
+
+
+def glance(table) -> dict:
+    """`vislab data check`'s summary of the inspection, from one look at each image: near
+    copies by perceptual hash (re-encoded and resized copies; crops and edits need the
+    keypoints of `vislab data inspect`) and the images with each quality problem."""
+    seen = see(table, features.NO_WORDS, task="look")
+    clusters = copies(table, seen, 0)
+    found = duplicates(table.frame, seen, clusters)
+    problems: dict[str, int] = {}
+    for look in seen.looks:
+        for problem in [] if look is None else look.problems():
+            problems[problem] = problems.get(problem, 0) + 1
+    near = {
+        "n_images": len(found),
+        "n_clusters": int(found["cluster"].nunique()),
+        "effective_n": effective_size(clusters),
+        "method": "perceptual hash (pHash) within 7 bits; crops and edits: vislab data inspect",
+    }
+    if "leaks" in found.columns:
+        near["n_across_splits"] = int(found.groupby("cluster")["leaks"].first().sum())
+    return {"near_copies": near, "quality": dict(sorted(problems.items()))}

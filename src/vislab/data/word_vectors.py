@@ -15,6 +15,7 @@ cosines are then computed from the words (a merge of two sorted lists, compiled 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,17 +79,19 @@ class WordVectors:
         """The exact cosine of each pair of images (left[k], right[k])."""
         found = np.zeros(len(left), np.float64)
         pair = (np.asarray(left, np.int64), np.asarray(right, np.int64))
-        _cosines(self.words, self.counts, self.starts, self.idf, self.norms, *pair, found)
+        kernel = _compiled()
+        kernel(self.words, self.counts, self.starts, self.idf, self.norms, *pair, found)
         return found
 
 
-def _compiled(function):
+@functools.cache
+def _compiled():
+    """`_cosines` compiled by numba (imported and compiled at first use, cached on disk)."""
     import numba
 
-    return numba.njit(cache=True, nogil=True)(function)
+    return numba.njit(cache=True, nogil=True)(_cosines)
 
 
-@_compiled
 def _cosines(words, counts, starts, idf, norms, left, right, found):
     for k in range(len(left)):
         i, j = left[k], right[k]
