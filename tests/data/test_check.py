@@ -141,7 +141,8 @@ def test_cli_summarises_near_copies_by_hash_and_quality(tmp_path, capsys):
     assert run(["data", "check", str(tmp_path / "m.csv"), "--json", str(out)]) == 0
     report = json.loads(out.read_text())
     near = report["near_copies"]
-    assert (near["n_images"], near["n_clusters"], near["n_across_splits"]) == (4, 2, 1)
+    counted = ("n_images_in_copy_clusters", "n_copy_clusters", "n_leaking_clusters")
+    assert tuple(near[k] for k in counted) == (4, 2, 1)
     assert near["effective_n"] == len(rows) - 2
     assert report["quality"]["dark"] == 1 and report["n_duplicate_groups"] == 0
     printed = capsys.readouterr().out

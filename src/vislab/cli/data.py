@@ -73,7 +73,7 @@ def check(
 
 def _check_images(source: str, images: Path | None, workers: int = 0) -> dict:
     from vislab.data.check import scan, summarize
-    from vislab.data.inspection import glance
+    from vislab.data.findings import glance
 
     table = table_for(source)
     summary = summarize(table, scan(table, processes=workers))
@@ -100,11 +100,11 @@ def _check_images(source: str, images: Path | None, workers: int = 0) -> dict:
 
 def _print_glance(summary: dict) -> None:
     near = summary["near_copies"]
-    across = f", {near['n_across_splits']} across splits" if "n_across_splits" in near else ""
+    across = f", {near['n_leaking_clusters']} across splits" if summary.get("splits") else ""
     say(
-        f"near copies (perceptual hash): {near['n_images']} images in {near['n_clusters']} "
-        f"cluster(s){across}; effective N {near['effective_n']} (crops, label issues: "
-        "vislab data inspect)"
+        f"near copies (perceptual hash): {near['n_images_in_copy_clusters']} images in "
+        f"{near['n_copy_clusters']} cluster(s){across}; effective N {near['effective_n']} "
+        "(crops, label issues: vislab data inspect)"
     )
     quality = ", ".join(f"{name} {count}" for name, count in summary["quality"].items())
     say(f"quality: {quality or 'no problem found'}")

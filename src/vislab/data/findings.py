@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from vislab.data import collection_map, inspection, label_issues, neighbours
+from vislab.data.local_features import NO_WORDS
 from vislab.data.look import MOSTLY
 from vislab.errors import InputError
 
@@ -215,23 +216,47 @@ def _map(found: Inspection, paths, embedded: Embedded, near, seed: int) -> None:
 
 
 def summary_of(table, seen: inspection.Seen, clusters: np.ndarray, found: Inspection) -> dict:
-    duplicates = found.duplicates
-    problems = found.quality["problem"].value_counts()
-    leaks = duplicates.loc[duplicates["leaks"], "cluster"] if "leaks" in duplicates else []
     return {
         "source": table.description,
         "n_images": len(table.frame),
         "n_unreadable": int(sum(look is None for look in seen.looks)),
-        "effective_n": inspection.effective_size(clusters),
-        "n_copy_clusters": int(duplicates["cluster"].nunique()),
-        "n_images_in_copy_clusters": len(duplicates),
-        "n_leaking_clusters": int(pd.Series(leaks).nunique()),
-        "quality": {str(k): int(v) for k, v in problems.items()},
+        **copy_counts(found.duplicates, clusters),
+        "quality": quality_counts(found.quality),
         "n_outliers": len(found.outliers),
         "n_label_issues": len(found.label_issues),
         "n_groups": int(found.clusters["group"].nunique()),
         "notes": found.notes,
         "data_fingerprint": listing_fingerprint(table),
+    }
+
+
+def copy_counts(duplicates: pd.DataFrame, clusters: np.ndarray) -> dict:
+    """The effective N and the clusters of copies: how many, their images, how many leak."""
+    leaks = duplicates.loc[duplicates["leaks"], "cluster"] if "leaks" in duplicates else []
+    return {
+        "effective_n": inspection.effective_size(clusters),
+        "n_copy_clusters": int(duplicates["cluster"].nunique()),
+        "n_images_in_copy_clusters": len(duplicates),
+        "n_leaking_clusters": int(pd.Series(leaks).nunique()),
+    }
+
+
+def quality_counts(quality: pd.DataFrame) -> dict[str, int]:
+    """Images per problem of the quality table."""
+    return {str(k): int(v) for k, v in quality["problem"].value_counts().items()}
+
+
+def glance(table) -> dict:
+    """`vislab data check`'s part of the inspection, from one look at each image: the copies
+    by perceptual hash (re-encoded and resized copies; crops and edits need the keypoints of
+    `vislab data inspect`), counted as the inspection counts them, and the quality problems."""
+    seen = inspection.see(table, NO_WORDS, task="look")
+    clusters = inspection.copies(table, seen, 0)
+    copies = copy_counts(inspection.duplicates(table.frame, seen, clusters), clusters)
+    method = "perceptual hash within 7 bits; crops and edits: vislab data inspect"
+    return {
+        "near_copies": {**copies, "method": method},
+        "quality": quality_counts(quality_table(table.frame, seen)),
     }
 
 

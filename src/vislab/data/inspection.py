@@ -217,25 +217,3 @@ def duplicates(frame: pd.DataFrame, seen: Seen, clusters: np.ndarray) -> pd.Data
 def effective_size(clusters: np.ndarray) -> int:
     """Images left once every cluster of copies counts as one."""
     return int(len(np.unique(clusters)))
-
-
-def glance(table) -> dict:
-    """`vislab data check`'s summary of the inspection, from one look at each image: near
-    copies by perceptual hash (re-encoded and resized copies; crops and edits need the
-    keypoints of `vislab data inspect`) and the images with each quality problem."""
-    seen = see(table, features.NO_WORDS, task="look")
-    clusters = copies(table, seen, 0)
-    found = duplicates(table.frame, seen, clusters)
-    problems: dict[str, int] = {}
-    for look in seen.looks:
-        for problem in [] if look is None else look.problems():
-            problems[problem] = problems.get(problem, 0) + 1
-    near = {
-        "n_images": len(found),
-        "n_clusters": int(found["cluster"].nunique()),
-        "effective_n": effective_size(clusters),
-        "method": "perceptual hash (pHash) within 7 bits; crops and edits: vislab data inspect",
-    }
-    if "leaks" in found.columns:
-        near["n_across_splits"] = int(found.groupby("cluster")["leaks"].first().sum())
-    return {"near_copies": near, "quality": dict(sorted(problems.items()))}
