@@ -40,6 +40,7 @@ def test_cli_train_writes_a_complete_run_directory(image_folder, tmp_path, capsy
         "model.safetensors",
         "preprocessing.json",
         "splits.csv",
+        "data_inspection.json",
     }
     assert expected <= names
     assert {"best.ckpt", "last.ckpt"} <= {p.name for p in (run_dir / "checkpoints").iterdir()}

@@ -138,6 +138,29 @@ def record_run(run_dir: Path, config, data, preprocessing: dict, **extra: Any) -
     write_atomic(run_dir / "splits.csv", table.frame[columns].to_csv(index=False))
     if len(data.skipped):
         write_atomic(run_dir / f"skipped_{table.item}s.csv", data.skipped.to_csv(index=False))
+    if getattr(data, "inspection", None) is not None:
+        write_json(run_dir / "data_inspection.json", data.inspection)
+        if len(data.near_copies):
+            write_atomic(run_dir / "near_copies.csv", data.near_copies.to_csv(index=False))
+
+
+def _copy_notices(run_dir: Path, inspection: dict | None) -> list[str]:
+    """A line where near copies span the run's splits."""
+    near = (inspection or {}).get("near_copies", {})
+    if not near.get("n_leaking_clusters"):
+        return []
+    held_out = near.get("held_out_split")
+    within = (
+        f"; {near['n_held_out_with_copy_in_another_split']} {held_out} image(s) have a copy "
+        "in another split, so their score may be overstated"
+        if held_out
+        else ""
+    )
+    return [
+        f"{near['n_leaking_clusters']} cluster(s) of near copies (perceptual hash) span "
+        f"splits{within}: listed in {run_dir / 'near_copies.csv'}; data.split.group_by: "
+        "duplicate_cluster keeps each cluster in one split"
+    ]
 
 
 def data_notices(run_dir: Path, data) -> list[str]:
@@ -148,6 +171,7 @@ def data_notices(run_dir: Path, data) -> list[str]:
             f"{len(data.skipped)} {table.item}(s) left out (data.on_bad_image: skip), each "
             f"with its reason in {run_dir / f'skipped_{table.item}s.csv'}"
         )
+    lines += _copy_notices(run_dir, getattr(data, "inspection", None))
     problems = getattr(table, "problems", None) or []
     if problems:
         import pandas as pd

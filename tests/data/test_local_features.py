@@ -51,8 +51,11 @@ def test_a_descriptors_word_is_the_nearest_of_its_nearest_cells_words():
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_tfidf_vectors_are_scikit_learns(seed):
+def test_tfidf_vectors_are_scikit_learns(seed, monkeypatch):
     from sklearn.feature_extraction.text import TfidfTransformer
+
+    monkeypatch.setattr(word_vectors, "BLOCK", 7)  # word lists joined in blocks ...
+    monkeypatch.setattr(word_vectors, "CHUNK", 13)  # ... and vectors made in chunks
 
     rng = np.random.default_rng(seed)
     size = int(rng.integers(20, 300))
@@ -75,7 +78,7 @@ def test_candidates_find_planted_copies_among_thousands_and_their_cosines_are_ex
     for original, _ in planted:  # a crop: half its words, and as many others
         kept = rng.choice(words[original], 250, replace=False)
         words.append(np.concatenate([kept, rng.integers(0, size, 250)]).astype(np.uint16))
-    pairs = word_vectors.candidates(words, size)
+    pairs = word_vectors.candidates(word_vectors.WordVectors.of(words, size))
     found = {tuple(p) for p in pairs.tolist()}
     assert all(p in found for p in planted)
     vectors = word_vectors.tfidf(words, size)

@@ -13,7 +13,8 @@ from vislab.data import collection_map, neighbours
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_the_neighbours_are_scikit_learns_exact_cosine_neighbours(seed):
+def test_the_neighbours_are_scikit_learns_exact_cosine_neighbours(seed, monkeypatch):
+    monkeypatch.setattr(neighbours, "CHUNK", 37)  # vectors added and searched in chunks
     rng = np.random.default_rng(seed)
     vectors = rng.normal(size=(int(rng.integers(20, 300)), int(rng.integers(2, 40))))
     vectors[5] = vectors[3] * 2.0  # one pair at similarity 1 (the same direction)
@@ -42,7 +43,8 @@ def test_a_collection_smaller_than_the_neighbours_asked_for_pads_them():
 def test_the_approximate_index_finds_nearly_all_exact_neighbours(monkeypatch):
     vectors = load_digits().data
     exact = neighbours.nearest(vectors, 10)
-    monkeypatch.setattr(neighbours, "EXACT_UP_TO", 100)  # an HNSW graph from 100 images
+    monkeypatch.setattr(neighbours, "EXACT_UP_TO", 100)  # an HNSW graph from 100 images ...
+    monkeypatch.setattr(neighbours, "CHUNK", 300)  # ... fed and searched 300 at a time
     approximate = neighbours.nearest(vectors, 10)
     hits = [len(set(a) & set(e)) for a, e in zip(approximate.index, exact.index, strict=True)]
     assert np.mean(hits) / 10 >= 0.95

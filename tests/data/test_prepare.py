@@ -124,17 +124,33 @@ def test_near_copies_are_kept_in_one_split_when_grouped_by_duplicate_cluster(tmp
     table = from_manifest(tmp_path / "m.csv")
     result = scan(table)
 
-    def splits(group_by):
+    def prepared(group_by):
         config = DataConfig(
             source="manifest",
             root=str(tmp_path / "m.csv"),
             split={"val": 0.2, "test": 0.3, "group_by": group_by},
         )
-        frame = prepare_items(table, result.problems, result.digests, config).table.frame
-        frame["tile"] = frame["listed_path"].str.replace("copy", "tile")
-        return frame
+        data = prepare_items(table, result.problems, result.digests, config)
+        data.table.frame["tile"] = data.table.frame["listed_path"].str.replace("copy", "tile")
+        return data
 
-    grouped = splits("duplicate_cluster")
-    assert (grouped.groupby("tile")["split"].nunique() == 1).all()
-    assert grouped["duplicate_cluster"].nunique() == len(tiles)
-    assert (splits(None).groupby("tile")["split"].nunique() > 1).any()
+    grouped = prepared("duplicate_cluster")
+    frame = grouped.table.frame
+    assert (frame.groupby("tile")["split"].nunique() == 1).all()
+    assert frame["duplicate_cluster"].nunique() == len(tiles)
+    assert grouped.inspection["near_copies"]["n_leaking_clusters"] == 0
+    apart = prepared(None)
+    frame = apart.table.frame
+    spread = frame.groupby("tile")["split"].nunique() > 1
+    assert spread.any()
+    # the run's own look found every pair, and which of them its splits pulled apart
+    near = apart.inspection["near_copies"]
+    assert near["n_copy_clusters"] == len(tiles) and near["effective_n"] == len(tiles)
+    assert near["n_leaking_clusters"] == spread.sum()
+    leaking_tiles = frame[frame["tile"].map(spread)]
+    in_test = (leaking_tiles["split"] == "test").sum()
+    assert near["held_out_split"] == "test"
+    assert near["n_held_out_with_copy_in_another_split"] == in_test
+    listed = apart.near_copies
+    assert set(listed["path"]) == set(frame["listed_path"])
+    assert listed.groupby("cluster")["leaks"].first().sum() == spread.sum()

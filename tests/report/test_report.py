@@ -25,6 +25,7 @@ def test_report_has_every_section_and_valid_figures(trained_run):
         "Fairness",
         "What the model looked at",
         "Data audit of the evaluated images",
+        "Data: near copies and quality",
         "Provenance",
     ):
         assert f"<h2>{title}</h2>" in page, title
@@ -51,6 +52,36 @@ def test_the_title_names_the_run_and_provenance_shows_the_task_settings(trained_
         assert f"{key or section}:" not in shown, dotted
     for key in ("image_size", "batch_size", "backbone", "bootstrap", "seed"):
         assert f"{key}:" in shown, key
+
+
+def test_the_data_section_says_where_copies_span_splits_and_escapes_split_names(tmp_path):
+    """data_inspection.json as training writes it: counts shown, a split name a manifest gave
+    (here with markup) escaped, the console line names near_copies.csv."""
+    from vislab.report.html import _data_section
+    from vislab.runs import _copy_notices
+
+    near = {
+        "effective_n": 97,
+        "n_copy_clusters": 3,
+        "n_images_in_copy_clusters": 6,
+        "n_leaking_clusters": 2,
+        "held_out_split": "<b>test</b>",
+        "n_held_out_with_copy_in_another_split": 2,
+        "method": "perceptual hash",
+    }
+    inspection = {"near_copies": near, "quality": {"dark": 4, "<i>odd</i>": 1}}
+    (tmp_path / "data_inspection.json").write_text(json.dumps(inspection))
+    page = "".join(_data_section(tmp_path))
+    assert "6 images in 3 cluster(s) of near copies; effective N 97." in page
+    assert "2 cluster(s) span splits: 2 &lt;b&gt;test&lt;/b&gt; image(s) have a copy" in page
+    assert "dark 4, &lt;i&gt;odd&lt;/i&gt; 1" in page and "<b>" not in page
+    (line,) = _copy_notices(tmp_path, inspection)
+    assert str(tmp_path / "near_copies.csv") in line and "2 <b>test</b> image(s)" in line
+    near.update(n_leaking_clusters=0, n_held_out_with_copy_in_another_split=0)
+    (tmp_path / "data_inspection.json").write_text(json.dumps(inspection))
+    assert "No cluster spans splits." in "".join(_data_section(tmp_path))
+    assert _copy_notices(tmp_path, inspection) == []
+    assert _data_section(tmp_path / "elsewhere") == []  # a run from before: no section
 
 
 def test_tables_for_a_paper(trained_run):

@@ -250,14 +250,21 @@ def glance(table) -> dict:
     """`vislab data check`'s part of the inspection, from one look at each image: the copies
     by perceptual hash (re-encoded and resized copies; crops and edits need the keypoints of
     `vislab data inspect`), counted as the inspection counts them, and the quality problems."""
+    return looked_over(table)[0]
+
+
+def looked_over(table) -> tuple[dict, pd.DataFrame]:
+    """`glance`'s counts, and its duplicates table (one row per image with a near copy, as
+    `inspection.duplicates` gives it)."""
     seen = inspection.see(table, NO_WORDS, task="look")
     clusters = inspection.copies(table, seen, 0)
-    copies = copy_counts(inspection.duplicates(table.frame, seen, clusters), clusters)
+    duplicates = inspection.duplicates(table.frame, seen, clusters)
     method = "perceptual hash within 7 bits; crops and edits: vislab data inspect"
-    return {
-        "near_copies": {**copies, "method": method},
+    summary = {
+        "near_copies": {**copy_counts(duplicates, clusters), "method": method},
         "quality": quality_counts(quality_table(table.frame, seen)),
     }
+    return summary, duplicates
 
 
 def listing_fingerprint(table) -> str:

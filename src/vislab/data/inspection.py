@@ -21,6 +21,7 @@ from PIL import Image
 from vislab.data import local_features as features
 from vislab.data.look import LOW_INFORMATION, Look, look_at, open_gray
 from vislab.data.near_copies import copy_clusters, hash_links
+from vislab.data.word_vectors import WordLists, WordVectors
 from vislab.data.word_vectors import candidates as word_candidates
 from vislab.errors import InputError
 from vislab.progress import Progress
@@ -40,11 +41,11 @@ PAIRS_AT_A_TIME = 512  # candidate pairs confirmed at a time (their images: 130 
 @dataclass
 class Seen:
     """Per row of the table: its Look (None: unreadable, with the reason in `problems`) and
-    the visual words of its keypoints."""
+    the visual words of its keypoints (as tf-idf vectors)."""
 
     looks: list[Look | None]
     problems: list[str | None]
-    words: list[np.ndarray]
+    words: WordVectors
 
 
 def gray_of(table, position: int) -> tuple[Image.Image, int, int]:
@@ -100,15 +101,15 @@ def see(table, centres: features.Vocabulary, task: str = "inspect") -> Seen:
             features.words_of(features.keypoints(gray), centres),
         )
 
-    looks, problems, words = [], [], []
+    looks, problems, words = [], [], WordLists(len(centres))
     count = len(table.frame)
     with Progress(count, task, "images") as progress, ThreadPoolExecutor(WORKERS) as pool:
         for found in pool.map(one, range(count), chunksize=16):
             looks.append(found[0])
             problems.append(found[1])
-            words.append(found[2])
+            words.add(found[2])
             progress.advance()
-    return Seen(looks, problems, words)
+    return Seen(looks, problems, words.vectors())
 
 
 def copies(table, seen: Seen, vocabulary: int, also: np.ndarray | None = None) -> np.ndarray:
@@ -123,7 +124,7 @@ def copies(table, seen: Seen, vocabulary: int, also: np.ndarray | None = None) -
     by_hash = hash_copies(table, seen, keyed)
     candidates = np.zeros((0, 2), np.int64)
     if vocabulary:
-        candidates = word_candidates(seen.words, vocabulary)
+        candidates = word_candidates(seen.words)
     if also is not None and len(also):
         candidates = np.unique(np.concatenate([candidates.reshape(-1, 2), also]), axis=0)
     if len(candidates):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from vislab.data.word_vectors import candidates
+from vislab.data.word_vectors import WordVectors, candidates
 
 SIDE = 320  # px: the longer side keypoints are found at
 FEATURES = 800  # keypoints kept per image at most
@@ -202,4 +202,5 @@ def feature_pairs(every: list[Keypoints], seed: int = 0) -> np.ndarray:
     if sum(len(k.points) > 0 for k in every) < 2:
         return np.zeros((0, 2), np.int64)
     words = vocabulary(every, seed)
-    return confirm(candidates([words_of(k, words) for k in every], len(words)), every)
+    vectors = WordVectors.of([words_of(k, words) for k in every], len(words))
+    return confirm(candidates(vectors), every)

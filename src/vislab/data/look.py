@@ -38,7 +38,7 @@ SMALLEST_SIDE = 32  # px: a side below: too small to judge
 WIDEST_ASPECT = 4.0  # a side this many times the other: an odd aspect (a banner, a strip)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Look:
     hash: int  # 64 bits
     width: int

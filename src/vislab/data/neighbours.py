@@ -1,6 +1,8 @@
 """Each image's nearest images by embedding (cosine similarity), never an N x N matrix: faiss's
 exact inner-product index (it searches in blocks) up to EXACT_UP_TO images, an HNSW graph
-beyond (memory: the vectors and about 2 x LINKS ids each; 1 M x 512 dims about 2.3 GB).
+beyond, its vectors stored as float16 (memory: 2 bytes a dimension and about 2 x LINKS ids an
+image; 1 M x 512 dims about 1.3 GB). The vectors go in CHUNK at a time and are searched with the
+index's own copy, so that no second copy of them is made.
 
 From the neighbours (`vislab data inspect`): outliers (images far from even their nearest
 images) and the candidate pairs of near copies by embedding (crops and edits that the hash
@@ -9,6 +11,7 @@ misses; the inspection confirms each on keypoints before it calls them copies).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +22,7 @@ SEARCH_BREADTH = 128  # HNSW: candidates kept while searching (recall against sp
 NEIGHBOURS = 10
 OUTLIER_SPREADS = 4.0  # robust spreads (1.4826 MAD) above the median distance: an outlier
 COPY_SIMILARITY = 0.9  # cosine: a pair this close is a candidate near copy
+CHUNK = 10_000  # vectors added to the index, or searched, at a time
 
 
 @dataclass(frozen=True)
@@ -37,28 +41,43 @@ def unit_vectors(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.where(norms > 0, norms, 1.0)
 
 
-def index_of(vectors: np.ndarray):
-    """A faiss inner-product index holding the (unit) vectors: exact, or HNSW when many."""
+def index_of(width: int, total: int):
+    """An empty faiss inner-product index for `total` vectors of `width` dimensions: exact, or
+    HNSW over float16 vectors when many."""
     import faiss
 
-    width = vectors.shape[1]
-    if len(vectors) <= EXACT_UP_TO:
-        index = faiss.IndexFlatIP(width)
-    else:
-        index = faiss.IndexHNSWFlat(width, LINKS, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efSearch = SEARCH_BREADTH
-    index.add(vectors)
+    if total <= EXACT_UP_TO:
+        return faiss.IndexFlatIP(width)
+    quantized = faiss.ScalarQuantizer.QT_fp16
+    index = faiss.IndexHNSWSQ(width, quantized, LINKS, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efSearch = SEARCH_BREADTH
     return index
 
 
 def nearest(vectors: np.ndarray, count: int = NEIGHBOURS) -> Neighbours:
     """Each row's `count` nearest other rows by cosine similarity."""
-    unit = unit_vectors(vectors)
-    total = len(unit)
+    return nearest_of(lambda start, stop: vectors[start:stop], len(vectors), count)
+
+
+def nearest_of(rows: Callable[[int, int], np.ndarray], total: int, count: int) -> Neighbours:
+    """Each of `total` vectors' `count` nearest others by cosine similarity, where rows(start,
+    stop) gives vectors start to stop-1 (asked once each, CHUNK at a time: a collection's
+    vectors need not all be made before the search)."""
     if total < 2:
         return Neighbours(np.full((total, count), -1), np.zeros((total, count), np.float32))
-    found_similarity, found = index_of(unit).search(unit, min(count + 1, total))
-    return _without_self(found, found_similarity, count)
+    index = None
+    for start in range(0, total, CHUNK):
+        unit = unit_vectors(rows(start, min(start + CHUNK, total)))
+        index = index_of(unit.shape[1], total) if index is None else index
+        index.add(unit)
+    asked = min(count + 1, total)
+    found = np.empty((total, asked), np.int64)
+    similarity = np.empty((total, asked), np.float32)
+    for start in range(0, total, CHUNK):
+        stop = min(start + CHUNK, total)
+        queries = index.reconstruct_n(start, stop - start)
+        similarity[start:stop], found[start:stop] = index.search(queries, asked)
+    return _without_self(found, similarity, count)
 
 
 def _without_self(found: np.ndarray, similarity: np.ndarray, count: int) -> Neighbours:

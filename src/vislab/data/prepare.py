@@ -8,6 +8,9 @@
    label with `split.seed`; `split.group_by` keeps every value of a column inside one split
    (`duplicate_cluster`: each cluster of near copies, found as `vislab data inspect` does).
 3. The fingerprint of what was kept (table.py), recorded in the run's environment.json.
+4. One more look at each image (`vislab data check`'s, data/findings.py): its near copies by
+   perceptual hash across the splits just made (a held-out image with a copy in training
+   overstates the held-out score) and the images' quality, for the run's report.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ class TaskData:
     fingerprint: str
     skipped: pd.DataFrame = field(default_factory=pd.DataFrame)  # items left out, with reasons
     normalization: tuple[list[float], list[float]] | None = None  # (mean, std), if measured
+    inspection: dict | None = None  # near copies and quality (`inspected`); None: not images
+    near_copies: pd.DataFrame = field(default_factory=pd.DataFrame)  # their rows, by cluster
 
     @property
     def classes(self) -> list[str]:
@@ -97,7 +102,28 @@ def prepare_items(
     table = table.with_frame(frame.drop(columns=SAME_ITEM, errors="ignore"))
     if need_train and not (frame["split"] == "train").any():
         raise InputError(f"{table.description}: the train split is empty.")
-    return TaskData(table, fingerprint(table, digests), skipped)
+    inspection, near_copies = inspected(table)
+    return TaskData(table, fingerprint(table, digests), skipped, None, inspection, near_copies)
+
+
+def inspected(table: Table) -> tuple[dict | None, pd.DataFrame]:
+    """The near copies by perceptual hash and the quality counts of a split table (as `vislab
+    data check` counts them), with how many images of the held-out split have a copy in
+    another split; and the images with near copies (path, cluster, representative, split,
+    leaks). Tables of videos: (None, no rows)."""
+    if table.item != "image":
+        return None, pd.DataFrame()
+    from vislab.data.findings import looked_over
+
+    summary, near_copies = looked_over(table)
+    frame = table.frame
+    held_out = held_out_split(frame) if frame["split"].isin(["test", "val"]).any() else None
+    leaking = near_copies[near_copies["leaks"]] if "leaks" in near_copies else near_copies[:0]
+    summary["near_copies"]["held_out_split"] = held_out
+    summary["near_copies"]["n_held_out_with_copy_in_another_split"] = int(
+        (leaking["split"] == held_out).sum() if held_out else 0
+    )
+    return summary, near_copies.drop(columns="position")
 
 
 SAME_ITEM = "_same_item"

@@ -3,13 +3,15 @@
 Each image a tf-idf vector of its visual words (data/local_features.py): sublinear counts
 (1 + ln count), times the word's smooth idf (ln((1 + n) / (1 + images holding it)) + 1, as
 scikit-learn's), of unit length: the bag-of-words retrieval of Sivic and Zisserman. The vectors
-are kept as each image's distinct words and their counts (four bytes a word), not as a matrix.
+are kept as each image's words, sorted, repeats and all (two bytes a keypoint, gathered block
+by block during the pass: `WordLists`), not as a matrix.
 
 An image's candidates are its NEIGHBOURS most similar others by the exact cosine of the
 vectors, at MIN_SIMILARITY or more and STAND_OUT above the median of its other neighbours (its
 crowd: near copies stand out from it, the images that merely look alike do not). The others
 are searched first among PROJECTED-dimension random projections of the vectors (cosines kept to
-about 1/sqrt(PROJECTED); a faiss index, data/neighbours.py), SEARCHED per image, whose exact
+about 1/sqrt(PROJECTED); a faiss index, data/neighbours.py, fed and searched CHUNK images at a
+time, so that no image's projection is kept outside it), SEARCHED per image, whose exact
 cosines are then computed from the words (a merge of two sorted lists, compiled by numba).
 """
 
@@ -29,16 +31,55 @@ MIN_SIMILARITY = 0.15  # cosine of the tf-idf vectors, for a candidate (crops of
 STAND_OUT = 0.04  # ... and this much above the median cosine of the image's other searched
 # neighbours (copies stand out by 0.056 or more on photo tiles, 0.18 on drawn pictures, where
 # nine in ten of the other top three stand out by less than 0.046)
-CHUNK = 20_000  # images whose vectors are made at a time
+CHUNK = 10_000  # images whose vectors are made (projected, searched, re-ranked) at a time
+BLOCK = 4_096  # images whose word lists the pass joins into one array
+
+
+class WordLists:
+    """The images' visual words as the pass finds them, image after image: each image's
+    words sorted, joined into one array every BLOCK images (a million small arrays would
+    cost more in their headers than in their words), and per word the images holding it."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.held = np.zeros(size, np.int64)
+        self._blocks: list[np.ndarray] = []
+        self._open: list[np.ndarray] = []
+        self._lengths: list[int] = []
+
+    def add(self, words: np.ndarray) -> None:
+        """The next image's word ids (any order, repeats counted; none: an image without
+        keypoints)."""
+        words = np.sort(np.asarray(words, np.uint16))
+        if len(words):
+            self.held[words[np.r_[True, words[1:] != words[:-1]]]] += 1
+        self._open.append(words)
+        self._lengths.append(len(words))
+        if len(self._open) == BLOCK:
+            self._join()
+
+    def _join(self) -> None:
+        if self._open:
+            self._blocks.append(np.concatenate(self._open))
+            self._open = []
+
+    def vectors(self) -> WordVectors:
+        """The tf-idf vectors of the images added so far."""
+        self._join()
+        words = np.concatenate(self._blocks) if self._blocks else np.zeros(0, np.uint16)
+        self._blocks = [words]
+        starts = np.zeros(len(self._lengths) + 1, np.int64)
+        np.cumsum(self._lengths, out=starts[1:])
+        idf = np.log((1 + len(self._lengths)) / (1 + self.held)) + 1.0
+        return WordVectors(words, starts, idf, np.ones(len(self._lengths))).normed()
 
 
 @dataclass(frozen=True)
 class WordVectors:
-    """The images' tf-idf vectors as their distinct words (sorted) and counts, image after
-    image from `starts[i]` to `starts[i + 1]`; `idf` per word, `norms` per image."""
+    """The images' tf-idf vectors as their words, sorted and with repeats, image after image
+    from `starts[i]` to `starts[i + 1]`; `idf` per word, `norms` per image."""
 
     words: np.ndarray  # uint16
-    counts: np.ndarray  # uint16
     starts: np.ndarray  # int64, one more than the images
     idf: np.ndarray  # float64, per word of the vocabulary
     norms: np.ndarray  # float64, per image: the length of its unscaled vector
@@ -46,41 +87,53 @@ class WordVectors:
     @classmethod
     def of(cls, words: list[np.ndarray], size: int) -> WordVectors:
         """From each image's word ids (uint16, any order, repeats counted)."""
-        distinct = [np.unique(w, return_counts=True) for w in words]
-        starts = np.zeros(len(words) + 1, np.int64)
-        np.cumsum([len(d[0]) for d in distinct], out=starts[1:])
-        every = np.concatenate([d[0] for d in distinct]) if distinct else np.zeros(0)
-        counts = np.concatenate([d[1] for d in distinct]) if distinct else np.zeros(0)
-        every, counts = every.astype(np.uint16), counts.astype(np.uint16)
-        held = np.bincount(every, minlength=size)
-        idf = np.log((1 + len(words)) / (1 + held)) + 1.0
-        image = np.repeat(np.arange(len(words)), np.diff(starts))
-        weights = (1.0 + np.log(counts)) * idf[every]
-        norms = np.sqrt(np.bincount(image, weights**2, minlength=len(words)))
-        return cls(every, counts, starts, idf, norms)
+        lists = WordLists(size)
+        for found in words:
+            lists.add(found)
+        return lists.vectors()
 
     def __len__(self) -> int:
         return len(self.starts) - 1
+
+    def runs(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Images start to stop-1 as (image, word, count) of each distinct word of each image,
+        in order (image: from 0 at `start`)."""
+        first, last = self.starts[start], self.starts[stop]
+        words = self.words[first:last]
+        image = np.repeat(np.arange(stop - start), np.diff(self.starts[start : stop + 1]))
+        new = np.ones(len(words), bool)
+        new[1:] = (words[1:] != words[:-1]) | (image[1:] != image[:-1])
+        at = np.flatnonzero(new)
+        counts = np.diff(np.append(at, len(words)))
+        return image[at], words[at].astype(np.int64), counts
+
+    def normed(self) -> WordVectors:
+        """These vectors with their lengths computed (CHUNK images at a time)."""
+        norms = np.zeros(len(self))
+        for start in range(0, len(self), CHUNK):
+            stop = min(start + CHUNK, len(self))
+            image, words, counts = self.runs(start, stop)
+            weights = (1.0 + np.log(counts)) * self.idf[words]
+            norms[start:stop] = np.sqrt(np.bincount(image, weights**2, minlength=stop - start))
+        return WordVectors(self.words, self.starts, self.idf, norms)
 
     def rows(self, start: int, stop: int):
         """Images start to stop-1 as rows of unit length (scipy sparse; an image without
         words: a zero row)."""
         from scipy.sparse import csr_matrix
 
-        first, last = self.starts[start], self.starts[stop]
-        words = self.words[first:last].astype(np.int64)
-        image = np.repeat(np.arange(start, stop), np.diff(self.starts[start : stop + 1]))
-        length = np.where(self.norms > 0, self.norms, 1.0)[image]
-        data = (1.0 + np.log(self.counts[first:last])) * self.idf[words] / length
-        shape = (stop - start, len(self.idf))
-        return csr_matrix((data, words, self.starts[start : stop + 1] - first), shape=shape)
+        image, words, counts = self.runs(start, stop)
+        length = np.where(self.norms > 0, self.norms, 1.0)[start:stop][image]
+        data = (1.0 + np.log(counts)) * self.idf[words] / length
+        indptr = np.zeros(stop - start + 1, np.int64)
+        np.cumsum(np.bincount(image, minlength=stop - start), out=indptr[1:])
+        return csr_matrix((data, words, indptr), shape=(stop - start, len(self.idf)))
 
     def cosines(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         """The exact cosine of each pair of images (left[k], right[k])."""
         found = np.zeros(len(left), np.float64)
         pair = (np.asarray(left, np.int64), np.asarray(right, np.int64))
-        kernel = _compiled()
-        kernel(self.words, self.counts, self.starts, self.idf, self.norms, *pair, found)
+        _compiled()(self.words, self.starts, self.idf, self.norms, *pair, found)
         return found
 
 
@@ -92,7 +145,7 @@ def _compiled():
     return numba.njit(cache=True, nogil=True)(_cosines)
 
 
-def _cosines(words, counts, starts, idf, norms, left, right, found):
+def _cosines(words, starts, idf, norms, left, right, found):
     for k in range(len(left)):
         i, j = left[k], right[k]
         a, a_end, b, b_end = starts[i], starts[i + 1], starts[j], starts[j + 1]
@@ -103,10 +156,15 @@ def _cosines(words, counts, starts, idf, norms, left, right, found):
             elif words[a] > words[b]:
                 b += 1
             else:
-                weight = idf[words[a]]
-                dot += (1.0 + np.log(counts[a])) * (1.0 + np.log(counts[b])) * weight * weight
-                a += 1
-                b += 1
+                word, count_a, count_b = words[a], 0, 0
+                while a < a_end and words[a] == word:
+                    a += 1
+                    count_a += 1
+                while b < b_end and words[b] == word:
+                    b += 1
+                    count_b += 1
+                weight = idf[word]
+                dot += (1.0 + np.log(count_a)) * (1.0 + np.log(count_b)) * weight * weight
         length = norms[i] * norms[j]
         found[k] = dot / length if length > 0 else 0.0
 
@@ -117,50 +175,50 @@ def tfidf(words: list[np.ndarray], size: int):
     return vectors.rows(0, len(vectors))
 
 
-def projected(vectors: WordVectors, seed: int = 0) -> np.ndarray:
-    """The vectors' random projections to PROJECTED dimensions (float32), CHUNK at a time."""
+def projection(vectors: WordVectors, seed: int = 0):
+    """rows(start, stop): those images' vectors randomly projected to PROJECTED dimensions
+    (float32; a Gaussian matrix, cosines kept to about 1/sqrt(PROJECTED))."""
     rng = np.random.default_rng(seed)
     across = rng.standard_normal((len(vectors.idf), PROJECTED)).astype(np.float32)
-    count = len(vectors)
-    blocks = [
-        np.asarray(vectors.rows(s, min(s + CHUNK, count)) @ across, np.float32)
-        for s in range(0, count, CHUNK)
-    ]
-    return np.concatenate(blocks) if blocks else np.zeros((0, PROJECTED), np.float32)
+    return lambda start, stop: np.asarray(vectors.rows(start, stop) @ across, np.float32)
 
 
 def candidates(
-    words: list[np.ndarray],
-    size: int,
+    vectors: WordVectors,
     neighbours: int = NEIGHBOURS,
     least: float = MIN_SIMILARITY,
 ) -> np.ndarray:
     """(i, j) pairs, i < j, where j is among i's `neighbours` most similar images by the exact
     cosine of their tf-idf vectors (or i among j's), at `least` or more and STAND_OUT above
     i's crowd, of the SEARCHED nearest by the vectors' projections."""
-    from vislab.data.neighbours import nearest
+    from vislab.data.neighbours import nearest_of
 
-    if len(words) < 2 or not size:
+    count = len(vectors)
+    if count < 2 or not len(vectors.idf):
         return np.zeros((0, 2), np.int64)
-    vectors = WordVectors.of(words, size)
-    near = nearest(projected(vectors), min(SEARCHED, len(words) - 1)).index
+    near = nearest_of(projection(vectors), count, min(SEARCHED, count - 1)).index
     found = [np.zeros((0, 2), np.int64)]
-    for start in range(0, len(words), CHUNK):
-        rows = np.arange(start, min(start + CHUNK, len(words)))
-        others = near[rows]
-        cosine = np.full(others.shape, -1.0)
-        known = others >= 0
-        cosine[known] = vectors.cosines(
-            np.broadcast_to(rows[:, None], others.shape)[known], others[known]
-        )
-        order = np.argsort(-cosine, axis=1, kind="stable")
-        ranked = np.take_along_axis(cosine, order, axis=1)
-        top = ranked[:, :neighbours]
-        kept = (top >= least) & (top >= crowd(ranked[:, neighbours:])[:, None] + STAND_OUT)
-        chosen = np.take_along_axis(others, order[:, :neighbours], axis=1)
-        pairs = np.column_stack([np.repeat(rows, top.shape[1]), chosen.ravel()])
-        found.append(np.sort(pairs[kept.ravel()], axis=1))
+    for start in range(0, count, CHUNK):
+        rows = np.arange(start, min(start + CHUNK, count))
+        found.append(_standing_out(vectors, rows, near[rows], neighbours, least))
     return np.unique(np.concatenate(found), axis=0)
+
+
+def _standing_out(vectors: WordVectors, rows, others, neighbours: int, least: float):
+    """The pairs (row, other) whose exact cosine is among the row's `neighbours` highest, at
+    `least` or more and STAND_OUT above the row's crowd (each pair sorted)."""
+    cosine = np.full(others.shape, -1.0)
+    known = others >= 0
+    cosine[known] = vectors.cosines(
+        np.broadcast_to(rows[:, None], others.shape)[known], others[known]
+    )
+    order = np.argsort(-cosine, axis=1, kind="stable")
+    ranked = np.take_along_axis(cosine, order, axis=1)
+    top = ranked[:, :neighbours]
+    kept = (top >= least) & (top >= crowd(ranked[:, neighbours:])[:, None] + STAND_OUT)
+    chosen = np.take_along_axis(others, order[:, :neighbours], axis=1)
+    pairs = np.column_stack([np.repeat(rows, top.shape[1]), chosen.ravel()])
+    return np.sort(pairs[kept.ravel()], axis=1)
 
 
 def crowd(cosines: np.ndarray) -> np.ndarray:

@@ -166,6 +166,7 @@ def write_report_page(run_dir: str | Path, metrics: dict, sections: list[str]) -
     body = [
         f"<h1>{html.escape(_title(run_dir, metrics))}</h1>",
         *sections,
+        *_data_section(run_dir),
         "<h2>Provenance</h2>",
         _provenance(run_dir),
     ]
@@ -194,6 +195,44 @@ def _bootstrap_text(settings: dict) -> str:
         f"{settings['confidence']:.0%} percentile bootstrap, {settings['resamples']} resamples of "
         f"images, seed {settings['seed']}"
     )
+
+
+def _data_section(run_dir: Path) -> list[str]:
+    """The run's images at a glance (data_inspection.json, written before training): near
+    copies by perceptual hash across its splits, and the images' quality problems."""
+    path = run_dir / "data_inspection.json"
+    if not path.is_file():
+        return []
+    found = json.loads(path.read_text())
+    near, quality = found["near_copies"], found["quality"]
+    copies = (
+        f"By perceptual hash (re-encoded and resized copies): {near['n_images_in_copy_clusters']} "
+        f"images in {near['n_copy_clusters']} cluster(s) of near copies; effective N "
+        f"{near['effective_n']}."
+    )
+    if near["n_leaking_clusters"]:
+        held_out = near.get("held_out_split")
+        within = (
+            f": {near['n_held_out_with_copy_in_another_split']} {html.escape(held_out)} "
+            "image(s) have a "
+            "copy in another split, so their score may be overstated"
+            if held_out
+            else ""
+        )
+        copies += (
+            f" <strong>{near['n_leaking_clusters']} cluster(s) span splits{within}.</strong> "
+            "They are listed in <code>near_copies.csv</code>; <code>data.split.group_by: "
+            "duplicate_cluster</code> keeps each cluster in one split."
+        )
+    else:
+        copies += " No cluster spans splits."
+    problems = ", ".join(f"{name} {count}" for name, count in quality.items())
+    return [
+        "<h2>Data: near copies and quality</h2>",
+        f"<p>{copies}</p>",
+        f"<p>Image quality: {html.escape(problems or 'no problem found')}. Crops, edits, label "
+        "issues and outliers: <code>vislab data inspect</code>.</p>",
+    ]
 
 
 def _provenance(run_dir: Path) -> str:
