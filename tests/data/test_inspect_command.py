@@ -175,3 +175,40 @@ def test_a_folder_of_unlabelled_images_is_inspected(collection, tmp_path):
     assert pd.read_csv(out / "tables" / "label_issues.csv").empty
     summary = json.loads((out / "inspect.json").read_text())
     assert summary["notes"] and "no embeddings" in summary["notes"][0]
+
+
+def test_label_issues_from_a_runs_held_out_predictions(collection, tmp_path, capsys):
+    """A classifier fit on the train split's digits (their labels, flipped ones and all), its
+    probabilities written for the test split as a run's predictions.csv: the flipped test
+    digits are found high in the list, and only images it predicts are listed."""
+    from sklearn.linear_model import LogisticRegression
+
+    root, manifest = collection["root"], collection["manifest"]
+    digits = manifest[manifest["path"].str.startswith("digit")]
+    vectors = np.stack([_embedding(root / p) for p in digits["path"]])
+    train = (digits["split"] == "train").to_numpy()
+    model = LogisticRegression(max_iter=2000, C=0.1).fit(vectors[train], digits["label"][train])
+    tested = digits[~train]
+    scores = pd.DataFrame(
+        model.predict_proba(vectors[~train]), columns=[f"score_{c}" for c in model.classes_]
+    )
+    written = pd.DataFrame({"id": tested["path"], "path": [str(root / p) for p in tested["path"]]})
+    written = pd.concat([written.reset_index(drop=True), scores], axis=1)
+    written.to_csv(tmp_path / "predictions.csv", index=False)
+    out = tmp_path / "out"
+    arguments = ["--out", str(out), "--predictions", str(tmp_path / "predictions.csv")]
+    assert run(["data", "inspect", str(root / "manifest.csv"), *arguments, "--quiet"]) == 0
+    found = pd.read_csv(out / "tables" / "label_issues.csv", keep_default_na=False)
+    assert set(found["path"]) <= set(tested["path"])
+    flipped = [p for p in collection["flipped"] if p in set(tested["path"])]
+    top = set(found["path"].head(2 * len(flipped)))
+    assert np.mean([p in top for p in flipped]) >= 0.7
+    notes = json.loads((out / "inspect.json").read_text())["notes"]
+    assert any(f"the {len(tested)} labelled images it predicts" in n for n in notes)
+    # scores that are not probabilities are refused before the pass, by row
+    written.loc[3, "score_0"] = 2.0
+    written.to_csv(tmp_path / "bad.csv", index=False)
+    arguments = ["--out", str(tmp_path / "bad"), "--predictions", str(tmp_path / "bad.csv")]
+    assert run(["data", "inspect", str(root / "manifest.csv"), *arguments, "--quiet"]) == 1
+    error = capsys.readouterr().err
+    assert "bad.csv: row 5: the score columns are not class probabilities" in error

@@ -1,5 +1,6 @@
 """`vislab data inspect SOURCE --out DIR`: near copies and leakage, image quality, and with
-embeddings outliers, label issues and a map of the collection — a page and its tables."""
+embeddings outliers, label issues and a map of the collection (label issues also from a run's
+held-out predictions) — a page and its tables."""
 
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ def inspect(
         str | None,
         typer.Option(help="Or a CLIP (hub name or folder) to embed the images here first."),
     ] = None,
+    predictions: Annotated[
+        Path | None,
+        typer.Option(help="A run's predictions.csv: label issues from its held-out scores."),
+    ] = None,
     colour_by: Annotated[
         str | None,
         typer.Option("--colour-by", help="Column the map is coloured by (default: label)."),
@@ -48,7 +53,8 @@ def inspect(
     fresh_outputs(out, force=force)
     table = table_for(source, require_label=False)
     colour_by = _colour_column(table.frame, colour_by)
-    found = inspect_collection(table, _embedder(table, embeddings, model), seed)
+    given = _scored(table, predictions)
+    found = inspect_collection(table, _embedder(table, embeddings, model), seed, given)
     found.summary["environment"] = _environment(seed, found.summary["data_fingerprint"], model)
     _write(table, found, out, colour_by)
     _say_summary(found.summary, out)
@@ -80,6 +86,15 @@ def _embedder(table, embeddings: Path | None, model: str | None):
 
     clip = load_clip(model)
     return lambda readable: Embedded(readable, embed_table(clip, table.subset(readable)))
+
+
+def _scored(table, predictions: Path | None):
+    if predictions is None:
+        return None
+    from vislab.data.findings import scored
+    from vislab.files import read_table
+
+    return scored(table, read_table(predictions), str(predictions))
 
 
 def _environment(seed: int, fingerprint: str, model: str | None) -> dict:

@@ -61,6 +61,49 @@ def matched(table, frame: pd.DataFrame, vectors: np.ndarray, where: str) -> Embe
     return embed
 
 
+@dataclass
+class Scored:
+    """A run's class probabilities for some of the table's rows (its held-out split)."""
+
+    positions: np.ndarray  # rows of the table
+    probabilities: np.ndarray  # (len(positions), classes)
+    classes: np.ndarray  # str, in column order
+    where: str  # the file, for the notes
+
+
+def scored(table, frame: pd.DataFrame, where: str) -> Scored:
+    """The probabilities of a predictions table (`vislab train`'s or `predict`'s
+    predictions.csv: `path` and `score_<class>` columns), matched to the table's rows by file
+    (rows it does not predict: not in it). Checked now, before the inspection's pass."""
+    from vislab.predictions import PATH, class_of, score_columns
+
+    columns = score_columns(frame)
+    if PATH not in frame.columns or not columns:
+        raise InputError(
+            f"{where}: no `path` and `score_<class>` columns: give the predictions.csv of a "
+            "vislab classification run (its held-out split) or of `vislab predict`."
+        )
+    probabilities = frame[columns].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
+    wrong = ~np.isfinite(probabilities).all(axis=1) | (probabilities < 0).any(axis=1)
+    wrong |= np.abs(probabilities.sum(axis=1) - 1.0) > 1e-3
+    if wrong.any():
+        row = int(np.flatnonzero(wrong)[0])
+        raise InputError(
+            f"{where}: row {row + 2}: the score columns are not class probabilities (each 0 to "
+            f"1, together 1; {int(wrong.sum())} such row(s)): give a classifier's predictions."
+        )
+    known = {os.path.abspath(p): k for k, p in enumerate(frame[PATH].astype(str))}
+    rows = np.array([known.get(os.path.abspath(p), -1) for p in table.frame["path"].astype(str)])
+    positions = np.flatnonzero(rows >= 0)
+    if not len(positions):
+        raise InputError(
+            f"{where}: none of its paths is an image of the source: give the predictions of "
+            "a run on this source, from the folder you run `vislab data inspect` in."
+        )
+    classes = np.array([class_of(c) for c in columns])
+    return Scored(positions, probabilities[rows[positions]], classes, where)
+
+
 def _readable(open_gray, path: str) -> bool:
     try:
         open_gray(path, 8)
@@ -81,9 +124,12 @@ class Inspection:
     notes: list[str] = field(default_factory=list)  # what could not be found, and why
 
 
-def inspect_collection(table, embed: Embedder | None = None, seed: int = 0) -> Inspection:
+def inspect_collection(
+    table, embed: Embedder | None = None, seed: int = 0, given: Scored | None = None
+) -> Inspection:
     """The whole inspection of a table (an image folder's, a manifest's); `embed` gives the
-    embeddings of the readable rows (without it: copies and quality only)."""
+    embeddings of the readable rows (without it: copies and quality only); `given`: a run's
+    held-out probabilities, which the label issues are then found from."""
     centres = inspection.vocabulary_of(table, seed)
     seen = inspection.see(table, centres)
     readable = np.flatnonzero([look is not None for look in seen.looks])
@@ -100,11 +146,14 @@ def inspect_collection(table, embed: Embedder | None = None, seed: int = 0) -> I
         clusters=_empty("path", "group", "distance", "exemplar"),
     )
     if embedded is None:
+        labels = "" if given is not None else ", label issues"
         found.notes.append(
-            "no embeddings (give --embeddings or --model): no outliers, label issues or map."
+            f"no embeddings (give --embeddings or --model): no outliers{labels} or map."
         )
     else:
         _with_embeddings(found, table, embedded, near, seed)
+    if given is not None or embedded is not None:
+        _label_issues(found, table, embedded, seed, given)
     found.summary = summary_of(table, seen, clusters, found)
     return found
 
@@ -164,38 +213,73 @@ def _with_embeddings(found: Inspection, table, embedded: Embedded, near, seed: i
             "position": embedded.positions[far],
         }
     )
-    _label_issues(found, table, embedded, seed)
     _map(found, paths, embedded, near, seed)
 
 
-def _label_issues(found: Inspection, table, embedded: Embedded, seed: int) -> None:
+def _label_issues(found: Inspection, table, embedded, seed: int, given: Scored | None) -> None:
     if "label" not in table.frame.columns:
         found.notes.append("the source has no labels: no label issues.")
         return
-    labels = table.frame["label"].to_numpy()[embedded.positions]
-    labelled = np.flatnonzero(pd.notna(labels))
+    labels = table.frame["label"].to_numpy()
+    if given is not None:
+        chosen = _scored_labels(found, labels, given)
+    else:
+        chosen = _out_of_fold(found, labels, embedded, seed)
+    if chosen is None:
+        return
+    positions, probabilities, classes = chosen
+    coded = np.searchsorted(classes, labels[positions].astype(str))
+    rows, suggested, score = label_issues.label_issues(probabilities, coded)
+    found.label_issues = pd.DataFrame(
+        {
+            "path": _paths(table.frame)[positions[rows]],
+            "label": labels[positions[rows]].astype(str),
+            "suggested_label": classes[suggested],
+            "score": score,
+            "position": positions[rows],
+        }
+    )
+
+
+def _out_of_fold(found: Inspection, labels, embedded: Embedded, seed: int):
+    """(positions, probabilities, classes): each labelled image's from a k-fold logistic
+    regression on the embeddings; None (with a note) where there are too few."""
+    labelled = np.flatnonzero(pd.notna(labels[embedded.positions]))
     if len(labelled) < LABEL_ISSUES_NEED:
         found.notes.append(f"fewer than {LABEL_ISSUES_NEED} labelled images: no label issues.")
-        return
+        return None
+    positions = embedded.positions[labelled]
     try:
         probabilities, classes = label_issues.out_of_fold(
-            embedded.vectors[labelled], labels[labelled].astype(str), seed=seed
+            embedded.vectors[labelled], labels[positions].astype(str), seed=seed
         )
     except InputError as error:
         found.notes.append(f"no label issues: {error}")
-        return
-    coded = np.searchsorted(classes, labels[labelled].astype(str))
-    rows, suggested, score = label_issues.label_issues(probabilities, coded)
-    positions = embedded.positions[labelled[rows]]
-    found.label_issues = pd.DataFrame(
-        {
-            "path": _paths(table.frame)[positions],
-            "label": labels[labelled[rows]].astype(str),
-            "suggested_label": classes[suggested],
-            "score": score,
-            "position": positions,
-        }
+        return None
+    return positions, probabilities, classes
+
+
+def _scored_labels(found: Inspection, labels, given: Scored):
+    """(positions, probabilities, classes) of the run's predictions, for the images whose
+    label the run has a class for (the others noted, not checked)."""
+    order = np.argsort(given.classes, kind="stable")  # label_issues codes classes sorted
+    classes, probabilities = given.classes[order], given.probabilities[:, order]
+    mine = labels[given.positions]
+    usable = pd.notna(mine) & np.isin(mine.astype(str), classes)
+    unknown = sorted({str(v) for v in mine[pd.notna(mine) & ~usable]})
+    if unknown:
+        found.notes.append(
+            f"{int((pd.notna(mine) & ~usable).sum())} image(s) with a label that {given.where} "
+            f"has no class for (such as {', '.join(unknown[:3])}): their labels not checked."
+        )
+    found.notes.append(
+        f"label issues from {given.where}: the {int(usable.sum())} labelled images it predicts "
+        f"(a run's held-out split); the other {len(labels) - int(usable.sum())} not checked."
     )
+    if usable.sum() < LABEL_ISSUES_NEED:
+        found.notes.append(f"fewer than {LABEL_ISSUES_NEED} labelled images: no label issues.")
+        return None
+    return given.positions[usable], probabilities[usable], classes
 
 
 def _map(found: Inspection, paths, embedded: Embedded, near, seed: int) -> None:
