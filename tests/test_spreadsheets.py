@@ -60,6 +60,19 @@ def test_excel_workbooks_are_read_as_written(tmp_path):
     pd.testing.assert_frame_equal(read_table(renamed), frame)
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_a_sample_id_that_looks_like_a_number_is_read_as_written(tmp_path, suffix):
+    """Hex sample ids made only of digits and an e (inf as a float), or of digits with a
+    leading zero: the coded file must still name its sample (a coding test once drew one)."""
+    ids = ["06149080e7215710", "0614908072157100", "", "1e5"]
+    frame = pd.DataFrame({"item": [1, 2, 3, 4], "ana": ["a", "b", "c", "d"], "sample_id": ids})
+    path = tmp_path / f"coded{suffix}"
+    frame.to_csv(path, index=False) if suffix == ".csv" else frame.to_excel(path, index=False)
+    found = read_table(path)
+    assert found["sample_id"].tolist()[:2] == ids[:2] and found["sample_id"].iat[3] == "1e5"
+    assert pd.isna(found["sample_id"].iat[2])  # an empty cell stays missing
+
+
 def test_a_file_that_is_not_utf8_is_named_with_what_to_do(tmp_path):
     path = tmp_path / "excel.csv"
     path.write_bytes("id;région\na;Île-de-France\n".encode("cp1252"))

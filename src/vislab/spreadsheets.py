@@ -23,6 +23,11 @@ DELIMITERS = ",;\t|"
 EXCEL = (".xlsx", ".xlsm")
 
 
+TEXT_COLUMNS = {"sample_id": str}  # always read as written: a sample's id is hex digits, and
+# one such as 06149080e7215710 or 0614908072157100 would otherwise read as a number (inf, or
+# without its leading zero) and no longer match its sample
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
     """A CSV / TSV / Parquet / Excel table as a DataFrame, with an error naming the file; or
     the folder of Parquet shards a finished collection job wrote (`vislab predict`, `zero-shot`,
@@ -67,7 +72,9 @@ def _read_text(path: Path, delimiter: str | None) -> pd.DataFrame:
     import io
 
     sep = delimiter or _delimiter(text)
-    return pd.read_csv(io.StringIO(text), sep=sep, keep_default_na=False, na_values=[""])
+    return pd.read_csv(
+        io.StringIO(text), sep=sep, keep_default_na=False, na_values=[""], dtype=TEXT_COLUMNS
+    )
 
 
 def _delimiter(text: str) -> str:
@@ -88,7 +95,9 @@ def _read_excel(path: Path) -> pd.DataFrame:
             f"{path}: an Excel workbook; save it as CSV (File > Save As > CSV UTF-8), or "
             "install openpyxl."
         ) from None
-    return pd.read_excel(path, sheet_name=0, keep_default_na=False, na_values=[""])
+    return pd.read_excel(
+        path, sheet_name=0, keep_default_na=False, na_values=[""], dtype=TEXT_COLUMNS
+    )
 
 
 def _is_zip(path: Path) -> bool:
@@ -107,7 +116,9 @@ def _numbers_as_numbers(frame: pd.DataFrame) -> pd.DataFrame:
     """A text column whose every other cell is a number reads the missing words as missing."""
     for column in frame.columns:
         values = frame[column]
-        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        if column in TEXT_COLUMNS or pd.api.types.is_numeric_dtype(values):
+            continue
+        if pd.api.types.is_bool_dtype(values):
             continue
         words = values.isin(MISSING_WORDS)
         if not words.any() or words.all():
