@@ -72,9 +72,8 @@ def _read_text(path: Path, delimiter: str | None) -> pd.DataFrame:
     import io
 
     sep = delimiter or _delimiter(text)
-    return pd.read_csv(
-        io.StringIO(text), sep=sep, keep_default_na=False, na_values=[""], dtype=TEXT_COLUMNS
-    )
+    options = {"sep": sep, "na_values": [""], "dtype": TEXT_COLUMNS}
+    return pd.read_csv(io.StringIO(text), keep_default_na=False, **options)
 
 
 def _delimiter(text: str) -> str:
@@ -95,9 +94,8 @@ def _read_excel(path: Path) -> pd.DataFrame:
             f"{path}: an Excel workbook; save it as CSV (File > Save As > CSV UTF-8), or "
             "install openpyxl."
         ) from None
-    return pd.read_excel(
-        path, sheet_name=0, keep_default_na=False, na_values=[""], dtype=TEXT_COLUMNS
-    )
+    options = {"sheet_name": 0, "na_values": [""], "dtype": TEXT_COLUMNS}
+    return pd.read_excel(path, keep_default_na=False, **options)
 
 
 def _is_zip(path: Path) -> bool:
