@@ -138,7 +138,7 @@ def record_run(run_dir: Path, config, data, preprocessing: dict, **extra: Any) -
     write_atomic(run_dir / "splits.csv", table.frame[columns].to_csv(index=False))
     if len(data.skipped):
         write_atomic(run_dir / f"skipped_{table.item}s.csv", data.skipped.to_csv(index=False))
-    if getattr(data, "inspection", None) is not None:
+    if data.inspection is not None:
         write_json(run_dir / "data_inspection.json", data.inspection)
         if len(data.near_copies):
             write_atomic(run_dir / "near_copies.csv", data.near_copies.to_csv(index=False))
@@ -171,7 +171,7 @@ def data_notices(run_dir: Path, data) -> list[str]:
             f"{len(data.skipped)} {table.item}(s) left out (data.on_bad_image: skip), each "
             f"with its reason in {run_dir / f'skipped_{table.item}s.csv'}"
         )
-    lines += _copy_notices(run_dir, getattr(data, "inspection", None))
+    lines += _copy_notices(run_dir, data.inspection)
     problems = getattr(table, "problems", None) or []
     if problems:
         import pandas as pd

@@ -51,7 +51,8 @@ def test_coco_problems_are_reported_not_silent(tmp_path):
     assert any("lies outside" in p["problem"] for p in rejected.problems)
     from vislab.runs import data_notices  # what a training run says about them on the console
 
-    (line,) = data_notices(tmp_path / "run", SimpleNamespace(table=table, skipped=[]))
+    data = SimpleNamespace(table=table, skipped=[], inspection=None)
+    (line,) = data_notices(tmp_path / "run", data)
     assert line.startswith(f"{len(table.problems)} annotation problem(s) (")
     dropped = sum(action == "dropped" for _, action in problems)
     assert f"{dropped} dropped" in line and "1 clipped to the image" in line

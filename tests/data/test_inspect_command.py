@@ -192,6 +192,7 @@ def test_label_issues_from_a_runs_held_out_predictions(collection, tmp_path, cap
     scores = pd.DataFrame(
         model.predict_proba(vectors[~train]), columns=[f"score_{c}" for c in model.classes_]
     )
+    scores = scores[scores.columns[::-1]]  # a file's classes in any order: score_9 first
     written = pd.DataFrame({"id": tested["path"], "path": [str(root / p) for p in tested["path"]]})
     written = pd.concat([written.reset_index(drop=True), scores], axis=1)
     written.to_csv(tmp_path / "predictions.csv", index=False)
