@@ -68,9 +68,20 @@ def test_tfidf_vectors_are_scikit_learns(seed, monkeypatch):
     left, right = rng.integers(0, len(words), (2, 200))
     exact = word_vectors.WordVectors.of(words, size).cosines(left, right)
     np.testing.assert_allclose(exact, (expected[left] * expected[right]).sum(axis=1), atol=1e-6)
+    monkeypatch.setattr(word_vectors, "DENSE_ROWS", 9)  # projected a few images at a time
+    across = np.random.default_rng(4).standard_normal((size, word_vectors.PROJECTED))
+    projected = word_vectors.projection(word_vectors.WordVectors.of(words, size), seed=4)
+    np.testing.assert_allclose(projected(3, 71), expected[3:71] @ across, atol=1e-4)
 
 
-def test_candidates_find_planted_copies_among_thousands_and_their_cosines_are_exact():
+def test_candidates_find_planted_copies_among_thousands_and_their_cosines_are_exact(monkeypatch):
+    from vislab.data import neighbours
+
+    asked = []  # the words are searched exactly at every size (an inverted file loses crops)
+    search = neighbours.nearest_of
+    monkeypatch.setattr(
+        neighbours, "nearest_of", lambda *a, **k: asked.append(k) or search(*a, **k)
+    )
     rng = np.random.default_rng(3)
     size, count = features.COARSE * features.FINE, 3000
     words = [rng.integers(0, size, 500).astype(np.uint16) for _ in range(count)]
@@ -86,3 +97,4 @@ def test_candidates_find_planted_copies_among_thousands_and_their_cosines_are_ex
     assert (cosine >= word_vectors.MIN_SIMILARITY).all()
     assert (pairs[:, 0] < pairs[:, 1]).all() and len(np.unique(pairs, axis=0)) == len(pairs)
     assert len(pairs) <= word_vectors.NEIGHBOURS * len(words)
+    assert asked == [{"approximate": False}]

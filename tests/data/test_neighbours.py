@@ -43,11 +43,13 @@ def test_a_collection_smaller_than_the_neighbours_asked_for_pads_them():
 def test_the_approximate_index_finds_nearly_all_exact_neighbours(monkeypatch):
     vectors = load_digits().data
     exact = neighbours.nearest(vectors, 10)
-    monkeypatch.setattr(neighbours, "EXACT_UP_TO", 100)  # an HNSW graph from 100 images ...
+    monkeypatch.setattr(neighbours, "EXACT_UP_TO", 100)  # an inverted file from 100 images ...
     monkeypatch.setattr(neighbours, "CHUNK", 300)  # ... fed and searched 300 at a time
     approximate = neighbours.nearest(vectors, 10)
     hits = [len(set(a) & set(e)) for a, e in zip(approximate.index, exact.index, strict=True)]
     assert np.mean(hits) / 10 >= 0.95
+    asked_exact = neighbours.nearest_of(lambda a, b: vectors[a:b], len(vectors), 10, False)
+    np.testing.assert_allclose(asked_exact.similarity, exact.similarity, atol=1e-6)
 
 
 def test_images_unlike_the_collection_are_its_outliers():

@@ -1,8 +1,10 @@
 """Each image's nearest images by embedding (cosine similarity), never an N x N matrix: faiss's
-exact inner-product index (it searches in blocks) up to EXACT_UP_TO images, an HNSW graph
-beyond, its vectors stored as float16 (memory: 2 bytes a dimension and about 2 x LINKS ids an
-image; 1 M x 512 dims about 1.3 GB). The vectors go in CHUNK at a time and are searched with the
-index's own copy, so that no second copy of them is made.
+exact inner-product index (it searches in blocks) up to EXACT_UP_TO images; beyond, an inverted
+file (IVF): the vectors are sorted into about 4 sqrt(N) cells by k-means on a sample spread over
+the collection, and each image is compared with the images of the PROBED cells nearest it only,
+its vectors stored as float16 (memory: 2 bytes a dimension and 8 bytes of ids an image; 1 M x
+512 dims about 1.04 GB). The vectors go in CHUNK at a time and are searched with the index's own
+copy, so that no second copy of them is made.
 
 From the neighbours (`vislab data inspect`): outliers (images far from even their nearest
 images) and the candidate pairs of near copies by embedding (crops and edits that the hash
@@ -16,9 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-EXACT_UP_TO = 200_000  # images: above, an approximate (HNSW) index
-LINKS = 32  # HNSW: links per node
-SEARCH_BREADTH = 128  # HNSW: candidates kept while searching (recall against speed)
+EXACT_UP_TO = 200_000  # images: above, an approximate (IVF) index
+CELLS_PER_ROOT = 4  # IVF: cells per square root of the number of images
+TRAINED_PER_CELL = 40  # IVF: k-means sample, images per cell (faiss asks 39 at least)
+PROBED = 16  # IVF: cells searched per image (recall against speed)
 NEIGHBOURS = 10
 OUTLIER_SPREADS = 4.0  # robust spreads (1.4826 MAD) above the median distance: an outlier
 COPY_SIMILARITY = 0.9  # cosine: a pair this close is a candidate near copy
@@ -41,16 +44,16 @@ def unit_vectors(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.where(norms > 0, norms, 1.0)
 
 
-def index_of(width: int, total: int):
+def index_of(width: int, total: int, approximate: bool = True):
     """An empty faiss inner-product index for `total` vectors of `width` dimensions: exact, or
-    HNSW over float16 vectors when many."""
+    where `approximate` and many, an inverted file over float16 vectors (untrained)."""
     import faiss
 
-    if total <= EXACT_UP_TO:
+    if total <= EXACT_UP_TO or not approximate:
         return faiss.IndexFlatIP(width)
-    quantized = faiss.ScalarQuantizer.QT_fp16
-    index = faiss.IndexHNSWSQ(width, quantized, LINKS, faiss.METRIC_INNER_PRODUCT)
-    index.hnsw.efSearch = SEARCH_BREADTH
+    cells = int(CELLS_PER_ROOT * np.sqrt(total))
+    index = faiss.index_factory(width, f"IVF{cells},SQfp16", faiss.METRIC_INNER_PRODUCT)
+    index.nprobe = PROBED
     return index
 
 
@@ -59,31 +62,60 @@ def nearest(vectors: np.ndarray, count: int = NEIGHBOURS) -> Neighbours:
     return nearest_of(lambda start, stop: vectors[start:stop], len(vectors), count)
 
 
-def nearest_of(rows: Callable[[int, int], np.ndarray], total: int, count: int) -> Neighbours:
+def nearest_of(
+    rows: Callable[[int, int], np.ndarray], total: int, count: int, approximate: bool = True
+) -> Neighbours:
     """Each of `total` vectors' `count` nearest others by cosine similarity, where rows(start,
-    stop) gives vectors start to stop-1 (asked once each, CHUNK at a time: a collection's
-    vectors need not all be made before the search)."""
+    stop) gives vectors start to stop-1 (asked CHUNK at a time, and for an inverted file a
+    sample of each chunk once more: a collection's vectors need not all be made before the
+    search). `approximate`: whether an inverted file may serve when they are many (it finds
+    nearly all neighbours of vectors that gather in clusters, as embeddings do, and misses
+    many of vectors that do not)."""
     if total < 2:
         return Neighbours(np.full((total, count), -1), np.zeros((total, count), np.float32))
-    index = None
-    for start in range(0, total, CHUNK):
-        unit = unit_vectors(rows(start, min(start + CHUNK, total)))
-        index = index_of(unit.shape[1], total) if index is None else index
-        index.add(unit)
-    asked = min(count + 1, total)
-    found = np.empty((total, asked), np.int64)
-    similarity = np.empty((total, asked), np.float32)
-    for start in range(0, total, CHUNK):
-        stop = min(start + CHUNK, total)
-        queries = index.reconstruct_n(start, stop - start)
-        similarity[start:stop], found[start:stop] = index.search(queries, asked)
-    return _without_self(found, similarity, count)
+    index = filled(rows, total, approximate)
+    parts = [searched(index, s, min(s + CHUNK, total), count) for s in range(0, total, CHUNK)]
+    return Neighbours(
+        np.concatenate([part.index for part in parts]),
+        np.concatenate([part.similarity for part in parts]),
+    )
 
 
-def _without_self(found: np.ndarray, similarity: np.ndarray, count: int) -> Neighbours:
-    """Drop each row itself from its list (where an identical vector came first, the row may
-    stand anywhere in it; where it is missing, the list's last one goes)."""
-    rows = np.arange(len(found))[:, None]
+def searched(index, start: int, stop: int, count: int) -> Neighbours:
+    """Vectors start to stop-1 of a `filled` index: each one's `count` nearest others."""
+    asked = min(count + 1, index.ntotal)
+    similarity, found = index.search(index.reconstruct_n(start, stop - start), asked)
+    return _without_self(found, similarity, count, start)
+
+
+def filled(rows: Callable[[int, int], np.ndarray], total: int, approximate: bool = True):
+    """The index (`index_of`) of the `total` vectors that rows(start, stop) gives, unit length,
+    trained first where it is an inverted file, able to give each vector back."""
+    first = unit_vectors(rows(0, min(CHUNK, total)))
+    index = index_of(first.shape[1], total, approximate)
+    if not index.is_trained:
+        index.train(_spread_sample(rows, total, TRAINED_PER_CELL * index.nlist))
+        index.make_direct_map()
+    index.add(first)
+    for start in range(CHUNK, total, CHUNK):
+        index.add(unit_vectors(rows(start, min(start + CHUNK, total))))
+    return index
+
+
+def _spread_sample(rows: Callable[[int, int], np.ndarray], total: int, size: int) -> np.ndarray:
+    """About `size` unit vectors taken from the start of every chunk (so the sample spans the
+    whole collection, however it is ordered, and no vector is made more than twice)."""
+    chunks = range(0, total, CHUNK)
+    share = min(-(-size // len(chunks)), CHUNK)
+    return np.concatenate(
+        [unit_vectors(rows(start, min(start + share, total))) for start in chunks]
+    )
+
+
+def _without_self(found: np.ndarray, similarity: np.ndarray, count: int, first: int = 0):
+    """Drop each row (numbered from `first`) itself from its list (where an identical vector
+    came first, the row may stand anywhere in it; where it is missing, the last one goes)."""
+    rows = np.arange(first, first + len(found))[:, None]
     is_self = found == rows
     is_self[~is_self.any(axis=1), -1] = True
     keep = ~is_self

@@ -10,9 +10,12 @@ An image's candidates are its NEIGHBOURS most similar others by the exact cosine
 vectors, at MIN_SIMILARITY or more and STAND_OUT above the median of its other neighbours (its
 crowd: near copies stand out from it, the images that merely look alike do not). The others
 are searched first among PROJECTED-dimension random projections of the vectors (cosines kept to
-about 1/sqrt(PROJECTED); a faiss index, data/neighbours.py, fed and searched CHUNK images at a
-time, so that no image's projection is kept outside it), SEARCHED per image, whose exact
-cosines are then computed from the words (a merge of two sorted lists, compiled by numba).
+about 1/sqrt(PROJECTED); faiss's exact index, data/neighbours.py, fed and searched CHUNK images
+at a time, so that no image's projection is kept outside it), SEARCHED per image, whose exact
+cosines are then computed from the words (a merge of two sorted lists, compiled by numba). The
+search is exact at every size: the projections of bags of 4,096 words gather in no clusters, and
+an inverted file over them found 53 to 87 % of planted crops at 100,000 images where the exact
+search finds all (bench/inspect_memory.py); its time grows with the square of the images.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ STAND_OUT = 0.04  # ... and this much above the median cosine of the image's oth
 # nine in ten of the other top three stand out by less than 0.046)
 CHUNK = 10_000  # images whose vectors are made (projected, searched, re-ranked) at a time
 BLOCK = 4_096  # images whose word lists the pass joins into one array
+DENSE_ROWS = 2_048  # images whose vectors are made dense at a time to be projected (32 MB)
 
 
 class WordLists:
@@ -130,10 +134,22 @@ class WordVectors:
         return csr_matrix((data, words, indptr), shape=(stop - start, len(self.idf)))
 
     def cosines(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-        """The exact cosine of each pair of images (left[k], right[k])."""
+        """The exact cosine of each pair of images (left[k], right[k]), the pairs shared among
+        the CPU cores (the compiled loop lets go of the GIL)."""
+        import os
+        from concurrent.futures import ThreadPoolExecutor
+
         found = np.zeros(len(left), np.float64)
-        pair = (np.asarray(left, np.int64), np.asarray(right, np.int64))
-        _compiled()(self.words, self.starts, self.idf, self.norms, *pair, found)
+        left, right = np.asarray(left, np.int64), np.asarray(right, np.int64)
+        cut = np.linspace(0, len(left), len(os.sched_getaffinity(0)) + 1).astype(int)
+        compiled = _compiled()
+
+        def part(a: int, b: int) -> None:
+            arrays = (self.words, self.starts, self.idf, self.norms)
+            compiled(*arrays, left[a:b], right[a:b], found[a:b])
+
+        with ThreadPoolExecutor(len(cut) - 1) as pool:
+            list(pool.map(part, cut[:-1], cut[1:]))
         return found
 
 
@@ -177,10 +193,20 @@ def tfidf(words: list[np.ndarray], size: int):
 
 def projection(vectors: WordVectors, seed: int = 0):
     """rows(start, stop): those images' vectors randomly projected to PROJECTED dimensions
-    (float32; a Gaussian matrix, cosines kept to about 1/sqrt(PROJECTED))."""
+    (float32; a Gaussian matrix, cosines kept to about 1/sqrt(PROJECTED)). The vectors are
+    made dense DENSE_ROWS at a time for the product: a dense product's many threads outrun a
+    sparse one's single thread (100,000 images: 2 s against 40)."""
     rng = np.random.default_rng(seed)
     across = rng.standard_normal((len(vectors.idf), PROJECTED)).astype(np.float32)
-    return lambda start, stop: np.asarray(vectors.rows(start, stop) @ across, np.float32)
+
+    def rows(start: int, stop: int) -> np.ndarray:
+        parts = [np.zeros((0, PROJECTED), np.float32)]
+        for first in range(start, stop, DENSE_ROWS):
+            sparse = vectors.rows(first, min(first + DENSE_ROWS, stop))
+            parts.append(sparse.astype(np.float32).toarray() @ across)
+        return np.concatenate(parts)
+
+    return rows
 
 
 def candidates(
@@ -196,7 +222,8 @@ def candidates(
     count = len(vectors)
     if count < 2 or not len(vectors.idf):
         return np.zeros((0, 2), np.int64)
-    near = nearest_of(projection(vectors), count, min(SEARCHED, count - 1)).index
+    searched = min(SEARCHED, count - 1)  # exactly: the projections gather in no clusters
+    near = nearest_of(projection(vectors), count, searched, approximate=False).index
     found = [np.zeros((0, 2), np.int64)]
     for start in range(0, count, CHUNK):
         rows = np.arange(start, min(start + CHUNK, count))
