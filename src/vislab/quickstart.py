@@ -30,7 +30,7 @@ QUICKSTART = {
     },
     "model": {"backbone": "resnet10t", "pretrained": "none", "mode": "finetune"},
     "train": {
-        "epochs": 12,
+        "epochs": 8,
         "optimizer": "adamw",
         "lr": 0.003,
         "weight_decay": 0.05,
@@ -41,14 +41,14 @@ QUICKSTART = {
 }
 
 
-def quickstart_config(out: str | Path, epochs: int = 12):
+def quickstart_config(out: str | Path, epochs: int = 8):
     raw = {**QUICKSTART, "output_dir": str(out)}
     raw["train"] = {**QUICKSTART["train"], "epochs": epochs}
     return config_from_dict(raw, source="quickstart")
 
 
 def run_quickstart(
-    out: str | Path = "runs", epochs: int = 12, say: Callable[[str], None] = print
+    out: str | Path = "runs", epochs: int = 8, say: Callable[[str], None] = print
 ) -> Path:
 
     from vislab.data.check import scan, summarize
