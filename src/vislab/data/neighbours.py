@@ -2,8 +2,8 @@
 exact inner-product index (it searches in blocks) up to EXACT_UP_TO images; beyond, an inverted
 file (IVF): the vectors are sorted into about 4 sqrt(N) cells by k-means on a sample spread over
 the collection, and each image is compared with the images of the PROBED cells nearest it only,
-its vectors stored as float16 (memory: 2 bytes a dimension and 8 bytes of ids an image; 1 M x
-512 dims about 1.04 GB). The vectors go in CHUNK at a time and are searched with the index's own
+its vectors stored as float16 (memory: 2 bytes a dimension and 16 bytes of ids an image; 1 M
+x 512 dims about 1.04 GB). The vectors go in CHUNK at a time and are searched with the index's own
 copy, so that no second copy of them is made.
 
 From the neighbours (`vislab data inspect`): outliers (images far from even their nearest

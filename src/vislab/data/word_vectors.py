@@ -194,8 +194,8 @@ def tfidf(words: list[np.ndarray], size: int):
 def projection(vectors: WordVectors, seed: int = 0):
     """rows(start, stop): those images' vectors randomly projected to PROJECTED dimensions
     (float32; a Gaussian matrix, cosines kept to about 1/sqrt(PROJECTED)). The vectors are
-    made dense DENSE_ROWS at a time for the product: a dense product's many threads outrun a
-    sparse one's single thread (100,000 images: 2 s against 40)."""
+    made dense DENSE_ROWS at a time for the product: a dense product runs on every core, a
+    sparse one on one."""
     rng = np.random.default_rng(seed)
     across = rng.standard_normal((len(vectors.idf), PROJECTED)).astype(np.float32)
 
