@@ -6,16 +6,15 @@ Per image, as the pass leaves them: its Look (hash and quality), its 800 visual 
 4,096, drawn with a skew as real words are) and a 512-dimension embedding (of 1,000 themes,
 with noise). Planted among them: re-encoded copies (hash within 4 bits, the embedding with a
 little noise) and crops (half the original's words, and as many others). Then, as the
-inspection runs them: the hash search (multi-index), the word search (random projections in
-faiss's exact index, exact cosines re-ranked; beyond --word-queries images, the index of all
-is built and the last --word-queries images, the planted crops, are searched for: the search's
-time is linear in those, and the whole search's time is projected from their rate), the
-embedding search (the outliers' and map's neighbours, and the copy candidates: an inverted
-file beyond 200,000 images) and the clusters (of the candidates, unconfirmed: the confirmation on
-keypoints needs the pixels and works in blocks of flat memory). Each size in its own process;
+inspection runs them: the hash search (multi-index), the word search (random projections
+searched exactly over all pairs, data/exact_neighbours.py, in bfloat16 or float32 products as
+this machine multiplies faster; exact cosines re-ranked), the embedding search (the outliers'
+and map's neighbours, and the copy candidates: an inverted file beyond 200,000 images) and the
+clusters (of the candidates, unconfirmed: the confirmation on keypoints needs the pixels and
+works in blocks of flat memory). Each size in its own process;
 peak memory as the process's maximum resident set, and the resident set after each step.
 
-    python bench/inspect_memory.py [--images 100000 1000000] [--word-queries 100000]
+    python bench/inspect_memory.py [--images 100000 1000000]
         [--out bench/results/inspect_memory.json]
 """
 
@@ -96,41 +95,29 @@ def recall(pairs: np.ndarray, planted: list[tuple[int, int]]) -> float:
     return round(sum(tuple(sorted(p)) in found for p in planted) / max(len(planted), 1), 4)
 
 
-def word_search(words, count: int, queried: int, crops, step) -> np.ndarray:
-    """The word search's candidate pairs: all of them, or where `queried` < `count` those of
-    the last `queried` images (the planted crops among them) against all, with the time of
-    the whole search projected from the measured rate (the exact search's time is linear in
-    the images searched for)."""
-    from vislab.data import neighbours
+def word_search(words, crops, step) -> np.ndarray:
+    """The word search's candidate pairs, with its time and the share of planted crops found."""
     from vislab.data import word_vectors as wv
 
     began = time.perf_counter()
-    if queried >= count:
-        pairs = wv.candidates(words)
-        step("word_search", began, recall_crops=recall(pairs, crops), pairs=len(pairs))
-        return pairs
-    index = neighbours.filled(wv.projection(words), count, approximate=False)
-    step("word_index", began)
-    began = time.perf_counter()
-    found = []
-    for start in range(count - queried, count, wv.CHUNK):
-        stop = min(start + wv.CHUNK, count)
-        near = neighbours.searched(index, start, stop, wv.SEARCHED).index
-        rows = np.arange(start, stop)
-        found.append(wv._standing_out(words, rows, near, wv.NEIGHBOURS, wv.MIN_SIMILARITY))
-    pairs = np.concatenate(found)
-    seconds = time.perf_counter() - began
+    pairs = wv.candidates(words)
     step(
         "word_search",
         began,
-        images_searched=queried,
-        projected_seconds_all=round(seconds * count / queried, 1),
         recall_crops=recall(pairs, crops),
+        pairs=len(pairs),
+        products=str(product_type()).removeprefix("torch."),
     )
     return pairs
 
 
-def child(count: int, queried: int) -> dict:
+def product_type():
+    from vislab.data.exact_neighbours import product_type
+
+    return product_type()
+
+
+def child(count: int) -> dict:
     from vislab.data import neighbours
     from vislab.data.near_copies import copy_clusters, hash_links
 
@@ -147,7 +134,7 @@ def child(count: int, queried: int) -> dict:
     began = time.perf_counter()
     by_hash = hash_links(np.array([look.hash for look in looks], np.uint64))
     step("hash_search", began, recall_reencoded=recall(by_hash, reencoded))
-    by_words = word_search(words, count, queried, crops, step)
+    by_words = word_search(words, crops, step)
     began = time.perf_counter()
     near = neighbours.nearest(embeddings)
     by_embedding = neighbours.similar_pairs(near)
@@ -162,33 +149,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--out", type=Path, default=Path("bench/results/inspect_memory.json"))
-    parser.add_argument(
-        "--word-queries",
-        type=int,
-        default=100_000,
-        help="images whose words are searched for (the rest projected from their rate)",
-    )
     parser.add_argument("--child", type=int)
     options = parser.parse_args()
     if options.child:
-        print(json.dumps(child(options.child, options.word_queries)))
+        print(json.dumps(child(options.child)))
         return
     runs = {}
     for count in options.images:
-        queried = min(count, options.word_queries)
         done = subprocess.run(
-            [sys.executable, __file__, "--child", str(count), "--word-queries", str(queried)],
+            [sys.executable, __file__, "--child", str(count)],
             stdout=subprocess.PIPE,
             text=True,
             check=True,
         )
         runs[str(count)] = json.loads(done.stdout.strip().splitlines()[-1])
         searched = sum(
-            s.get("projected_seconds_all", s["seconds"])
-            for k, s in runs[str(count)]["steps"].items()
-            if k != "made_up_pass_output"
+            s["seconds"] for k, s in runs[str(count)]["steps"].items() if k != "made_up_pass_output"
         )
-        runs[str(count)]["search_s"] = round(searched, 1)  # word search: projected
+        runs[str(count)]["search_s"] = round(searched, 1)
         runs[str(count)]["peak_bytes_per_image"] = round(
             runs[str(count)]["peak_rss_mb"] * 2**20 / count
         )

@@ -54,7 +54,7 @@ def test_a_descriptors_word_is_the_nearest_of_its_nearest_cells_words():
 def test_tfidf_vectors_are_scikit_learns(seed, monkeypatch):
     from sklearn.feature_extraction.text import TfidfTransformer
 
-    monkeypatch.setattr(word_vectors, "BLOCK", 7)  # word lists joined in blocks ...
+    monkeypatch.setattr(word_vectors, "FIRST_WORDS", 7)  # word lists grown many times ...
     monkeypatch.setattr(word_vectors, "CHUNK", 13)  # ... and vectors made in chunks
 
     rng = np.random.default_rng(seed)
@@ -75,12 +75,12 @@ def test_tfidf_vectors_are_scikit_learns(seed, monkeypatch):
 
 
 def test_candidates_find_planted_copies_among_thousands_and_their_cosines_are_exact(monkeypatch):
-    from vislab.data import neighbours
+    from vislab.data import exact_neighbours
 
     asked = []  # the words are searched exactly at every size (an inverted file loses crops)
-    search = neighbours.nearest_of
+    search = exact_neighbours.exact_nearest
     monkeypatch.setattr(
-        neighbours, "nearest_of", lambda *a, **k: asked.append(k) or search(*a, **k)
+        exact_neighbours, "exact_nearest", lambda *a: asked.append(a[1:3]) or search(*a)
     )
     rng = np.random.default_rng(3)
     size, count = features.COARSE * features.FINE, 3000
@@ -97,4 +97,15 @@ def test_candidates_find_planted_copies_among_thousands_and_their_cosines_are_ex
     assert (cosine >= word_vectors.MIN_SIMILARITY).all()
     assert (pairs[:, 0] < pairs[:, 1]).all() and len(np.unique(pairs, axis=0)) == len(pairs)
     assert len(pairs) <= word_vectors.NEIGHBOURS * len(words)
-    assert asked == [{"approximate": False}]
+    assert asked == [(len(words), word_vectors.SEARCHED)]
+
+
+def test_word_lists_go_on_growing_after_their_vectors_were_taken():
+    lists = word_vectors.WordLists(5)
+    lists.add(np.array([3, 1, 3]))
+    first = lists.vectors()
+    lists.add(np.array([4, 0]))
+    lists.add(np.zeros(0))
+    second = lists.vectors()
+    assert first.words.tolist() == [1, 3, 3] and first.starts.tolist() == [0, 3]
+    assert second.words.tolist() == [1, 3, 3, 0, 4] and second.starts.tolist() == [0, 3, 5, 5]

@@ -48,8 +48,6 @@ def test_the_approximate_index_finds_nearly_all_exact_neighbours(monkeypatch):
     approximate = neighbours.nearest(vectors, 10)
     hits = [len(set(a) & set(e)) for a, e in zip(approximate.index, exact.index, strict=True)]
     assert np.mean(hits) / 10 >= 0.95
-    asked_exact = neighbours.nearest_of(lambda a, b: vectors[a:b], len(vectors), 10, False)
-    np.testing.assert_allclose(asked_exact.similarity, exact.similarity, atol=1e-6)
 
 
 def test_images_unlike_the_collection_are_its_outliers():

@@ -44,12 +44,12 @@ def unit_vectors(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.where(norms > 0, norms, 1.0)
 
 
-def index_of(width: int, total: int, approximate: bool = True):
+def index_of(width: int, total: int):
     """An empty faiss inner-product index for `total` vectors of `width` dimensions: exact, or
-    where `approximate` and many, an inverted file over float16 vectors (untrained)."""
+    where many, an inverted file over float16 vectors (untrained)."""
     import faiss
 
-    if total <= EXACT_UP_TO or not approximate:
+    if total <= EXACT_UP_TO:
         return faiss.IndexFlatIP(width)
     cells = int(CELLS_PER_ROOT * np.sqrt(total))
     index = faiss.index_factory(width, f"IVF{cells},SQfp16", faiss.METRIC_INNER_PRODUCT)
@@ -62,18 +62,16 @@ def nearest(vectors: np.ndarray, count: int = NEIGHBOURS) -> Neighbours:
     return nearest_of(lambda start, stop: vectors[start:stop], len(vectors), count)
 
 
-def nearest_of(
-    rows: Callable[[int, int], np.ndarray], total: int, count: int, approximate: bool = True
-) -> Neighbours:
+def nearest_of(rows: Callable[[int, int], np.ndarray], total: int, count: int) -> Neighbours:
     """Each of `total` vectors' `count` nearest others by cosine similarity, where rows(start,
     stop) gives vectors start to stop-1 (asked CHUNK at a time, and for an inverted file a
     sample of each chunk once more: a collection's vectors need not all be made before the
-    search). `approximate`: whether an inverted file may serve when they are many (it finds
-    nearly all neighbours of vectors that gather in clusters, as embeddings do, and misses
-    many of vectors that do not)."""
+    search). An inverted file finds nearly all neighbours of vectors that gather in clusters,
+    as embeddings do, and misses many of vectors that do not (data/exact_neighbours.py
+    searches those)."""
     if total < 2:
         return Neighbours(np.full((total, count), -1), np.zeros((total, count), np.float32))
-    index = filled(rows, total, approximate)
+    index = filled(rows, total)
     parts = [searched(index, s, min(s + CHUNK, total), count) for s in range(0, total, CHUNK)]
     return Neighbours(
         np.concatenate([part.index for part in parts]),
@@ -88,11 +86,11 @@ def searched(index, start: int, stop: int, count: int) -> Neighbours:
     return _without_self(found, similarity, count, start)
 
 
-def filled(rows: Callable[[int, int], np.ndarray], total: int, approximate: bool = True):
+def filled(rows: Callable[[int, int], np.ndarray], total: int):
     """The index (`index_of`) of the `total` vectors that rows(start, stop) gives, unit length,
     trained first where it is an inverted file, able to give each vector back."""
     first = unit_vectors(rows(0, min(CHUNK, total)))
-    index = index_of(first.shape[1], total, approximate)
+    index = index_of(first.shape[1], total)
     if not index.is_trained:
         index.train(_spread_sample(rows, total, TRAINED_PER_CELL * index.nlist))
         index.make_direct_map()

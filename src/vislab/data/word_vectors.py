@@ -10,8 +10,8 @@ An image's candidates are its NEIGHBOURS most similar others by the exact cosine
 vectors, at MIN_SIMILARITY or more and STAND_OUT above the median of its other neighbours (its
 crowd: near copies stand out from it, the images that merely look alike do not). The others
 are searched first among PROJECTED-dimension random projections of the vectors (cosines kept to
-about 1/sqrt(PROJECTED); faiss's exact index, data/neighbours.py, fed and searched CHUNK images
-at a time, so that no image's projection is kept outside it), SEARCHED per image, whose exact
+about 1/sqrt(PROJECTED); the exact search over all pairs of data/exact_neighbours.py, each
+pair's product made once, the projections kept as bfloat16), SEARCHED per image, whose exact
 cosines are then computed from the words (a merge of two sorted lists, compiled by numba). The
 search is exact at every size: the projections of bags of 4,096 words gather in no clusters, and
 an inverted file over them found 53 to 87 % of planted crops at 100,000 images where the exact
@@ -35,20 +35,22 @@ STAND_OUT = 0.04  # ... and this much above the median cosine of the image's oth
 # neighbours (copies stand out by 0.056 or more on photo tiles, 0.18 on drawn pictures, where
 # nine in ten of the other top three stand out by less than 0.046)
 CHUNK = 10_000  # images whose vectors are made (projected, searched, re-ranked) at a time
-BLOCK = 4_096  # images whose word lists the pass joins into one array
+FIRST_WORDS = 1 << 20  # words the pass makes room for at first (2 MB)
 DENSE_ROWS = 2_048  # images whose vectors are made dense at a time to be projected (32 MB)
 
 
 class WordLists:
     """The images' visual words as the pass finds them, image after image: each image's
-    words sorted, joined into one array every BLOCK images (a million small arrays would
-    cost more in their headers than in their words), and per word the images holding it."""
+    words sorted, appended to one array (grown by half when full: a large array grows by
+    remapping its pages, not by copying them, so the words are never held twice), and per word
+    the images holding it."""
 
     def __init__(self, size: int):
         self.size = size
         self.held = np.zeros(size, np.int64)
-        self._blocks: list[np.ndarray] = []
-        self._open: list[np.ndarray] = []
+        self._words = np.zeros(FIRST_WORDS, np.uint16)
+        self._used = 0
+        self._given = False  # the words are in a WordVectors: copied before they grow
         self._lengths: list[int] = []
 
     def add(self, words: np.ndarray) -> None:
@@ -57,24 +59,24 @@ class WordLists:
         words = np.sort(np.asarray(words, np.uint16))
         if len(words):
             self.held[words[np.r_[True, words[1:] != words[:-1]]]] += 1
-        self._open.append(words)
+        end = self._used + len(words)
+        if end > len(self._words):
+            if self._given:
+                self._words, self._given = self._words.copy(), False
+            self._words.resize(max(end, len(self._words) * 3 // 2), refcheck=False)
+        self._words[self._used : end] = words
+        self._used = end
         self._lengths.append(len(words))
-        if len(self._open) == BLOCK:
-            self._join()
-
-    def _join(self) -> None:
-        if self._open:
-            self._blocks.append(np.concatenate(self._open))
-            self._open = []
 
     def vectors(self) -> WordVectors:
         """The tf-idf vectors of the images added so far."""
-        self._join()
-        words = np.concatenate(self._blocks) if self._blocks else np.zeros(0, np.uint16)
-        self._blocks = [words]
+        if not self._given:
+            self._words.resize(self._used, refcheck=False)
+            self._given = True
         starts = np.zeros(len(self._lengths) + 1, np.int64)
         np.cumsum(self._lengths, out=starts[1:])
         idf = np.log((1 + len(self._lengths)) / (1 + self.held)) + 1.0
+        words = self._words[: self._used]
         return WordVectors(words, starts, idf, np.ones(len(self._lengths))).normed()
 
 
@@ -217,13 +219,19 @@ def candidates(
     """(i, j) pairs, i < j, where j is among i's `neighbours` most similar images by the exact
     cosine of their tf-idf vectors (or i among j's), at `least` or more and STAND_OUT above
     i's crowd, of the SEARCHED nearest by the vectors' projections."""
-    from vislab.data.neighbours import nearest_of
+    from vislab.data.exact_neighbours import exact_nearest
+    from vislab.data.neighbours import unit_vectors
+    from vislab.progress import Progress
 
     count = len(vectors)
     if count < 2 or not len(vectors.idf):
         return np.zeros((0, 2), np.int64)
     searched = min(SEARCHED, count - 1)  # exactly: the projections gather in no clusters
-    near = nearest_of(projection(vectors), count, searched, approximate=False).index
+    projected = projection(vectors)
+    with Progress(count, "copies by words", "images") as progress:
+        near, _ = exact_nearest(
+            lambda start, stop: unit_vectors(projected(start, stop)), count, searched, progress
+        )
     found = [np.zeros((0, 2), np.int64)]
     for start in range(0, count, CHUNK):
         rows = np.arange(start, min(start + CHUNK, count))
