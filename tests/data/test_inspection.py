@@ -92,3 +92,26 @@ def test_pairs_close_by_embedding_are_confirmed_on_keypoints_and_joined(tmp_path
     assert alone[crop] != alone[0]  # the hash does not join a crop
     joined = copies(table, seen, 0, also=np.array([[0, crop], [1, 2]]))
     assert joined[crop] == joined[0] and joined[1] != joined[2]
+
+
+def test_confirmation_decodes_each_image_of_its_pairs_once_in_flat_memory(monkeypatch):
+    """Groups of 3 images scattered over 600 positions, every pair of a group a candidate:
+    in the sharing order, with room for 8 images' keypoints and 4 pairs at a time, each image
+    is decoded once (in the pairs' own order, an image's later pairs come hundreds of pairs
+    after its first); the agreeing pairs come back as asked."""
+    from vislab.data import inspection
+
+    rng = np.random.default_rng(0)
+    groups = rng.permutation(600)[:120].reshape(40, 3)
+    candidates = np.sort(np.concatenate([groups[:, [0, 1]], groups[:, [0, 2]], groups[:, [1, 2]]]))
+    candidates = np.unique(candidates, axis=0)  # as the search gives them: sorted
+    decoded = []
+    monkeypatch.setattr(inspection, "_keypoints_of", lambda t, p: decoded.append(p) or p)
+    monkeypatch.setattr(inspection.features, "agree", lambda a, b: (a + b) % 3 == 0)
+    monkeypatch.setattr(inspection, "PAIRS_AT_A_TIME", 4)
+    monkeypatch.setattr(inspection, "CACHED", 8)
+    found = inspection.confirmed(None, candidates)
+    assert sorted(decoded) == sorted(set(groups.ravel().tolist()))
+    np.testing.assert_array_equal(found, candidates[candidates.sum(axis=1) % 3 == 0])
+    order = inspection.sharing_order(candidates)
+    assert sorted(order.tolist()) == list(range(len(candidates)))

@@ -11,6 +11,7 @@ confirmed on the two images' keypoints, found again for them alone.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -36,6 +37,7 @@ SMALL_DIFFERENCE = 0.15  # the most two small images' standardised gray pixels m
 # or more where re-encoded or resized copies of photos differ by at most 0.12
 COMPARE_SIDE = 32
 PAIRS_AT_A_TIME = 512  # candidate pairs confirmed at a time (their images: 130 KB each)
+CACHED = 1024  # images whose keypoints the confirmation keeps at hand between blocks
 
 
 @dataclass
@@ -168,20 +170,48 @@ def same_pixels(table, pairs: np.ndarray) -> np.ndarray:
 
 
 def confirmed(table, candidates: np.ndarray) -> np.ndarray:
-    """The candidate pairs whose keypoints agree: PAIRS_AT_A_TIME pairs at a time, the
-    keypoints of their images found once for them (memory stays flat: a million images'
-    keypoints and pixels would not fit)."""
-    kept = [candidates[:0].reshape(0, 2)]
+    """The candidate pairs whose keypoints agree. The pairs are taken PAIRS_AT_A_TIME at a
+    time in an order that keeps each image's pairs close together (`sharing_order`), and the
+    keypoints of the last CACHED images are kept at hand, so that an image in several pairs is
+    mostly decoded once; memory stays flat (a million images' keypoints and pixels would not
+    fit)."""
+    agree = np.zeros(len(candidates), bool)
+    kept: OrderedDict[int, features.Keypoints | None] = OrderedDict()
+    order = sharing_order(candidates)
     with ThreadPoolExecutor(WORKERS) as pool:
-        for start in range(0, len(candidates), PAIRS_AT_A_TIME):
-            block = candidates[start : start + PAIRS_AT_A_TIME]
-            needed = np.unique(block)
-            found = pool.map(lambda p: _safely(_keypoints_of, table, p), needed)
-            keypoints_of = dict(zip(needed, found, strict=True))
-            pairs = [(keypoints_of[a], keypoints_of[b]) for a, b in block]
-            agree = pool.map(lambda pair: features.agree(*pair), pairs)
-            kept.append(block[np.fromiter(agree, bool, len(block))])
-    return np.concatenate(kept)
+        for start in range(0, len(order), PAIRS_AT_A_TIME):
+            taken = order[start : start + PAIRS_AT_A_TIME]
+            block = candidates[taken]
+            needed = np.unique(block).tolist()
+            missing = [p for p in needed if p not in kept]
+            found = pool.map(lambda p: _safely(_keypoints_of, table, p), missing)
+            kept.update(zip(missing, found, strict=True))
+            for position in needed:
+                kept.move_to_end(position)
+            pairs = [(kept[a], kept[b]) for a, b in block.tolist()]
+            agree[taken] = np.fromiter(pool.map(lambda pair: features.agree(*pair), pairs), bool)
+            while len(kept) > max(CACHED, len(needed)):
+                kept.popitem(last=False)
+    return candidates[agree].reshape(-1, 2)
+
+
+def sharing_order(pairs: np.ndarray) -> np.ndarray:
+    """An order of the pairs (i, j) in which the pairs of an image come close together: the
+    images numbered by the reverse Cuthill-McKee order of the graph the pairs make (linked
+    images get near numbers), the pairs sorted by their later image's number, then by their
+    earlier's."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import reverse_cuthill_mckee
+
+    if not len(pairs):
+        return np.zeros(0, np.int64)
+    size = int(pairs.max()) + 1
+    ones = np.ones(len(pairs), np.int8)
+    graph = coo_matrix((ones, (pairs[:, 0], pairs[:, 1])), shape=(size, size)).tocsr()
+    number = np.empty(size, np.int64)
+    number[reverse_cuthill_mckee(graph + graph.T, symmetric_mode=True)] = np.arange(size)
+    ends = np.sort(number[pairs], axis=1)
+    return np.lexsort((ends[:, 0], ends[:, 1]))
 
 
 def duplicates(frame: pd.DataFrame, seen: Seen, clusters: np.ndarray) -> pd.DataFrame:
