@@ -11,6 +11,7 @@ import pandas as pd
 from PIL import Image, ImageEnhance
 
 from tests.data.test_near_copies import _jpeg, _tiles
+from vislab.data import inspection
 from vislab.data.inspection import copies, duplicates, effective_size, see, vocabulary_of
 from vislab.data.local_features import NO_WORDS
 from vislab.data.sources import source_from_path
@@ -29,7 +30,7 @@ def _copy(tile: Image.Image, kind: str, rng: np.random.Generator) -> Image.Image
     return ImageEnhance.Color(ImageEnhance.Brightness(tile).enhance(1.2)).enhance(0.4)
 
 
-def test_copies_are_clustered_with_their_originals_and_leaks_are_flagged(tmp_path):
+def test_copies_are_clustered_with_their_originals_and_leaks_are_flagged(tmp_path, monkeypatch):
     tiles = _tiles(192)[:60]
     rng = np.random.default_rng(5)
     rows, source = [], []
@@ -50,6 +51,12 @@ def test_copies_are_clustered_with_their_originals_and_leaks_are_flagged(tmp_pat
     table = source_from_path(str(tmp_path / "manifest.csv"))
     centres = vocabulary_of(table)
     seen = see(table, centres)
+    monkeypatch.setattr(inspection, "PROCESSES_FROM", 1)  # seen again, in two processes
+    monkeypatch.setattr(inspection.os, "sched_getaffinity", lambda _: {0, 1})
+    again = see(table, centres)
+    assert again.looks == seen.looks and again.problems == seen.problems
+    np.testing.assert_array_equal(again.words.words, seen.words.words)
+    np.testing.assert_array_equal(again.words.starts, seen.words.starts)
     assert seen.looks[-1] is None and seen.problems[-1]  # unreadable, with the reason
     assert all(p is None for p in seen.problems[:-1])
     clusters = copies(table, seen, len(centres))

@@ -134,6 +134,38 @@ def test_re_encoded_and_resized_copies_of_real_photos_are_found(tiles):
     assert recall >= 0.98 and precision >= 0.99, (recall, precision)
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_the_quality_statistics_are_those_of_the_pixels(seed):
+    """Against the statistics taken of the pixels one by one (floats), on random images of
+    random sizes and spreads, some larger than the side they are measured at."""
+    from vislab.data import look as looks
+
+    rng = np.random.default_rng(seed)
+    height, width = rng.integers(1, 400, 2)
+    low, high = np.sort(rng.integers(0, 256, 2))
+    image = Image.fromarray(rng.integers(low, high + 1, (height, width), dtype=np.uint8))
+    found = look_at(image, width, height)
+    if max(image.size) > looks.LOOK_SIDE:
+        image.thumbnail((looks.LOOK_SIDE, looks.LOOK_SIDE), Image.Resampling.BILINEAR)
+    pixels = np.asarray(image, dtype=np.float64)
+    shares = np.bincount((pixels // 4).astype(int).ravel(), minlength=64) / pixels.size
+    shares = shares[shares > 0]
+    if min(pixels.shape) >= 3:
+        laplacian = (
+            pixels[:-2, 1:-1] + pixels[2:, 1:-1] + pixels[1:-1, :-2] + pixels[1:-1, 2:]
+        ) - 4 * pixels[1:-1, 1:-1]
+    expected = {
+        "brightness": pixels.mean() / 255,
+        "dark_share": (pixels < looks.DARK).mean(),
+        "bright_share": (pixels > looks.BRIGHT).mean(),
+        "contrast": pixels.std() / 255,
+        "sharpness": laplacian.var() if min(pixels.shape) >= 3 else 0.0,
+        "entropy": -(shares * np.log2(shares)).sum(),
+    }
+    for name, value in expected.items():
+        assert getattr(found, name) == pytest.approx(value, rel=1e-9, abs=1e-12), name
+
+
 def test_the_quality_problems_of_edited_photos_are_named(tmp_path):
     photo = _photos()[2].resize((400, 300))  # a sharp, well-lit photo
     assert _look(photo).problems() == []

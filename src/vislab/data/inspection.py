@@ -11,6 +11,7 @@ confirmed on the two images' keypoints, found again for them alone.
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ SMALL_DIFFERENCE = 0.15  # the most two small images' standardised gray pixels m
 # small image's hash covers its whole content, and two distinct digits of 32 px differ by 0.2
 # or more where re-encoded or resized copies of photos differ by at most 0.12
 COMPARE_SIDE = 32
+PROCESSES_FROM = 4_000  # files: seen in one process per core (starting them takes seconds)
+PER_TASK = 64  # files a process is given at a time
 PAIRS_AT_A_TIME = 512  # candidate pairs confirmed at a time (their images: 130 KB each)
 CACHED = 1024  # images whose keypoints the confirmation keeps at hand between blocks
 
@@ -88,30 +91,70 @@ def _safely(function, table, position):
 
 def see(table, centres: features.Vocabulary, task: str = "inspect") -> Seen:
     """Every image of the table decoded once: its Look and its keypoints' visual words (none
-    where the vocabulary is empty)."""
-
-    def one(position: int):
-        try:
-            gray, width, height = gray_of(table, position)
-        except InputError as error:
-            return None, str(error), np.zeros(0, np.uint16)
-        if min(width, height) < KEYPOINT_SIDE or not len(centres):
-            return look_at(gray, width, height), None, np.zeros(0, np.uint16)
-        return (
-            look_at(gray, width, height),
-            None,
-            features.words_of(features.keypoints(gray), centres),
-        )
-
+    where the vocabulary is empty). Files are seen in one process per core where they are
+    PROCESSES_FROM or more (the work holds Python's lock too often for threads to fill the
+    cores); in-memory images, and fewer files, in threads."""
     looks, problems, words = [], [], WordLists(len(centres))
     count = len(table.frame)
-    with Progress(count, task, "images") as progress, ThreadPoolExecutor(WORKERS) as pool:
-        for found in pool.map(one, range(count), chunksize=16):
+    with Progress(count, task, "images") as progress:
+        for found in _seen(table, centres):
             looks.append(found[0])
             problems.append(found[1])
             words.add(found[2])
             progress.advance()
     return Seen(looks, problems, words.vectors())
+
+
+def _seen(table, centres: features.Vocabulary):
+    """Each row's (Look or None, problem or None, words), in the rows' order."""
+    count = len(table.frame)
+    processes = len(os.sched_getaffinity(0))
+    if getattr(table, "reader", None) is None and count >= PROCESSES_FROM and processes > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        from vislab.data.images import PIXEL_LIMIT
+
+        context = multiprocessing.get_context("spawn")  # no fork of a process holding threads
+        with ProcessPoolExecutor(
+            processes, mp_context=context, initializer=_set_up, initargs=(centres, PIXEL_LIMIT)
+        ) as pool:
+            paths = table.frame["path"].tolist()
+            yield from pool.map(_see_file, paths, chunksize=PER_TASK)
+        return
+    with ThreadPoolExecutor(WORKERS) as pool:
+        yield from pool.map(lambda p: _see_one(table, p, centres), range(count), chunksize=16)
+
+
+_centres = features.NO_WORDS  # a process's vocabulary, set as it starts
+
+
+def _set_up(centres: features.Vocabulary, limit: int) -> None:
+    from vislab.data.images import set_pixel_limit
+
+    global _centres
+    _centres = centres
+    set_pixel_limit(limit)
+
+
+def _see_file(path: str):
+    return _see_gray(lambda: open_gray(path, features.SIDE), _centres)
+
+
+def _see_one(table, position: int, centres: features.Vocabulary):
+    return _see_gray(lambda: gray_of(table, position), centres)
+
+
+def _see_gray(opened, centres: features.Vocabulary):
+    """(Look, None, words) of the image `opened()` gives, or (None, its problem, no words)."""
+    try:
+        gray, width, height = opened()
+    except InputError as error:
+        return None, str(error), np.zeros(0, np.uint16)
+    if min(width, height) < KEYPOINT_SIDE or not len(centres):
+        return look_at(gray, width, height), None, np.zeros(0, np.uint16)
+    found = features.words_of(features.keypoints(gray), centres)
+    return look_at(gray, width, height), None, found
 
 
 def copies(table, seen: Seen, vocabulary: int, also: np.ndarray | None = None) -> np.ndarray:

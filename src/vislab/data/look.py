@@ -36,6 +36,7 @@ LOW_CONTRAST = 0.1  # ... and a standard deviation (0-1) below: almost one colou
 # or a digit in two colours has low entropy too, but high contrast: not a quality problem)
 SMALLEST_SIDE = 32  # px: a side below: too small to judge
 WIDEST_ASPECT = 4.0  # a side this many times the other: an odd aspect (a banner, a strip)
+LEVELS = np.arange(256, dtype=np.float64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,24 +96,27 @@ def open_gray(path: str | Path, side: int = LOOK_SIDE) -> tuple[Image.Image, int
 
 
 def look_at(gray: Image.Image, width: int, height: int) -> Look:
-    """The Look of a gray image (`width`, `height`: the original's size)."""
+    """The Look of a gray image (`width`, `height`: the original's size). The statistics of
+    the pixels come from their 256-level histogram (one pass over the pixels, in integers)."""
     hashed = perceptual_hash(gray)
     if max(gray.size) > LOOK_SIDE:
         gray = gray.copy()
         gray.thumbnail((LOOK_SIDE, LOOK_SIDE), Image.Resampling.BILINEAR)
-    pixels = np.asarray(gray, dtype=np.float64)
-    counts = np.bincount((pixels // 4).astype(np.int64).ravel(), minlength=64)
-    shares = counts[counts > 0] / pixels.size
+    pixels = np.asarray(gray, dtype=np.uint8)
+    share = np.bincount(pixels.ravel(), minlength=256) / pixels.size
+    mean = float(share @ LEVELS)
+    counts = share.reshape(64, 4).sum(axis=1)
+    counts = counts[counts > 0]
     return Look(
         hash=hashed,
         width=int(width),
         height=int(height),
-        brightness=float(pixels.mean() / 255),
-        dark_share=float((pixels < DARK).mean()),
-        bright_share=float((pixels > BRIGHT).mean()),
-        contrast=float(pixels.std() / 255),
+        brightness=mean / 255,
+        dark_share=float(share[:DARK].sum()),
+        bright_share=float(share[BRIGHT + 1 :].sum()),
+        contrast=float(np.sqrt(max(share @ (LEVELS - mean) ** 2, 0.0)) / 255),
         sharpness=_laplacian_variance(pixels),
-        entropy=float(-(shares * np.log2(shares)).sum()),
+        entropy=float(-(counts * np.log2(counts)).sum()),
     )
 
 
@@ -127,12 +131,13 @@ def perceptual_hash(gray: Image.Image) -> int:
 
 
 def _laplacian_variance(pixels: np.ndarray) -> float:
+    """The variance of the 4-neighbour Laplacian inside the image's border (in integers)."""
     if min(pixels.shape) < 3:
         return 0.0
-    middle = pixels[1:-1, 1:-1]
+    pixels = pixels.astype(np.int16)
     laplacian = (
-        pixels[:-2, 1:-1] + pixels[2:, 1:-1] + pixels[1:-1, :-2] + pixels[1:-1, 2:] - 4 * middle
-    )
+        pixels[:-2, 1:-1] + pixels[2:, 1:-1] + pixels[1:-1, :-2] + pixels[1:-1, 2:]
+    ) - 4 * pixels[1:-1, 1:-1]
     return float(laplacian.var())
 
 
