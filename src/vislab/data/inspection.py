@@ -39,6 +39,8 @@ SMALL_DIFFERENCE = 0.15  # the most two small images' standardised gray pixels m
 COMPARE_SIDE = 32
 PROCESSES_FROM = 4_000  # files: seen in one process per core (starting them takes seconds)
 PER_TASK = 64  # files a process is given at a time
+CONFIRMED_IN_PROCESSES = 1_000  # candidate pairs of files: confirmed in processes
+RUNS_PER_PROCESS = 4  # runs of pairs in the sharing order each process is given, about
 PAIRS_AT_A_TIME = 512  # candidate pairs confirmed at a time (their images: 130 KB each)
 CACHED = 1024  # images whose keypoints the confirmation keeps at hand between blocks
 
@@ -110,20 +112,26 @@ def _seen(table, centres: features.Vocabulary):
     count = len(table.frame)
     processes = len(os.sched_getaffinity(0))
     if getattr(table, "reader", None) is None and count >= PROCESSES_FROM and processes > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        from vislab.data.images import PIXEL_LIMIT
-
-        context = multiprocessing.get_context("spawn")  # no fork of a process holding threads
-        with ProcessPoolExecutor(
-            processes, mp_context=context, initializer=_set_up, initargs=(centres, PIXEL_LIMIT)
-        ) as pool:
-            paths = table.frame["path"].tolist()
-            yield from pool.map(_see_file, paths, chunksize=PER_TASK)
+        with _processes(centres) as pool:
+            yield from pool.map(_see_file, table.frame["path"].tolist(), chunksize=PER_TASK)
         return
     with ThreadPoolExecutor(WORKERS) as pool:
         yield from pool.map(lambda p: _see_one(table, p, centres), range(count), chunksize=16)
+
+
+def _processes(centres: features.Vocabulary):
+    """A pool of one process per core, each with the vocabulary and the pixel limit."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from vislab.data.images import PIXEL_LIMIT
+
+    return ProcessPoolExecutor(
+        len(os.sched_getaffinity(0)),
+        mp_context=multiprocessing.get_context("spawn"),  # no fork of a process with threads
+        initializer=_set_up,
+        initargs=(centres, PIXEL_LIMIT),
+    )
 
 
 _centres = features.NO_WORDS  # a process's vocabulary, set as it starts
@@ -215,27 +223,74 @@ def same_pixels(table, pairs: np.ndarray) -> np.ndarray:
 def confirmed(table, candidates: np.ndarray) -> np.ndarray:
     """The candidate pairs whose keypoints agree. The pairs are taken PAIRS_AT_A_TIME at a
     time in an order that keeps each image's pairs close together (`sharing_order`), and the
-    keypoints of the last CACHED images are kept at hand, so that an image in several pairs is
-    mostly decoded once; memory stays flat (a million images' keypoints and pixels would not
-    fit)."""
+    keypoints of the last CACHED images are kept at hand (`Kept`), so that an image in several
+    pairs is mostly decoded once; memory stays flat (a million images' keypoints and pixels
+    would not fit). Files' pairs, from CONFIRMED_IN_PROCESSES of them, in one process per core
+    (each given runs of pairs in that order), other pairs in threads."""
     agree = np.zeros(len(candidates), bool)
-    kept: OrderedDict[int, features.Keypoints | None] = OrderedDict()
     order = sharing_order(candidates)
+    processes = len(os.sched_getaffinity(0))
+    in_files = getattr(table, "reader", None) is None
+    if in_files and len(candidates) >= CONFIRMED_IN_PROCESSES and processes > 1:
+        paths = table.frame["path"].tolist()
+        runs = np.array_split(order, RUNS_PER_PROCESS * processes)
+        asked = [[(paths[a], paths[b]) for a, b in candidates[run].tolist()] for run in runs]
+        with _processes(features.NO_WORDS) as pool:
+            for run, found in zip(runs, pool.map(_agree_in_process, asked), strict=True):
+                agree[run] = found
+        return candidates[agree].reshape(-1, 2)
+    kept = Kept(lambda p: _safely(_keypoints_of, table, p))
     with ThreadPoolExecutor(WORKERS) as pool:
         for start in range(0, len(order), PAIRS_AT_A_TIME):
             taken = order[start : start + PAIRS_AT_A_TIME]
-            block = candidates[taken]
-            needed = np.unique(block).tolist()
-            missing = [p for p in needed if p not in kept]
-            found = pool.map(lambda p: _safely(_keypoints_of, table, p), missing)
-            kept.update(zip(missing, found, strict=True))
-            for position in needed:
-                kept.move_to_end(position)
-            pairs = [(kept[a], kept[b]) for a, b in block.tolist()]
+            pairs = kept.pairs(candidates[taken].tolist(), pool.map)
             agree[taken] = np.fromiter(pool.map(lambda pair: features.agree(*pair), pairs), bool)
-            while len(kept) > max(CACHED, len(needed)):
-                kept.popitem(last=False)
     return candidates[agree].reshape(-1, 2)
+
+
+class Kept:
+    """The keypoints of the last CACHED images asked for, by key (a row, or a file's path),
+    found by `find(key)` (None: unreadable)."""
+
+    def __init__(self, find):
+        self.find = find
+        self.held: OrderedDict = OrderedDict()
+
+    def pairs(self, block: list, mapper=map) -> list:
+        """The keypoints of each pair (a, b) of the block, those not at hand found through
+        `mapper` (map, or a pool's)."""
+        needed = list(dict.fromkeys(key for pair in block for key in pair))
+        missing = [key for key in needed if key not in self.held]
+        self.held.update(zip(missing, mapper(self.find, missing), strict=True))
+        for key in needed:
+            self.held.move_to_end(key)
+        found = [(self.held[a], self.held[b]) for a, b in block]
+        while len(self.held) > max(CACHED, len(needed)):
+            self.held.popitem(last=False)
+        return found
+
+
+_kept: Kept | None = None  # a process's keypoints at hand
+
+
+def _agree_in_process(pairs: list[tuple[str, str]]) -> np.ndarray:
+    """Whether each pair of files' keypoints agree, PAIRS_AT_A_TIME at a time."""
+    global _kept
+    if _kept is None:
+        _kept = Kept(_keypoints_of_file)
+    agree = []
+    for start in range(0, len(pairs), PAIRS_AT_A_TIME):
+        agree += [
+            features.agree(*pair) for pair in _kept.pairs(pairs[start : start + PAIRS_AT_A_TIME])
+        ]
+    return np.array(agree, bool)
+
+
+def _keypoints_of_file(path: str) -> features.Keypoints | None:
+    try:
+        return features.keypoints(open_gray(path, features.SIDE)[0])
+    except InputError:
+        return None
 
 
 def sharing_order(pairs: np.ndarray) -> np.ndarray:
