@@ -102,7 +102,8 @@ def run_vislab(folder: Path) -> dict:
     centres = inspection.vocabulary_of(table)
     times["vocabulary"] = time.perf_counter() - start
     start = time.perf_counter()
-    seen = inspection.see(table, centres)
+    processes = len(os.sched_getaffinity(0))  # as `vislab data inspect` runs by default
+    seen = inspection.see(table, centres, processes=processes)
     times["look_and_words"] = time.perf_counter() - start
     words = []  # the word search's seconds, timed apart from the hash search and confirmation
     search = inspection.word_candidates

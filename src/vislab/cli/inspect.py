@@ -4,6 +4,7 @@ held-out predictions) — a page and its tables."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -39,6 +40,14 @@ def inspect(
         typer.Option("--colour-by", help="Column the map is coloured by (default: label)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the samples, folds, groups and map.")] = 0,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Processes decoding the images of a large folder or manifest (default: one "
+            "per core; 0: threads).",
+        ),
+    ] = None,
     force: Force = False,
     quiet: Quiet = False,
 ) -> None:
@@ -54,7 +63,9 @@ def inspect(
     table = table_for(source, require_label=False)
     colour_by = _colour_column(table.frame, colour_by)
     given = _scored(table, predictions)
-    found = inspect_collection(table, _embedder(table, embeddings, model), seed, given)
+    if workers is None:
+        workers = len(os.sched_getaffinity(0))
+    found = inspect_collection(table, _embedder(table, embeddings, model), seed, given, workers)
     found.summary["environment"] = _environment(seed, found.summary["data_fingerprint"], model)
     _write(table, found, out, colour_by)
     _say_summary(found.summary, out)

@@ -125,13 +125,18 @@ class Inspection:
 
 
 def inspect_collection(
-    table, embed: Embedder | None = None, seed: int = 0, given: Scored | None = None
+    table,
+    embed: Embedder | None = None,
+    seed: int = 0,
+    given: Scored | None = None,
+    processes: int = 0,
 ) -> Inspection:
     """The whole inspection of a table (an image folder's, a manifest's); `embed` gives the
     embeddings of the readable rows (without it: copies and quality only); `given`: a run's
-    held-out probabilities, which the label issues are then found from."""
+    held-out probabilities, which the label issues are then found from; `processes`: the
+    processes a large collection of files is decoded in (0 or 1: threads)."""
     centres = inspection.vocabulary_of(table, seed)
-    seen = inspection.see(table, centres)
+    seen = inspection.see(table, centres, processes=processes)
     readable = np.flatnonzero([look is not None for look in seen.looks])
     embedded = None if embed is None else embed(readable)
     near = neighbours.nearest(embedded.vectors) if embedded is not None else None

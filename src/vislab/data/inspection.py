@@ -11,7 +11,6 @@ confirmed on the two images' keypoints, found again for them alone.
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -39,8 +38,6 @@ SMALL_DIFFERENCE = 0.15  # the most two small images' standardised gray pixels m
 COMPARE_SIDE = 32
 PROCESSES_FROM = 4_000  # files: seen in one process per core (starting them takes seconds)
 PER_TASK = 64  # files a process is given at a time
-CONFIRMED_IN_PROCESSES = 1_000  # candidate pairs of files: confirmed in processes
-RUNS_PER_PROCESS = 4  # runs of pairs in the sharing order each process is given, about
 PAIRS_AT_A_TIME = 512  # candidate pairs confirmed at a time (their images: 130 KB each)
 CACHED = 1024  # images whose keypoints the confirmation keeps at hand between blocks
 
@@ -91,15 +88,16 @@ def _safely(function, table, position):
         return None
 
 
-def see(table, centres: features.Vocabulary, task: str = "inspect") -> Seen:
+def see(table, centres: features.Vocabulary, task: str = "inspect", processes: int = 0) -> Seen:
     """Every image of the table decoded once: its Look and its keypoints' visual words (none
-    where the vocabulary is empty). Files are seen in one process per core where they are
-    PROCESSES_FROM or more (the work holds Python's lock too often for threads to fill the
-    cores); in-memory images, and fewer files, in threads."""
+    where the vocabulary is empty). Files are seen in `processes` processes where more than
+    one is asked and they are PROCESSES_FROM or more (the work holds Python's lock too often
+    for threads to fill the cores; a script that asks for processes needs the `if __name__ ==
+    "__main__":` guard); in-memory images, and fewer files, in threads."""
     looks, problems, words = [], [], WordLists(len(centres))
     count = len(table.frame)
     with Progress(count, task, "images") as progress:
-        for found in _seen(table, centres):
+        for found in _seen(table, centres, processes):
             looks.append(found[0])
             problems.append(found[1])
             words.add(found[2])
@@ -107,27 +105,26 @@ def see(table, centres: features.Vocabulary, task: str = "inspect") -> Seen:
     return Seen(looks, problems, words.vectors())
 
 
-def _seen(table, centres: features.Vocabulary):
+def _seen(table, centres: features.Vocabulary, processes: int):
     """Each row's (Look or None, problem or None, words), in the rows' order."""
     count = len(table.frame)
-    processes = len(os.sched_getaffinity(0))
     if getattr(table, "reader", None) is None and count >= PROCESSES_FROM and processes > 1:
-        with _processes(centres) as pool:
+        with _processes(centres, processes) as pool:
             yield from pool.map(_see_file, table.frame["path"].tolist(), chunksize=PER_TASK)
         return
     with ThreadPoolExecutor(WORKERS) as pool:
         yield from pool.map(lambda p: _see_one(table, p, centres), range(count), chunksize=16)
 
 
-def _processes(centres: features.Vocabulary):
-    """A pool of one process per core, each with the vocabulary and the pixel limit."""
+def _processes(centres: features.Vocabulary, processes: int):
+    """A pool of `processes` processes, each with the vocabulary and the pixel limit."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     from vislab.data.images import PIXEL_LIMIT
 
     return ProcessPoolExecutor(
-        len(os.sched_getaffinity(0)),
+        processes,
         mp_context=multiprocessing.get_context("spawn"),  # no fork of a process with threads
         initializer=_set_up,
         initargs=(centres, PIXEL_LIMIT),
@@ -225,20 +222,10 @@ def confirmed(table, candidates: np.ndarray) -> np.ndarray:
     time in an order that keeps each image's pairs close together (`sharing_order`), and the
     keypoints of the last CACHED images are kept at hand (`Kept`), so that an image in several
     pairs is mostly decoded once; memory stays flat (a million images' keypoints and pixels
-    would not fit). Files' pairs, from CONFIRMED_IN_PROCESSES of them, in one process per core
-    (each given runs of pairs in that order), other pairs in threads."""
+    would not fit). In threads: keypoints and their matching let go of Python's lock (one
+    process per core was no faster)."""
     agree = np.zeros(len(candidates), bool)
     order = sharing_order(candidates)
-    processes = len(os.sched_getaffinity(0))
-    in_files = getattr(table, "reader", None) is None
-    if in_files and len(candidates) >= CONFIRMED_IN_PROCESSES and processes > 1:
-        paths = table.frame["path"].tolist()
-        runs = np.array_split(order, RUNS_PER_PROCESS * processes)
-        asked = [[(paths[a], paths[b]) for a, b in candidates[run].tolist()] for run in runs]
-        with _processes(features.NO_WORDS) as pool:
-            for run, found in zip(runs, pool.map(_agree_in_process, asked), strict=True):
-                agree[run] = found
-        return candidates[agree].reshape(-1, 2)
     kept = Kept(lambda p: _safely(_keypoints_of, table, p))
     with ThreadPoolExecutor(WORKERS) as pool:
         for start in range(0, len(order), PAIRS_AT_A_TIME):
@@ -268,29 +255,6 @@ class Kept:
         while len(self.held) > max(CACHED, len(needed)):
             self.held.popitem(last=False)
         return found
-
-
-_kept: Kept | None = None  # a process's keypoints at hand
-
-
-def _agree_in_process(pairs: list[tuple[str, str]]) -> np.ndarray:
-    """Whether each pair of files' keypoints agree, PAIRS_AT_A_TIME at a time."""
-    global _kept
-    if _kept is None:
-        _kept = Kept(_keypoints_of_file)
-    agree = []
-    for start in range(0, len(pairs), PAIRS_AT_A_TIME):
-        agree += [
-            features.agree(*pair) for pair in _kept.pairs(pairs[start : start + PAIRS_AT_A_TIME])
-        ]
-    return np.array(agree, bool)
-
-
-def _keypoints_of_file(path: str) -> features.Keypoints | None:
-    try:
-        return features.keypoints(open_gray(path, features.SIDE)[0])
-    except InputError:
-        return None
 
 
 def sharing_order(pairs: np.ndarray) -> np.ndarray:
