@@ -133,7 +133,7 @@ def _parts(size: int, threads: int, multiple: int = 1) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a]
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@numba.njit(cache=True, nogil=True)
 def _take(products, first_row, first_column, by_rows, low, high, best, index):
     """Push the tile's products into the lists of its rows low to high-1 (by_rows), or of its
     columns low to high-1; either way the tile is read row after row, and GROUP products of
@@ -148,7 +148,7 @@ def _take(products, first_row, first_column, by_rows, low, high, best, index):
         _into_columns(products[i, low:high], first_row + i, first_column + low, worst, best, index)
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True, inline="always")
+@numba.njit(cache=True, nogil=True, inline="always")
 def _into_row(row, mine, first, best, index):
     """row[j], the product of `mine` and first + j, into the list of `mine`."""
     full = len(row) // GROUP * GROUP
@@ -165,7 +165,7 @@ def _into_row(row, mine, first, best, index):
                 _push(best, index, mine, row[j], first + j)
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True, inline="always")
+@numba.njit(cache=True, nogil=True, inline="always")
 def _into_columns(row, other, first, worst, best, index):
     """row[j], the product of `other` and first + j, into the list of first + j (whose worst
     is worst[j])."""
