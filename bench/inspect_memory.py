@@ -3,12 +3,13 @@ and seconds of each search, with what the pass leaves for it made up (decoding a
 takes hours; what the pass keeps per image does not depend on the pixels).
 
 Per image, as the pass leaves them: its Look (hash and quality), its 800 visual words (of
-4,096, drawn with a skew as real words are) and a 512-dimension embedding (of 1,000 themes,
-with noise). Planted among them: re-encoded copies (hash within 4 bits, the embedding with a
-little noise) and crops (half the original's words, and as many others). Then, as the
-inspection runs them: the hash search (multi-index), the word search (random projections
-searched exactly over all pairs, data/exact_neighbours.py, in bfloat16 or float32 products as
-this machine multiplies faster; exact cosines re-ranked), the embedding search (the outliers'
+4,096, drawn with a skew as real words are) with their places (on disk) and a 512-dimension
+embedding (of 1,000 themes, with noise). Planted among them: re-encoded copies (hash within 4
+bits, the embedding with a little noise) and crops (half the original's words, their places
+moved and shrunk, and as many others). Then, as the inspection runs them: the hash search
+(multi-index), the word search (random projections searched exactly over all pairs,
+data/exact_neighbours.py, in bfloat16 or float32 products as this machine multiplies faster;
+exact cosines re-ranked), the check of the words' places, the embedding search (the outliers'
 and map's neighbours, and the copy candidates: an inverted file beyond 200,000 images) and the
 clusters (of the candidates, unconfirmed: the confirmation on keypoints needs the pixels and
 works in blocks of flat memory). Each size in its own process;
@@ -64,19 +65,23 @@ def made_up(count: int, rng: np.random.Generator):
             flips = rng.choice(64, 4, replace=False).astype(np.uint64)
             hashes[copy] = hashes[original] ^ np.bitwise_or.reduce(np.uint64(1) << flips)
     looks = [Look(int(h), 640, 480, 0.5, 0.0, 0.0, 0.2, 300.0, 6.0) for h in hashes]
-    lists = WordLists(4096)
-    kept: dict[int, np.ndarray] = {}
+    lists = WordLists(4096, placed=True)
+    kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     wanted = set(crops.values())
     for start in range(0, count, BLOCK):
         block = (4096 * rng.random((min(BLOCK, count - start), WORDS)) ** 1.5).astype(np.uint16)
+        places = rng.integers(0, 256, (len(block), WORDS, 2), dtype=np.uint8)
         for offset, words in enumerate(block):
-            position = start + offset
-            if position in crops:
-                half = rng.choice(kept.pop(int(crops[position])), WORDS // 2, replace=False)
-                words = np.concatenate([half, words[: WORDS // 2]])
+            position, placed = start + offset, places[offset]
+            if position in crops:  # half its original's words, moved and shrunk as a crop's
+                were, where = kept.pop(int(crops[position]))
+                half = rng.choice(WORDS, WORDS // 2, replace=False)
+                words = np.concatenate([were[half], words[: WORDS // 2]])
+                moved = (where[half] * 0.8 + 20).astype(np.uint8)
+                placed = np.concatenate([moved, placed[: WORDS // 2]])
             elif position in wanted:
-                kept[position] = words
-            lists.add(words)
+                kept[position] = words, placed
+            lists.add(words, placed)
     themes = rng.standard_normal((THEMES, WIDTH)).astype(np.float32)
     embeddings = np.empty((count, WIDTH), np.float32)
     for start in range(0, count, BLOCK):
@@ -111,6 +116,13 @@ def word_search(words, crops, step) -> np.ndarray:
     return pairs
 
 
+def places_check(words, pairs: np.ndarray) -> np.ndarray:
+    """The word search's pairs whose words' places agree, as the inspection keeps them."""
+    from vislab.data import local_features as features
+
+    return pairs[features.placed_inliers(words, pairs) >= features.MIN_PLACED]
+
+
 def product_type():
     from vislab.data.exact_neighbours import product_type
 
@@ -135,6 +147,9 @@ def child(count: int) -> dict:
     by_hash = hash_links(np.array([look.hash for look in looks], np.uint64))
     step("hash_search", began, recall_reencoded=recall(by_hash, reencoded))
     by_words = word_search(words, crops, step)
+    began = time.perf_counter()
+    by_words = places_check(words, by_words)
+    step("places_check", began, recall_crops=recall(by_words, crops), pairs=len(by_words))
     began = time.perf_counter()
     near = neighbours.nearest(embeddings)
     by_embedding = neighbours.similar_pairs(near)

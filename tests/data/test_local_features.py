@@ -1,7 +1,9 @@
 """The keypoint path's parts against their references: Hamming distances against the bits
 compared one by one, the two-level word of a descriptor against a brute-force search of its
-cell, the tf-idf vectors and their cosines against scikit-learn's, and the candidate search
-finding planted near copies among thousands of images without comparing every pair."""
+cell, the tf-idf vectors and their cosines against scikit-learn's, the candidate search
+finding planted near copies among thousands of images without comparing every pair, and the
+check of the words' places: its pairings against every pair of keypoints enumerated, a moved,
+rescaled and turned crop kept and unrelated images dropped."""
 
 from __future__ import annotations
 
@@ -101,11 +103,71 @@ def test_candidates_find_planted_copies_among_thousands_and_their_cosines_are_ex
 
 
 def test_word_lists_go_on_growing_after_their_vectors_were_taken():
-    lists = word_vectors.WordLists(5)
-    lists.add(np.array([3, 1, 3]))
+    lists = word_vectors.WordLists(5, placed=True)
+    lists.add(np.array([3, 1, 3]), np.array([[7, 8], [1, 2], [9, 9]]))
     first = lists.vectors()
-    lists.add(np.array([4, 0]))
-    lists.add(np.zeros(0))
+    lists.add(np.array([4, 0]), np.array([[4, 4], [0, 5]]))
+    lists.add(np.zeros(0), np.zeros((0, 2)))
     second = lists.vectors()
     assert first.words.tolist() == [1, 3, 3] and first.starts.tolist() == [0, 3]
     assert second.words.tolist() == [1, 3, 3, 0, 4] and second.starts.tolist() == [0, 3, 5, 5]
+    assert first.places.tolist() == [[1, 2], [7, 8], [9, 9]]  # each word keeps its place
+    assert second.places.tolist() == [[1, 2], [7, 8], [9, 9], [0, 5], [4, 4]]
+    with pytest.raises(ValueError, match="1 for 2 words"):
+        lists.add(np.array([1, 2]), np.array([[1, 1]]))
+    with pytest.raises(ValueError, match="every image's words, or never"):
+        lists.add(np.array([1, 2]))
+
+
+def _placed_image(rng, count: int, size: int):
+    return rng.integers(0, size, count).astype(np.uint16), rng.uniform(20, 230, (count, 2))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_pairings_are_every_pair_of_keypoints_of_a_shared_word_not_too_common(seed):
+    rng = np.random.default_rng(seed)
+    size = int(rng.integers(3, 60))
+    images = [_placed_image(rng, int(rng.integers(0, 80)), size) for _ in range(6)]
+    vectors = word_vectors.WordVectors.of(
+        [w for w, _ in images], size, [np.round(p).astype(np.uint8) for _, p in images]
+    )
+    for i, j in rng.integers(0, len(images), (10, 2)):
+        (a, b), (c, d) = vectors.starts[[i, i + 1]], vectors.starts[[j, j + 1]]
+        room = features.PAIRINGS * max(1, min(b - a, d - c))
+        left, right = np.empty(room, np.int64), np.empty(room, np.int64)
+        found = features._pairing()(vectors.words, vectors.starts, i, j, 4, left, right)
+        words = vectors.words
+        expected = {
+            (x, y)
+            for x in range(a, b)
+            for y in range(c, d)
+            if words[x] == words[y]
+            and (words[a:b] == words[x]).sum() * (words[c:d] == words[x]).sum() <= 4
+        }
+        assert sorted(zip(left[:found].tolist(), right[:found].tolist(), strict=True)) == sorted(
+            expected
+        )
+
+
+def test_a_moved_rescaled_turned_copys_places_agree_and_unrelated_images_do_not():
+    rng = np.random.default_rng(5)
+    size = features.COARSE * features.FINE
+    images = [_placed_image(rng, 600, size) for _ in range(40)]
+    words, places = images[0]
+    kept = rng.choice(len(words), 300, replace=False)  # a crop: half its keypoints ...
+    angle, scale, shift = np.radians(12), 1.3, np.array([-40.0, 25.0])
+    turn = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    moved = (places[kept] - 128) @ turn.T + 128 + shift + rng.normal(0, 1, (300, 2))
+    inside = (moved >= 0).all(axis=1) & (moved < 320).all(axis=1)
+    copy_words = np.concatenate([words[kept][inside], rng.integers(0, size, 300)])
+    copy_places = np.concatenate([moved[inside], rng.uniform(0, 320, (300, 2))])  # ... and others
+    images.append((copy_words.astype(np.uint16), copy_places))
+    vectors = word_vectors.WordVectors.of(
+        [w for w, _ in images],
+        size,
+        [features.places_of(features.Keypoints(p, np.zeros((len(p), 32)))) for _, p in images],
+    )
+    unrelated = np.array([(i, j) for i in range(40) for j in range(i + 1, 40)])
+    inliers = features.placed_inliers(vectors, np.vstack([[0, 40], unrelated]))
+    assert inliers[0] >= 0.9 * inside.sum() and inside.sum() > 150
+    assert (inliers[1:] < features.MIN_PLACED).all(), inliers[1:].max()

@@ -5,8 +5,9 @@ clusters.
 
 The visual words are learnt first from the keypoints of a sample of VOCABULARY_IMAGES images,
 so that the pass keeps per image only its words (two bytes each), not its descriptors (a
-million images' descriptors would fill tens of GB). A candidate pair found by the words is
-confirmed on the two images' keypoints, found again for them alone.
+million images' descriptors would fill tens of GB), and their places (two bytes each, on disk).
+A candidate pair found by the words is kept where its words' places agree, then confirmed on
+the two images' keypoints, found again for them alone.
 """
 
 from __future__ import annotations
@@ -94,19 +95,19 @@ def see(table, centres: features.Vocabulary, task: str = "inspect", processes: i
     one is asked and they are PROCESSES_FROM or more (the work holds Python's lock too often
     for threads to fill the cores; a script that asks for processes needs the `if __name__ ==
     "__main__":` guard); in-memory images, and fewer files, in threads."""
-    looks, problems, words = [], [], WordLists(len(centres))
+    looks, problems, words = [], [], WordLists(len(centres), placed=True)
     count = len(table.frame)
     with Progress(count, task, "images") as progress:
         for found in _seen(table, centres, processes):
             looks.append(found[0])
             problems.append(found[1])
-            words.add(found[2])
+            words.add(*found[2])
             progress.advance()
     return Seen(looks, problems, words.vectors())
 
 
 def _seen(table, centres: features.Vocabulary, processes: int):
-    """Each row's (Look or None, problem or None, words), in the rows' order."""
+    """Each row's (Look or None, problem or None, (words, places)), in the rows' order."""
     count = len(table.frame)
     if getattr(table, "reader", None) is None and count >= PROCESSES_FROM and processes > 1:
         with _processes(centres, processes) as pool:
@@ -150,41 +151,56 @@ def _see_one(table, position: int, centres: features.Vocabulary):
     return _see_gray(lambda: gray_of(table, position), centres)
 
 
+NO_KEYPOINTS = (np.zeros(0, np.uint16), np.zeros((0, 2), np.uint8))
+
+
 def _see_gray(opened, centres: features.Vocabulary):
-    """(Look, None, words) of the image `opened()` gives, or (None, its problem, no words)."""
+    """(Look, None, (words, places)) of the image `opened()` gives, or (None, its problem, no
+    words)."""
     try:
         gray, width, height = opened()
     except InputError as error:
-        return None, str(error), np.zeros(0, np.uint16)
+        return None, str(error), NO_KEYPOINTS
     if min(width, height) < KEYPOINT_SIDE or not len(centres):
-        return look_at(gray, width, height), None, np.zeros(0, np.uint16)
-    found = features.words_of(features.keypoints(gray), centres)
-    return look_at(gray, width, height), None, found
+        return look_at(gray, width, height), None, NO_KEYPOINTS
+    found = features.keypoints(gray)
+    words = features.words_of(found, centres), features.places_of(found)
+    return look_at(gray, width, height), None, words
 
 
 def copies(table, seen: Seen, vocabulary: int, also: np.ndarray | None = None) -> np.ndarray:
     """Per row its cluster of near copies (by hash, among images whose hash says something,
     and by confirmed keypoints); an unreadable image is a cluster of its own. `vocabulary`:
     the number of visual words (0: copies by hash only). `also`: further candidate pairs
-    (rows), such as images close by embedding, confirmed the same way. A candidate pair the
-    hash has joined already is not confirmed again."""
+    (rows), such as images close by embedding, confirmed the same way (the words' candidates
+    only where their words' places agree too). A candidate pair the hash has joined already is
+    not confirmed again."""
     keyed = np.array(
         [look is not None and min(look.width, look.height) >= KEYPOINT_SIDE for look in seen.looks]
     )
     by_hash = hash_copies(table, seen, keyed)
+    joined = copy_clusters(by_hash, len(seen.looks))
+
+    def open_(pairs: np.ndarray) -> np.ndarray:
+        pairs = np.asarray(pairs, np.int64).reshape(-1, 2)
+        apart = joined[pairs[:, 0]] != joined[pairs[:, 1]]
+        return pairs[keyed[pairs].all(axis=1) & apart]
+
     candidates = np.zeros((0, 2), np.int64)
     if vocabulary:
-        candidates = word_candidates(seen.words)
+        candidates = placed(seen.words, open_(word_candidates(seen.words)))
     if also is not None and len(also):
-        candidates = np.unique(np.concatenate([candidates.reshape(-1, 2), also]), axis=0)
-    if len(candidates):
-        joined = copy_clusters(by_hash, len(seen.looks))
-        open_ = keyed[candidates].all(axis=1) & (
-            joined[candidates[:, 0]] != joined[candidates[:, 1]]
-        )
-        candidates = candidates[open_]
+        candidates = np.unique(np.concatenate([candidates, open_(also)]), axis=0)
     by_points = confirmed(table, candidates)
     return copy_clusters(np.concatenate([by_hash, by_points]), len(seen.looks))
+
+
+def placed(words: WordVectors, pairs: np.ndarray) -> np.ndarray:
+    """The pairs whose words' places agree (`features.placed_inliers`, MIN_PLACED or more)
+    where the words' places are known; all pairs where they are not."""
+    if words.places is None or not len(pairs):
+        return pairs
+    return pairs[features.placed_inliers(words, pairs) >= features.MIN_PLACED]
 
 
 def hash_copies(table, seen: Seen, keyed: np.ndarray) -> np.ndarray:

@@ -6,16 +6,24 @@ words, a two-level vocabulary of binary centres (k-majority: k-means in Hamming 
 centre the bitwise majority of its descriptors, as DBoW2 does) learnt from a sample of the
 collection's, so that a descriptor finds its word in COARSE + FINE comparisons; each image a
 tf-idf vector of its words, and its candidate copies the images nearest by it
-(data/word_vectors.py). A candidate is a copy when a similarity transform (rotation,
-scale, shift) fitted by RANSAC to the two images' matched keypoints (Lowe's ratio test) keeps at
-least MIN_INLIERS of them and MIN_SHARE of the matches (or SURE_INLIERS), rescaling at most 4
-times in area, and the two gray images, overlaid by it, correlate at least MIN_CORRELATION: the
-same scene seen through a crop, a rescale or a colour change, not two photos that merely share
-a repeating texture (grass, whose blades the keypoints match, correlates at about 0.2).
+(data/word_vectors.py). A candidate is decoded again only where one similarity transform
+carries at least MIN_PLACED of its keypoints onto keypoints of the same word in the other image
+(`placed_inliers`: the spatial verification of bag-of-words retrieval, Philbin et al. 2007, from
+the words and places the pass kept): most candidates are two images that merely look alike, and
+this drops four in five of them for a fraction of a decode. A candidate is a copy when a
+similarity transform (rotation, scale, shift) fitted by RANSAC to the two images' matched
+keypoints (Lowe's ratio test) keeps at least MIN_INLIERS of them and MIN_SHARE of the matches
+(or SURE_INLIERS), rescaling at most 4 times in area, and the two gray images, overlaid by it,
+correlate at least MIN_CORRELATION: the same scene seen through a crop, a rescale or a colour
+change, not two photos that merely share a repeating texture (grass, whose blades the keypoints
+match, correlates at about 0.2).
 """
 
 from __future__ import annotations
 
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +40,13 @@ MIN_SHARE = 0.6  # of the ratio-tested matches the transform keeps, for a copy .
 SURE_INLIERS = 60  # ... unless it keeps at least this many
 MIN_CORRELATION = 0.8  # of the two gray images where the transform overlays them, for a copy
 MIN_OVERLAP = 400  # px of that overlay
+PLACE_STEP = SIDE / 256  # px: a keypoint's place is kept in steps of this (a byte an axis)
+PAIRINGS = 9  # a word in m keypoints of one image and n of the other pairs them all where
+# m * n is at most this (a commoner word says too little of where it is)
+MIN_PLACED = 12  # keypoints of one word that one transform carries onto each other, for a
+# candidate to be confirmed (crops of photo tiles that are confirmed: 32 and up; candidates
+# among distinct drawn pictures: four in five none, one in five 12 or more, 1 % 20 or more)
+REPROJECTION = 5.0  # px at SIDE: how far a carried keypoint may land from its match
 SAMPLE = 100_000  # descriptors the words are learnt from at most
 ROUNDS = 10  # of k-majority
 
@@ -135,6 +150,86 @@ def words_of(found: Keypoints, words: Vocabulary) -> np.ndarray:
     return (cell * FINE + fine).astype(np.uint16)
 
 
+def places_of(found: Keypoints) -> np.ndarray:
+    """Each keypoint's place in PLACE_STEP steps ((n, 2) uint8), as the words keep it."""
+    return np.minimum(np.round(found.points / PLACE_STEP), 255).astype(np.uint8)
+
+
+def placed_inliers(vectors: WordVectors, pairs: np.ndarray) -> np.ndarray:
+    """Per pair (i, j) of images, the keypoints that one similarity transform, fitted by
+    RANSAC, carries within REPROJECTION px of a keypoint of the same word in the other image
+    (every pairing of a word's keypoints where it is in at most PAIRINGS pairings; 0 where
+    fewer than 4 pair up, or the transform is not a copy's). From `vectors.places`: no image
+    is decoded. The pairs are shared among the CPU cores (OpenCV and the compiled pairing
+    let go of Python's lock)."""
+    pairs = np.asarray(pairs, np.int64).reshape(-1, 2)
+    if vectors.places is None:
+        raise ValueError("placed_inliers: these word vectors were made without places")
+    cut = np.linspace(0, len(pairs), len(os.sched_getaffinity(0)) + 1).astype(int)
+    found = np.zeros(len(pairs), np.int64)
+
+    def part(a: int, b: int) -> None:
+        for k in range(a, b):
+            found[k] = _placed(vectors, int(pairs[k, 0]), int(pairs[k, 1]))
+
+    with ThreadPoolExecutor(len(cut) - 1) as pool:
+        list(pool.map(part, cut[:-1], cut[1:]))
+    return found
+
+
+def _placed(vectors: WordVectors, i: int, j: int) -> int:
+    import cv2
+
+    starts = vectors.starts
+    room = PAIRINGS * int(min(starts[i + 1] - starts[i], starts[j + 1] - starts[j]))
+    left, right = np.empty(room, np.int64), np.empty(room, np.int64)
+    count = _pairing()(vectors.words, starts, i, j, PAIRINGS, left, right)
+    if count < 4:
+        return 0
+    source = vectors.places[left[:count]].astype(np.float32) * PLACE_STEP
+    target = vectors.places[right[:count]].astype(np.float32) * PLACE_STEP
+    found, kept = cv2.estimateAffinePartial2D(
+        source, target, method=cv2.RANSAC, ransacReprojThreshold=REPROJECTION, maxIters=1000
+    )
+    if found is None or kept is None or not _a_copys(found):
+        return 0
+    return int(kept.sum())
+
+
+@functools.cache
+def _pairing():
+    """`_pair_up` compiled by numba (imported and compiled at first use, cached on disk)."""
+    import numba
+
+    return numba.njit(cache=True, nogil=True)(_pair_up)
+
+
+def _pair_up(words, starts, i, j, most, left, right):
+    """Into left and right, the positions (in `words`) of each pairing of a keypoint of image
+    i with one of image j of the same word, for the words in at most `most` pairings; their
+    number. Both images' words are sorted: one merge."""
+    a, a_end, b, b_end = starts[i], starts[i + 1], starts[j], starts[j + 1]
+    count = 0
+    while a < a_end and b < b_end:
+        if words[a] < words[b]:
+            a += 1
+        elif words[a] > words[b]:
+            b += 1
+        else:
+            word, first_a, first_b = words[a], a, b
+            while a < a_end and words[a] == word:
+                a += 1
+            while b < b_end and words[b] == word:
+                b += 1
+            if (a - first_a) * (b - first_b) <= most:
+                for x in range(first_a, a):
+                    for y in range(first_b, b):
+                        left[count] = x
+                        right[count] = y
+                        count += 1
+    return count
+
+
 def inliers(a: Keypoints, b: Keypoints) -> int:
     """Matched keypoints the RANSAC similarity keeps (0 where fewer than 8 match, or where
     the transform or the share kept is not a copy's)."""
@@ -198,9 +293,12 @@ def confirm(pairs: np.ndarray, keypoints_of) -> np.ndarray:
 
 
 def feature_pairs(every: list[Keypoints], seed: int = 0) -> np.ndarray:
-    """The (i, j) pairs, i < j, that are copies by their keypoints."""
+    """The (i, j) pairs, i < j, that are copies by their keypoints: candidates by their
+    words, kept where their words' places agree (`placed_inliers`), then confirmed."""
     if sum(len(k.points) > 0 for k in every) < 2:
         return np.zeros((0, 2), np.int64)
     words = vocabulary(every, seed)
-    vectors = WordVectors.of([words_of(k, words) for k in every], len(words))
-    return confirm(candidates(vectors), every)
+    found = [words_of(k, words) for k in every]
+    vectors = WordVectors.of(found, len(words), [places_of(k) for k in every])
+    near = candidates(vectors)
+    return confirm(near[placed_inliers(vectors, near) >= MIN_PLACED], every)

@@ -4,7 +4,9 @@ Each image a tf-idf vector of its visual words (data/local_features.py): subline
 (1 + ln count), times the word's smooth idf (ln((1 + n) / (1 + images holding it)) + 1, as
 scikit-learn's), of unit length: the bag-of-words retrieval of Sivic and Zisserman. The vectors
 are kept as each image's words, sorted, repeats and all (two bytes a keypoint, gathered block
-by block during the pass: `WordLists`), not as a matrix.
+by block during the pass: `WordLists`), not as a matrix; beside them, where the pass gives them,
+each word's place in its image (two bytes, in a temporary file: read back only for the
+candidates, data/local_features.py `placed_inliers`).
 
 An image's candidates are its NEIGHBOURS most similar others by the exact cosine of the
 vectors, at MIN_SIMILARITY or more and STAND_OUT above the median of its other neighbours (its
@@ -21,6 +23,8 @@ search finds all (bench/inspect_memory.py); its time grows with the square of th
 from __future__ import annotations
 
 import functools
+import tempfile
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,20 +47,32 @@ class WordLists:
     """The images' visual words as the pass finds them, image after image: each image's
     words sorted, appended to one array (grown by half when full: a large array grows by
     remapping its pages, not by copying them, so the words are never held twice), and per word
-    the images holding it."""
+    the images holding it. `placed`: each word's place in its image is given too, and kept on
+    disk in the words' order (a million images' places would add 1.6 GB of memory)."""
 
-    def __init__(self, size: int):
+    def __init__(self, size: int, placed: bool = False):
         self.size = size
         self.held = np.zeros(size, np.int64)
         self._words = np.zeros(FIRST_WORDS, np.uint16)
         self._used = 0
         self._given = False  # the words are in a WordVectors: copied before they grow
         self._lengths: list[int] = []
+        self._places = tempfile.TemporaryFile() if placed else None  # noqa: SIM115 (kept open)
+        if self._places is not None:  # closed with the lists (a mapping of it stays valid)
+            weakref.finalize(self, self._places.close)
 
-    def add(self, words: np.ndarray) -> None:
+    def add(self, words: np.ndarray, places: np.ndarray | None = None) -> None:
         """The next image's word ids (any order, repeats counted; none: an image without
-        keypoints)."""
-        words = np.sort(np.asarray(words, np.uint16))
+        keypoints) and, for lists `placed`, each word's place ((n, 2) uint8)."""
+        if (places is None) != (self._places is None):
+            raise ValueError("places: give them with every image's words, or never")
+        order = np.argsort(words, kind="stable")
+        words = np.asarray(words, np.uint16)[order]
+        if self._places is not None:
+            places = np.asarray(places, np.uint8).reshape(-1, 2)
+            if len(places) != len(words):
+                raise ValueError(f"places: {len(places)} for {len(words)} words; one per word")
+            self._places.write(places[order].tobytes())
         if len(words):
             self.held[words[np.r_[True, words[1:] != words[:-1]]]] += 1
         end = self._used + len(words)
@@ -77,25 +93,38 @@ class WordLists:
         np.cumsum(self._lengths, out=starts[1:])
         idf = np.log((1 + len(self._lengths)) / (1 + self.held)) + 1.0
         words = self._words[: self._used]
-        return WordVectors(words, starts, idf, np.ones(len(self._lengths))).normed()
+        unit = np.ones(len(self._lengths))
+        return WordVectors(words, starts, idf, unit, self._mapped_places()).normed()
+
+    def _mapped_places(self) -> np.ndarray | None:
+        """The places written so far, mapped from their file (read-only)."""
+        if self._places is None:
+            return None
+        if not self._used:
+            return np.zeros((0, 2), np.uint8)
+        self._places.flush()
+        return np.memmap(self._places, np.uint8, "r", shape=(self._used, 2))
 
 
 @dataclass(frozen=True)
 class WordVectors:
     """The images' tf-idf vectors as their words, sorted and with repeats, image after image
-    from `starts[i]` to `starts[i + 1]`; `idf` per word, `norms` per image."""
+    from `starts[i]` to `starts[i + 1]`; `idf` per word, `norms` per image; `places`, where
+    known, each word's place in its image."""
 
     words: np.ndarray  # uint16
     starts: np.ndarray  # int64, one more than the images
     idf: np.ndarray  # float64, per word of the vocabulary
     norms: np.ndarray  # float64, per image: the length of its unscaled vector
+    places: np.ndarray | None = None  # (words, 2) uint8
 
     @classmethod
-    def of(cls, words: list[np.ndarray], size: int) -> WordVectors:
-        """From each image's word ids (uint16, any order, repeats counted)."""
-        lists = WordLists(size)
-        for found in words:
-            lists.add(found)
+    def of(cls, words: list[np.ndarray], size: int, places: list | None = None) -> WordVectors:
+        """From each image's word ids (uint16, any order, repeats counted) and, if given,
+        their places ((n, 2) uint8 each)."""
+        lists = WordLists(size, placed=places is not None)
+        for k, found in enumerate(words):
+            lists.add(found, None if places is None else places[k])
         return lists.vectors()
 
     def __len__(self) -> int:
@@ -121,7 +150,7 @@ class WordVectors:
             image, words, counts = self.runs(start, stop)
             weights = (1.0 + np.log(counts)) * self.idf[words]
             norms[start:stop] = np.sqrt(np.bincount(image, weights**2, minlength=stop - start))
-        return WordVectors(self.words, self.starts, self.idf, norms)
+        return WordVectors(self.words, self.starts, self.idf, norms, self.places)
 
     def rows(self, start: int, stop: int):
         """Images start to stop-1 as rows of unit length (scipy sparse; an image without
