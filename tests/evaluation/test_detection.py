@@ -1,4 +1,6 @@
-"""COCO detection metrics: the twelve numbers equal pycocotools on many random cases."""
+"""COCO detection metrics: the twelve numbers equal pycocotools on many random cases, and the
+compiled accumulation of many weight rows at once equals pycocotools' accumulate() written out
+with weights, row by row."""
 
 from __future__ import annotations
 
@@ -98,6 +100,51 @@ def test_twelve_numbers_equal_pycocotools(seed):
         values = precision[:, :, k]
         expected = values[values > -1].mean() if (values > -1).any() else -1
         assert ours["per_class_ap"][0, k] == pytest.approx(expected, abs=1e-9)
+
+
+def _accumulated(matches, weights: np.ndarray, max_dets: int, levels: np.ndarray):
+    """pycocotools' accumulate() for one category and area, one weight row at a time: weighted
+    cumulative sums, its precision and recall, its envelope loop and its searchsorted."""
+    keep = matches.rank < max_dets
+    precision = np.zeros((len(weights), matches.true_positive.shape[0], len(levels)))
+    recall = np.zeros(precision.shape[:2])
+    for row, weight in enumerate(weights):
+        positives = weight @ matches.ground_truth
+        by_detection = weight[matches.image[keep]]
+        for t, (hits, misses) in enumerate(
+            zip(matches.true_positive[:, keep], matches.false_positive[:, keep], strict=True)
+        ):
+            tp, fp = np.cumsum(hits * by_detection), np.cumsum(misses * by_detection)
+            with np.errstate(divide="ignore", invalid="ignore"):  # no boxes: -1 in the end
+                rc, pr = tp / positives, (tp / (fp + tp + np.spacing(1))).tolist()
+            for i in range(len(pr) - 1, 0, -1):
+                if pr[i] > pr[i - 1]:
+                    pr[i - 1] = pr[i]
+            found = np.searchsorted(rc, levels, side="left")
+            precision[row, t] = [pr[i] if i < len(pr) else 0.0 for i in found]
+            recall[row, t] = rc[-1] if len(rc) else 0.0
+    return precision, recall
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_many_weight_rows_at_once_equal_pycocotools_accumulation_row_by_row(seed):
+    from vislab.evaluation.detection_matching import precision_recall
+
+    gt, detections = random_coco(seed, images=40, categories=3)
+    _, matching = run_pycocotools(gt, detections)
+    table, _, _, levels = matches_from_cocoeval(matching)
+    rng = np.random.default_rng(seed)
+    count = len(matching.params.imgIds)
+    resamples = [np.bincount(rng.integers(0, count, count), minlength=count) for _ in range(7)]
+    weights = np.vstack([*resamples, rng.integers(0, 2, (3, count))]).astype(float)
+    for matches in table.values():
+        for max_dets in (1, 10, 100):
+            precision, recall = precision_recall(matches, weights, max_dets, levels)
+            expected_precision, expected_recall = _accumulated(matches, weights, max_dets, levels)
+            known = weights @ matches.ground_truth > 0
+            np.testing.assert_array_equal(precision[known], expected_precision[known])
+            np.testing.assert_array_equal(recall[known], expected_recall[known])
+            assert (precision[~known] == -1).all() and (recall[~known] == -1).all()
 
 
 def test_image_weights_of_zero_equal_evaluating_the_other_images():

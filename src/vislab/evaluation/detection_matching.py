@@ -13,7 +13,7 @@ levels of the two copies.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -47,6 +47,20 @@ class Matches:
     true_positive: np.ndarray  # (T, D) matched and not ignored
     false_positive: np.ndarray  # (T, D) unmatched and not ignored
     ground_truth: np.ndarray  # (I,) non-ignored ground-truth boxes per image
+    _limited: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def limited(self, max_dets: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The detections within the first `max_dets` of their image: (image (D',), true
+        positive (D', T), false positive (D', T)), contiguous for the compiled pass; made once
+        per limit and kept (every bootstrap block asks again)."""
+        if max_dets not in self._limited:
+            keep = self.rank < max_dets
+            self._limited[max_dets] = (
+                np.ascontiguousarray(self.image[keep], dtype=np.int64),
+                np.ascontiguousarray(self.true_positive[:, keep].T),
+                np.ascontiguousarray(self.false_positive[:, keep].T),
+            )
+        return self._limited[max_dets]
 
 
 def matches_from_cocoeval(
@@ -113,56 +127,27 @@ def precision_recall(
 ):
     """Interpolated precision (b, T, R) and final recall (b, T); -1 where no ground truth.
 
-    One weight row (the point estimate) is computed in float64, exactly as pycocotools;
-    bootstrap replicates in float32, which halves the memory traffic.
+    pycocotools' accumulate() for each row of image weights, in float64 and in one compiled
+    pass over the detections per row (detection_curves.py: the weighted true and false
+    positives so far, precision and recall, the precision envelope from the right, and the
+    envelope at the first rank whose recall reaches each level), the rows shared among the
+    CPU cores. At weights of 1 every operation is pycocotools' own, in its order: the same
+    numbers.
     """
-    keep = matches.rank < max_dets
-    true_positive, false_positive = matches.true_positive[:, keep], matches.false_positive[:, keep]
-    dtype = np.float64 if weights.shape[0] == 1 else np.float32
-    detection_weight = weights[:, matches.image[keep]].astype(dtype)  # (b, D)
+    image, true_positive, false_positive = matches.limited(max_dets)
+    weights = np.ascontiguousarray(weights, dtype=np.float64)
     positives = weights @ matches.ground_truth  # (b,)
-    rows, thresholds, count = weights.shape[0], true_positive.shape[0], true_positive.shape[1]
+    rows, thresholds = weights.shape[0], matches.true_positive.shape[0]
     precision = np.zeros((rows, thresholds, len(recall_levels)))
     recall = np.zeros((rows, thresholds))
-    if count:
-        shape = (rows, thresholds, count)
-        tp = np.multiply(
-            detection_weight[:, None, :], true_positive[None], out=np.empty(shape, dtype)
-        )
-        np.cumsum(tp, axis=2, out=tp)  # (b, T, D) weighted true positives so far
-        pr = np.multiply(
-            detection_weight[:, None, :],
-            (true_positive | false_positive)[None],
-            out=np.empty(shape, dtype),
-        )
-        np.cumsum(pr, axis=2, out=pr)  # detections counted so far = tp + fp
-        pr += np.spacing(1)
-        np.divide(tp, pr, out=pr)  # precision = tp / (fp + tp + eps)
-        envelope = np.maximum.accumulate(pr[:, :, ::-1], axis=2)[:, :, ::-1]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rc = np.divide(tp, positives[:, None, None].astype(dtype), out=tp)
-        recall = rc[:, :, -1].astype(np.float64)
-        precision = _sample(np.nan_to_num(rc, nan=np.inf, copy=False), envelope, recall_levels)
+    if len(image):
+        from vislab.evaluation.detection_curves import curves
+
+        levels = np.asarray(recall_levels, dtype=np.float64)
+        curves(weights, image, true_positive, false_positive, positives, levels, precision, recall)
     missing = positives == 0
     precision[missing], recall[missing] = -1.0, -1.0
     return precision, recall
-
-
-def _sample(rc: np.ndarray, envelope: np.ndarray, levels: np.ndarray) -> np.ndarray:
-    """envelope at the first rank whose recall reaches each level (0 beyond the last rank).
-
-    Exact, like pycocotools' `searchsorted(rc, levels, side="left")` row by row: each recall
-    value is placed among the levels once, and the counts per row say where each level falls.
-    """
-    rows, thresholds, count = rc.shape
-    placed = np.searchsorted(levels, rc.ravel(), side="right")  # levels <= each recall value
-    size = len(levels) + 1
-    keys = placed.reshape(rows * thresholds, count) + (np.arange(rows * thresholds) * size)[:, None]
-    histogram = np.bincount(keys.ravel(), minlength=rows * thresholds * size).reshape(-1, size)
-    position = np.cumsum(histogram, axis=1)[:, : len(levels)].reshape(rows, thresholds, -1)
-    inside = position < count
-    picked = np.take_along_axis(envelope, np.minimum(position, count - 1), axis=2)
-    return np.where(inside, picked, 0.0)
 
 
 def detection_metrics(
@@ -267,8 +252,6 @@ class DetectionEvaluator(WeightedEvaluator):
     def __init__(self, matching: Matching) -> None:
         super().__init__(len(matching.image_ids))
         self.matching = matching
-        widest = max((m.true_positive.shape[1] for m in matching.table.values()), default=1)
-        self.widest = widest
 
     @classmethod
     def from_cocoeval(cls, evaluation) -> DetectionEvaluator:
@@ -280,7 +263,11 @@ class DetectionEvaluator(WeightedEvaluator):
 
     @property
     def cells(self) -> int:
-        return len(self.matching.thresholds) * max(self.widest, self.count)
+        """A replicate's weights and its precision curves (per threshold, recall level,
+        category and area)."""
+        matching = self.matching
+        curves = len(matching.thresholds) * len(matching.levels) * len(matching.categories)
+        return self.count + curves * len(AREAS)
 
     def metrics(self, weights: np.ndarray) -> dict[str, np.ndarray]:
         return self.matching.metrics(weights)
