@@ -111,8 +111,9 @@ def test_word_lists_go_on_growing_after_their_vectors_were_taken():
     second = lists.vectors()
     assert first.words.tolist() == [1, 3, 3] and first.starts.tolist() == [0, 3]
     assert second.words.tolist() == [1, 3, 3, 0, 4] and second.starts.tolist() == [0, 3, 5, 5]
-    assert first.places.tolist() == [[1, 2], [7, 8], [9, 9]]  # each word keeps its place
-    assert second.places.tolist() == [[1, 2], [7, 8], [9, 9], [0, 5], [4, 4]]
+    assert first.places[0:3].tolist() == [[1, 2], [7, 8], [9, 9]]  # each word keeps its place
+    assert second.places[0:5].tolist() == [[1, 2], [7, 8], [9, 9], [0, 5], [4, 4]]
+    assert second.places[3:].tolist() == [[0, 5], [4, 4]] and len(second.places) == 5
     with pytest.raises(ValueError, match="1 for 2 words"):
         lists.add(np.array([1, 2]), np.array([[1, 1]]))
     with pytest.raises(ValueError, match="every image's words, or never"):

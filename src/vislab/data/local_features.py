@@ -186,8 +186,9 @@ def _placed(vectors: WordVectors, i: int, j: int) -> int:
     count = _pairing()(vectors.words, starts, i, j, PAIRINGS, left, right)
     if count < 4:
         return 0
-    source = vectors.places[left[:count]].astype(np.float32) * PLACE_STEP
-    target = vectors.places[right[:count]].astype(np.float32) * PLACE_STEP
+    places = [vectors.places[starts[k] : starts[k + 1]].astype(np.float32) for k in (i, j)]
+    source = places[0][left[:count] - starts[i]] * PLACE_STEP
+    target = places[1][right[:count] - starts[j]] * PLACE_STEP
     found, kept = cv2.estimateAffinePartial2D(
         source, target, method=cv2.RANSAC, ransacReprojThreshold=REPROJECTION, maxIters=1000
     )

@@ -48,7 +48,8 @@ class WordLists:
     words sorted, appended to one array (grown by half when full: a large array grows by
     remapping its pages, not by copying them, so the words are never held twice), and per word
     the images holding it. `placed`: each word's place in its image is given too, and kept on
-    disk in the words' order (a million images' places would add 1.6 GB of memory)."""
+    disk in the words' order (`PlaceFile`: a million images' places would add 1.6 GB of
+    memory)."""
 
     def __init__(self, size: int, placed: bool = False):
         self.size = size
@@ -57,9 +58,7 @@ class WordLists:
         self._used = 0
         self._given = False  # the words are in a WordVectors: copied before they grow
         self._lengths: list[int] = []
-        self._places = tempfile.TemporaryFile() if placed else None  # noqa: SIM115 (kept open)
-        if self._places is not None:  # closed with the lists (a mapping of it stays valid)
-            weakref.finalize(self, self._places.close)
+        self._places = PlaceFile() if placed else None
 
     def add(self, words: np.ndarray, places: np.ndarray | None = None) -> None:
         """The next image's word ids (any order, repeats counted; none: an image without
@@ -72,7 +71,7 @@ class WordLists:
             places = np.asarray(places, np.uint8).reshape(-1, 2)
             if len(places) != len(words):
                 raise ValueError(f"places: {len(places)} for {len(words)} words; one per word")
-            self._places.write(places[order].tobytes())
+            self._places.append(places[order])
         if len(words):
             self.held[words[np.r_[True, words[1:] != words[:-1]]]] += 1
         end = self._used + len(words)
@@ -94,16 +93,34 @@ class WordLists:
         idf = np.log((1 + len(self._lengths)) / (1 + self.held)) + 1.0
         words = self._words[: self._used]
         unit = np.ones(len(self._lengths))
-        return WordVectors(words, starts, idf, unit, self._mapped_places()).normed()
+        return WordVectors(words, starts, idf, unit, self._places).normed()
 
-    def _mapped_places(self) -> np.ndarray | None:
-        """The places written so far, mapped from their file (read-only)."""
-        if self._places is None:
-            return None
-        if not self._used:
-            return np.zeros((0, 2), np.uint8)
-        self._places.flush()
-        return np.memmap(self._places, np.uint8, "r", shape=(self._used, 2))
+
+class PlaceFile:
+    """Each word's place in its image ((x, y), a byte each), appended to a temporary file and
+    read back a slice at a time (`places[first:last]`, by pread: nothing is mapped, so
+    reading a few images' places does not bring the file into memory). The file is closed and
+    gone when the last holder lets go of it."""
+
+    def __init__(self):
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the finalizer)
+        self._count = 0
+        weakref.finalize(self, self._file.close)
+
+    def append(self, places: np.ndarray) -> None:
+        self._file.write(np.ascontiguousarray(places, np.uint8).tobytes())
+        self._count += len(places)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        import os
+
+        first, last, _ = rows.indices(self._count)
+        self._file.flush()
+        read = os.pread(self._file.fileno(), 2 * max(last - first, 0), 2 * first)
+        return np.frombuffer(read, np.uint8).reshape(-1, 2)
 
 
 @dataclass(frozen=True)
@@ -116,7 +133,7 @@ class WordVectors:
     starts: np.ndarray  # int64, one more than the images
     idf: np.ndarray  # float64, per word of the vocabulary
     norms: np.ndarray  # float64, per image: the length of its unscaled vector
-    places: np.ndarray | None = None  # (words, 2) uint8
+    places: PlaceFile | None = None  # per word (x, y), a slice at a time
 
     @classmethod
     def of(cls, words: list[np.ndarray], size: int, places: list | None = None) -> WordVectors:
