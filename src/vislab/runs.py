@@ -35,6 +35,7 @@ LIBRARIES = (
     "grad-cam",
     "pycocotools",
     "faster-coco-eval",
+    "hotcoco",
     "pycocoevalcap",
     "open-clip-torch",
     "av",

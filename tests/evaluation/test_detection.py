@@ -265,10 +265,11 @@ def test_bad_detection_files_are_named(tmp_path):
 
 
 @pytest.mark.parametrize("seed", range(12))
-def test_point_numbers_without_intervals_come_from_faster_coco_eval_and_equal_pycocotools(
+def test_point_numbers_without_intervals_come_from_either_engine_and_equal_pycocotools(
     tmp_path, seed
 ):
     from vislab.evaluation.detection import evaluate_detection
+    from vislab.evaluation.detection_engines import point_only
 
     gt, detections = _write(tmp_path, seed=seed, images=int(3 + seed % 15))
     reference, _ = run_pycocotools(gt, detections)
@@ -277,6 +278,15 @@ def test_point_numbers_without_intervals_come_from_faster_coco_eval_and_equal_py
     assert [(-1 if v is None else v) for v in values] == pytest.approx(
         list(reference.stats), abs=1e-9
     )
+    with contextlib.redirect_stdout(io.StringIO()):
+        truth = COCO()
+        truth.dataset = gt
+        truth.createIndex()
+    for engine in ("hotcoco", "faster-coco-eval"):
+        stats, precision, categories = point_only(truth, detections, engine)
+        np.testing.assert_allclose(stats, reference.stats, atol=1e-12, rtol=0)
+        np.testing.assert_allclose(precision, reference.eval["precision"], atol=1e-12, rtol=0)
+        assert categories == reference.params.catIds
 
 
 def test_curves_and_image_recall_come_from_the_same_matching(tmp_path):
@@ -348,3 +358,43 @@ def test_ground_truth_written_as_vislab_predictions_scores_a_perfect_map(tmp_pat
     task.write_predictions(tmp_path / "wrong.json", task.predictions(shifted, table, run), table)
     wrong = evaluate_detection(tmp_path / "wrong.json", tmp_path / "references.json", bootstrap=0)
     assert wrong["metrics"]["mAP"]["value"] < 0.5
+
+
+def test_the_quick_look_passes_only_detections_the_full_check_passes(monkeypatch):
+    """`_surely_fine` lets a detection skip the full check: on many detections, sound and
+    broken (bools, strings, NaN and infinite numbers, negative sizes, short boxes, unknown
+    images and categories, missing keys), whatever it passes the full check passes too, and
+    the sound ones all take it."""
+    from vislab.errors import InputError
+    from vislab.evaluation import detection
+
+    rng = np.random.default_rng(0)
+    odd = [True, "3", float("nan"), float("inf"), -1.0, None, [1], 1e308]
+    items, sound = [], []
+    for _ in range(3000):
+        item = {"image_id": 1, "category_id": 2, "bbox": [1.0, 2, 3.5, 4], "score": 0.5}
+        broken = rng.random() < 0.7
+        if broken:
+            key = ["image_id", "category_id", "bbox", "score", "box value", "drop"][
+                int(rng.integers(6))
+            ]
+            value = odd[int(rng.integers(len(odd)))]
+            if key == "box value":
+                item["bbox"][int(rng.integers(4))] = value
+            elif key == "drop":
+                del item[["image_id", "category_id", "bbox", "score"][int(rng.integers(4))]]
+            else:
+                item[key] = value
+        items.append(item)
+        sound.append(not broken)
+    keys = ("image_id", "category_id", "bbox", "score")
+    quick = [detection._surely_fine(item, True, {1}, {2}) for item in items]
+    monkeypatch.setattr(detection, "_surely_fine", lambda *args: False)
+    for item, passed, is_sound in zip(items, quick, sound, strict=True):
+        try:
+            detection._check_detection(item, keys, {1}, {2}, "here")
+            fully = True
+        except InputError:
+            fully = False
+        assert fully or not passed, item
+        assert passed or not is_sound, item

@@ -1,9 +1,9 @@
 """metrics.json for detection: COCO results JSON + instances JSON in, DESIGN's shape out.
 
-The matching of pycocotools' `COCOeval.evaluate()` is done once; every number, interval,
-group, precision-recall curve and per-image recall of the report comes from it
-(`detection_matching.DetectionEvaluator`). Without intervals or groups, faster-coco-eval's
-C++ evaluation gives the same twelve numbers faster.
+The matching of pycocotools' `COCOeval.evaluate()` (detection_engines.py) is done once; every
+number, interval, group, precision-recall curve and per-image recall of the report comes from
+it (`detection_matching.DetectionEvaluator`). Without intervals or groups, the fastest engine's
+whole evaluation gives the same twelve numbers (hotcoco where installed, else faster-coco-eval).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pandas as pd
 
 from vislab.data.detection import check_coco_lists, is_bbox, is_number
 from vislab.errors import InputError
+from vislab.evaluation.detection_engines import match, point_only
 from vislab.evaluation.detection_matching import NAMES, DetectionEvaluator
 from vislab.evaluation.groups import group_breakdown
 from vislab.evaluation.intervals import bootstrap_record, metric_entries, metric_entry
@@ -58,14 +59,54 @@ def check_references(dataset, source: str) -> dict:
     return {**dataset, "annotations": annotations}
 
 
+NUMBERS = (int, float)  # JSON's numbers (a bool is not one)
+
+
+def _surely_fine(item, scored: bool, images: set, categories: set) -> bool:
+    """A quick look that passes only items `_check_detection` passes (the rest get its full
+    check, which names the problem): a known image and category, a list of 4 numbers with a
+    finite sum and no negative size, and (`scored`) a finite score."""
+    try:
+        box = item["bbox"]
+        x, y, w, h = box
+        fine = (
+            type(box) is list
+            and type(x) in NUMBERS
+            and type(y) in NUMBERS
+            and type(w) in NUMBERS
+            and type(h) in NUMBERS
+            and math.isfinite(x + y + w + h)
+            and w >= 0
+            and h >= 0
+            and item["image_id"] in images
+            and item["category_id"] in categories
+        )
+        if fine and scored:
+            score = item["score"]
+            return type(score) in NUMBERS and math.isfinite(score)
+        return fine
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+def _among(value, known: set) -> bool:
+    """Whether `value` is one of `known` (an id that cannot be one, such as a list, is not)."""
+    try:
+        return value in known
+    except TypeError:
+        return False
+
+
 def _check_detection(item, keys, images: set, categories: set, where: str) -> None:
     """One detection or annotation: its keys, a known image and category, a finite box."""
+    if _surely_fine(item, "score" in keys, images, categories):
+        return
     problem = None
     if not isinstance(item, dict) or not all(key in item for key in keys):
         problem = f"needs {', '.join(keys)}"
-    elif item["image_id"] not in images:
+    elif not _among(item["image_id"], images):
         problem = f"image_id {item['image_id']!r} is not in 'images' of the references"
-    elif item["category_id"] not in categories:
+    elif not _among(item["category_id"], categories):
         problem = f"category_id {item['category_id']!r} is not in the references' categories"
     elif not (is_bbox(item["bbox"]) and all(math.isfinite(v) for v in item["bbox"])):
         problem = f"bbox must be [x, y, width, height]: 4 finite numbers, got {item['bbox']!r}"
@@ -88,29 +129,6 @@ def check_results(results, truth, source: str) -> list[dict]:
         where = f"{source}: detection {number} (counting from 1)"
         _check_detection(item, keys, images, categories, where)
     return results
-
-
-def match(truth, results: list[dict]):
-    from pycocotools.cocoeval import COCOeval
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        found = truth.loadRes(results) if results else _empty_results(truth)
-        evaluation = COCOeval(truth, found, "bbox")
-        evaluation.evaluate()
-    return evaluation
-
-
-def _empty_results(truth):
-    from pycocotools.coco import COCO
-
-    empty = COCO()
-    empty.dataset = {
-        "images": truth.dataset["images"],
-        "categories": truth.dataset["categories"],
-        "annotations": [],
-    }
-    empty.createIndex()
-    return empty
 
 
 def evaluate_detection(
@@ -161,21 +179,10 @@ def detection_metrics_json(
 
 
 def _point_only(truth, results: list[dict]) -> dict:
-    """No intervals, no groups: faster-coco-eval's C++ evaluation (identical numbers)."""
-    from faster_coco_eval import COCO, COCOeval_faster
-
-    quiet = lambda *args, **kwargs: None  # noqa: E731
-    gt = COCO(truth.dataset, print_function=quiet)
-    if results:
-        found = gt.loadRes(results)
-    else:
-        found = COCO(_empty_results(truth).dataset, print_function=quiet)
-    evaluation = COCOeval_faster(gt, found, "bbox", print_function=quiet)
-    evaluation.evaluate()
-    evaluation.accumulate()
-    evaluation.summarize()
-    precision = evaluation.eval["precision"][:, :, :, 0, -1]  # (T, R, K): all areas, 100 detections
-    names = [c["name"] for c in truth.loadCats(evaluation.params.catIds)]
+    """No intervals, no groups: the whole evaluation by the fastest engine (identical numbers)."""
+    stats, curves, categories = point_only(truth, results)
+    precision = curves[:, :, :, 0, -1]  # (T, R, K): all areas, 100 detections
+    names = [c["name"] for c in truth.loadCats(categories)]
     per_class = {}
     for k, name in enumerate(names):
         values = precision[:, :, k]
@@ -187,7 +194,7 @@ def _point_only(truth, results: list[dict]) -> dict:
         "n": len(truth.getImgIds()),
         "metrics": {
             name: {"value": float(v) if v > -1 else None}
-            for name, v in zip(NAMES, evaluation.stats[:12], strict=True)
+            for name, v in zip(NAMES, stats, strict=True)
         },
         "per_class": per_class,
         "bootstrap": bootstrap_record(0, None, None, None),
