@@ -27,6 +27,7 @@ format: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/bootstrap_speed.py
 	$(BIN)/python bench/detection_eval.py
+	$(BIN)/python bench/video_seek.py
 	$(BIN)/python bench/caption_eval.py
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/estimate_speed.py

@@ -1,7 +1,9 @@
-"""Video decoding with PyAV on generated videos whose class is the direction of motion."""
+"""Video decoding with PyAV on generated videos whose class is the direction of motion, and
+clips read by seeking equal to the same frames decoded from the start."""
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +62,71 @@ def test_read_frames_keeps_order_repeats_and_pads_past_the_end(videos):
     picked = read_frames(path, [5, 1, 1, 30])
     assert np.array_equal(picked[0], every[5]) and np.array_equal(picked[1], picked[2])
     assert np.array_equal(picked[3], every[11])  # past the end: the last frame
+
+
+def _from_the_start(path, indices) -> np.ndarray:
+    import av
+
+    with av.open(str(path)) as container:
+        every = [f.to_ndarray(format="rgb24") for f in container.decode(container.streams.video[0])]
+    return np.stack([every[min(int(i), len(every) - 1)] for i in indices])
+
+
+@pytest.fixture(scope="module")
+def long_video(tmp_path_factory):
+    """200 frames, a keyframe every 24 (H.264 with B-frames): a frame's own noise tells it."""
+    from vislab.data.videos import write_video
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (200, 32, 48, 3), dtype=np.uint8)
+    path = tmp_path_factory.mktemp("long") / "long.mp4"
+    write_video(path, frames, fps=25, keyframe_every=24)
+    return path
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_clips_read_by_seeking_equal_the_frames_decoded_from_the_start(long_video, seed):
+    import av
+
+    from vislab.data import videos
+
+    rng = np.random.default_rng(seed)
+    start = int(rng.integers(1, 230))
+    indices = [start + 2 * k for k in range(8)] + [int(rng.integers(0, 240))]
+    with av.open(str(long_video)) as container:  # the seek itself, not its fallback
+        frames, last = videos._seek_frames(container, sorted(set(indices)))
+    expected = _from_the_start(long_video, indices)
+    np.testing.assert_array_equal(np.stack([frames.get(i, last) for i in indices]), expected)
+    np.testing.assert_array_equal(read_frames(long_video, indices), expected)
+
+
+def test_frames_whose_timestamps_skip_are_decoded_from_the_start(tmp_path):
+    """A variable rate (a frame missing from the timestamps): seeking would misnumber the
+    frames after the gap, so they are counted from the start."""
+    import av
+
+    from vislab.data import videos
+
+    rng = np.random.default_rng(1)
+    path = tmp_path / "gap.mp4"
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.height, stream.width, stream.pix_fmt = 32, 32, "yuv420p"
+        stream.codec_context.gop_size = 10
+        for number in range(60):
+            frame = av.VideoFrame.from_ndarray(
+                rng.integers(0, 256, (32, 32, 3), dtype=np.uint8), format="rgb24"
+            )
+            frame.pts = number + (5 if number >= 30 else 0)  # 5 frames' time missing at 30
+            frame.time_base = Fraction(1, 25)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    indices = [40, 41, 45, 70]
+    with av.open(str(path)) as container:
+        assert videos._seek_frames(container, indices) is None
+    np.testing.assert_array_equal(read_frames(path, indices), _from_the_start(path, indices))
 
 
 def test_clip_sampling():

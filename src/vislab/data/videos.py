@@ -96,7 +96,12 @@ def probe(path: str | Path) -> VideoInfo | str:
 
 
 def read_frames(path: str | Path, indices: list[int] | np.ndarray) -> np.ndarray:
-    """Frames at `indices` (sorted or not, repeats allowed) as (T, H, W, 3) uint8 RGB."""
+    """Frames at `indices` (sorted or not, repeats allowed; counted from 0 in presentation
+    order) as (T, H, W, 3) uint8 RGB; an index past the end reads the video's last frame.
+
+    A video file is entered by seeking to the keyframe before the first wanted frame (frames
+    placed by their timestamps at a constant rate, `_seek_frames`), not decoded from its
+    start; where the timestamps do not place the frames exactly, from its start."""
     import av
 
     if Path(path).is_dir():  # extracted frames
@@ -106,20 +111,70 @@ def read_frames(path: str | Path, indices: list[int] | np.ndarray) -> np.ndarray
         return np.stack(
             [np.asarray(read_image(files[min(int(i), len(files) - 1)])) for i in indices]
         )
-    wanted = set(int(i) for i in indices)
+    wanted = sorted(set(int(i) for i in indices))
+    with av.open(str(path)) as container:
+        found = _seek_frames(container, wanted) if wanted[0] > 0 else None
+    if found is None:
+        with av.open(str(path)) as container:
+            found = _decoded_frames(enumerate(container.decode(container.streams.video[0])), wanted)
+    if found is None:
+        raise InputError(f"{path}: no frames could be decoded.")
+    frames, last = found
+    return np.stack([frames.get(int(i), last) for i in indices])
+
+
+def _decoded_frames(numbered, wanted: list[int]):
+    """({index: pixels} of the wanted frames among (index, frame) pairs, the last frame's
+    pixels), stopping at the last wanted; None where no frame decodes."""
     found: dict[int, np.ndarray] = {}
     final = None
-    with av.open(str(path)) as container:
-        for number, frame in enumerate(container.decode(container.streams.video[0])):
-            final = frame
-            if number in wanted:
-                found[number] = frame.to_ndarray(format="rgb24")
-            if number >= max(wanted):
-                break
+    for number, frame in numbered:
+        final = frame
+        if number in wanted:
+            found[number] = frame.to_ndarray(format="rgb24")
+        if number >= wanted[-1]:
+            break
     if final is None:
-        raise InputError(f"{path}: no frames could be decoded.")
-    last = final.to_ndarray(format="rgb24")  # indices past the end read the video's last frame
-    return np.stack([found.get(int(i), last) for i in indices])
+        return None
+    return found, final.to_ndarray(format="rgb24")
+
+
+class _Unplaced(Exception):
+    """The timestamps after a seek do not number the frames exactly."""
+
+
+def _seek_frames(container, wanted: list[int]):
+    """`_decoded_frames` after seeking to the keyframe before the first wanted frame, the
+    frames numbered from their timestamps (`_placed`); None (decode from the start instead)
+    where they cannot be."""
+    import av
+
+    stream = container.streams.video[0]
+    rate, base, start = stream.average_rate, stream.time_base, stream.start_time
+    if not rate or not base or start is None:
+        return None
+    duration = 1 / (rate * base)  # a frame's length in timestamp units (a Fraction)
+    try:
+        container.seek(int(start + wanted[0] * duration), stream=stream, backward=True)
+        return _decoded_frames(_placed(container.decode(stream), start, duration, wanted), wanted)
+    except (_Unplaced, av.error.FFmpegError):
+        return None
+
+
+def _placed(frames, start: int, duration, wanted: list[int]):
+    """(index, frame) for decoded frames, index = (pts - start) / duration; _Unplaced where a
+    frame has no timestamp or falls between two places, where the first comes after the first
+    wanted frame (the seek went too far) or a later one does not follow the one before."""
+    previous = None
+    for frame in frames:
+        if frame.pts is None:
+            raise _Unplaced
+        place = (frame.pts - start) / duration
+        follows = place <= wanted[0] if previous is None else place == previous + 1
+        if place != int(place) or not follows:
+            raise _Unplaced
+        previous = int(place)
+        yield previous, frame
 
 
 def clip_starts(
@@ -262,14 +317,17 @@ def is_video_source(path: str | Path) -> bool:
     return False
 
 
-def write_video(path: Path, frames: np.ndarray, fps: int = 8) -> None:
-    """(T, H, W, 3) uint8 RGB frames to an H.264 mp4 (PyAV)."""
+def write_video(path: Path, frames: np.ndarray, fps: int = 8, keyframe_every: int = 0) -> None:
+    """(T, H, W, 3) uint8 RGB frames to an H.264 mp4 (PyAV); a keyframe every
+    `keyframe_every` frames (0: the encoder's choice)."""
     import av
 
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.height, stream.width = frames.shape[1:3]
         stream.pix_fmt = "yuv420p"
+        if keyframe_every:
+            stream.codec_context.gop_size = keyframe_every
         for pixels in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
                 container.mux(packet)
