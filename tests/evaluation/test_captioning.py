@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
-from vislab.evaluation.captioning_stats import caption_metrics, caption_stats, meteor_process
+from vislab.evaluation.captioning_stats import caption_metrics, caption_stats
 
 pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="pycocoevalcap needs Java")
 
@@ -60,8 +60,9 @@ def random_captions(rng: np.random.Generator, count: int):
 
 @pytest.fixture(scope="module")
 def meteor():
-    with meteor_process() as scorer:
-        yield scorer
+    from vislab.evaluation.captioning_stats import warm_meteor
+
+    return warm_meteor()  # the jar started once for the whole test session
 
 
 def reference_scores(references, predictions, meteor) -> dict[str, float]:
@@ -121,3 +122,21 @@ def test_per_image_scores_equal_pycocoevalcap_lists(meteor):
     _, meteor_scores = meteor.compute_score(references, predictions)
     np.testing.assert_allclose(table["BLEU-4"], bleu[3], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(table["METEOR"], meteor_scores, rtol=1e-9, atol=1e-12)
+
+
+def test_meteor_statistics_streamed_equal_the_jars_answers_line_by_line(meteor):
+    """1,500 SCORE lines written by a thread while their answers are read (more than a pipe
+    holds either way): the same statistics, in the same order, as pycocoevalcap's `_stat`
+    round trip, line by line; the warm jar is one process, kept between calls."""
+    from vislab.evaluation.captioning_stats import meteor_stats, warm_meteor
+
+    references, predictions = random_captions(np.random.default_rng(11), 1500)
+    streamed = meteor_stats(references, predictions, meteor)
+    with meteor.lock:
+        one_by_one = [
+            [float(x) for x in meteor._stat(predictions[key][0], references[key]).split()]
+            for key in references
+        ]
+    np.testing.assert_array_equal(streamed, np.asarray(one_by_one))
+    assert warm_meteor() is meteor and meteor.meteor_p.poll() is None
+    np.testing.assert_array_equal(meteor_stats(references, predictions), streamed)

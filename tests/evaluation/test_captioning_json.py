@@ -37,7 +37,7 @@ def _write(tmp_path, count=24, seed=0):
 
 def test_metrics_json_with_intervals_and_groups(tmp_path):
     from tests.evaluation.test_captioning import reference_scores
-    from vislab.evaluation.captioning_stats import meteor_process, tokenize
+    from vislab.evaluation.captioning_stats import tokenize, warm_meteor
 
     references, predictions = _write(tmp_path)
     metrics = evaluate_captioning(
@@ -53,8 +53,8 @@ def test_metrics_json_with_intervals_and_groups(tmp_path):
         "ROUGE-L",
         "CIDEr",
     ]
-    with meteor_process() as meteor:  # the point values are pycocoevalcap's on tokenized captions
-        theirs = reference_scores(tokenize(references), tokenize(predictions), meteor)
+    # the point values are pycocoevalcap's on tokenized captions
+    theirs = reference_scores(tokenize(references), tokenize(predictions), warm_meteor())
     for name, entry in metrics["metrics"].items():
         assert entry["value"] == pytest.approx(theirs[name], abs=1e-9)
         low, high = entry["ci"]
@@ -66,19 +66,18 @@ def test_metrics_json_with_intervals_and_groups(tmp_path):
 
 def test_a_group_is_the_subset_evaluated_alone_except_cider_frequencies(tmp_path):
     from tests.evaluation.test_captioning import reference_scores
-    from vislab.evaluation.captioning_stats import meteor_process, tokenize
+    from vislab.evaluation.captioning_stats import tokenize, warm_meteor
 
     references, predictions = _write(tmp_path, seed=3)
     metrics = evaluate_captioning(
         tmp_path / "preds.json", tmp_path / "refs.json", ["setting"], bootstrap=0
     )
     outdoor = [i for i in references if i % 3 == 0]
-    with meteor_process() as meteor:
-        alone = reference_scores(
-            tokenize({i: references[i] for i in outdoor}),
-            tokenize({i: predictions[i] for i in outdoor}),
-            meteor,
-        )
+    alone = reference_scores(
+        tokenize({i: references[i] for i in outdoor}),
+        tokenize({i: predictions[i] for i in outdoor}),
+        warm_meteor(),
+    )
     group = metrics["groups"]["setting"]["outdoor"]["metrics"]
     for name in ("BLEU-1", "BLEU-4", "METEOR", "ROUGE-L"):
         assert group[name]["value"] == pytest.approx(alone[name], abs=1e-9)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import io
 import shutil
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -134,13 +135,48 @@ def meteor_process():
 
 
 def meteor_stats(references: dict, predictions: dict, scorer=None) -> np.ndarray:
-    """Each image's 23 METEOR statistics, from the jar pycocoevalcap ships."""
+    """Each image's 23 METEOR statistics, from the jar pycocoevalcap ships (`scorer`, a started
+    one; None: the warm one this process keeps, `warm_meteor`). The SCORE lines are written by
+    a thread while the answers are read: one stream each way, not a round trip per image (the
+    jar answers each line in order)."""
     if scorer is None:
-        with meteor_process() as started:
-            return meteor_stats(references, predictions, started)
+        scorer = warm_meteor()
+    lines = [_score_line(predictions[key][0], references[key]) for key in references]
     with scorer.lock:
-        lines = [scorer._stat(predictions[key][0], references[key]) for key in references]
-    return np.asarray([[float(x) for x in line.split()] for line in lines]).reshape(-1, 23)
+        process = scorer.meteor_p
+        writer = threading.Thread(target=_write_lines, args=(process.stdin, lines))
+        writer.start()
+        answers = [process.stdout.readline() for _ in lines]
+        writer.join()
+    rows = [[float(x) for x in answer.decode().split()] for answer in answers]
+    return np.asarray(rows, dtype=float).reshape(-1, 23)
+
+
+def _score_line(hypothesis: str, references: list[str]) -> bytes:
+    """pycocoevalcap's SCORE line (its `_stat`): the references, then the hypothesis."""
+    hypothesis = hypothesis.replace("|||", "").replace("  ", " ")
+    return ("SCORE ||| " + " ||| ".join(references) + " ||| " + hypothesis + "\n").encode()
+
+
+def _write_lines(stream, lines: list[bytes]) -> None:
+    for line in lines:
+        stream.write(line)
+    stream.flush()
+
+
+_warm: list = []  # the METEOR jar this process keeps started
+
+
+def warm_meteor():
+    """The METEOR jar, started at the first call (the JVM and its paraphrase tables take
+    seconds) and kept for every later one; closed when Python exits."""
+    if not _warm:
+        import atexit
+
+        context = meteor_process()
+        _warm.append(context.__enter__())
+        atexit.register(context.__exit__, None, None, None)
+    return _warm[0]
 
 
 def caption_metrics(stats: CaptionStats, weights: np.ndarray) -> dict[str, np.ndarray]:
