@@ -1,6 +1,7 @@
 """Caption metrics as pycocoevalcap computes them, from statistics that add up over images.
 
-Captions are tokenized with pycocoevalcap's PTB tokenizer (Stanford CoreNLP, Java), then:
+Captions are tokenized with pycocoevalcap's PTB tokenizer (Stanford CoreNLP, Java), then (BLEU,
+ROUGE-L and CIDEr-D computed as pycocoevalcap computes them, in arrays: caption_scores.py):
 
 - BLEU-1..4: corpus BLEU (pycocoevalcap's "closest" reference length and smoothing), from each
   image's test and reference lengths and its n-gram guesses and clipped matches;
@@ -87,34 +88,20 @@ def _quiet_stderr():
 
 def caption_stats(references: dict, predictions: dict, meteor=None) -> CaptionStats:
     """Statistics of tokenized captions: `references` {id: [str, ...]}, `predictions`
-    {id: [str]}."""
-    from pycocoevalcap.cider.cider import Cider
-    from pycocoevalcap.rouge.rouge import Rouge
+    {id: [str]} (BLEU, ROUGE-L and CIDEr-D in arrays, caption_scores.py; METEOR from the
+    jar)."""
+    from vislab.evaluation.caption_scores import scores
 
     image_ids = list(references)
     ordered_predictions = {key: predictions[key] for key in image_ids}
-    _, rouge = Rouge().compute_score(references, ordered_predictions)
-    _, cider = Cider().compute_score(references, ordered_predictions)
+    bleu, rouge, cider = scores(references, ordered_predictions)
     return CaptionStats(
         image_ids,
-        _bleu_stats(references, ordered_predictions),
+        bleu,
         meteor_stats(references, ordered_predictions, meteor),
-        np.asarray(rouge, dtype=float),
-        np.asarray(cider, dtype=float),
+        rouge,
+        cider,
     )
-
-
-def _bleu_stats(references: dict, predictions: dict) -> np.ndarray:
-    from pycocoevalcap.bleu.bleu_scorer import BleuScorer
-
-    scorer = BleuScorer(n=4)
-    for key in references:
-        scorer += (predictions[key][0], references[key])
-    rows = []
-    for comps in scorer.ctest:
-        reference = scorer._single_reflen(comps["reflen"], "closest", comps["testlen"])
-        rows.append([comps["testlen"], reference, *comps["guess"], *comps["correct"]])
-    return np.asarray(rows, dtype=float).reshape(-1, 10)
 
 
 @contextlib.contextmanager

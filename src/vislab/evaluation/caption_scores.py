@@ -1,0 +1,249 @@
+"""BLEU statistics, ROUGE-L and CIDEr-D of tokenized captions as pycocoevalcap computes them, in
+arrays over all images at once instead of a dictionary of n-grams per caption.
+
+Every caption's n-grams (1 to 4 words) get integer ids (a k-gram's id from its (k-1)-gram
+prefix's and its last word's), so that counting, clipping, document frequencies and tf-idf
+products are sorts and sums over arrays:
+
+- BLEU: per image the hypothesis length, the closest reference length (ties: the shorter), the
+  n-grams guessed and those matched, each clipped at its most frequent count in one reference;
+- ROUGE-L: the longest common subsequence of the hypothesis and each reference (compiled by
+  numba), the best precision and the best recall over the references, their F-measure with
+  beta 1.2; tokens split on single spaces, as pycocoevalcap splits them;
+- CIDEr-D: tf-idf vectors of n-grams whose document frequencies come from the references of
+  every image; per reference the clipped product min(h, r) * r over the norms, times a Gaussian
+  penalty (sigma 6) on the difference of the two captions' lengths, counted in bigrams as
+  pycocoevalcap counts them; averaged over n and the references, times 10.
+
+The tests compare all three with pycocoevalcap's own scorers on many random captions.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+N = 4  # n-grams of 1 to N words
+SIGMA = 6.0  # CIDEr-D's length penalty
+BETA = 1.2  # ROUGE-L's weight of recall
+
+
+class Captions:
+    """Sentences as word ids (split on any whitespace), sentence after sentence, with their
+    n-grams: `grams[k]` (sentence, id) of each k+1-gram occurrence, ids shared by all the
+    sentences; `part(k, first, last)` those of sentences first to last-1, renumbered from 0."""
+
+    def __init__(self, sentences: list[str]):
+        tokens, self.lengths, vocabulary = word_ids(sentences)
+        owner = np.repeat(np.arange(len(sentences)), self.lengths)
+        self.grams = _ngrams(tokens, owner, self.lengths, vocabulary + 1)
+
+    def part(self, k: int, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
+        sentence, ids = self.grams[k]
+        inside = (sentence >= first) & (sentence < last)
+        return sentence[inside] - first, ids[inside]
+
+
+SEPARATOR = "\ue000"  # a word no caption holds (Unicode private use): split as one string
+
+
+def word_ids(sentences: list[str], sep: str | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """Every sentence's words (`str.split(sep)`: None, any whitespace; " ", single spaces, as
+    ROUGE-L splits) as ids, one after the other; each sentence's number of words; how many
+    distinct words. All sentences are split at once, joined by SEPARATOR (one at a time where
+    a caption holds it)."""
+    import pandas as pd
+
+    if any(SEPARATOR in sentence for sentence in sentences):
+        split = [sentence.split(sep) for sentence in sentences]
+        lengths = np.array([len(words) for words in split], dtype=np.int64)
+        codes, uniques = pd.factorize([word for words in split for word in words])
+        return codes.astype(np.int64), lengths, len(uniques)
+    words = f" {SEPARATOR} ".join(sentences).split(sep)
+    codes, uniques = pd.factorize(np.asarray(words, dtype=object))
+    marker = np.flatnonzero(uniques == SEPARATOR)
+    ends = np.flatnonzero(codes == marker[0]) if len(marker) else np.zeros(0, np.int64)
+    bounds = np.r_[-1, ends, len(codes)]
+    lengths = np.diff(bounds) - 1
+    kept = np.ones(len(codes), bool)
+    kept[ends] = False
+    return codes[kept].astype(np.int64), lengths.astype(np.int64), len(uniques)
+
+
+def _ngrams(tokens: np.ndarray, owner: np.ndarray, lengths: np.ndarray, vocabulary: int):
+    """Per k (0 to N-1) the (sentence, id) of every k+1-gram: an id from its prefix's id and
+    its last word (made dense again at each k, so that ids never overflow)."""
+    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    position = np.arange(len(tokens)) - starts
+    ids = tokens.copy()  # the 1-gram starting at each token
+    found = [(owner, ids)]
+    for k in range(1, N):
+        inside = position + k < lengths[owner]  # a k+1-gram starts here
+        where = np.flatnonzero(inside)
+        keys = ids[where] * vocabulary + tokens[where + k]
+        dense = np.unique(keys, return_inverse=True)[1].reshape(-1)
+        ids = np.full(len(tokens), -1, np.int64)
+        ids[where] = dense
+        found.append((owner[where], dense))
+    return found
+
+
+def _counts(sentence: np.ndarray, ids: np.ndarray):
+    """(sentence, id, count) of each distinct n-gram of each sentence, sorted."""
+    if not len(ids):
+        empty = np.zeros(0, np.int64)
+        return empty, empty, empty
+    span = int(ids.max()) + 1
+    keys, counts = np.unique(sentence * span + ids, return_counts=True)
+    return keys // span, keys % span, counts
+
+
+def scores(references: dict, predictions: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(BLEU statistics (n, 10), ROUGE-L (n,), CIDEr-D (n,)) of tokenized captions, images in
+    `references`' order: references {id: [str, ...]}, predictions {id: [str]}."""
+    keys = list(references)
+    hypotheses = [predictions[key][0] for key in keys]
+    texts = [text for key in keys for text in references[key]]
+    counts = np.array([len(references[key]) for key in keys], dtype=np.int64)
+    every = Captions(hypotheses + texts)  # the hypotheses first, then every reference
+    split = Split(every, len(keys), counts)
+    return _bleu(split), _rouge(hypotheses, texts, counts), _cider(split)
+
+
+class Split:
+    """The hypotheses' and the references' lengths and n-gram counts (`_counts`, sentences
+    numbered from 0 in each), and each reference's image."""
+
+    def __init__(self, every: Captions, images: int, counts: np.ndarray):
+        self.images, self.counts = images, counts
+        self.test, self.ref_lengths = every.lengths[:images], every.lengths[images:]
+        self.image_of_ref = np.repeat(np.arange(images), counts)
+        total = len(every.lengths)
+        self.hyp_counts = [_counts(*every.part(k, 0, images)) for k in range(N)]
+        self.ref_counts = [_counts(*every.part(k, images, total)) for k in range(N)]
+
+
+def _bleu(split: Split) -> np.ndarray:
+    """Per image: test length, closest reference length, guesses 1-4, matches 1-4."""
+    test, lengths, image_of_ref = split.test, split.ref_lengths, split.image_of_ref
+    closest = np.zeros(split.images, np.int64)
+    distance = np.abs(lengths - test[image_of_ref])
+    order = np.lexsort((lengths, distance, image_of_ref))  # nearest, then shorter
+    first = np.unique(image_of_ref[order], return_index=True)[1]
+    closest[image_of_ref[order][first]] = lengths[order][first]
+    guesses = np.maximum(0, test[:, None] - np.arange(N)[None, :])
+    matches = np.zeros((split.images, N))
+    for k in range(N):
+        image, gram, count = split.hyp_counts[k]
+        ref, ref_gram, ref_count = split.ref_counts[k]
+        span = int(max(gram.max(initial=0), ref_gram.max(initial=0))) + 1
+        most = _largest(image_of_ref[ref] * span + ref_gram, ref_count)  # over the references
+        found = _look_up(most, image * span + gram)
+        matches[:, k] = np.bincount(image, np.minimum(found, count), minlength=split.images)
+    return np.column_stack([test, closest, guesses, matches]).astype(float)
+
+
+def _largest(keys: np.ndarray, values: np.ndarray):
+    """(distinct keys, the largest value of each), sorted."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    if not len(starts):
+        return ordered, values[order]
+    return ordered[starts], np.maximum.reduceat(values[order], starts)
+
+
+def _look_up(table, keys: np.ndarray) -> np.ndarray:
+    """The value of each key in table (sorted keys, values); 0 where it is not there."""
+    known, values = table
+    at = np.minimum(np.searchsorted(known, keys), max(len(known) - 1, 0))
+    hit = (known[at] == keys) if len(known) else np.zeros(len(keys), bool)
+    return np.where(hit, values[at] if len(known) else 0, 0)
+
+
+def _cider(split: Split) -> np.ndarray:
+    images, image_of_ref, references = split.images, split.image_of_ref, len(split.ref_lengths)
+    ref_len = np.log(float(images))
+    norm_h, norm_r = np.zeros((images, N)), np.zeros((references, N))
+    products = np.zeros((references, N))
+    for k in range(N):
+        ref, gram, tf = split.ref_counts[k]
+        image, hyp_gram, hyp_tf = split.hyp_counts[k]
+        span = int(max(gram.max(initial=0), hyp_gram.max(initial=0))) + 1
+        held = np.sort(image_of_ref[ref] * span + gram)
+        holders = held[np.r_[True, held[1:] != held[:-1]]] % span  # an image counts once
+        frequency = np.bincount(holders, minlength=span).astype(float)
+        idf = ref_len - np.log(np.maximum(1.0, frequency))
+        ref_weight, hyp_weight = tf * idf[gram], hyp_tf * idf[hyp_gram]
+        norm_r[:, k] = np.sqrt(np.bincount(ref, ref_weight**2, minlength=references))
+        norm_h[:, k] = np.sqrt(np.bincount(image, hyp_weight**2, minlength=images))
+        mine = _look_up((image * span + hyp_gram, hyp_weight), image_of_ref[ref] * span + gram)
+        clipped = np.minimum(mine, ref_weight) * ref_weight  # 0 where the hypothesis has none
+        products[:, k] = np.bincount(ref, clipped, minlength=references)
+    norms = norm_h[image_of_ref] * norm_r
+    both = (norm_h[image_of_ref] != 0) & (norm_r != 0)
+    sims = np.where(both, products / np.where(both, norms, 1.0), products)
+    bigrams = np.maximum(split.test - 1, 0)[image_of_ref] - np.maximum(split.ref_lengths - 1, 0)
+    delta = bigrams.astype(float)  # pycocoevalcap's caption length: its bigrams
+    sims *= (np.e ** (-(delta**2) / (2 * SIGMA**2)))[:, None]
+    total = np.zeros((images, N))
+    np.add.at(total, image_of_ref, sims)
+    return total.mean(axis=1) / split.counts * 10.0
+
+
+def _rouge(hypotheses: list[str], references: list[str], counts: np.ndarray) -> np.ndarray:
+    tokens, lengths, _ = word_ids(hypotheses + references, " ")  # as pycocoevalcap splits
+    count = len(hypotheses)
+    cut = int(lengths[:count].sum())
+    hyp_tokens, hyp_lengths = tokens[:cut], lengths[:count]
+    ref_tokens, ref_lengths = tokens[cut:], lengths[count:]
+    image_of_ref = np.repeat(np.arange(len(counts)), counts)
+    common = np.zeros(len(ref_lengths), np.int64)
+    _compiled_lcs()(
+        hyp_tokens,
+        np.cumsum(hyp_lengths) - hyp_lengths,
+        hyp_lengths,
+        ref_tokens,
+        np.cumsum(ref_lengths) - ref_lengths,
+        ref_lengths,
+        image_of_ref,
+        common,
+    )
+    precision = common / hyp_lengths[image_of_ref].astype(float)
+    recall = common / ref_lengths.astype(float)
+    best_p, best_r = np.zeros(len(counts)), np.zeros(len(counts))
+    np.maximum.at(best_p, image_of_ref, precision)
+    np.maximum.at(best_r, image_of_ref, recall)
+    both = (best_p != 0) & (best_r != 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        score = ((1 + BETA**2) * best_p * best_r) / (best_r + BETA**2 * best_p)
+    return np.where(both, score, 0.0)
+
+
+@functools.cache
+def _compiled_lcs():
+    """`_lcs` compiled by numba (imported and compiled at first use, cached on disk)."""
+    import numba
+
+    return numba.njit(cache=True, nogil=True)(_lcs)
+
+
+def _lcs(hyp, hyp_starts, hyp_lengths, ref, ref_starts, ref_lengths, image_of_ref, out):
+    """The length of the longest common subsequence of each reference and its image's
+    hypothesis (one row of the table at a time)."""
+    for r in range(len(ref_lengths)):
+        h = image_of_ref[r]
+        a, m = hyp_starts[h], hyp_lengths[h]
+        b, n = ref_starts[r], ref_lengths[r]
+        row = np.zeros(n + 1, np.int64)
+        for i in range(m):
+            diagonal = 0
+            for j in range(n):
+                above = row[j + 1]
+                if hyp[a + i] == ref[b + j]:
+                    row[j + 1] = diagonal + 1
+                elif row[j] > above:
+                    row[j + 1] = row[j]
+                diagonal = above
+        out[r] = row[n]
