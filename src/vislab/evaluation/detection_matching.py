@@ -81,31 +81,37 @@ def matches_from_cocoeval(
 
 
 def _matches(entries: list, thresholds: int) -> Matches:
-    scores, image, rank, matched, ignored = [], [], [], [], []
+    """One category and area range from its per-image entries (None: no box, no detection):
+    each entry's lists joined once, not turned into arrays one by one."""
+    from itertools import chain
+
+    present = [(index, entry) for index, entry in enumerate(entries) if entry is not None]
     ground_truth = np.zeros(len(entries))
-    for index, entry in enumerate(entries):
-        if entry is None:
-            continue
-        count = len(entry["dtScores"])
-        scores.append(np.asarray(entry["dtScores"], dtype=float))
-        image.append(np.full(count, index))
-        rank.append(np.arange(count))
-        matched.append(np.asarray(entry["dtMatches"]).reshape(thresholds, count) > 0)
-        ignored.append(np.asarray(entry["dtIgnore"]).reshape(thresholds, count) > 0)
-        ground_truth[index] = np.count_nonzero(np.asarray(entry["gtIgnore"]) == 0)
-    if not scores:
+    counts = np.array([len(entry["dtScores"]) for _, entry in present], dtype=np.int64)
+    where = np.array([index for index, _ in present], dtype=np.int64)
+    boxes = [entry["gtIgnore"] for _, entry in present]
+    ignored_boxes = np.fromiter(chain.from_iterable(boxes), float, sum(map(len, boxes)))
+    owners = np.repeat(where, [len(b) for b in boxes])
+    np.add.at(ground_truth, owners, ignored_boxes == 0)
+    total = int(counts.sum())
+    if not total:
         empty = np.zeros((thresholds, 0), dtype=bool)
         return Matches(np.zeros(0), np.zeros(0, int), np.zeros(0, int), empty, empty, ground_truth)
-    scores_all = np.concatenate(scores)
-    order = np.argsort(-scores_all, kind="mergesort")
-    hit, skip = np.concatenate(matched, axis=1)[:, order], np.concatenate(ignored, axis=1)[:, order]
+    scores = np.fromiter(chain.from_iterable(e["dtScores"] for _, e in present), float, total)
+    image = np.repeat(where, counts)
+    rank = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    with_detections = [entry for (_, entry), count in zip(present, counts, strict=True) if count]
+    matched = np.concatenate(
+        [np.asarray(e["dtMatches"]).reshape(thresholds, -1) for e in with_detections], axis=1
+    )
+    ignored = np.concatenate(
+        [np.asarray(e["dtIgnore"]).reshape(thresholds, -1) for e in with_detections], axis=1
+    )
+    order = np.argsort(-scores, kind="mergesort")
+    hit, skip = matched[:, order] > 0, ignored[:, order] > 0
+    true_positive, false_positive = hit & ~skip, ~hit & ~skip
     return Matches(
-        scores_all[order],
-        np.concatenate(image)[order],
-        np.concatenate(rank)[order],
-        hit & ~skip,
-        ~hit & ~skip,
-        ground_truth,
+        scores[order], image[order], rank[order], true_positive, false_positive, ground_truth
     )
 
 
