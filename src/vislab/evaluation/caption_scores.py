@@ -144,13 +144,22 @@ def _bleu(split: Split) -> np.ndarray:
     return np.column_stack([test, closest, guesses, matches]).astype(float)
 
 
+def _firsts(ordered: np.ndarray) -> np.ndarray:
+    """Where each run of equal values of a sorted array starts (none in an empty one)."""
+    return np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if len(ordered) else ordered
+
+
+def _distinct(ordered: np.ndarray) -> np.ndarray:
+    return ordered[_firsts(ordered)]
+
+
 def _largest(keys: np.ndarray, values: np.ndarray):
     """(distinct keys, the largest value of each), sorted."""
+    if not len(keys):
+        return keys, values
     order = np.argsort(keys, kind="stable")
     ordered = keys[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    if not len(starts):
-        return ordered, values[order]
+    starts = _firsts(ordered)
     return ordered[starts], np.maximum.reduceat(values[order], starts)
 
 
@@ -171,8 +180,7 @@ def _cider(split: Split) -> np.ndarray:
         ref, gram, tf = split.ref_counts[k]
         image, hyp_gram, hyp_tf = split.hyp_counts[k]
         span = int(max(gram.max(initial=0), hyp_gram.max(initial=0))) + 1
-        held = np.sort(image_of_ref[ref] * span + gram)
-        holders = held[np.r_[True, held[1:] != held[:-1]]] % span  # an image counts once
+        holders = _distinct(np.sort(image_of_ref[ref] * span + gram)) % span  # an image once
         frequency = np.bincount(holders, minlength=span).astype(float)
         idf = ref_len - np.log(np.maximum(1.0, frequency))
         ref_weight, hyp_weight = tf * idf[gram], hyp_tf * idf[hyp_gram]
