@@ -5,8 +5,10 @@ METEOR statistics from the jar, ROUGE-L and CIDEr-D scores) and re-aggregates th
 resample; the statistics are timed twice, the second time with the METEOR jar warm (started,
 its paraphrase tables loaded), as every call after a process's first finds it. The
 alternative, measured side by side in the same run, is pycocoevalcap's scorers run on a
-resampled caption set; its time on a few resamples is extrapolated to 1,000. And one pass of
-BLEU, ROUGE-L and CIDEr-D alone, vislab's arrays beside pycocoevalcap's scorers.
+resampled caption set; its time on a few resamples is extrapolated to 1,000. And one pass from
+raw captions: tokenizing (vislab's Python PTB tokenizer, pycocoevalcap's Java one), then BLEU,
+ROUGE-L and CIDEr-D (vislab's arrays, pycocoevalcap's scorers), then all metrics with METEOR
+(vislab's jar warm, pycocoevalcap's started as its evaluation starts it).
 
     python bench/caption_eval.py [--n 5000] [--resamples 1000] [--baseline 3]
         [--out bench/results/caption_eval.json]
@@ -67,8 +69,8 @@ WORDS = [
 def captions(n: int, seed: int = 0):
     rng = np.random.default_rng(seed)
 
-    def sentence():
-        return " ".join(rng.choice(WORDS, size=int(rng.integers(5, 13))))
+    def sentence():  # as people write captions: a capital, a period
+        return " ".join(rng.choice(WORDS, size=int(rng.integers(5, 13)))).capitalize() + "."
 
     references = {i: [sentence() for _ in range(5)] for i in range(n)}
     return references, {i: [sentence()] for i in range(n)}
@@ -86,29 +88,52 @@ def pycocoevalcap_once(references, predictions, meteor) -> None:
     Cider().compute_score(references, predictions)
 
 
-def one_pass(references, predictions) -> dict:
-    """BLEU, ROUGE-L and CIDEr-D once over the tokenized captions: vislab's arrays against
-    pycocoevalcap's scorers, side by side (the same numbers: the tests compare them)."""
+def one_pass(raw_references, raw_predictions) -> dict:
+    """One pass from raw captions: BLEU, ROUGE-L and CIDEr-D (vislab: the Python PTB tokenizer
+    and the arrays; pycocoevalcap: its Java tokenizer and its scorers), and all metrics with
+    METEOR (vislab's jar warm; pycocoevalcap's Meteor() started as each evaluation starts it).
+    The same numbers: the tests compare them."""
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
+    from pycocoevalcap.meteor.meteor import Meteor
     from pycocoevalcap.rouge.rouge import Rouge
+    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
     from vislab.evaluation.caption_scores import scores
 
-    scores(references, predictions)  # compiled once, not timed
+    def wrap(captions):
+        return {key: [{"caption": text} for text in texts] for key, texts in captions.items()}
+
+    caption_stats(tokenize(raw_references), tokenize(raw_predictions))  # compiled, jar warm
     start = time.perf_counter()
+    references, predictions = tokenize(raw_references), tokenize(raw_predictions)
+    ours_tokens = time.perf_counter() - start
     scores(references, predictions)
     ours = time.perf_counter() - start
+    caption_stats(references, predictions)
+    ours_all = time.perf_counter() - start
     start = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
+        references = PTBTokenizer().tokenize(wrap(raw_references))
+        predictions = PTBTokenizer().tokenize(wrap(raw_predictions))
+        theirs_tokens = time.perf_counter() - start
         Bleu(4).compute_score(references, predictions)
     Rouge().compute_score(references, predictions)
     Cider().compute_score(references, predictions)
     theirs = time.perf_counter() - start
+    meteor = Meteor()
+    meteor.compute_score(references, predictions)
+    theirs_all = time.perf_counter() - start
+    del meteor
     return {
+        "tokenize_vislab_s": round(ours_tokens, 3),
+        "tokenize_pycocoevalcap_s": round(theirs_tokens, 3),
         "bleu_rouge_cider_vislab_s": round(ours, 3),
         "bleu_rouge_cider_pycocoevalcap_s": round(theirs, 3),
         "bleu_rouge_cider_speedup": round(theirs / ours, 1),
+        "all_metrics_vislab_s": round(ours_all, 3),
+        "all_metrics_pycocoevalcap_s": round(theirs_all, 3),
+        "all_metrics_speedup": round(theirs_all / ours_all, 1),
     }
 
 
@@ -119,7 +144,9 @@ def main() -> None:
     parser.add_argument("--baseline", type=int, default=3, help="pycocoevalcap resamples to time")
     parser.add_argument("--out", default="bench/results/caption_eval.json")
     args = parser.parse_args()
-    references, predictions = captions(args.n)
+    raw_references, raw_predictions = captions(args.n)
+    passes = one_pass(raw_references, raw_predictions)
+    references, predictions = raw_references, raw_predictions
     start = time.perf_counter()
     references, predictions = tokenize(references), tokenize(predictions)
     tokenized = time.perf_counter() - start
@@ -144,7 +171,6 @@ def main() -> None:
                 meteor,
             )
         per_resample = (time.perf_counter() - start) / args.baseline
-    passes = one_pass(references, predictions)
     vislab_total = statistics + resampling
     baseline_total = per_resample * args.resamples
     result = {

@@ -1,7 +1,8 @@
 """Caption metrics as pycocoevalcap computes them, from statistics that add up over images.
 
-Captions are tokenized with pycocoevalcap's PTB tokenizer (Stanford CoreNLP, Java), then (BLEU,
-ROUGE-L and CIDEr-D computed as pycocoevalcap computes them, in arrays: caption_scores.py):
+Captions are tokenized as pycocoevalcap's PTB tokenizer (Stanford CoreNLP, Java) does it, in
+Python where its rules are reproduced (ptb_tokens.py), then (BLEU, ROUGE-L and CIDEr-D computed as
+pycocoevalcap computes them, in arrays: caption_scores.py):
 
 - BLEU-1..4: corpus BLEU (pycocoevalcap's "closest" reference length and smoothing), from each
   image's test and reference lengths and its n-gram guesses and clipped matches;
@@ -54,17 +55,39 @@ class CaptionStats:
 def require_java() -> None:
     if shutil.which("java") is None:
         raise InputError(
-            "caption metrics need Java (pycocoevalcap's PTB tokenizer and METEOR are Java "
-            "programs): install a Java runtime (e.g. apt install default-jre) and try again."
+            "caption metrics need Java (METEOR is a Java program, the jar pycocoevalcap "
+            "ships): install a Java runtime (e.g. apt install default-jre) and try again."
         )
 
 
 def tokenize(captions: dict) -> dict:
-    """{image_id: [caption, ...]} -> the same, PTB-tokenized and lower-cased (pycocoevalcap)."""
+    """{image_id: [caption, ...]} -> the same, PTB-tokenized and lower-cased as pycocoevalcap
+    does it: in Python (ptb_tokens.py) where every caption follows the rules checked against
+    its Java tokenizer, else by that tokenizer (all the captions, which it reads as one text)."""
+    from vislab.evaluation.ptb_tokens import caption_tokens
+
+    keys = [key for key, texts in captions.items() for _ in texts]
+    texts = [text.replace("\n", " ") for all_ in captions.values() for text in all_]
+    tokens: dict = {key: [] for key in captions}
+    for key, text, read in zip(keys, texts, caption_tokens(texts), strict=True):
+        if read is None:
+            return _java_tokenize(captions, key, text)
+        tokens[key].append(read)
+    return tokens
+
+
+def _java_tokenize(captions: dict, key, text: str) -> dict:
+    """pycocoevalcap's PTB tokenizer (Java) on all the captions; `text`, of image `key`, is one
+    the Python rules do not cover."""
     from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
-    require_java()
-    wrapped = {key: [{"caption": text} for text in texts] for key, texts in captions.items()}
+    if shutil.which("java") is None:
+        raise InputError(
+            f"caption {text!r} (image {key!r}) needs pycocoevalcap's Java tokenizer (vislab "
+            "tokenizes captions of letters, digits and common punctuation itself): install a "
+            "Java runtime (e.g. apt install default-jre) and try again."
+        )
+    wrapped = {image: [{"caption": one} for one in all_] for image, all_ in captions.items()}
     with contextlib.redirect_stdout(io.StringIO()), _quiet_stderr():
         return PTBTokenizer().tokenize(wrapped)
 
@@ -157,6 +180,7 @@ _warm: list = []  # the METEOR jar this process keeps started
 def warm_meteor():
     """The METEOR jar, started at the first call (the JVM and its paraphrase tables take
     seconds) and kept for every later one; closed when Python exits."""
+    require_java()
     if not _warm:
         import atexit
 
