@@ -33,6 +33,8 @@ from vislab.evaluation.captioning_stats import (
     tokenize,
 )
 
+ROUNDS = 3  # one pass timed this many times on each side: the fastest counts
+
 WORDS = [
     "a",
     "man",
@@ -92,7 +94,7 @@ def one_pass(raw_references, raw_predictions) -> dict:
     """One pass from raw captions: BLEU, ROUGE-L and CIDEr-D (vislab: the Python PTB tokenizer
     and the arrays; pycocoevalcap: its Java tokenizer and its scorers), and all metrics with
     METEOR (vislab's jar warm; pycocoevalcap's Meteor() started as each evaluation starts it).
-    The same numbers: the tests compare them."""
+    Each side's best of ROUNDS rounds. The same numbers: the tests compare them."""
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
     from pycocoevalcap.meteor.meteor import Meteor
@@ -104,26 +106,36 @@ def one_pass(raw_references, raw_predictions) -> dict:
     def wrap(captions):
         return {key: [{"caption": text} for text in texts] for key, texts in captions.items()}
 
+    def vislab_round():
+        start = time.perf_counter()
+        references, predictions = tokenize(raw_references), tokenize(raw_predictions)
+        tokens = time.perf_counter() - start
+        scores(references, predictions)
+        scored = time.perf_counter() - start
+        start = time.perf_counter()
+        caption_stats(tokenize(raw_references), tokenize(raw_predictions))
+        return tokens, scored, time.perf_counter() - start
+
+    def pycocoevalcap_round():
+        start = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            references = PTBTokenizer().tokenize(wrap(raw_references))
+            predictions = PTBTokenizer().tokenize(wrap(raw_predictions))
+            tokens = time.perf_counter() - start
+            Bleu(4).compute_score(references, predictions)
+        Rouge().compute_score(references, predictions)
+        Cider().compute_score(references, predictions)
+        return tokens, time.perf_counter() - start, (references, predictions)
+
     caption_stats(tokenize(raw_references), tokenize(raw_predictions))  # compiled, jar warm
+    ours_tokens, ours, ours_all = np.min([vislab_round() for _ in range(ROUNDS)], axis=0)
+    theirs_rounds = [pycocoevalcap_round() for _ in range(ROUNDS)]
+    theirs_tokens = min(tokens for tokens, _, _ in theirs_rounds)
+    theirs = min(scored for _, scored, _ in theirs_rounds)
     start = time.perf_counter()
-    references, predictions = tokenize(raw_references), tokenize(raw_predictions)
-    ours_tokens = time.perf_counter() - start
-    scores(references, predictions)
-    ours = time.perf_counter() - start
-    caption_stats(references, predictions)
-    ours_all = time.perf_counter() - start
-    start = time.perf_counter()
-    with contextlib.redirect_stdout(io.StringIO()):
-        references = PTBTokenizer().tokenize(wrap(raw_references))
-        predictions = PTBTokenizer().tokenize(wrap(raw_predictions))
-        theirs_tokens = time.perf_counter() - start
-        Bleu(4).compute_score(references, predictions)
-    Rouge().compute_score(references, predictions)
-    Cider().compute_score(references, predictions)
-    theirs = time.perf_counter() - start
-    meteor = Meteor()
-    meteor.compute_score(references, predictions)
-    theirs_all = time.perf_counter() - start
+    meteor = Meteor()  # as every pycocoevalcap evaluation starts it
+    meteor.compute_score(*theirs_rounds[0][2])
+    theirs_all = theirs + time.perf_counter() - start
     del meteor
     return {
         "tokenize_vislab_s": round(ours_tokens, 3),

@@ -21,6 +21,7 @@ The tests compare all three with pycocoevalcap's own scorers on many random capt
 from __future__ import annotations
 
 import functools
+import re
 
 import numpy as np
 
@@ -34,8 +35,9 @@ class Captions:
     n-grams: `grams[k]` (sentence, id) of each k+1-gram occurrence, ids shared by all the
     sentences; `part(k, first, last)` those of sentences first to last-1, renumbered from 0."""
 
-    def __init__(self, sentences: list[str]):
-        tokens, self.lengths, vocabulary = word_ids(sentences)
+    def __init__(self, sentences: list[str], words=None):
+        """`words`: word_ids(sentences) where already known."""
+        tokens, self.lengths, vocabulary = words or word_ids(sentences)
         owner = np.repeat(np.arange(len(sentences)), self.lengths)
         self.grams = _ngrams(tokens, owner, self.lengths, vocabulary + 1)
 
@@ -45,6 +47,7 @@ class Captions:
         return sentence[inside] - first, ids[inside]
 
 
+_OTHER_SPACE = re.compile(r"[^\S ]")  # whitespace but the space
 SEPARATOR = "\ue000"  # a word no caption holds (Unicode private use): split as one string
 
 
@@ -53,27 +56,40 @@ def word_ids(sentences: list[str], sep: str | None = None) -> tuple[np.ndarray, 
     ROUGE-L splits) as ids, one after the other; each sentence's number of words; how many
     distinct words. All sentences are split at once, joined by SEPARATOR (one at a time where
     a caption holds it)."""
+    return _words(sentences, sep)[:3]
+
+
+def _words(sentences: list[str], sep: str | None):
+    """word_ids, and the id of the empty word ("".split(" ") gives one), None if none."""
     import pandas as pd
 
     if any(SEPARATOR in sentence for sentence in sentences):
         split = [sentence.split(sep) for sentence in sentences]
         lengths = np.array([len(words) for words in split], dtype=np.int64)
         codes, uniques = pd.factorize([word for words in split for word in words])
-        return codes.astype(np.int64), lengths, len(uniques)
+        return codes.astype(np.int64), lengths, len(uniques), _where(uniques, "")
     words = f" {SEPARATOR} ".join(sentences).split(sep)
     codes, uniques = pd.factorize(np.asarray(words, dtype=object))
-    marker = np.flatnonzero(uniques == SEPARATOR)
-    ends = np.flatnonzero(codes == marker[0]) if len(marker) else np.zeros(0, np.int64)
+    marker = _where(uniques, SEPARATOR)
+    ends = np.flatnonzero(codes == marker) if marker is not None else np.zeros(0, np.int64)
     bounds = np.r_[-1, ends, len(codes)]
     lengths = np.diff(bounds) - 1
     kept = np.ones(len(codes), bool)
     kept[ends] = False
-    return codes[kept].astype(np.int64), lengths.astype(np.int64), len(uniques)
+    vocabulary = len(uniques)
+    return codes[kept].astype(np.int64), lengths.astype(np.int64), vocabulary, _where(uniques, "")
+
+
+def _where(uniques: np.ndarray, word: str) -> int | None:
+    found = np.flatnonzero(uniques == word)
+    return int(found[0]) if len(found) else None
 
 
 def _ngrams(tokens: np.ndarray, owner: np.ndarray, lengths: np.ndarray, vocabulary: int):
     """Per k (0 to N-1) the (sentence, id) of every k+1-gram: an id from its prefix's id and
     its last word (made dense again at each k, so that ids never overflow)."""
+    import pandas as pd
+
     starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
     position = np.arange(len(tokens)) - starts
     ids = tokens.copy()  # the 1-gram starting at each token
@@ -82,7 +98,7 @@ def _ngrams(tokens: np.ndarray, owner: np.ndarray, lengths: np.ndarray, vocabula
         inside = position + k < lengths[owner]  # a k+1-gram starts here
         where = np.flatnonzero(inside)
         keys = ids[where] * vocabulary + tokens[where + k]
-        dense = np.unique(keys, return_inverse=True)[1].reshape(-1)
+        dense = pd.factorize(keys)[0]  # by hashing: any dense numbering will do
         ids = np.full(len(tokens), -1, np.int64)
         ids[where] = dense
         found.append((owner[where], dense))
@@ -90,13 +106,16 @@ def _ngrams(tokens: np.ndarray, owner: np.ndarray, lengths: np.ndarray, vocabula
 
 
 def _counts(sentence: np.ndarray, ids: np.ndarray):
-    """(sentence, id, count) of each distinct n-gram of each sentence, sorted."""
+    """(sentence, id, count) of each distinct n-gram of each sentence, in the order they first
+    appear (by hashing, not sorting)."""
+    import pandas as pd
+
     if not len(ids):
         empty = np.zeros(0, np.int64)
         return empty, empty, empty
     span = int(ids.max()) + 1
-    keys, counts = np.unique(sentence * span + ids, return_counts=True)
-    return keys // span, keys % span, counts
+    codes, keys = pd.factorize(sentence * span + ids)
+    return keys // span, keys % span, np.bincount(codes, minlength=len(keys))
 
 
 def scores(references: dict, predictions: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -106,9 +125,24 @@ def scores(references: dict, predictions: dict) -> tuple[np.ndarray, np.ndarray,
     hypotheses = [predictions[key][0] for key in keys]
     texts = [text for key in keys for text in references[key]]
     counts = np.array([len(references[key]) for key in keys], dtype=np.int64)
-    every = Captions(hypotheses + texts)  # the hypotheses first, then every reference
+    sentences = hypotheses + texts  # the hypotheses first, then every reference
+    spaced = _words(sentences, " ")  # ROUGE-L's words: split on single spaces
+    every = Captions(sentences, _without_empty(sentences, spaced))
     split = Split(every, len(keys), counts)
-    return _bleu(split), _rouge(hypotheses, texts, counts), _cider(split)
+    return _bleu(split), _rouge(spaced[:2], len(hypotheses), counts), _cider(split)
+
+
+def _without_empty(sentences: list[str], spaced) -> tuple | None:
+    """The words of `str.split()` from those of `str.split(" ")` (the empty words dropped),
+    where the sentences hold no whitespace but spaces; else None (split them again)."""
+    tokens, lengths, vocabulary, empty = spaced
+    if _OTHER_SPACE.search("".join(sentences)):
+        return None
+    if empty is None:
+        return tokens, lengths, vocabulary
+    kept = tokens != empty  # its id stays unused
+    owner = np.repeat(np.arange(len(lengths)), lengths)
+    return tokens[kept], np.bincount(owner[kept], minlength=len(lengths)), vocabulary
 
 
 class Split:
@@ -172,6 +206,8 @@ def _look_up(table, keys: np.ndarray) -> np.ndarray:
 
 
 def _cider(split: Split) -> np.ndarray:
+    import pandas as pd
+
     images, image_of_ref, references = split.images, split.image_of_ref, len(split.ref_lengths)
     ref_len = np.log(float(images))
     norm_h, norm_r = np.zeros((images, N)), np.zeros((references, N))
@@ -180,13 +216,15 @@ def _cider(split: Split) -> np.ndarray:
         ref, gram, tf = split.ref_counts[k]
         image, hyp_gram, hyp_tf = split.hyp_counts[k]
         span = int(max(gram.max(initial=0), hyp_gram.max(initial=0))) + 1
-        holders = _distinct(np.sort(image_of_ref[ref] * span + gram)) % span  # an image once
+        holders = pd.unique(image_of_ref[ref] * span + gram) % span  # an image counts once
         frequency = np.bincount(holders, minlength=span).astype(float)
         idf = ref_len - np.log(np.maximum(1.0, frequency))
         ref_weight, hyp_weight = tf * idf[gram], hyp_tf * idf[hyp_gram]
         norm_r[:, k] = np.sqrt(np.bincount(ref, ref_weight**2, minlength=references))
         norm_h[:, k] = np.sqrt(np.bincount(image, hyp_weight**2, minlength=images))
-        mine = _look_up((image * span + hyp_gram, hyp_weight), image_of_ref[ref] * span + gram)
+        table = image * span + hyp_gram
+        order = np.argsort(table)
+        mine = _look_up((table[order], hyp_weight[order]), image_of_ref[ref] * span + gram)
         clipped = np.minimum(mine, ref_weight) * ref_weight  # 0 where the hypothesis has none
         products[:, k] = np.bincount(ref, clipped, minlength=references)
     norms = norm_h[image_of_ref] * norm_r
@@ -200,9 +238,10 @@ def _cider(split: Split) -> np.ndarray:
     return total.mean(axis=1) / split.counts * 10.0
 
 
-def _rouge(hypotheses: list[str], references: list[str], counts: np.ndarray) -> np.ndarray:
-    tokens, lengths, _ = word_ids(hypotheses + references, " ")  # as pycocoevalcap splits
-    count = len(hypotheses)
+def _rouge(words: tuple, count: int, counts: np.ndarray) -> np.ndarray:
+    """ROUGE-L of `count` hypotheses and then their references: words (tokens, lengths) split
+    on single spaces, as pycocoevalcap splits them."""
+    tokens, lengths = words
     cut = int(lengths[:count].sum())
     hyp_tokens, hyp_lengths = tokens[:cut], lengths[:count]
     ref_tokens, ref_lengths = tokens[cut:], lengths[count:]

@@ -66,13 +66,14 @@ def tokenize(captions: dict) -> dict:
     its Java tokenizer, else by that tokenizer (all the captions, which it reads as one text)."""
     from vislab.evaluation.ptb_tokens import caption_tokens
 
-    keys = [key for key, texts in captions.items() for _ in texts]
     texts = [text.replace("\n", " ") for all_ in captions.values() for text in all_]
-    tokens: dict = {key: [] for key in captions}
-    for key, text, read in zip(keys, texts, caption_tokens(texts), strict=True):
-        if read is None:
-            return _java_tokenize(captions, key, text)
-        tokens[key].append(read)
+    read = caption_tokens(texts)
+    if None in read:
+        key = [key for key, all_ in captions.items() for _ in all_][read.index(None)]
+        return _java_tokenize(captions, key, texts[read.index(None)])
+    tokens, first = {}, 0
+    for key, all_ in captions.items():
+        tokens[key], first = read[first : first + len(all_)], first + len(all_)
     return tokens
 
 

@@ -73,7 +73,9 @@ _SPACE = re.compile(r"([ \t]+)")
 # most captions: words of letters, single spaces, commas after words, a period at the end
 _SIMPLE = re.compile(r"(?:[A-Za-z]+,? )*(?P<last>[A-Za-z]+)(?P<period>\.?)")
 _SIMPLE_CHARACTERS = re.compile(r"[A-Za-z ,.\n]*")
-_TWO_MARKS = re.compile(r"[^A-Za-z]{2}")
+_LETTER_OR_MARK = bytes(
+    ord("a") if chr(byte).isascii() and chr(byte).isalpha() else ord("_") for byte in range(256)
+)
 _SPLIT_WORD = re.compile(r"\b(?:cannot|gonna|gotta|wanna|lemme|gimme)\b")
 _PLAIN = re.compile(r"[A-Za-z0-9 \t.,;:!?'\"()\[\]{}&-]*")
 
@@ -102,9 +104,11 @@ def _simple(text: str) -> bool:
     line: only those characters, no two marks side by side but ", " and ".\n"."""
     if not (text[:1].isalpha() and text[-1] not in " ,\n" and _SIMPLE_CHARACTERS.fullmatch(text)):
         return False
-    marked = text.replace(", ", "\x01").replace(".\n", "\x02")
+    marked = text.encode("ascii").replace(b", ", b"\x01").replace(b".\n", b"\x02")
     ends = text.endswith(".")
-    return "," not in marked and marked.count(".") == ends and not _TWO_MARKS.search(marked)
+    if b"," in marked or marked.count(b".") != ends:
+        return False
+    return b"__" not in marked.translate(_LETTER_OR_MARK)  # no two marks side by side
 
 
 def _one_by_one(captions: list[str]) -> list[str | None]:
