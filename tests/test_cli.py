@@ -128,13 +128,13 @@ def test_predict_with_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert "no config.yaml: is this a vislab run directory?" in capsys.readouterr().err
 
 
-def test_quickstart_reaches_97_percent_offline(tmp_path, capsys):
+def test_quickstart_reaches_98_5_percent_offline(tmp_path, capsys):
     assert run(["quickstart", "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     run_dir = tmp_path / "quickstart-digits"
     assert f"report: {run_dir / 'report.html'}" in printed
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["metrics"]["accuracy"]["value"] >= 0.97
+    assert metrics["metrics"]["accuracy"]["value"] >= 0.985  # 99.2 % here (seed 0)
     assert metrics["n"] == 359 and set(metrics["groups"]["stroke"]) == {"heavy", "light"}
     assert metrics["metrics"]["accuracy"]["ci"][0] < metrics["metrics"]["accuracy"]["value"]
     report = (run_dir / "report.html").read_text()

@@ -86,28 +86,29 @@ class Progress:
         self.done, self.start = 0, time.monotonic()
         self.last_line = self.start  # the first line after LINE_EVERY seconds
         self.bar = None
+        self.shown, self.terminal = shown(), on_terminal()  # asked once, not at every item
 
     def __enter__(self) -> Progress:
         return self
 
     def advance(self, count: int = 1) -> None:
         self.done += count
-        if not shown():
+        if not self.shown:
             return
         now = time.monotonic()
-        if self.bar is None and on_terminal() and now - self.start >= BAR_AFTER:
+        if self.bar is None and self.terminal and now - self.start >= BAR_AFTER:
             self.bar = _rich_bar(self.unit)  # only for work that is not over at once
             self.bar.start()
             self.task = self.bar.add_task(self.what, total=self.total, completed=self.done)
         elif self.bar is not None:
             self.bar.update(self.task, advance=count)
-        elif not on_terminal() and now - self.last_line >= LINE_EVERY:
+        elif not self.terminal and now - self.last_line >= LINE_EVERY:
             self._line()
 
     def __exit__(self, *error) -> None:
         if self.bar is not None:
             self.bar.stop()
-        elif shown() and not on_terminal() and error[0] is None and self._took_a_while():
+        elif self.shown and not self.terminal and error[0] is None and self._took_a_while():
             self._line()
 
     def _took_a_while(self) -> bool:

@@ -1,6 +1,7 @@
 """`vislab quickstart`: the whole flow, offline, on scikit-learn's digits (1,797 real images).
 
-Data check -> a small CNN (timm `resnet10t`) trained from scratch on 32x32 upsampled digits ->
+Data check -> a small CNN (timm `test_resnet`, 0.37 M parameters) trained from scratch on 32x32
+upsampled digits, held in memory and augmented a batch at a time (data/batched.py) ->
 evaluation with bootstrap intervals, broken down by `stroke` (heavy or light ink, a column
 derived from the pixels: above or below the median ink of the dataset), with fairness measures,
 calibration and a Grad-CAM gallery scored for faithfulness (ROAD) -> HTML report.
@@ -28,11 +29,11 @@ QUICKSTART = {
         "augment": [],  # digits are not mirror-symmetric: no flips
         "batch_size": 64,
     },
-    "model": {"backbone": "resnet10t", "pretrained": "none", "mode": "finetune"},
+    "model": {"backbone": "test_resnet", "pretrained": "none", "mode": "finetune"},
     "train": {
         "epochs": 8,
         "optimizer": "adamw",
-        "lr": 0.003,
+        "lr": 0.005,
         "weight_decay": 0.05,
         "warmup_epochs": 1,
         "seed": 0,

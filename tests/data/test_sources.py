@@ -186,3 +186,21 @@ def test_torchvision_cifar10_from_a_local_root(tmp_path, monkeypatch):
 def test_torchvision_missing_root_says_how_to_download(tmp_path):
     with pytest.raises(InputError, match="download=True"):
         from_torchvision("cifar10", tmp_path)
+
+
+def test_the_digits_read_from_scikit_learns_file_are_load_digits(monkeypatch):
+    import importlib.util
+
+    from sklearn.datasets import load_digits
+
+    from vislab.data import sources
+
+    reference = load_digits()
+    for found in (True, False):  # the file scikit-learn ships, else load_digits itself
+        sources._digits.cache_clear()
+        if not found:
+            monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+        pixels, target = sources._digits()
+        np.testing.assert_array_equal(pixels, reference.images)
+        np.testing.assert_array_equal(target, reference.target)
+    sources._digits.cache_clear()

@@ -13,6 +13,7 @@ Sources (`data.source` in the config):
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -183,25 +184,45 @@ def from_sample(name: str | None) -> SampleTable:
     """Datasets that ship inside installed packages, so they work offline."""
     if name != "digits":
         raise InputError(f"data.name: unknown sample dataset '{name}'. Available: digits.")
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
+    pixels, target = _digits()
     # (1797, 8, 8) values 0..16 -> uint8 0..255, dark strokes on a light background inverted:
     # sklearn stores ink as high values, which we keep (white digit on black, like MNIST).
-    images = np.clip(digits.images * (255.0 / 16.0) + 0.5, 0, 255).astype(np.uint8)
+    images = np.clip(pixels * (255.0 / 16.0) + 0.5, 0, 255).astype(np.uint8)
     ink = images.reshape(len(images), -1).mean(axis=1)
     frame = pd.DataFrame(
         {
             "id": [f"digits/{i:04d}" for i in range(len(images))],
             "path": [f"sklearn:digits/{i}" for i in range(len(images))],
-            "label": digits.target.astype(str),
+            "label": target.astype(str),
             "stroke": np.where(ink > np.median(ink), "heavy", "light"),
         }
     )
-    classes = [str(c) for c in digits.target_names]
+    classes = [str(c) for c in range(10)]
     return SampleTable(
         frame, classes, "scikit-learn digits (1,797 real 8x8 images)", _Arrays(images)
     )
+
+
+@functools.cache
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits, (1797, 8, 8) values 0..16 and the digits: read from the file
+    scikit-learn ships (importing sklearn.datasets takes longer than reading it), else by
+    `load_digits`."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")
+    folder = Path(spec.submodule_search_locations[0]) if spec else Path()
+    path = folder / "datasets" / "data" / "digits.csv.gz"
+    if path.exists():
+        rows = np.loadtxt(path, delimiter=",")
+        pixels, target = rows[:, :-1].reshape(-1, 8, 8), rows[:, -1].astype(np.int64)
+    else:
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        pixels, target = digits.images, digits.target
+    pixels.flags.writeable = target.flags.writeable = False  # shared by every call
+    return pixels, target
 
 
 def from_torchvision(name: str | None, root: str | Path) -> SampleTable:

@@ -115,6 +115,7 @@ class ClassificationTask(Task):
         return ClassificationModule(model, config, classes, weights)
 
     def train_loaders(self, config: ExperimentConfig, data: TaskData) -> list:
+        from vislab.data.batched import batched_images, whole_batch
         from vislab.data.loaders import (
             ImageDataset,
             balanced_weights,
@@ -131,16 +132,21 @@ class ClassificationTask(Task):
         weights = None
         if settings.sampler == "balanced":
             weights = balanced_weights(train.label_indices(), len(data.classes))
-        transform = train_transform(
-            settings.image_size, settings.augment, mean, std, settings.crop_scale
-        )
+        size, augment, scale = settings.image_size, settings.augment, settings.crop_scale
+        dataset, collate = batched_images(train, size, augment, scale, mean, std), whole_batch
+        if dataset is None:  # not small images of one size: image by image
+            dataset, collate = (
+                ImageDataset(train, train_transform(size, augment, mean, std, scale)),
+                None,
+            )
         loaders = [
             train_loader(
-                ImageDataset(train, transform),
+                dataset,
                 settings.batch_size,
                 settings.num_workers,
                 config.train.seed,
                 weights,
+                collate_fn=collate,
                 drop_last=len(train) > settings.batch_size,
             )
         ]
