@@ -81,6 +81,9 @@ class DataConfig(_Section):
     cutmix: float = Field(0.0, ge=0)  # Beta(alpha, alpha) for CutMix; 0 switches it off
     batch_size: int = Field(64, gt=0)
     num_workers: int = Field(0, ge=0)
+    # classification: small images of one size (no larger than image_size) held as one tensor,
+    # each batch cropped, resized and flipped at once (crop and flip only; else image by image)
+    in_memory: bool = False
     sampler: Literal["shuffle", "balanced"] = "shuffle"
     on_bad_image: Literal["error", "skip"] = "error"
     max_image_pixels: int = Field(178_956_970, gt=0)  # larger images are unusable (bombs)

@@ -28,6 +28,7 @@ QUICKSTART = {
         "normalize": "dataset",
         "augment": [],  # digits are not mirror-symmetric: no flips
         "batch_size": 64,
+        "in_memory": True,  # one tensor, augmented a batch at a time (data/batched.py)
     },
     "model": {"backbone": "test_resnet", "pretrained": "none", "mode": "finetune"},
     "train": {

@@ -149,3 +149,24 @@ def test_batches_come_whole_from_the_training_loader():
             assert images.dtype == their_images.dtype == torch.float32
             assert labels.tolist() == their_labels.tolist()
             assert labels.tolist() == table.label_indices()[positions.numpy()].tolist()
+
+
+def test_the_classification_task_batches_in_memory_only_when_asked():
+    from vislab.data.loaders import ImageDataset
+    from vislab.tasks import config_from_dict, get_task
+
+    task = get_task("classification")
+    raw = {
+        "task": "classification",
+        "data": {"source": "sample", "name": "digits", "image_size": 16, "augment": ["flip"]},
+        "model": {"backbone": "resnet10t", "pretrained": "none"},
+    }
+    config = config_from_dict(raw)
+    data = task.prepare(config)
+    assert isinstance(task.train_loaders(config, data)[0].dataset, ImageDataset)
+    raw["data"]["in_memory"] = True
+    loader = task.train_loaders(config_from_dict(raw), data)[0]
+    assert isinstance(loader.dataset, BatchedImages) and loader.dataset.flip
+    images, labels, positions = next(iter(loader))
+    assert images.shape == (64, 3, 16, 16)
+    assert labels.tolist() == data.split("train").label_indices()[positions.numpy()].tolist()

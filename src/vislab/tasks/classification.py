@@ -133,8 +133,10 @@ class ClassificationTask(Task):
         if settings.sampler == "balanced":
             weights = balanced_weights(train.label_indices(), len(data.classes))
         size, augment, scale = settings.image_size, settings.augment, settings.crop_scale
-        dataset, collate = batched_images(train, size, augment, scale, mean, std), whole_batch
-        if dataset is None:  # not small images of one size: image by image
+        dataset, collate = None, whole_batch
+        if settings.in_memory:
+            dataset = batched_images(train, size, augment, scale, mean, std)
+        if dataset is None:  # image by image
             dataset, collate = (
                 ImageDataset(train, train_transform(size, augment, mean, std, scale)),
                 None,
