@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from vislab.cli import adjudicate, cluster, data, estimates, evaluation, multimodal, runs
+from vislab.cli import adjudicate, cluster, data, estimates, evaluation, models, multimodal, runs
 from vislab.errors import VislabError
 
 
@@ -57,6 +57,7 @@ multimodal.register(app)
 estimates.register(app)
 cluster.register(app)
 adjudicate.register(app)
+models.register(app)
 
 
 def run(argv: list[str]) -> int:
