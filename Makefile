@@ -30,6 +30,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/video_seek.py
 	$(BIN)/python bench/caption_eval.py
 	$(BIN)/python bench/quickstart_time.py
+	$(BIN)/python bench/models_pick.py
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/estimate_speed.py
 	$(BIN)/python bench/predict_throughput.py

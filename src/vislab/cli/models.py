@@ -31,7 +31,7 @@ COLUMNS = (
 
 def models(
     task: Annotated[
-        PickerTask, typer.Option(help="The task the backbones are for.")
+        PickerTask, typer.Option(metavar="classification", help="The task the backbones are for.")
     ] = PickerTask.classification,
     image_size: Annotated[
         int, typer.Option(min=16, help="Your images' size: FLOPs and speeds are measured at it.")
