@@ -60,7 +60,7 @@ def candidates() -> list[Candidate]:
     import pandas as pd
 
     with resources.files("vislab.models").joinpath(RESULTS).open() as table:
-        frame = pd.read_csv(table, comment="#")
+        frame = pd.read_csv(table, comment="#", dtype=str, keep_default_na=False)
     return [
         Candidate(row.model, row.tag, float(row.top1), int(row.img_size), float(row.param_count))
         for row in frame.itertuples()
