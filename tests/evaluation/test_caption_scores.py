@@ -46,15 +46,16 @@ def _sentence(rng: np.random.Generator, words: list[str], longest: int = 15) -> 
     return text
 
 
-@pytest.mark.parametrize("seed", range(30))
+@pytest.mark.parametrize("seed", range(32))
 def test_bleu_rouge_and_cider_equal_pycocoevalcap_image_by_image(seed):
-    """Seeds 25 and up: captions of at most 1, 2 or 3 words (no 4-grams anywhere, or no
-    n-grams at all but words), as a small captioner writes them."""
+    """Seeds 25 to 29: captions of at most 1, 2 or 3 words (no 4-grams anywhere, or no
+    n-grams at all but words), as a small captioner writes them; 30 and 31: a reference and
+    a hypothesis of 700 words (counted by hashing, not compiled)."""
     rng = np.random.default_rng(seed)
     words = [f"w{k}" for k in range(int(rng.integers(2, 60)))]
     if seed == 3:
         words.append(caption_scores.SEPARATOR)  # split one caption at a time
-    longest = 15 if seed < 25 else 1 + seed % 3
+    longest = 15 if seed < 25 or seed >= 30 else 1 + seed % 3
     images = int(rng.integers(1, 80))
     references = {
         f"img{i}": [_sentence(rng, words, longest) for _ in range(int(rng.integers(1, 6)))]
@@ -64,6 +65,9 @@ def test_bleu_rouge_and_cider_equal_pycocoevalcap_image_by_image(seed):
         key: [texts[0] if rng.random() < 0.1 else _sentence(rng, words, longest)]
         for key, texts in references.items()
     }
+    if seed >= 30:
+        references["img0"][0] = " ".join(rng.choice(words, 700))
+        predictions["img0"] = [" ".join(rng.choice(words, 700))]
     bleu, rouge, cider = caption_scores.scores(references, predictions)
     expected_bleu, expected_rouge, expected_cider = _pycocoevalcap(references, predictions)
     np.testing.assert_array_equal(bleu, expected_bleu)

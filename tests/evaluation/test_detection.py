@@ -12,7 +12,8 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from vislab.evaluation.detection_matching import STATS, detection_metrics, matches_from_cocoeval
+from tests.evaluation.coco_reference import matches_from_cocoeval
+from vislab.evaluation.detection_matching import STATS, detection_metrics
 
 
 def random_coco(seed: int, images=12, categories=3):
@@ -265,28 +266,101 @@ def test_bad_detection_files_are_named(tmp_path):
 
 
 @pytest.mark.parametrize("seed", range(12))
-def test_point_numbers_without_intervals_come_from_either_engine_and_equal_pycocotools(
-    tmp_path, seed
-):
+def test_point_numbers_without_intervals_equal_pycocotools_read_either_way(tmp_path, seed):
+    """Plain files are read straight into arrays; the same detections with a score written as
+    an integer, a crowd flag as true and an extra image id as text take the checked path: the
+    same twelve numbers and per-class AP as pycocotools either way."""
+    import json
+
+    from vislab.evaluation import detection_arrays
     from vislab.evaluation.detection import evaluate_detection
-    from vislab.evaluation.detection_engines import point_only
 
     gt, detections = _write(tmp_path, seed=seed, images=int(3 + seed % 15))
     reference, _ = run_pycocotools(gt, detections)
-    result = evaluate_detection(tmp_path / "results.json", tmp_path / "instances.json", bootstrap=0)
-    values = [result["metrics"][name]["value"] for name, *_ in STATS]
-    assert [(-1 if v is None else v) for v in values] == pytest.approx(
-        list(reference.stats), abs=1e-9
-    )
-    with contextlib.redirect_stdout(io.StringIO()):
-        truth = COCO()
-        truth.dataset = gt
-        truth.createIndex()
-    for engine in ("hotcoco", "faster-coco-eval"):
-        stats, precision, categories = point_only(truth, detections, engine)
-        np.testing.assert_allclose(stats, reference.stats, atol=1e-12, rtol=0)
-        np.testing.assert_allclose(precision, reference.eval["precision"], atol=1e-12, rtol=0)
-        assert categories == reference.params.catIds
+    precision = reference.eval["precision"][:, :, :, 0, 2]
+    expected_ap = [
+        precision[:, :, k][precision[:, :, k] > -1].mean()
+        if (precision[:, :, k] > -1).any()
+        else None
+        for k in range(precision.shape[2])
+    ]
+    assert detection_arrays.read_arrays(tmp_path / "results.json", tmp_path / "instances.json")
+    odd = [dict(d, score=1) if i == 0 else d for i, d in enumerate(detections)]
+    odd_gt = {**gt, "annotations": [dict(a, iscrowd=bool(a["iscrowd"])) for a in gt["annotations"]]}
+    (tmp_path / "odd.json").write_text(json.dumps(odd))
+    (tmp_path / "odd_gt.json").write_text(json.dumps(odd_gt))
+    assert not detection_arrays.read_arrays(tmp_path / "odd.json", tmp_path / "odd_gt.json")
+    for predictions, references, results in (
+        ("results.json", "instances.json", detections),
+        ("odd.json", "odd_gt.json", odd),
+    ):
+        if results is odd:
+            reference, _ = run_pycocotools(odd_gt, odd)
+        result = evaluate_detection(tmp_path / predictions, tmp_path / references, bootstrap=0)
+        values = [result["metrics"][name]["value"] for name, *_ in STATS]
+        assert [(-1 if v is None else v) for v in values] == pytest.approx(
+            list(reference.stats), abs=1e-12
+        )
+        if results is detections:
+            ours = [result["per_class"][f"c{k}"]["AP"]["value"] for k in range(len(expected_ap))]
+            assert ours == pytest.approx(expected_ap, abs=1e-12)
+
+
+def _coco_arrays(gt, detections):
+    from vislab.evaluation.detection import check_references
+    from vislab.evaluation.detection_arrays import arrays_from_dicts
+
+    return arrays_from_dicts(check_references(gt, "gt"), detections)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_compiled_matching_equals_pycocotools_evaluate(seed):
+    """Every detection's order, image, rank within its image, true and false positive flags at
+    every threshold and area, and every image's count of boxes not ignored, as read off
+    pycocotools' evaluate(): crowd boxes, boxes on area boundaries, tied scores, tied IoUs,
+    IoUs exactly at a threshold, detections of no width, > 100 detections on an image,
+    annotation ids in any order."""
+    from vislab.evaluation.detection_matching import Matching
+
+    gt, detections = random_coco(seed, images=int(3 + seed % 20), categories=int(2 + seed % 4))
+    rng = np.random.default_rng(seed)
+    for detection in detections[:: 3 + seed % 5]:  # tied scores, across images too
+        detection["score"] = 0.5
+    for annotation in gt["annotations"][:: 4 + seed % 3]:  # exactly on an area boundary
+        annotation["area"] = float(rng.choice([32**2, 96**2]))
+    for annotation in gt["annotations"][:: 5 + seed % 4]:
+        x, y, w, h = annotation["bbox"]
+        gt["annotations"].append(dict(annotation))  # the same box twice: tied IoUs
+        half = {"image_id": annotation["image_id"], "category_id": annotation["category_id"]}
+        detections.append({**half, "bbox": [x, y, w, h / 2], "score": 0.3})  # IoU exactly 0.5
+        detections.append({**half, "bbox": [x + w / 2, y, 0.0, h], "score": 0.2})  # no width
+    where = {"image_id": 1, "category_id": 1}  # two boxes of exactly equal IoU with a detection:
+    for box in ([1000, 0, 10, 10], [1004, 0, 10, 10]):  # it takes the later one, as pycocotools
+        gt["annotations"].append({**where, "bbox": box, "area": 100.0, "iscrowd": 0})
+    detections.append({**where, "bbox": [1002, 0, 10, 10], "score": 0.9})
+    detections.append({**where, "bbox": [1000, 0, 10, 10], "score": 0.8})  # then the first
+    ids = rng.permutation(len(gt["annotations"])) + 1
+    for annotation, new in zip(gt["annotations"], ids, strict=True):
+        annotation["id"] = int(new)
+    _, matching = run_pycocotools(gt, detections)
+    expected, *_ = matches_from_cocoeval(matching)
+    ours = Matching.from_arrays(_coco_arrays(gt, detections)).table
+    assert set(ours) == set(expected)
+    for key, matches in expected.items():
+        for name in ("scores", "image", "rank", "true_positive", "false_positive", "ground_truth"):
+            np.testing.assert_array_equal(getattr(ours[key], name), getattr(matches, name), name)
+
+
+def test_coco_parameters_are_pycocotools_own():
+    from pycocotools.cocoeval import Params
+
+    from vislab.evaluation.detection_match import AREA_RANGES, LEVELS, MAX_DETECTIONS, THRESHOLDS
+
+    params = Params("bbox")
+    np.testing.assert_array_equal(THRESHOLDS, params.iouThrs)
+    np.testing.assert_array_equal(LEVELS, params.recThrs)
+    assert [list(area) for area in AREA_RANGES] == params.areaRng
+    assert params.maxDets[-1] == MAX_DETECTIONS
 
 
 def test_curves_and_image_recall_come_from_the_same_matching(tmp_path):
@@ -296,7 +370,7 @@ def test_curves_and_image_recall_come_from_the_same_matching(tmp_path):
 
     gt, detections = random_coco(5, images=12)
     reference, matching = run_pycocotools(gt, detections)
-    ours = Matching.from_cocoeval(matching)
+    ours = Matching.from_arrays(_coco_arrays(gt, detections))
     expected = reference.eval["precision"][0, :, :, 0, 2].T  # (K, R) at IoU 0.5, all areas
     np.testing.assert_allclose(ours.curves(0.5), expected, atol=1e-12)
     recall = ours.image_recall(min_score=0.5)
@@ -398,3 +472,89 @@ def test_the_quick_look_passes_only_detections_the_full_check_passes(monkeypatch
             fully = False
         assert fully or not passed, item
         assert passed or not is_sound, item
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_files_read_straight_into_arrays_equal_the_checked_reading(tmp_path, seed):
+    """Images listed in any order with ids far apart, annotations without area, iscrowd or id:
+    msgspec's typed reading gives the arrays of the checked reading, field by field."""
+    import dataclasses
+    import json
+
+    from vislab.evaluation.detection import check_references
+    from vislab.evaluation.detection_arrays import arrays_from_dicts, read_arrays
+
+    gt, detections = random_coco(seed, images=int(5 + seed), categories=3)
+    rng = np.random.default_rng(seed)
+    new_ids = {
+        i["id"]: int(v)
+        for i, v in zip(gt["images"], rng.permutation(10**6)[: len(gt["images"])], strict=True)
+    }
+    for image in gt["images"]:
+        image["id"] = new_ids[image["id"]]
+    for item in [*gt["annotations"], *detections]:
+        item["image_id"] = new_ids[item["image_id"]]
+    gt["images"] = [gt["images"][i] for i in rng.permutation(len(gt["images"]))]
+    for annotation in gt["annotations"][::3]:
+        for key in ("area", "iscrowd", "id"):
+            annotation.pop(key)
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "found.json").write_text(json.dumps(detections))
+    fast = read_arrays(tmp_path / "found.json", tmp_path / "gt.json")
+    checked = arrays_from_dicts(check_references(gt, "gt"), detections)
+    assert fast is not None
+    for field in dataclasses.fields(checked):
+        expected, ours = getattr(checked, field.name), getattr(fast, field.name)
+        if isinstance(expected, np.ndarray):
+            assert ours.dtype == expected.dtype, field.name
+            np.testing.assert_array_equal(ours, expected, field.name)
+        else:
+            assert ours == expected, field.name
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda gt, found: found[0].update(score=float("nan")),
+        lambda gt, found: found[0].update(bbox=[1, 2, -3, 4]),
+        lambda gt, found: found[0].update(image_id=10**7),
+        lambda gt, found: found[0].update(image_id=0),
+        lambda gt, found: found[0].update(category_id="1"),
+        lambda gt, found: found[0].pop("score"),
+        lambda gt, found: gt["annotations"][0].update(iscrowd=2),
+        lambda gt, found: gt["annotations"][0].update(area=None),
+        lambda gt, found: gt["images"].append(dict(gt["images"][0])),
+        lambda gt, found: gt["annotations"][0].update(bbox=[1, 2, 3]),
+    ],
+)
+def test_problems_leave_the_quick_reading_to_the_checks_that_name_them(tmp_path, change):
+    import json
+
+    from vislab.errors import InputError
+    from vislab.evaluation.detection import evaluate_detection
+    from vislab.evaluation.detection_arrays import read_arrays
+
+    gt, detections = random_coco(2, images=6)
+    change(gt, detections)
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "found.json").write_text(json.dumps(detections))
+    assert read_arrays(tmp_path / "found.json", tmp_path / "gt.json") is None
+    with pytest.raises(InputError, match=r"(detection|annotation) 1 \(counting from 1\)|images id"):
+        evaluate_detection(tmp_path / "found.json", tmp_path / "gt.json", bootstrap=0)
+
+
+def test_a_box_id_plays_no_part_in_the_matching():
+    """Ids 0 and repeated ids: pycocotools counts a detection matched to box 0 as unmatched
+    and boxes sharing an id as one; the compiled matching equals pycocotools on the same boxes
+    numbered 1, 2, 3, ..."""
+    from vislab.evaluation.detection_matching import Matching
+
+    gt, detections = random_coco(11, images=15)
+    _, matching = run_pycocotools(gt, detections)
+    expected, *_ = matches_from_cocoeval(matching)
+    for annotation in gt["annotations"]:
+        annotation["id"] = 0 if annotation["id"] % 2 else 7
+    ours = Matching.from_arrays(_coco_arrays(gt, detections)).table
+    for key, matches in expected.items():
+        np.testing.assert_array_equal(ours[key].true_positive, matches.true_positive)
+        np.testing.assert_array_equal(ours[key].false_positive, matches.false_positive)

@@ -2,8 +2,8 @@
 arrays over all images at once instead of a dictionary of n-grams per caption.
 
 Every caption's n-grams (1 to 4 words) get integer ids (a k-gram's id from its (k-1)-gram
-prefix's and its last word's), so that counting, clipping, document frequencies and tf-idf
-products are sorts and sums over arrays:
+prefix's and its last word's, by hashing), each sentence's distinct n-grams their counts, and
+one compiled pass per n over the images (caption_grams.py) sums what BLEU and CIDEr-D need:
 
 - BLEU: per image the hypothesis length, the closest reference length (ties: the shorter), the
   n-grams guessed and those matched, each clipped at its most frequent count in one reference;
@@ -33,18 +33,13 @@ BETA = 1.2  # ROUGE-L's weight of recall
 class Captions:
     """Sentences as word ids (split on any whitespace), sentence after sentence, with their
     n-grams: `grams[k]` (sentence, id) of each k+1-gram occurrence, ids shared by all the
-    sentences; `part(k, first, last)` those of sentences first to last-1, renumbered from 0."""
+    sentences."""
 
     def __init__(self, sentences: list[str], words=None):
         """`words`: word_ids(sentences) where already known."""
         tokens, self.lengths, vocabulary = words or word_ids(sentences)
         owner = np.repeat(np.arange(len(sentences)), self.lengths)
         self.grams = _ngrams(tokens, owner, self.lengths, vocabulary + 1)
-
-    def part(self, k: int, first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
-        sentence, ids = self.grams[k]
-        inside = (sentence >= first) & (sentence < last)
-        return sentence[inside] - first, ids[inside]
 
 
 _OTHER_SPACE = re.compile(r"[^\S ]")  # whitespace but the space
@@ -105,14 +100,18 @@ def _ngrams(tokens: np.ndarray, owner: np.ndarray, lengths: np.ndarray, vocabula
     return found
 
 
-def _counts(sentence: np.ndarray, ids: np.ndarray):
-    """(sentence, id, count) of each distinct n-gram of each sentence, in the order they first
-    appear (by hashing, not sorting)."""
+def _counts(sentence: np.ndarray, ids: np.ndarray, longest: int):
+    """(sentence, id, count) of each distinct n-gram of each sentence (sentences in order), in
+    the order they first appear: compiled, or by hashing where a sentence is long."""
     import pandas as pd
+
+    from vislab.evaluation.caption_grams import LONG, distinct_counts
 
     if not len(ids):
         empty = np.zeros(0, np.int64)
         return empty, empty, empty
+    if longest <= LONG:
+        return distinct_counts(sentence, ids)
     span = int(ids.max()) + 1
     codes, keys = pd.factorize(sentence * span + ids)
     return keys // span, keys % span, np.bincount(codes, minlength=len(keys))
@@ -128,8 +127,8 @@ def scores(references: dict, predictions: dict) -> tuple[np.ndarray, np.ndarray,
     sentences = hypotheses + texts  # the hypotheses first, then every reference
     spaced = _words(sentences, " ")  # ROUGE-L's words: split on single spaces
     every = Captions(sentences, _without_empty(sentences, spaced))
-    split = Split(every, len(keys), counts)
-    return _bleu(split), _rouge(spaced[:2], len(hypotheses), counts), _cider(split)
+    sums = GramSums(every, len(keys), counts)
+    return _bleu(sums), _rouge(spaced[:2], len(hypotheses), counts), _cider(sums)
 
 
 def _without_empty(sentences: list[str], spaced) -> tuple | None:
@@ -145,97 +144,59 @@ def _without_empty(sentences: list[str], spaced) -> tuple | None:
     return tokens[kept], np.bincount(owner[kept], minlength=len(lengths)), vocabulary
 
 
-class Split:
-    """The hypotheses' and the references' lengths and n-gram counts (`_counts`, sentences
-    numbered from 0 in each), and each reference's image."""
+class GramSums:
+    """The hypotheses' and the references' lengths, each reference's image, and per n (columns
+    0 to N-1) what BLEU and CIDEr-D sum over n-grams (caption_grams.gram_sums): per image the
+    clipped matches and the norm of the hypothesis' tf-idf vector, per reference its norm and
+    its clipped product with the hypothesis. Document frequencies count the images whose
+    references hold an n-gram."""
 
     def __init__(self, every: Captions, images: int, counts: np.ndarray):
+        from vislab.evaluation.caption_grams import document_frequency, gram_sums
+
         self.images, self.counts = images, counts
         self.test, self.ref_lengths = every.lengths[:images], every.lengths[images:]
         self.image_of_ref = np.repeat(np.arange(images), counts)
-        total = len(every.lengths)
-        self.hyp_counts = [_counts(*every.part(k, 0, images)) for k in range(N)]
-        self.ref_counts = [_counts(*every.part(k, images, total)) for k in range(N)]
+        total, references = len(every.lengths), len(self.ref_lengths)
+        first_reference = images + np.r_[0, np.cumsum(counts)]
+        longest = int(every.lengths.max(initial=0))
+        ref_len = np.log(float(images))
+        per_image, per_reference = np.zeros((2, N, images)), np.zeros((2, N, references))
+        for k in range(N):
+            owner, ids, tf = _counts(*every.grams[k], longest)
+            start = np.searchsorted(owner, np.arange(total + 1))
+            span = int(ids.max(initial=0)) + 1
+            frequency = document_frequency(ids, start, first_reference, span)
+            idf = ref_len - np.log(np.maximum(1.0, frequency))
+            gram_sums(ids, tf, start, first_reference, idf, per_image[0, k], per_image[1, k],
+                      per_reference[0, k], per_reference[1, k])  # fmt: skip
+        self.matches, self.norm_h = per_image[0].T, per_image[1].T  # (images, N)
+        self.norm_r, self.products = per_reference[0].T, per_reference[1].T  # (references, N)
 
 
-def _bleu(split: Split) -> np.ndarray:
+def _bleu(sums: GramSums) -> np.ndarray:
     """Per image: test length, closest reference length, guesses 1-4, matches 1-4."""
-    test, lengths, image_of_ref = split.test, split.ref_lengths, split.image_of_ref
-    closest = np.zeros(split.images, np.int64)
+    test, lengths, image_of_ref = sums.test, sums.ref_lengths, sums.image_of_ref
+    closest = np.zeros(sums.images, np.int64)
     distance = np.abs(lengths - test[image_of_ref])
     order = np.lexsort((lengths, distance, image_of_ref))  # nearest, then shorter
     first = np.unique(image_of_ref[order], return_index=True)[1]
     closest[image_of_ref[order][first]] = lengths[order][first]
     guesses = np.maximum(0, test[:, None] - np.arange(N)[None, :])
-    matches = np.zeros((split.images, N))
-    for k in range(N):
-        image, gram, count = split.hyp_counts[k]
-        ref, ref_gram, ref_count = split.ref_counts[k]
-        span = int(max(gram.max(initial=0), ref_gram.max(initial=0))) + 1
-        most = _largest(image_of_ref[ref] * span + ref_gram, ref_count)  # over the references
-        found = _look_up(most, image * span + gram)
-        matches[:, k] = np.bincount(image, np.minimum(found, count), minlength=split.images)
-    return np.column_stack([test, closest, guesses, matches]).astype(float)
+    return np.column_stack([test, closest, guesses, sums.matches]).astype(float)
 
 
-def _firsts(ordered: np.ndarray) -> np.ndarray:
-    """Where each run of equal values of a sorted array starts (none in an empty one)."""
-    return np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if len(ordered) else ordered
-
-
-def _distinct(ordered: np.ndarray) -> np.ndarray:
-    return ordered[_firsts(ordered)]
-
-
-def _largest(keys: np.ndarray, values: np.ndarray):
-    """(distinct keys, the largest value of each), sorted."""
-    if not len(keys):
-        return keys, values
-    order = np.argsort(keys, kind="stable")
-    ordered = keys[order]
-    starts = _firsts(ordered)
-    return ordered[starts], np.maximum.reduceat(values[order], starts)
-
-
-def _look_up(table, keys: np.ndarray) -> np.ndarray:
-    """The value of each key in table (sorted keys, values); 0 where it is not there."""
-    known, values = table
-    at = np.minimum(np.searchsorted(known, keys), max(len(known) - 1, 0))
-    hit = (known[at] == keys) if len(known) else np.zeros(len(keys), bool)
-    return np.where(hit, values[at] if len(known) else 0, 0)
-
-
-def _cider(split: Split) -> np.ndarray:
-    import pandas as pd
-
-    images, image_of_ref, references = split.images, split.image_of_ref, len(split.ref_lengths)
-    ref_len = np.log(float(images))
-    norm_h, norm_r = np.zeros((images, N)), np.zeros((references, N))
-    products = np.zeros((references, N))
-    for k in range(N):
-        ref, gram, tf = split.ref_counts[k]
-        image, hyp_gram, hyp_tf = split.hyp_counts[k]
-        span = int(max(gram.max(initial=0), hyp_gram.max(initial=0))) + 1
-        holders = pd.unique(image_of_ref[ref] * span + gram) % span  # an image counts once
-        frequency = np.bincount(holders, minlength=span).astype(float)
-        idf = ref_len - np.log(np.maximum(1.0, frequency))
-        ref_weight, hyp_weight = tf * idf[gram], hyp_tf * idf[hyp_gram]
-        norm_r[:, k] = np.sqrt(np.bincount(ref, ref_weight**2, minlength=references))
-        norm_h[:, k] = np.sqrt(np.bincount(image, hyp_weight**2, minlength=images))
-        table = image * span + hyp_gram
-        order = np.argsort(table)
-        mine = _look_up((table[order], hyp_weight[order]), image_of_ref[ref] * span + gram)
-        clipped = np.minimum(mine, ref_weight) * ref_weight  # 0 where the hypothesis has none
-        products[:, k] = np.bincount(ref, clipped, minlength=references)
+def _cider(sums: GramSums) -> np.ndarray:
+    image_of_ref, norm_h, norm_r = sums.image_of_ref, sums.norm_h, sums.norm_r
     norms = norm_h[image_of_ref] * norm_r
     both = (norm_h[image_of_ref] != 0) & (norm_r != 0)
-    sims = np.where(both, products / np.where(both, norms, 1.0), products)
-    bigrams = np.maximum(split.test - 1, 0)[image_of_ref] - np.maximum(split.ref_lengths - 1, 0)
+    sims = np.where(both, sums.products / np.where(both, norms, 1.0), sums.products)
+    bigrams = np.maximum(sums.test - 1, 0)[image_of_ref] - np.maximum(sums.ref_lengths - 1, 0)
     delta = bigrams.astype(float)  # pycocoevalcap's caption length: its bigrams
     sims *= (np.e ** (-(delta**2) / (2 * SIGMA**2)))[:, None]
-    total = np.zeros((images, N))
+    total = np.zeros((sums.images, N))
     np.add.at(total, image_of_ref, sims)
-    return total.mean(axis=1) / split.counts * 10.0
+    return total.mean(axis=1) / sums.counts * 10.0
 
 
 def _rouge(words: tuple, count: int, counts: np.ndarray) -> np.ndarray:

@@ -1,46 +1,40 @@
 """metrics.json for detection: COCO results JSON + instances JSON in, DESIGN's shape out.
 
-The matching of pycocotools' `COCOeval.evaluate()` (detection_engines.py) is done once; every
-number, interval, group, precision-recall curve and per-image recall of the report comes from
-it (`detection_matching.DetectionEvaluator`). Without intervals or groups, the fastest engine's
-whole evaluation gives the same twelve numbers (hotcoco where installed, else faster-coco-eval).
+The matching of pycocotools' `COCOeval.evaluate()` is done once, compiled (detection_match.py);
+every number, interval, group, precision-recall curve and per-image recall of the report comes
+from it (`detection_matching.DetectionEvaluator`). Without intervals or groups the two files are
+read straight into arrays (detection_arrays.py) where they are plainly well-formed; otherwise,
+and to name any problem, they are read and checked entry by entry.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from vislab.data.detection import check_coco_lists, is_bbox, is_number
 from vislab.errors import InputError
-from vislab.evaluation.detection_engines import match, point_only
-from vislab.evaluation.detection_matching import NAMES, DetectionEvaluator
+from vislab.evaluation.detection_arrays import CocoArrays, arrays_from_dicts, read_arrays
+from vislab.evaluation.detection_matching import NAMES, DetectionEvaluator, Matching
 from vislab.evaluation.groups import group_breakdown
 from vislab.evaluation.intervals import bootstrap_record, metric_entries, metric_entry
 from vislab.files import read_json, read_table
 
 
-def load_references(path: str | Path):
-    from pycocotools.coco import COCO
-
-    dataset = check_references(read_json(path, "references"), str(path))
-    with contextlib.redirect_stdout(io.StringIO()):
-        truth = COCO()
-        truth.dataset = dataset
-        truth.createIndex()
-    return truth
+def load_references(path: str | Path) -> dict:
+    """The checked content of a COCO instances file."""
+    return check_references(read_json(path, "references"), str(path))
 
 
 def check_references(dataset, source: str) -> dict:
-    """A COCO instances file as pycocotools needs it: unique image and category ids, every
-    annotation on a listed image, of a listed category, with a box of 4 finite numbers. A
-    missing `area` is the box's, a missing `iscrowd` is 0 and a missing annotation id is its
-    position (as COCO converters write them)."""
+    """A COCO instances file as the evaluation needs it: unique image and category ids, every
+    annotation on a listed image, of a listed category, with a box of 4 finite numbers, a
+    finite area and iscrowd 0 or 1. A missing `area` is the box's, a missing `iscrowd` is 0 and
+    a missing annotation id is its position (as COCO converters write them)."""
     if not isinstance(dataset, dict):
         raise InputError(f"{source}: a COCO instances file is a JSON object.")
     missing = [key for key in ("images", "annotations", "categories") if key not in dataset]
@@ -55,7 +49,12 @@ def check_references(dataset, source: str) -> dict:
         _check_detection(item, ("image_id", "category_id", "bbox"), images, categories, where)
         x, y, w, h = item["bbox"]
         defaults = {"area": float(w * h), "iscrowd": 0, "id": number}
-        annotations.append({**defaults, **item})
+        annotation = {**defaults, **item}
+        if not (is_number(annotation["area"]) and math.isfinite(annotation["area"])):
+            raise InputError(f"{where}: area must be a finite number, got {annotation['area']!r}.")
+        if annotation["iscrowd"] not in (0, 1):
+            raise InputError(f"{where}: iscrowd must be 0 or 1, got {item['iscrowd']!r}.")
+        annotations.append(annotation)
     return {**dataset, "annotations": annotations}
 
 
@@ -118,12 +117,13 @@ def _check_detection(item, keys, images: set, categories: set, where: str) -> No
         raise InputError(f"{where}: {problem}.")
 
 
-def check_results(results, truth, source: str) -> list[dict]:
-    """Every detection names a known image and category, a box of 4 finite numbers and a
-    finite score; entries are counted from 1."""
+def check_results(results, truth: dict, source: str) -> list[dict]:
+    """Every detection names a known image and category (of the checked references `truth`),
+    a box of 4 finite numbers and a finite score; entries are counted from 1."""
     if not isinstance(results, list):
         raise InputError(f"{source}: COCO results are a JSON list of detections.")
-    images, categories = set(truth.getImgIds()), set(truth.getCatIds())
+    images = {image["id"] for image in truth["images"]}
+    categories = {category["id"] for category in truth["categories"]}
     keys = ("image_id", "category_id", "bbox", "score")
     for number, item in enumerate(results, start=1):
         where = f"{source}: detection {number} (counting from 1)"
@@ -141,10 +141,14 @@ def evaluate_detection(
     seed: int = 0,
 ) -> dict:
     """metrics.json's content for COCO results against COCO instances."""
+    point_only = bootstrap == 0 and not group_by
+    arrays = read_arrays(predictions, references) if point_only else None
+    if arrays is not None:
+        return _point_only(arrays)
     truth = load_references(references)
     results = check_results(read_json(predictions, "predictions"), truth, str(predictions))
-    if bootstrap == 0 and not group_by:
-        return _point_only(truth, results)
+    if point_only:
+        return _point_only(arrays_from_dicts(truth, results, str(references)))
     return detection_metrics_json(truth, results, group_by, metadata, bootstrap, confidence, seed)[
         0
     ]
@@ -153,10 +157,12 @@ def evaluate_detection(
 def detection_metrics_json(
     truth, results: list[dict], group_by=(), metadata=None, bootstrap=1000, confidence=0.95, seed=0
 ) -> tuple[dict, DetectionEvaluator]:
-    """metrics.json's content and the evaluator behind it (the report draws from it)."""
-    evaluator = DetectionEvaluator.from_cocoeval(match(truth, results))
+    """metrics.json's content and the evaluator behind it (the report draws from it), for the
+    checked references `truth` and checked `results`."""
+    arrays = arrays_from_dicts(truth, results)
+    evaluator = DetectionEvaluator(Matching.from_arrays(arrays))
     metrics, draws, point = metric_entries(evaluator, bootstrap, confidence, seed)
-    names = [c["name"] for c in truth.loadCats(evaluator.categories)]
+    names = arrays.category_names
     class_draws = draws.get("per_class_ap")
     per_class = {
         name: {
@@ -178,32 +184,30 @@ def detection_metrics_json(
     return result, evaluator
 
 
-def _point_only(truth, results: list[dict]) -> dict:
-    """No intervals, no groups: the whole evaluation by the fastest engine (identical numbers)."""
-    stats, curves, categories = point_only(truth, results)
-    precision = curves[:, :, :, 0, -1]  # (T, R, K): all areas, 100 detections
-    names = [c["name"] for c in truth.loadCats(categories)]
-    per_class = {}
-    for k, name in enumerate(names):
-        values = precision[:, :, k]
-        per_class[name] = {
-            "AP": {"value": float(values[values > -1].mean()) if (values > -1).any() else None}
-        }
+def _point_only(arrays: CocoArrays) -> dict:
+    """No intervals, no groups: the twelve numbers and per-class AP of one matching."""
+    matching = Matching.from_arrays(arrays)
+    values = matching.metrics(np.ones((1, len(arrays.image_ids))))
+
+    def entry(value: float) -> dict:
+        return {"value": None if np.isnan(value) else float(value)}
+
     return {
         "task": "detection",
-        "n": len(truth.getImgIds()),
-        "metrics": {
-            name: {"value": float(v) if v > -1 else None}
-            for name, v in zip(NAMES, stats, strict=True)
+        "n": len(arrays.image_ids),
+        "metrics": {name: entry(values[name][0]) for name in NAMES},
+        "per_class": {
+            name: {"AP": entry(values["per_class_ap"][0, k])}
+            for k, name in enumerate(arrays.category_names)
         },
-        "per_class": per_class,
         "bootstrap": bootstrap_record(0, None, None, None),
     }
 
 
-def _image_metadata(truth, image_ids: list, metadata) -> pd.DataFrame:
+def _image_metadata(truth: dict, image_ids: list, metadata) -> pd.DataFrame:
     """One row per reference image (in COCOeval's order), with the metadata columns joined."""
-    images = pd.DataFrame(truth.loadImgs(image_ids))
+    by_id = {image["id"]: image for image in truth["images"]}
+    images = pd.DataFrame([by_id[image_id] for image_id in image_ids])
     if metadata is None:
         return images
     table = metadata if isinstance(metadata, pd.DataFrame) else read_table(metadata)

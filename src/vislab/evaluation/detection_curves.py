@@ -20,7 +20,10 @@ def curves(weights, image, true_positive, false_positive, positives, levels, pre
     Only the first rank and the true positives' ranks are kept: recall changes only at a true
     positive, so the first rank reaching a level is one of them, and precision only rises at
     one, so the best precision from a kept rank on is the best at the kept ranks from it on. A
-    row's thresholds go side by side (each detection's weight read once for all of them)."""
+    detection of weight 0 (its image not drawn) is passed over: at a true positive it would keep
+    a point of the same recall as the one before and no higher precision, which changes
+    neither the envelope nor the first rank reaching a level. A row's thresholds go side by
+    side (each detection's weight read once for all of them)."""
     rows, count, thresholds = weights.shape[0], true_positive.shape[0], true_positive.shape[1]
     epsilon = np.spacing(1.0)
     for row in numba.prange(rows):
@@ -31,6 +34,8 @@ def curves(weights, image, true_positive, false_positive, positives, levels, pre
         total = positives[row]
         for d in range(count):
             weight = weights[row, image[d]]
+            if weight == 0.0:  # its image is not drawn: it would repeat a kept point
+                continue
             for t in range(thresholds):
                 hit = true_positive[d, t]
                 if hit:

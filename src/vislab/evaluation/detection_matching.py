@@ -1,10 +1,11 @@
 """COCO detection metrics equal to pycocotools, with image-bootstrap intervals and groups.
 
 pycocotools' `COCOeval.evaluate()` matches detections to ground truth per image, category and
-area range; that matching is done once. `accumulate()`'s precision/recall computation is then
-redone here, vectorized and with a weight per image: weights of 1 give pycocotools' twelve
-numbers exactly; bootstrap replicates weight each image by its multiplicity in the resample
-(duplicated images included), and a group's numbers weight its images 1 and the others 0.
+area range; that matching is done once (detection_match.py, compiled). `accumulate()`'s
+precision/recall computation is then redone here, vectorized and with a weight per image:
+weights of 1 give pycocotools' twelve numbers exactly; bootstrap replicates weight each image
+by its multiplicity in the resample (duplicated images included), and a group's numbers weight
+its images 1 and the others 0.
 
 Duplicated images enter the cumulative sums at once (weight 2 adds 2 true or false positives at
 one rank) rather than as two adjacent ranks; this changes precision only between the recall
@@ -50,69 +51,22 @@ class Matches:
     _limited: dict = field(default_factory=dict, repr=False, compare=False)
 
     def limited(self, max_dets: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The detections within the first `max_dets` of their image: (image (D',), true
-        positive (D', T), false positive (D', T)), contiguous for the compiled pass; made once
-        per limit and kept (every bootstrap block asks again)."""
+        """The detections within the first `max_dets` of their image that count at some
+        threshold (true or false positive; one ignored at every threshold adds a rank whose
+        precision and recall repeat the one before, which changes no interpolated precision):
+        (image (D',), true positive (D', T), false positive (D', T)), contiguous for the
+        compiled pass; made once per limit and kept (every bootstrap block asks again)."""
         if max_dets not in self._limited:
-            keep = self.rank < max_dets
+            counted = self.true_positive.any(axis=0) | self.false_positive.any(axis=0)
+            keep = (self.rank < max_dets) & counted  # ignored at every threshold: no step
+            if keep.all():  # no copies (the compiled matching's arrays are laid out so)
+                keep = slice(None)
             self._limited[max_dets] = (
                 np.ascontiguousarray(self.image[keep], dtype=np.int64),
                 np.ascontiguousarray(self.true_positive[:, keep].T),
                 np.ascontiguousarray(self.false_positive[:, keep].T),
             )
         return self._limited[max_dets]
-
-
-def matches_from_cocoeval(
-    evaluation,
-) -> tuple[dict[tuple[int, str], Matches], list, np.ndarray, np.ndarray]:
-    """Per (category index, area name) Matches from a COCOeval after `evaluate()`."""
-    params = evaluation.params
-    images, categories = list(params.imgIds), list(params.catIds)
-    area_names = dict(zip(map(tuple, params.areaRng), AREAS, strict=True))
-    count_images, count_areas = len(images), len(params.areaRng)
-    table = {}
-    for k in range(len(categories)):
-        for a, area in enumerate(params.areaRng):
-            start = k * count_areas * count_images + a * count_images
-            entries = evaluation.evalImgs[start : start + count_images]
-            table[(k, area_names[tuple(area)])] = _matches(entries, len(params.iouThrs))
-    return table, categories, np.asarray(params.iouThrs), np.asarray(params.recThrs)
-
-
-def _matches(entries: list, thresholds: int) -> Matches:
-    """One category and area range from its per-image entries (None: no box, no detection):
-    each entry's lists joined once, not turned into arrays one by one."""
-    from itertools import chain
-
-    present = [(index, entry) for index, entry in enumerate(entries) if entry is not None]
-    ground_truth = np.zeros(len(entries))
-    counts = np.array([len(entry["dtScores"]) for _, entry in present], dtype=np.int64)
-    where = np.array([index for index, _ in present], dtype=np.int64)
-    boxes = [entry["gtIgnore"] for _, entry in present]
-    ignored_boxes = np.fromiter(chain.from_iterable(boxes), float, sum(map(len, boxes)))
-    owners = np.repeat(where, [len(b) for b in boxes])
-    np.add.at(ground_truth, owners, ignored_boxes == 0)
-    total = int(counts.sum())
-    if not total:
-        empty = np.zeros((thresholds, 0), dtype=bool)
-        return Matches(np.zeros(0), np.zeros(0, int), np.zeros(0, int), empty, empty, ground_truth)
-    scores = np.fromiter(chain.from_iterable(e["dtScores"] for _, e in present), float, total)
-    image = np.repeat(where, counts)
-    rank = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-    with_detections = [entry for (_, entry), count in zip(present, counts, strict=True) if count]
-    matched = np.concatenate(
-        [np.asarray(e["dtMatches"]).reshape(thresholds, -1) for e in with_detections], axis=1
-    )
-    ignored = np.concatenate(
-        [np.asarray(e["dtIgnore"]).reshape(thresholds, -1) for e in with_detections], axis=1
-    )
-    order = np.argsort(-scores, kind="mergesort")
-    hit, skip = matched[:, order] > 0, ignored[:, order] > 0
-    true_positive, false_positive = hit & ~skip, ~hit & ~skip
-    return Matches(
-        scores[order], image[order], rank[order], true_positive, false_positive, ground_truth
-    )
 
 
 def final_recall(matches: Matches, weights: np.ndarray, max_dets: int) -> np.ndarray:
@@ -213,9 +167,25 @@ class Matching:
     image_ids: list  # COCOeval's (sorted) image ids: the units' order
 
     @classmethod
-    def from_cocoeval(cls, evaluation) -> Matching:
-        table, categories, thresholds, levels = matches_from_cocoeval(evaluation)
-        return cls(table, categories, thresholds, levels, list(evaluation.params.imgIds))
+    def from_arrays(cls, arrays) -> Matching:
+        """The matching of a `detection_arrays.CocoArrays`, compiled (detection_match.py)."""
+        from vislab.evaluation.detection_match import LEVELS, THRESHOLDS, matched
+
+        found, images, table = matched(arrays), len(arrays.image_ids), {}
+        for k in range(len(arrays.category_ids)):
+            boxes = slice(found.truth_start[k], found.truth_start[k + 1])
+            part = slice(found.category_start[k], found.category_start[k + 1])
+            for a, name in enumerate(AREAS):
+                counted = found.truth_image[boxes][~found.truth_ignored[a, boxes]]
+                table[(k, name)] = Matches(
+                    found.scores[part],
+                    found.image[part],
+                    found.rank[part],
+                    found.true_positive[a, part].T,
+                    found.false_positive[a, part].T,
+                    np.bincount(counted, minlength=images).astype(float),
+                )
+        return cls(table, arrays.category_ids, THRESHOLDS, LEVELS, arrays.image_ids)
 
     def metrics(self, weights: np.ndarray) -> dict[str, np.ndarray]:
         """The twelve numbers and per-class AP (NaN where undefined) for image weights (b, I)."""
@@ -258,10 +228,6 @@ class DetectionEvaluator(WeightedEvaluator):
     def __init__(self, matching: Matching) -> None:
         super().__init__(len(matching.image_ids))
         self.matching = matching
-
-    @classmethod
-    def from_cocoeval(cls, evaluation) -> DetectionEvaluator:
-        return cls(Matching.from_cocoeval(evaluation))
 
     @property
     def categories(self) -> list:

@@ -49,7 +49,8 @@ def evaluate_detection_run(task, run_dir: Path) -> dict:
     )
     write_json(run_dir / "metrics.json", metrics)
     matching = evaluator.matching
-    names = [c["name"] for c in truth.loadCats(matching.categories)]
+    named = {c["id"]: str(c.get("name", c["id"])) for c in truth["categories"]}
+    names = [named[category] for category in matching.categories]
     ordered = images.set_index("image_id").loc[matching.image_ids].reset_index()
 
     def curves() -> bytes:
@@ -58,7 +59,7 @@ def evaluate_detection_run(task, run_dir: Path) -> dict:
     def gallery() -> bytes:
         return lowest_recall_gallery(
             ordered,
-            _boxes(truth.dataset["annotations"], truth),
+            _boxes(truth["annotations"], truth),
             _boxes(results, truth),
             matching.image_recall(SCORE_THRESHOLD),
         )
@@ -67,9 +68,9 @@ def evaluate_detection_run(task, run_dir: Path) -> dict:
     return metrics
 
 
-def _boxes(items: list[dict], truth) -> pd.DataFrame:
+def _boxes(items: list[dict], truth: dict) -> pd.DataFrame:
     """COCO annotations or results as a table: image_id, class name, box corners, score."""
-    names = {c["id"]: c["name"] for c in truth.dataset["categories"]}
+    names = {c["id"]: str(c.get("name", c["id"])) for c in truth["categories"]}
     rows = []
     for item in items:
         x, y, w, h = item["bbox"]
