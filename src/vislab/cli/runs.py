@@ -36,7 +36,7 @@ class Method(StrEnum):
 
 def quickstart(
     out: Annotated[Path, typer.Option(help="Folder for the run directory.")] = Path("runs"),
-    epochs: Annotated[int, typer.Option(min=1, help="Training epochs.")] = 8,
+    epochs: Annotated[int, typer.Option(min=1, help="Training epochs.")] = 6,
     quiet: Quiet = False,
 ) -> None:
     """The whole flow offline on scikit-learn's digits: check, train, evaluate, report."""
