@@ -113,9 +113,12 @@ def read_safetensors(path: str | Path) -> dict:
         ) from None
 
 
+TABLE_FORMATS = ("csv", "parquet", "dta")  # `--format`: CSV, Parquet (R: arrow), Stata
+
+
 def write_table(path: str | Path, frame) -> Path:
-    """A DataFrame as CSV or Parquet (by the file's suffix), atomically; paths that came from a
-    manifest are written as the manifest wrote them."""
+    """A DataFrame as CSV, Parquet or Stata (by the file's suffix: .csv, .parquet or .pq, .dta),
+    atomically; paths that came from a manifest are written as the manifest wrote them."""
     path, frame = Path(path), as_listed(frame)
     if path.suffix.lower() in (".parquet", ".pq"):
         import io
@@ -123,6 +126,10 @@ def write_table(path: str | Path, frame) -> Path:
         buffer = io.BytesIO()
         frame.to_parquet(buffer, index=False)
         return write_atomic(path, buffer.getvalue())
+    if path.suffix.lower() == ".dta":
+        from vislab.stata import stata_bytes
+
+        return write_atomic(path, stata_bytes(frame, str(path)))
     return write_atomic(path, frame.to_csv(index=False))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -297,3 +298,44 @@ def test_strata_repeated_on_the_predictions_learn_their_own_lambda(tmp_path):
     for other in (shuffled, collection.drop(columns="region")):
         again = estimate(other, coded, "coder", tmp_path / "validation")
         assert "lambda_by_stratum" not in again["prevalence"]["police"]["corrected"]
+
+
+def _stata_with_column_names(path):
+    """A .dta file's table, each renamed variable under its label (the column's name)."""
+    with pd.io.stata.StataReader(path) as reader:
+        frame = reader.read()
+        labels = reader.variable_labels()
+    return frame.rename(columns={name: label for name, label in labels.items() if label})
+
+
+def test_tables_for_r_and_stata(coded_sample, capsys):
+    """--format parquet and dta write the same tables as CSV (R reads Parquet with arrow, Stata
+    the .dta), each with its LaTeX beside it, and the page names them."""
+    folder, _ = coded_sample
+    command = ["estimate", str(folder / "collection.csv"), "--coded", str(folder / "coded_A.csv")]
+    command += ["--label-column", "A", "--sample", str(folder / "validation"), "--by", "region"]
+    tables = {}
+    for table_format in ("csv", "parquet", "dta"):
+        report = folder / f"report_{table_format}"
+        assert run([*command, "--report", str(report), "--format", table_format]) == 0
+        written = sorted((report / "tables").iterdir())
+        assert {path.suffix for path in written} == {f".{table_format}", ".tex"}
+        assert f"tables/*.{table_format}" in (report / "estimates.html").read_text()
+        tables[table_format] = {
+            path.stem: (pd.read_csv(path, keep_default_na=False) if table_format == "csv"
+                        else pd.read_parquet(path) if table_format == "parquet"
+                        else _stata_with_column_names(path))
+            for path in written
+            if path.suffix != ".tex"
+        }  # fmt: skip
+    assert set(tables["csv"]) == set(tables["parquet"]) == set(tables["dta"]) and tables["csv"]
+    for name, expected in tables["csv"].items():
+        for other in ("parquet", "dta"):
+            found = tables[other][name]
+            assert list(found.columns) == list(expected.columns), (name, other)
+            for column in expected.columns:
+                if pd.api.types.is_numeric_dtype(expected[column]):
+                    np.testing.assert_allclose(found[column], expected[column], rtol=1e-15)
+                else:
+                    assert found[column].astype(str).tolist() == expected[column].tolist()
+    assert run([*command, "--format", "xlsx"]) == 2

@@ -25,6 +25,14 @@ class Aggregate(StrEnum):
     mean = "mean"
 
 
+class TableFormat(StrEnum):
+    """The tables' file format: CSV, Parquet (R: arrow::read_parquet) or Stata (.dta)."""
+
+    csv = "csv"
+    parquet = "parquet"
+    dta = "dta"
+
+
 class Regression(StrEnum):
     linear = "linear"
     logistic = "logistic"
@@ -75,6 +83,12 @@ def estimate(
         Path | None,
         typer.Option(help="Folder for estimates.html and tables/ (CSV, LaTeX) for a paper."),
     ] = None,
+    table_format: Annotated[
+        TableFormat,
+        typer.Option(
+            "--format", help="tables/ as csv, parquet (R: arrow) or dta (Stata 14+), with .tex."
+        ),
+    ] = TableFormat.csv,
     force: Force = False,
     quiet: Quiet = False,
 ) -> None:
@@ -120,7 +134,8 @@ def estimate(
     if report is not None:
         from vislab.report.estimates_page import write_estimates_page
 
-        say(f"wrote {write_estimates_page(result, report)} and {report / 'tables'}/")
+        page = write_estimates_page(result, report, table_format.value)
+        say(f"wrote {page} and {report / 'tables'}/")
 
 
 def _differences(spec: str, by_class: dict) -> None:

@@ -282,8 +282,8 @@ def provenance_html(result: dict) -> str:
     return f"<pre>{html.escape(text)}</pre>"
 
 
-def write_estimates_page(result: dict, out: str | Path) -> Path:
-    """DIR/estimates.html and DIR/tables/*.csv, *.tex."""
+def write_estimates_page(result: dict, out: str | Path, table_format: str = "csv") -> Path:
+    """DIR/estimates.html and DIR/tables/*.csv (or .parquet, .dta: `table_format`), *.tex."""
     from vislab.report.estimates_tables import write_estimate_tables
 
     out = Path(out)
@@ -305,7 +305,8 @@ def write_estimates_page(result: dict, out: str | Path) -> Path:
     if "regression" in result:
         sections += ["<h2>Regression</h2>", regression_html(result["regression"])]
     sections += [
-        "<p>Tables for a paper: <code>tables/*.csv</code>, <code>tables/*.tex</code>.</p>",
+        f"<p>Tables for a paper: <code>tables/*.{html.escape(table_format)}</code>, "
+        "<code>tables/*.tex</code>.</p>",
         "<h2>Provenance</h2>",
         provenance_html(result),
     ]
@@ -313,5 +314,5 @@ def write_estimates_page(result: dict, out: str | Path) -> Path:
         "<!doctype html><html><head><meta charset='utf-8'><title>vislab estimates</title>"
         f"<style>{STYLE}</style></head><body>{''.join(sections)}</body></html>"
     )
-    write_estimate_tables(result, out / "tables")
+    write_estimate_tables(result, out / "tables", table_format)
     return write_atomic(out / "estimates.html", page)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from vislab.files import write_atomic
+from vislab.files import write_atomic, write_table
 from vislab.report.tables import latex
 
 KINDS = ("corrected", "coded_only", "naive")
@@ -69,11 +69,14 @@ def estimate_tables(result: dict) -> dict[str, pd.DataFrame]:
     return {name: pd.DataFrame(found) for name, found in rows.items() if found}
 
 
-def write_estimate_tables(result: dict, folder: str | Path) -> list[Path]:
+def write_estimate_tables(
+    result: dict, folder: str | Path, table_format: str = "csv"
+) -> list[Path]:
+    """FOLDER/NAME.csv (or .parquet, .dta: `table_format`) and NAME.tex of every table."""
     folder = Path(folder)
     written = []
     for name, table in estimate_tables(result).items():
-        written.append(write_atomic(folder / f"{name}.csv", table.to_csv(index=False)))
+        written.append(write_table(folder / f"{name}.{table_format}", table))
         caption = (
             f"{name.capitalize()} ({result['n_coded']} coded of {result['n_collection']} "
             f"{result['unit'] + 's' if result.get('unit') else 'images'}, "
