@@ -476,8 +476,9 @@ def test_the_quick_look_passes_only_detections_the_full_check_passes(monkeypatch
 
 @pytest.mark.parametrize("seed", range(10))
 def test_files_read_straight_into_arrays_equal_the_checked_reading(tmp_path, seed):
-    """Images listed in any order with ids far apart, annotations without area, iscrowd or id:
-    msgspec's typed reading gives the arrays of the checked reading, field by field."""
+    """Images listed in any order with ids far apart, annotations without area, iscrowd or id,
+    categories without a name: msgspec's typed reading gives the arrays of the checked
+    reading, field by field."""
     import dataclasses
     import json
 
@@ -498,11 +499,14 @@ def test_files_read_straight_into_arrays_equal_the_checked_reading(tmp_path, see
     for annotation in gt["annotations"][::3]:
         for key in ("area", "iscrowd", "id"):
             annotation.pop(key)
+    gt["categories"][0].pop("name")  # shown by its id, as one named null
+    gt["categories"][1]["name"] = None
     (tmp_path / "gt.json").write_text(json.dumps(gt))
     (tmp_path / "found.json").write_text(json.dumps(detections))
     fast = read_arrays(tmp_path / "found.json", tmp_path / "gt.json")
     checked = arrays_from_dicts(check_references(gt, "gt"), detections)
     assert fast is not None
+    assert fast.category_names[:2] == [str(c["id"]) for c in gt["categories"][:2]]
     for field in dataclasses.fields(checked):
         expected, ours = getattr(checked, field.name), getattr(fast, field.name)
         if isinstance(expected, np.ndarray):

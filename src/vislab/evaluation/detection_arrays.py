@@ -42,6 +42,12 @@ class CocoArrays:
     found_score: np.ndarray  # (D,)
 
 
+def category_name(category: dict) -> str:
+    """A COCO category's name as shown (its id where it has none)."""
+    name = category.get("name")
+    return str(category["id"] if name is None else name)
+
+
 def _sorted_ids(entries: list[dict], key: str, source: str) -> list:
     try:
         return sorted(entry["id"] for entry in entries)
@@ -57,7 +63,7 @@ def arrays_from_dicts(dataset: dict, results: list[dict], source: str = "referen
     checked results."""
     image_ids = _sorted_ids(dataset["images"], "image", source)
     category_ids = _sorted_ids(dataset["categories"], "category", source)
-    named = {c["id"]: str(c.get("name", c["id"])) for c in dataset["categories"]}
+    named = {c["id"]: category_name(c) for c in dataset["categories"]}
     image_index = {value: n for n, value in enumerate(image_ids)}
     category_index = {value: n for n, value in enumerate(category_ids)}
     annotations = dataset["annotations"]

@@ -19,6 +19,7 @@ from vislab.tasks.base import Run
 def evaluate_detection_run(task, run_dir: Path) -> dict:
     """metrics.json and report.html of a detection run, from its saved files."""
     from vislab.evaluation.detection import check_results, detection_metrics_json, load_references
+    from vislab.evaluation.detection_arrays import category_name
     from vislab.files import read_json, read_table, write_json
     from vislab.report.detection_page import (
         SCORE_THRESHOLD,
@@ -49,7 +50,7 @@ def evaluate_detection_run(task, run_dir: Path) -> dict:
     )
     write_json(run_dir / "metrics.json", metrics)
     matching = evaluator.matching
-    named = {c["id"]: str(c.get("name", c["id"])) for c in truth["categories"]}
+    named = {c["id"]: category_name(c) for c in truth["categories"]}
     names = [named[category] for category in matching.categories]
     ordered = images.set_index("image_id").loc[matching.image_ids].reset_index()
 
@@ -70,7 +71,9 @@ def evaluate_detection_run(task, run_dir: Path) -> dict:
 
 def _boxes(items: list[dict], truth: dict) -> pd.DataFrame:
     """COCO annotations or results as a table: image_id, class name, box corners, score."""
-    names = {c["id"]: str(c.get("name", c["id"])) for c in truth["categories"]}
+    from vislab.evaluation.detection_arrays import category_name
+
+    names = {c["id"]: category_name(c) for c in truth["categories"]}
     rows = []
     for item in items:
         x, y, w, h = item["bbox"]
