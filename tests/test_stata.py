@@ -13,6 +13,15 @@ from vislab.files import write_table
 from vislab.stata import stata_names
 
 
+def test_a_table_read_back_has_its_columns_names_again(tmp_path):
+    from vislab.stata import read_stata_table
+
+    frame = pd.DataFrame({"class": ["a", None], "p (Holm)": [0.5, np.nan], "id": [1, 2]})
+    back = read_stata_table(write_table(tmp_path / "t.dta", frame))
+    assert list(back.columns) == list(frame.columns)
+    assert back["class"].tolist() == ["a", ""]
+
+
 def _read(path):
     with pd.io.stata.StataReader(path) as reader:
         frame = reader.read(convert_categoricals=False)
@@ -75,6 +84,7 @@ def test_names_are_valid_distinct_and_at_most_32_characters():
     [
         (pd.Series([2**60, 1], dtype=np.int64), "beyond 2\\^53"),
         (pd.Series([1.0, np.inf]), "infinite"),
+        (pd.Series([[0.1, 0.2], [0.3, 0.4]]), "lists"),
     ],
 )
 def test_values_stata_cannot_hold_are_refused_with_the_column_named(tmp_path, values, message):

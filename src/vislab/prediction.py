@@ -53,8 +53,8 @@ def predict_collection(
     job = task.prediction_job(run, full_decode)
     if Path(out).suffix.lower() == ".json" and not is_file_output(Path(out), job):
         raise InputError(
-            f"--out {out}: {task.name} predictions are a table: a .csv or .parquet file, or a "
-            "folder (no suffix) of Parquet shards."
+            f"--out {out}: {task.name} predictions are a table: a .csv, .parquet or .dta file, "
+            "or a folder (no suffix) of Parquet shards."
         )
     note(f"listing {', '.join(map(str, items))}")
     listing = list_source(list(items), task.item_suffixes())

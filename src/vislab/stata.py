@@ -13,7 +13,8 @@ Stata's rules, and what vislab does about each so that nothing changes without a
   double holds exactly (beyond 2^53) or an infinity cannot be written, and the error names the
   column and says to write Parquet instead. Missing numbers are Stata's "."; true and false
   are 1 and 0;
-- a column that mixes text and numbers is written as text, each cell as a CSV file writes it.
+- a column that mixes text and numbers is written as text, each cell as a CSV file writes it;
+  dates and times as ISO text; a column of lists (embeddings) cannot be written.
 """
 
 from __future__ import annotations
@@ -110,6 +111,12 @@ def _column(values: pd.Series, where: str) -> pd.Series:
         return numbers
     if pd.api.types.is_datetime64_any_dtype(values):
         return values.dt.strftime("%Y-%m-%dT%H:%M:%S").fillna("")
+    nested = values.map(lambda v: isinstance(v, list | tuple | dict | np.ndarray))
+    if nested.any():
+        raise InputError(
+            f"{where}: holds lists (such as embeddings), which Stata cannot hold; write the "
+            "table as .parquet instead."
+        )
     return values.map(_text).astype(object)
 
 
@@ -120,3 +127,12 @@ def _text(value) -> str:
     if isinstance(value, bool | np.bool_):
         return str(bool(value))
     return str(value)
+
+
+def read_stata_table(path) -> pd.DataFrame:
+    """A .dta file vislab wrote, each renamed variable under its column's name again (its
+    label); text as written ("" where a cell was missing)."""
+    with pd.io.stata.StataReader(path) as reader:
+        frame = reader.read(convert_categoricals=False)
+        labels = reader.variable_labels()
+    return frame.rename(columns={name: label for name, label in labels.items() if label})

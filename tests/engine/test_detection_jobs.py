@@ -52,6 +52,11 @@ def test_boxes_with_their_place_in_the_source_metadata_and_coco_results(detector
         boxes[columns[1:]].to_numpy(), reference[columns[1:]].to_numpy(), rtol=1e-5, atol=1e-5
     )
     assert boxes["label"].tolist() == reference["label"].tolist()
+    assert run([*command, "--out", str(tmp_path / "boxes.dta")]) == 0  # for Stata
+    stata = pd.read_stata(tmp_path / "boxes.dta")
+    assert list(stata.columns) == list(boxes.columns)
+    assert stata["id"].tolist() == boxes["id"].tolist()
+    np.testing.assert_allclose(stata[columns[1:]], boxes[columns[1:]], rtol=1e-5, atol=1e-5)
     assert run([*command, "--out", str(tmp_path / "r.json")]) == 0
     results = json.loads((tmp_path / "r.json").read_text())
     assert len(results) == len(boxes)

@@ -54,6 +54,13 @@ def test_cli_codes_a_folder_and_evaluate_reads_the_csv(tiny_clip, image_folder, 
     assert run(command) == 0
     table = pd.read_csv(out)
     assert len(table) == 36 and set(table["prediction"]) <= {"red", "green", "blue"}
+    stata = tmp_path / "coded_stata.dta"  # the same table for Stata
+    assert run([*command[:-1], str(stata)]) == 0
+    back = pd.read_stata(stata)
+    assert list(back.columns) == list(table.columns)
+    assert back["prediction"].tolist() == table["prediction"].tolist()
+    scores = [c for c in table.columns if c.startswith("score_")]
+    np.testing.assert_allclose(back[scores], table[scores], rtol=1e-6)
     record = json.loads(out.with_suffix(".json").read_text())
     assert record["model"] == str(tiny_clip) and len(record["prompts"]["red"]) == len(
         record["templates"]

@@ -56,7 +56,8 @@ def zero_shot(
     group_by: GroupBy = None,
     bootstrap: Bootstrap = 1000,
     out: Annotated[
-        Path, typer.Option(help="Predictions file (.csv, .parquet) or a folder of shards.")
+        Path,
+        typer.Option(help="Predictions file (.csv, .parquet, .dta) or a folder of shards."),
     ] = Path("zeroshot.csv"),
     shard_size: ShardSize = 10_000,
     resume: Resume = False,
@@ -122,7 +123,8 @@ def code(
         typer.Option("--examples", help="Show the codebook's example images first (few-shot)."),
     ] = False,
     out: Annotated[
-        Path, typer.Option(help="Predictions file (.csv, .parquet) or a folder of shards.")
+        Path,
+        typer.Option(help="Predictions file (.csv, .parquet, .dta) or a folder of shards."),
     ] = Path("coded.csv"),
     shard_size: ShardSize = 10_000,
     resume: Resume = False,

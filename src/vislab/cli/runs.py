@@ -121,8 +121,8 @@ def predict(
     out: Annotated[
         Path,
         typer.Option(
-            help="Predictions file to write (.csv, .parquet; .json for COCO results of "
-            "detection and captioning runs), or a folder of Parquet shards."
+            help="Predictions file to write (.csv, .parquet, .dta for Stata; .json for COCO "
+            "results of detection and captioning runs), or a folder of Parquet shards."
         ),
     ] = Path("predictions.csv"),
     shard_size: ShardSize = 10_000,
@@ -178,6 +178,10 @@ def _read_back(out: Path):
     from vislab.engine.run import is_file_output
     from vislab.files import read_table
 
+    if out.suffix.lower() == ".dta":
+        from vislab.stata import read_stata_table
+
+        return read_stata_table(out)
     return read_table(out) if is_file_output(out) else pd.read_parquet(out)
 
 

@@ -33,7 +33,7 @@ from vislab.engine.team import Team, join_team
 from vislab.errors import InputError
 from vislab.progress import Progress, note
 
-FILE_SUFFIXES = (".csv", ".parquet", ".pq")
+FILE_SUFFIXES = (".csv", ".parquet", ".pq", ".dta")  # .dta: Stata (vislab/stata.py)
 SHARD_SIZE = 10_000
 LOOK_SECONDS = 0.5  # between two looks for the shards other processes wrote
 

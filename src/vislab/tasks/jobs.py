@@ -162,7 +162,7 @@ class DetectionJob:
     source's metadata); `--out X.json` gives COCO results (image ids: the items' ids)."""
 
     what = "predict"
-    file_suffixes = (".csv", ".parquet", ".pq", ".json")
+    file_suffixes = (".csv", ".parquet", ".pq", ".dta", ".json")
 
     def __init__(self, module, classes, category_ids, precision, accelerator, coco=None):
         self.module, self.classes, self.categories = module, list(classes), category_ids
@@ -214,7 +214,7 @@ class CaptionJob:
     source's metadata; `--out X.json` gives COCO caption results."""
 
     what = "caption"
-    file_suffixes = (".csv", ".parquet", ".pq", ".json")
+    file_suffixes = (".csv", ".parquet", ".pq", ".dta", ".json")
 
     def __init__(self, module, processor, precision, accelerator) -> None:
         self.module, self.processor, self.read = module, processor, decode
