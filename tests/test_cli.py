@@ -143,7 +143,7 @@ def test_quickstart_reaches_98_5_percent_offline(tmp_path, capsys):
 
 def test_a_folder_named_like_the_task_does_not_turn_evaluate_into_a_run(tmp_path, monkeypatch):
     """`vislab evaluate video --predictions F` in a directory that holds a `video/` folder (the
-    README copies examples/video there) evaluates F; it does not look for a run in video/."""
+    guide copies examples/video there) evaluates F; it does not look for a run in video/."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "classification").mkdir()
     pd.DataFrame({"label": ["a", "b"] * 20, "prediction": ["a", "b"] * 20}).to_csv(

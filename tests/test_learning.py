@@ -43,7 +43,7 @@ def _detection(root: Path, backbone: str, **options) -> dict:
 
 
 def test_fcos_small_learns_the_shapes_from_random_weights(tmp_path):
-    """A smaller version of the README's detection walk (200 images, 8 epochs, about 40 s)."""
+    """A smaller version of the detection guide's walk (200 images, 8 epochs, about 40 s)."""
     from vislab.data.shapes import make_shapes
 
     make_shapes(tmp_path, count=200, size=128, seed=0)

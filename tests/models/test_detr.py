@@ -163,7 +163,7 @@ def test_class_head_is_resized_to_the_data(tmp_path):
 
 @pytest.mark.parametrize("family", ["detr", "rt_detr"])
 def test_eigencam_explains_transformers_detectors(family):
-    from vislab.explain.detection import eigencam_map
+    from vislab.explanation.detection import eigencam_map
 
     torch.manual_seed(0)
     wrapper = TransformersDetector(tiny_model(family), 64, None)

@@ -123,3 +123,13 @@ def test_the_command_measures_the_candidates_named_and_writes_json(tmp_path, cap
     assert run(["models", "--only", "resnet9000"]) == 2
     assert "not a candidate: resnet9000" in capsys.readouterr().err
     assert run(["models", "--task", "detection"]) == 2
+
+
+def test_a_machine_too_slow_for_a_batch_of_two_still_measures_training():
+    """The batch is sized from the machine's speed; on a slow (or busy) machine it came to one
+    image, and batch norm refused to train on it (a 1x1 map of one image)."""
+    from vislab.models.picker import Candidate, measure
+
+    tiny = Candidate("test_resnet", "", 0.0, 32, 0.4)
+    row = measure(tiny, 32, speed=1e-6, decode=(0.001, 0.001))
+    assert row.train_images_per_s > 0 and row.infer_images_per_s > 0

@@ -47,7 +47,7 @@ def two_coders(coding_page):
 
 
 def _keep_screenshot(driver, folder) -> None:
-    """adjudication-page.png in the test's folder, and in $VISLAB_SCREENSHOTS (the README's)."""
+    """adjudication-page.png in the test's folder, and in $VISLAB_SCREENSHOTS (the docs)."""
     driver.save_screenshot(str(folder / "adjudication-page.png"))
     keep = os.environ.get("VISLAB_SCREENSHOTS")
     if keep:

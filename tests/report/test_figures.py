@@ -136,7 +136,7 @@ def test_audit_share_bars_fit(inspected):
 def test_the_colour_scale_is_the_one_the_overlays_are_painted_with(level):
     """On a black image, an overlay's colour is the heat colour of the map's level (scaled by
     pytorch-grad-cam so that its largest channel is 255)."""
-    from vislab.explain.cam import overlay
+    from vislab.explanation.cam import overlay
 
     painted = overlay(np.zeros((8, 8, 3)), np.full((8, 8), level, dtype=np.float32))[0, 0]
     expected = np.asarray(plots.heat_colormap()(level)[:3])

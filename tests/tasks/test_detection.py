@@ -232,7 +232,7 @@ def test_explain_a_detection_run_with_eigencam(shapes, tmp_path):
 def test_eigencam_map_covers_the_image_and_stacks_pyramid_levels():
     from collections import OrderedDict
 
-    from vislab.explain.detection import eigencam_map, stack_levels
+    from vislab.explanation.detection import eigencam_map, stack_levels
     from vislab.models.detectors import create_detector
 
     levels = OrderedDict(a=torch.ones(2, 4, 8, 8), b=torch.zeros(2, 3, 4, 4))

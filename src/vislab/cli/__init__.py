@@ -60,6 +60,22 @@ adjudicate.register(app)
 models.register(app)
 
 
+def _one_line_summaries(typer_app: typer.Typer) -> None:
+    """A command's summary in a group's list is its docstring's first paragraph on one line
+    (typer keeps the docstring's line breaks there, cutting sentences mid-way)."""
+    import inspect
+
+    for info in typer_app.registered_commands:
+        if info.short_help is None and info.callback is not None:
+            first = inspect.cleandoc(info.help or info.callback.__doc__ or "").split("\n\n")[0]
+            info.short_help = " ".join(first.split())
+    for group in typer_app.registered_groups:
+        _one_line_summaries(group.typer_instance)
+
+
+_one_line_summaries(app)
+
+
 def run(argv: list[str]) -> int:
     """Run the command line on `argv`; return the exit code (0, 1 input problems, 2 usage)."""
     try:

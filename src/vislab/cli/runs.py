@@ -50,7 +50,7 @@ def examples(
     out: Annotated[Path, typer.Option(help="A new folder to write them to.")] = Path("examples"),
     force: Force = False,
 ) -> None:
-    """Write the example configs (and small prediction files) that the README uses."""
+    """Write the example configs (and small prediction files) that the documentation uses."""
     import shutil
     from importlib.resources import files
 

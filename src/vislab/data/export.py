@@ -1,7 +1,7 @@
 """`vislab data sample NAME --out DIR`: write a bundled dataset as files a newcomer can use.
 
 The result is what a researcher usually has: a folder of images per class and a manifest CSV
-(relative paths, labels, metadata), so every command of the README can be tried offline.
+(relative paths, labels, metadata), so every command of the documentation can be tried offline.
 """
 
 from __future__ import annotations

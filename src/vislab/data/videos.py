@@ -317,13 +317,18 @@ def is_video_source(path: str | Path) -> bool:
     return False
 
 
+# x264 in one thread and without its macroblock-tree rate control: the same frames give the same
+# bytes every time (with either, a sample's videos, and so a model trained on them, varied).
+SAME_BYTES = {"threads": "1", "x264-params": "threads=1:lookahead-threads=1:no-mbtree=1"}
+
+
 def write_video(path: Path, frames: np.ndarray, fps: int = 8, keyframe_every: int = 0) -> None:
-    """(T, H, W, 3) uint8 RGB frames to an H.264 mp4 (PyAV); a keyframe every
-    `keyframe_every` frames (0: the encoder's choice)."""
+    """(T, H, W, 3) uint8 RGB frames to an H.264 mp4 (PyAV), the same bytes for the same
+    frames; a keyframe every `keyframe_every` frames (0: the encoder's choice)."""
     import av
 
     with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=fps)
+        stream = container.add_stream("libx264", rate=fps, options=SAME_BYTES)
         stream.height, stream.width = frames.shape[1:3]
         stream.pix_fmt = "yuv420p"
         if keyframe_every:

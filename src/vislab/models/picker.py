@@ -27,6 +27,7 @@ from importlib import resources
 RESULTS = "imagenet_results.csv"
 REFERENCE = "resnet18"  # measured first: this machine's GFLOP/s
 STEP_SECONDS = 0.06  # a forward pass over one batch should take about this long
+LEAST_BATCH = 2  # batch norm trains on two images at least (a slow machine asked for one)
 TIMING_SECONDS = 0.5  # the most one timing may take (after its first, untimed call)
 SPREAD = 0.05  # a timing stops early once its standard error is this share of its median
 
@@ -155,7 +156,7 @@ def measure(candidate: Candidate, image_size: int, speed: float, decode: tuple[f
     import torch
 
     cost = gflops(candidate.model, image_size)
-    batch = int(min(32, max(1, round(STEP_SECONDS * speed / max(cost, 1e-6)))))
+    batch = int(min(32, max(LEAST_BATCH, round(STEP_SECONDS * speed / max(cost, 1e-6)))))
     model = build(candidate.model, image_size)
     images = torch.randn(batch, 3, image_size, image_size)
     labels = torch.randint(0, 1000, (batch,))

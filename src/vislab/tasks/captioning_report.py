@@ -105,7 +105,7 @@ def caption_map(
     model, processor, image: Image.Image, caption: str, method: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """(H, W) map in [0, 1] of the caption's likelihood, and the image as the model saw it."""
-    from vislab.explain.cam import _cam_class, token_grid
+    from vislab.explanation.cam import _cam_class, token_grid
 
     pixels = processor(images=[image], return_tensors="pt")["pixel_values"].to(model.dtype)
     tokens = processor.tokenizer([caption], return_tensors="pt")
@@ -125,7 +125,7 @@ def caption_map(
 def explain_captions(task, run: Run, paths: list[Path], method: str, out: Path) -> pd.DataFrame:
     """`vislab explain` for a captioner: each image's caption and its likelihood's map."""
     from vislab.data.images import read_image
-    from vislab.explain.cam import overlay
+    from vislab.explanation.cam import overlay
     from vislab.files import write_atomic
     from vislab.models.captioners import generate_from_inputs, prepare_images
     from vislab.report.gallery import write_caption_explanations_page

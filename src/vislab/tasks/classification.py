@@ -262,7 +262,7 @@ class ClassificationTask(Task):
 
     def explain_inputs(self, run: Run, images: list) -> tuple:
         """Model inputs (B, 3, H, W) and the crops the model sees, for display."""
-        from vislab.explain.images import prepare
+        from vislab.explanation.images import prepare
 
         record = run.preprocessing
         return prepare(images, record["image_size"], record["mean"], record["std"])

@@ -37,7 +37,7 @@ def write_classification_report(task, run: Run, metrics: dict, predictions: pd.D
 
 def _gallery(task, run: Run, predictions: pd.DataFrame, read_image):
     """The explanation gallery and its faithfulness summary, or None when switched off."""
-    from vislab.explain.images import explain_batch
+    from vislab.explanation.images import explain_batch
     from vislab.report.gallery import gallery_section, pick_examples
 
     method = run.config.evaluate.explain
@@ -68,7 +68,7 @@ def explain_images(
 ) -> pd.DataFrame:
     """`vislab explain` for a classifier: an overlay per image, explanations.csv and .html."""
     from vislab.data.images import read_image
-    from vislab.explain.images import explain_batch
+    from vislab.explanation.images import explain_batch
     from vislab.files import write_atomic
     from vislab.report.gallery import write_explanations_page
 

@@ -95,7 +95,7 @@ def _boxes(items: list[dict], truth: dict) -> pd.DataFrame:
 def explain_detections(run: Run, paths: list[Path], method: str, out: Path) -> pd.DataFrame:
     """`vislab explain` for a detector: EigenCAM overlays with the predicted boxes drawn."""
     from vislab.data.images import read_image
-    from vislab.explain.detection import explain_detections as explain_image
+    from vislab.explanation.detection import explain_detections as explain_image
     from vislab.files import write_atomic
     from vislab.report.gallery import write_detection_explanations_page
 

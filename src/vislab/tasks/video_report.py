@@ -52,9 +52,9 @@ def explain_videos(
     task, run: Run, paths: list[Path], method: str, target: str, out: Path
 ) -> pd.DataFrame:
     """`vislab explain` for a video model: each video's centre clip, a map per frame."""
-    from vislab.explain.cam import overlay
-    from vislab.explain.images import resolve_targets
-    from vislab.explain.video import clip_maps
+    from vislab.explanation.cam import overlay
+    from vislab.explanation.images import resolve_targets
+    from vislab.explanation.video import clip_maps
     from vislab.files import write_atomic
     from vislab.report.gallery import write_overlays_page
 

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from vislab.errors import InputError
-from vislab.explain.cam import attention_rollout, class_maps, cnn_target_layer, road_scores
+from vislab.explanation.cam import attention_rollout, class_maps, cnn_target_layer, road_scores
 from vislab.models.backbones import create_classifier
 
 

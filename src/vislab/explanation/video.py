@@ -30,7 +30,7 @@ def clip_maps(model: nn.Module, clips: torch.Tensor, targets: list[int], method:
     """(B, T, H, W) maps in [0, 1] for each clip (B, C, T, H, W) and its target class."""
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-    from vislab.explain.cam import _cam_class, cnn_target_layer
+    from vislab.explanation.cam import _cam_class, cnn_target_layer
 
     if method in ("attention",) or not any(
         isinstance(m, nn.Conv2d | nn.Conv3d) for m in model.modules()

@@ -15,7 +15,7 @@ from torchvision.transforms import v2
 
 from vislab.data.transforms import eval_transform, unnormalized_eval_steps
 from vislab.errors import InputError
-from vislab.explain.cam import class_maps, overlay, random_maps, road_scores
+from vislab.explanation.cam import class_maps, overlay, random_maps, road_scores
 
 
 def prepare(
