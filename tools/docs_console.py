@@ -208,51 +208,61 @@ def renewed(command: Command, real: list[str]) -> list[str]:
 
 
 def check(walks: set[str] | None, write: bool, where: Path) -> list[str]:
-    """Run the walks (all, or those named) in folders under `where`; the differences found
-    (and with `write`, the pages rewritten)."""
+    """Run the walks (all, or those named) in folders under `where`, page by page in the
+    navigation's order; the differences found (and with `write`, the pages rewritten)."""
     differences: list[str] = []
-    pages = nav_pages()
-    for page in pages:
+    for page in nav_pages():
         text = page.read_text()
         found, problems = blocks(page)
         differences += problems
-        edits: list[tuple[Block, list[str]]] = []
+        edits = []
         for block in found:
             chosen = [w for w in block.walks if walks is None or w in walks]
-            if not chosen:
-                continue
-            folder = where / chosen[0]  # a block of several walks is checked in the first
-            folder.mkdir(exist_ok=True)
-            if block.file:
-                for name in chosen:
-                    (where / name).mkdir(exist_ok=True)
-                    (where / name / block.file).write_text("\n".join(block.body) + "\n")
-                continue
-            body = []
-            for command in block.commands():
-                real = [as_shown(line, folder) for line in run(command.text, folder)]
-                for other in chosen[1:]:  # the walk that needs it goes on from there
-                    (where / other).mkdir(exist_ok=True)
-                    run(command.text, where / other)
-                if match(command.shown, real) is None:
-                    line = page.relative_to(DOCS)
-                    differences.append(
-                        f"{line}:{block.start}: `$ {command.text}` prints today:\n"
-                        + "\n".join(real)
-                        + "\n(the page shows:)\n"
-                        + "\n".join(command.shown)
-                    )
-                    print(differences[-1], end="\n\n", flush=True)
-                body += ["$ " + command.text] + renewed(command, real)
-            edits.append((block, body))
-        if write and edits and page.read_text() != text:
-            differences.append(f"{page.relative_to(DOCS)}: edited while its walk ran; not written")
-        elif write and edits:
-            lines = text.splitlines()
-            for block, body in reversed(edits):
-                lines[block.start : block.end] = body
-            page.write_text("\n".join(lines) + "\n")
+            if chosen:
+                body = run_block(block, chosen, where, differences)
+                if body is not None:
+                    edits.append((block, body))
+        if write and edits:
+            differences += write_page(page, text, edits)
     return differences
+
+
+def run_block(block: Block, chosen: list[str], where: Path, differences: list[str]):
+    """Write a file block into its walks' folders (None), or run a console block in the first
+    walk's folder (the others run it too, to go on from there): its body as run today, each
+    difference from the page added to `differences`."""
+    for name in chosen:
+        (where / name).mkdir(exist_ok=True)
+    if block.file:
+        for name in chosen:
+            (where / name / block.file).write_text("\n".join(block.body) + "\n")
+        return None
+    folder, body = where / chosen[0], []
+    for command in block.commands():
+        real = [as_shown(line, folder) for line in run(command.text, folder)]
+        for other in chosen[1:]:
+            run(command.text, where / other)
+        if match(command.shown, real) is None:
+            differences.append(
+                f"{block.page.relative_to(DOCS)}:{block.start}: `$ {command.text}` prints today:\n"
+                + "\n".join(real)
+                + "\n(the page shows:)\n"
+                + "\n".join(command.shown)
+            )
+            print(differences[-1], end="\n\n", flush=True)
+        body += ["$ " + command.text] + renewed(command, real)
+    return body
+
+
+def write_page(page: Path, text: str, edits: list[tuple[Block, list[str]]]) -> list[str]:
+    """The page with its blocks' bodies as run today; refused if it changed meanwhile."""
+    if page.read_text() != text:
+        return [f"{page.relative_to(DOCS)}: edited while its walk ran; not written"]
+    lines = text.splitlines()
+    for block, body in reversed(edits):
+        lines[block.start : block.end] = body
+    page.write_text("\n".join(lines) + "\n")
+    return []
 
 
 def main() -> int:
