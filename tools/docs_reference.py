@@ -5,7 +5,6 @@ tests/test_docs.py fails when the page differs from what the commands print.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -61,7 +60,6 @@ def page() -> str:
 
     from vislab.cli import app
 
-    os.environ["COLUMNS"] = str(WIDTH)
     parts = [INTRO, "## vislab\n", "```text\n$ vislab --help\n" + help_text(()) + "\n```\n"]
     for words, _ in commands(typer.main.get_command(app)):
         name = " ".join(words)

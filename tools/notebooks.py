@@ -38,23 +38,22 @@ def notebook_names() -> list[str]:
 
 
 def execute(name: str, folder: Path):
-    """The notebook run in `folder`, outputs and all (an error in a cell raises). Several may
-    run at once, each in its own thread and kernel."""
+    """The notebook run in `folder`, in a kernel of its own, outputs and all (an error in a
+    cell raises)."""
     import jupytext
     from nbclient import NotebookClient
 
     notebook = jupytext.read(SOURCES / f"{name}.md")
     here = str(Path(sys.executable).parent)  # `!vislab ...` finds this environment's vislab
-    if here not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = f"{here}{os.pathsep}{os.environ.get('PATH', '')}"
-    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    env = {**os.environ, "PATH": f"{here}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.setdefault("PYTHONWARNINGS", "ignore")
     client = NotebookClient(
         notebook,
         timeout=TIMEOUT,
         kernel_name="python3",
         resources={"metadata": {"path": str(folder)}},
     )
-    client.execute()
+    client.execute(env=env)  # the kernel's environment; this process's is left as it was
     return notebook
 
 
