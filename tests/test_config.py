@@ -58,6 +58,13 @@ def test_set_overrides_a_field_with_a_typed_value(tmp_path):
     assert config.data.augment == ["flip", "color_jitter"]
 
 
+def test_precision_32_as_a_number_is_full_precision(tmp_path):
+    """`--set train.precision=32` reads 32 as a number (YAML); Lightning writes it so too."""
+    assert _load(tmp_path, DESIGN_EXAMPLE, ["train.precision=32"]).train.precision == "32"
+    with pytest.raises(ConfigError, match="train.precision"):
+        _load(tmp_path, DESIGN_EXAMPLE, ["train.precision=16"])
+
+
 @pytest.mark.parametrize(
     ("change", "expected"),
     [

@@ -65,6 +65,43 @@ def test_the_command_reference_is_what_the_commands_print():
     assert written == reference.page(), "run: python tools/docs_reference.py"
 
 
+def test_the_config_reference_is_what_the_schema_says():
+    config = _tool("docs_config")
+    written = config.PAGE.read_text()
+    assert written == config.page(written), "run: python tools/docs_reference.py"
+
+
+def test_the_config_reference_has_every_key_with_its_default_and_a_description():
+    """Every key of the schema (nested ones too) is a row with its type, its YAML default and
+    what it does; a key without a description fails."""
+    import yaml
+
+    from vislab.config import ExperimentConfig
+
+    config = _tool("docs_config")
+    rows = {
+        key: (kind, default, text) for key, kind, default, text in config.rows(ExperimentConfig)
+    }
+    defaults = ExperimentConfig.model_validate({"data": {"source": "sample", "name": "x"}})
+
+    def leaves(node, prefix=""):
+        for key, value in node.items():
+            if isinstance(value, dict):
+                yield from leaves(value, f"{prefix}{key}.")
+            else:
+                yield f"{prefix}{key}", value
+
+    keys = dict(leaves(defaults.to_dict()))
+    assert set(rows) == set(keys)
+    written = config.PAGE.read_text()
+    for key, (kind, default, text) in rows.items():
+        assert text, f"{key} has no description (Field(description=...) in vislab/config.py)"
+        assert f"| `{key}` | {kind} | {default} |" in written
+        if key not in ("data.source", "data.name"):  # the ones set above
+            assert yaml.safe_load(default.strip("`")) == keys[key], key
+    assert config.type_text(ExperimentConfig.model_fields["name"].annotation) == "text or `null`"
+
+
 def test_the_command_reference_has_every_command():
     import typer
 
@@ -154,3 +191,20 @@ def test_a_run_goes_where_its_lines_are_exactly_when_numbers_alone_would_fit_man
         (2, 3),
         (3, 4),
     ]
+
+
+def test_a_json_example_with_a_key_the_file_lacks_is_named():
+    from tests.files_page import shape_problems
+
+    real = {"n": 3, "groups": {"site": {"north": {"n": 1, "metrics": {}}}}, "ci": [0.1, 0.2]}
+    data_at = {".groups", ".groups.*"}
+    good = {"n": 9, "groups": {"gender": {"female": {"n": 2}}}, "ci": [0.0, 1.0]}
+    assert shape_problems(good, real, data_at) == []
+    assert shape_problems({"size": 3}, real, data_at) == [".size: not in the file (it has "
+                                                          "['ci', 'groups', 'n'])"]  # fmt: skip
+    assert shape_problems({"n": "3"}, real, data_at) == [
+        ".n: the page shows str, the file has number"
+    ]
+    assert shape_problems({"ci": [0.1]}, real, data_at) == [".ci: 1 items, not 2"]
+    wrong_inside = {"groups": {"gender": {"female": {"count": 2}}}}
+    assert shape_problems(wrong_inside, real, data_at)[0].startswith(".groups.*.*.count")

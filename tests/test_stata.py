@@ -9,17 +9,82 @@ import pandas as pd
 import pytest
 
 from vislab.errors import InputError
-from vislab.files import write_table
+from vislab.files import read_table, write_table
 from vislab.stata import stata_names
 
 
 def test_a_table_read_back_has_its_columns_names_again(tmp_path):
-    from vislab.stata import read_stata_table
-
     frame = pd.DataFrame({"class": ["a", None], "p (Holm)": [0.5, np.nan], "id": [1, 2]})
-    back = read_stata_table(write_table(tmp_path / "t.dta", frame))
+    back = read_table(write_table(tmp_path / "t.dta", frame))
     assert list(back.columns) == list(frame.columns)
-    assert back["class"].tolist() == ["a", ""]
+    assert back["class"].tolist()[0] == "a" and pd.isna(back["class"].iat[1])
+    assert back["id"].tolist() == [1, 2] and pd.isna(back["p (Holm)"].iat[1])
+
+
+def _users_stata_file(path, rng, n=60):
+    """A .dta file as a Stata user saves one: labelled codes (one code without a label),
+    described variables, "" for missing text, Stata's missing numbers, a code named "NA"."""
+    frame = pd.DataFrame(
+        {
+            "post_id": [f"p{i:03d}" for i in range(n)],
+            "region": rng.choice([1, 2, 3], n).astype(np.int8),
+            "coder_a": rng.choice(["police", "none", "NA", ""], n),
+            "likes": np.where(rng.random(n) < 0.1, np.nan, rng.integers(0, 500, n)),
+        }
+    )
+    frame.to_stata(
+        path,
+        write_index=False,
+        version=118,
+        value_labels={"region": {1: "west", 2: "east"}},  # 3 has no label
+        variable_labels={"region": "Region of the post", "coder_a": "Coder A's code"},
+        data_label="Protest photos, wave 2",
+    )
+    return frame
+
+
+def test_a_users_stata_file_reads_as_stata_shows_it(tmp_path):
+    """Names stay as they are (a variable's label is its description, not its name); labelled
+    codes are their labels; "" is missing and "NA" a code; missing numbers are missing."""
+    rng = np.random.default_rng(3)
+    written = _users_stata_file(tmp_path / "posts.dta", rng)
+    back = read_table(tmp_path / "posts.dta")
+    assert list(back.columns) == list(written.columns)
+    assert back["post_id"].tolist() == written["post_id"].tolist()
+    assert back["region"].tolist() == written["region"].map({1: "west", 2: "east", 3: "3"}).tolist()
+    coded = back["coder_a"].tolist()
+    assert [pd.isna(v) for v in coded] == (written["coder_a"] == "").tolist()
+    assert [v for v in coded if not pd.isna(v)] == [v for v in written["coder_a"] if v]
+    np.testing.assert_array_equal(back["likes"], written["likes"])
+
+
+def test_two_codes_with_one_label_are_refused_with_the_file_named(tmp_path):
+    frame = pd.DataFrame({"region": np.array([1, 2], dtype=np.int8)})
+    frame.to_stata(
+        tmp_path / "posts.dta", write_index=False, value_labels={"region": {1: "x", 2: "x"}}
+    )
+    with pytest.raises(InputError, match=r"posts.dta: .*region.*label define"):
+        read_table(tmp_path / "posts.dta")
+
+
+def test_a_numeric_sample_id_is_refused(tmp_path):
+    pd.DataFrame({"sample_id": [614908072157100]}).to_stata(tmp_path / "s.dta", write_index=False)
+    with pytest.raises(InputError, match=r"s.dta: column 'sample_id' holds numbers.*tostring"):
+        read_table(tmp_path / "s.dta")
+
+
+def test_a_stata_manifest_is_a_manifest(tmp_path):
+    """A manifest saved from Stata lists the same images, labels and metadata as its CSV."""
+    from vislab.data.sources import source_from_path
+
+    frame = pd.DataFrame({"path": ["a.png", "b.png"], "label": ["cat", "NA"], "site": ["x", ""]})
+    for name in ("a.png", "b.png"):
+        (tmp_path / name).write_bytes(b"")
+    frame.to_csv(tmp_path / "m.csv", index=False)
+    frame.to_stata(tmp_path / "m.dta", write_index=False, version=118)
+    from_csv = source_from_path(tmp_path / "m.csv").frame
+    from_stata = source_from_path(tmp_path / "m.dta").frame
+    pd.testing.assert_frame_equal(from_stata, from_csv, check_dtype=False)
 
 
 def _read(path):

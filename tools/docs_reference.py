@@ -1,6 +1,7 @@
 """The site's command reference, written from the commands themselves: every command's `--help`
-as it prints today. `python tools/docs_reference.py` rewrites docs/reference/commands.md;
-tests/test_docs.py fails when the page differs from what the commands print.
+as it prints today. `python tools/docs_reference.py` rewrites docs/reference/commands.md (and
+the config keys of docs/reference/config.md: tools/docs_config.py); tests/test_docs.py fails
+when a page differs from what the commands print or the config's schema says.
 """
 
 from __future__ import annotations
@@ -69,6 +70,11 @@ def page() -> str:
 
 
 if __name__ == "__main__":
+    import docs_config
+
     PAGE.write_text(page())
-    print(f"wrote {PAGE.relative_to(Path.cwd()) if PAGE.is_relative_to(Path.cwd()) else PAGE}")
+    docs_config.PAGE.write_text(docs_config.page(docs_config.PAGE.read_text()))
+    for written in (PAGE, docs_config.PAGE):
+        shown = written.relative_to(Path.cwd()) if written.is_relative_to(Path.cwd()) else written
+        print(f"wrote {shown}")
     sys.exit(0)

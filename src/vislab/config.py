@@ -36,10 +36,17 @@ class _Section(BaseModel):
 class SplitConfig(_Section):
     """How samples are split when the source gives no split column."""
 
-    val: float = Field(0.1, ge=0, lt=1)
-    test: float = Field(0.1, ge=0, lt=1)
-    seed: int = 0
-    group_by: str | None = None  # keep every value of this column inside one split
+    val: float = Field(0.1, ge=0, lt=1, description="Share of the images held out for validation.")
+    test: float = Field(0.1, ge=0, lt=1, description="Share of the images held out for the test.")
+    seed: int = Field(0, description="Seed of the split (stratified by label).")
+    group_by: str | None = Field(
+        None,
+        description=(
+            "Keep every value of this column (a person, a photographer) inside one split; "
+            "duplicate_cluster keeps each cluster of near copies (as `vislab data inspect` "
+            "finds them) together."
+        ),
+    )
 
     @model_validator(mode="after")
     def _fractions_leave_training_data(self) -> SplitConfig:
@@ -62,36 +69,107 @@ class DataConfig(_Section):
         "voc",
         "yolo",
         "videofolder",
-    ] = "imagefolder"
-    root: str | None = None  # folder, manifest, save_to_disk folder, torchvision root, COCO json
-    images: str | None = None  # coco: the image folder (default: the JSON's folder)
-    metadata: str | None = None  # detection: image metadata table (image_id or file_name) to join
-    boxes_outside: Literal["clip", "reject"] = "clip"  # detection: boxes crossing the border
-    name: str | None = None  # hub name (hf), dataset name (torchvision, sample)
-    path_column: str = "path"
-    label_column: str = "label"
-    split_column: str = "split"
-    allow_outside_root: bool = False  # manifests: may paths lead out of the manifest's folder?
-    split: SplitConfig = SplitConfig()
-    image_size: int = Field(224, gt=0)
-    crop_scale: tuple[float, float] = (0.08, 1.0)  # RandomResizedCrop scale range
-    normalize: Literal["imagenet", "dataset"] = "imagenet"
-    augment: list[Augmentation] = ["flip"]
-    mixup: float = Field(0.0, ge=0)  # Beta(alpha, alpha) for MixUp; 0 switches it off
-    cutmix: float = Field(0.0, ge=0)  # Beta(alpha, alpha) for CutMix; 0 switches it off
-    batch_size: int = Field(64, gt=0)
-    num_workers: int = Field(0, ge=0)
-    # classification: small images of one size (no larger than image_size) held as one tensor,
-    # each batch cropped, resized and flipped at once (crop and flip only; else image by image)
-    in_memory: bool = False
-    sampler: Literal["shuffle", "balanced"] = "shuffle"
-    on_bad_image: Literal["error", "skip"] = "error"
-    max_image_pixels: int = Field(178_956_970, gt=0)  # larger images are unusable (bombs)
-    caption_columns: list[str] = ["caption"]  # captioning manifests: the reference caption columns
-    frames: int = Field(8, gt=0)  # video: frames per clip
-    frame_stride: int = Field(2, gt=0)  # video: take every n-th frame
-    fps: float | None = Field(None, gt=0)  # video: sample at this rate instead (stride per video)
-    clips_per_video: int = Field(3, gt=0)  # video: evaluation windows per video
+    ] = Field(
+        "imagefolder",
+        description=(
+            "Where the images come from: imagefolder, manifest, hf (a Hugging Face dataset), "
+            "torchvision, sample (vislab's own); detection: coco, voc, yolo; captioning: "
+            "coco, manifest; video: videofolder, manifest."
+        ),
+    )
+    root: str | None = Field(
+        None,
+        description=(
+            "The image folder, manifest, save_to_disk folder, torchvision root or COCO JSON file."
+        ),
+    )
+    images: str | None = Field(
+        None, description="coco: the image folder (default: the JSON file's folder)."
+    )
+    metadata: str | None = Field(
+        None,
+        description=(
+            "detection, captioning: a table of image metadata (image_id or file_name) to join."
+        ),
+    )
+    boxes_outside: Literal["clip", "reject"] = Field(
+        "clip",
+        description=(
+            "detection: a box crossing the image's border is clipped to it, or rejected as a "
+            "data problem."
+        ),
+    )
+    name: str | None = Field(
+        None,
+        description=(
+            "The hub name (hf) or dataset name (torchvision: cifar10, cifar100; sample: digits)."
+        ),
+    )
+    path_column: str = Field("path", description="The manifest's column of image paths.")
+    label_column: str = Field("label", description="The manifest's column of labels.")
+    split_column: str = Field(
+        "split", description="The manifest's column of splits (train, val, test), where it has one."
+    )
+    allow_outside_root: bool = Field(
+        False, description="Manifests: may paths lead out of the manifest's folder?"
+    )
+    split: SplitConfig = Field(
+        SplitConfig(), description="How the images are split when the source gives no split."
+    )
+    image_size: int = Field(
+        224, gt=0, description="The side of the square the model sees, in pixels."
+    )
+    crop_scale: tuple[float, float] = Field(
+        (0.08, 1.0), description="RandomResizedCrop's range of scales, for training."
+    )
+    normalize: Literal["imagenet", "dataset"] = Field(
+        "imagenet", description="ImageNet's mean and std, or the training split's own (dataset)."
+    )
+    augment: list[Augmentation] = Field(
+        ["flip"],
+        description=(
+            "Training augmentations: flip, color_jitter (every task); autoaugment, "
+            "randaugment, trivialaugment (classification); zoom_out, iou_crop (detection)."
+        ),
+    )
+    mixup: float = Field(0.0, ge=0, description="MixUp's Beta(alpha, alpha); 0 switches it off.")
+    cutmix: float = Field(0.0, ge=0, description="CutMix's Beta(alpha, alpha); 0 switches it off.")
+    batch_size: int = Field(64, gt=0, description="Images per batch.")
+    num_workers: int = Field(
+        0, ge=0, description="Processes that load images (0: the main process)."
+    )
+    in_memory: bool = Field(
+        False,
+        description=(
+            "classification: small images of one size (no larger than image_size) held as one"
+            " tensor, each batch cropped, resized and flipped at once (crop and flip only; "
+            "else image by image)."
+        ),
+    )
+    sampler: Literal["shuffle", "balanced"] = Field(
+        "shuffle", description="shuffle, or balanced (each class drawn equally often)."
+    )
+    on_bad_image: Literal["error", "skip"] = Field(
+        "error",
+        description=(
+            "An unreadable image stops the run with its name (error), or is left out and "
+            "listed (skip)."
+        ),
+    )
+    max_image_pixels: int = Field(
+        178_956_970, gt=0, description="Larger images are reported unusable (decompression bombs)."
+    )
+    caption_columns: list[str] = Field(
+        ["caption"], description="captioning manifests: the columns of reference captions."
+    )
+    frames: int = Field(8, gt=0, description="video: frames per clip.")
+    frame_stride: int = Field(2, gt=0, description="video: take every n-th frame.")
+    fps: float | None = Field(
+        None,
+        gt=0,
+        description="video: sample frames at this rate instead of a stride (a stride per video).",
+    )
+    clips_per_video: int = Field(3, gt=0, description="video: evaluation windows per video.")
 
     @field_validator("crop_scale")
     @classmethod
@@ -122,35 +200,86 @@ class DataConfig(_Section):
 
 
 class ModelConfig(_Section):
-    backbone: str = "resnet18"  # any timm name, or torchvision:NAME
-    pretrained: str = "none"  # none | hub | path/to/weights.safetensors|.pth
-    mode: Literal["finetune", "linear_probe"] = "finetune"
-    unfreeze_after: int | None = Field(None, ge=0)  # linear_probe: fine-tune from this epoch
-    backbone_lr_scale: float = Field(1.0, gt=0, le=1)  # backbone lr = lr * this
-    freeze_backbone: bool = False  # detection: train only the neck and heads
-    num_beams: int = Field(3, gt=0)  # captioning: beam search width when generating
-    max_new_tokens: int = Field(30, gt=0)  # captioning: longest generated caption, in tokens
-    drop_rate: float = Field(0.0, ge=0, lt=1)
+    backbone: str = Field(
+        "resnet18",
+        description=(
+            "Any timm name or torchvision:NAME; detection also transformers:FAMILY, "
+            "ultralytics:NAME, vislab:fcos_small."
+        ),
+    )
+    pretrained: str = Field(
+        "none",
+        description=(
+            "none, hub (the published weights), or a path to .safetensors or .pth weights (or"
+            " a save_pretrained folder, an ultralytics .pt)."
+        ),
+    )
+    mode: Literal["finetune", "linear_probe"] = Field(
+        "finetune", description="finetune (every layer learns) or linear_probe (the head only)."
+    )
+    unfreeze_after: int | None = Field(
+        None, ge=0, description="linear_probe: fine-tune every layer from this epoch on."
+    )
+    backbone_lr_scale: float = Field(
+        1.0, gt=0, le=1, description="The backbone learns at lr times this."
+    )
+    freeze_backbone: bool = Field(
+        False, description="detection: train only the neck and the heads."
+    )
+    num_beams: int = Field(3, gt=0, description="captioning: beam search width when generating.")
+    max_new_tokens: int = Field(
+        30, gt=0, description="captioning: the longest generated caption, in tokens."
+    )
+    drop_rate: float = Field(
+        0.0, ge=0, lt=1, description="Dropout before the classifier (timm's drop_rate)."
+    )
 
 
 class TrainConfig(_Section):
-    epochs: int = Field(10, gt=0)
-    optimizer: Literal["adamw", "sgd"] = "adamw"
-    lr: float = Field(0.001, gt=0)
-    weight_decay: float = Field(0.05, ge=0)
-    momentum: float = Field(0.9, ge=0, lt=1)
-    schedule: Literal["cosine", "constant"] = "cosine"
-    warmup_epochs: float = Field(0.0, ge=0)
-    label_smoothing: float = Field(0.0, ge=0, lt=1)
-    class_weighted_loss: bool = False
-    early_stopping: int | None = Field(None, gt=0)  # patience in epochs on val loss
-    seed: int = 0
-    precision: Literal["32", "bf16-mixed", "16-mixed"] = "32"
-    accelerator: str = "auto"
-    devices: int | Literal["auto"] = "auto"
-    strategy: str = "auto"  # auto | ddp | ddp_spawn | ... (Lightning strategies)
-    num_nodes: int = Field(1, gt=0)
-    limit_train_batches: int | float | None = None
+    epochs: int = Field(10, gt=0, description="Passes over the training split.")
+    optimizer: Literal["adamw", "sgd"] = Field("adamw", description="adamw or sgd.")
+    lr: float = Field(0.001, gt=0, description="Learning rate (its peak, after the warmup).")
+    weight_decay: float = Field(0.05, ge=0, description="Weight decay.")
+    momentum: float = Field(0.9, ge=0, lt=1, description="sgd's momentum.")
+    schedule: Literal["cosine", "constant"] = Field(
+        "cosine", description="After the warmup: cosine decay, or constant."
+    )
+    warmup_epochs: float = Field(
+        0.0, ge=0, description="Linear warmup, in epochs (at most half of them)."
+    )
+    label_smoothing: float = Field(
+        0.0, ge=0, lt=1, description="Label smoothing of the cross-entropy loss."
+    )
+    class_weighted_loss: bool = Field(
+        False, description="Weight each class's loss by the inverse of its frequency."
+    )
+    early_stopping: int | None = Field(
+        None, gt=0, description="Stop after this many epochs without a lower validation loss."
+    )
+    seed: int = Field(
+        0, description="Seed of the initialization, the shuffling and the augmentations."
+    )
+    precision: Literal["32", "bf16-mixed", "16-mixed"] = Field(
+        "32", description="32, bf16-mixed or 16-mixed (Lightning's)."
+    )
+    accelerator: str = Field("auto", description="Lightning's accelerator: auto, cpu, gpu.")
+    devices: int | Literal["auto"] = Field(
+        "auto", description="Lightning's devices: how many, or auto."
+    )
+    strategy: str = Field("auto", description="Lightning's strategy: auto, ddp, ddp_spawn, ...")
+    num_nodes: int = Field(1, gt=0, description="Machines to train on (Lightning's).")
+    limit_train_batches: int | float | None = Field(
+        None,
+        description=(
+            "Train on only this many batches per epoch (or this share of them): a quick check."
+        ),
+    )
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision_as_lightning_writes_it(cls, value: Any) -> Any:
+        """`precision: 32` (a number in YAML, as Lightning's docs write it) is "32"."""
+        return "32" if value == 32 and not isinstance(value, bool) else value
 
     @model_validator(mode="after")
     def _warmup_fits(self) -> TrainConfig:
@@ -162,23 +291,51 @@ class TrainConfig(_Section):
 
 
 class EvaluateConfig(_Section):
-    bootstrap: int = Field(1000, ge=0)
-    confidence: float = Field(0.95, gt=0, lt=1)
-    group_by: list[str] = []
-    cluster: str | None = None  # resample whole clusters (a person, a photographer, an event)
-    interval: Literal["percentile", "bca"] = "percentile"
-    seed: int = 0
-    bertscore_model: str | None = None  # captioning: a model folder for BERTScore-F1
-    explain: Literal["gradcam", "gradcam++", "eigencam", "scorecam", "attention", "none"] = (
-        "gradcam"
+    bootstrap: int = Field(
+        1000, ge=0, description="Bootstrap resamples of every interval (0: no intervals)."
+    )
+    confidence: float = Field(0.95, gt=0, lt=1, description="The intervals' confidence level.")
+    group_by: list[str] = Field([], description="Metadata columns to break every metric down by.")
+    cluster: str | None = Field(
+        None,
+        description="Resample whole clusters of this column (a person, a photographer, an event).",
+    )
+    interval: Literal["percentile", "bca"] = Field(
+        "percentile",
+        description="percentile, or bca (bias-corrected and accelerated) bootstrap intervals.",
+    )
+    seed: int = Field(0, description="Bootstrap seed.")
+    bertscore_model: str | None = Field(
+        None, description="captioning: a model folder for BERTScore-F1."
+    )
+    explain: Literal["gradcam", "gradcam++", "eigencam", "scorecam", "attention", "none"] = Field(
+        "gradcam",
+        description=(
+            "The report's gallery of what the model looked at: gradcam, gradcam++, eigencam, "
+            "scorecam, attention (ViTs), or none."
+        ),
+    )
+    table_format: Literal["csv", "parquet", "dta"] = Field(
+        "csv",
+        description=(
+            "The report's tables/ as csv, parquet (R: arrow) or dta (Stata 14+), each with "
+            "its .tex."
+        ),
     )
 
 
 class ZeroShotConfig(_Section):
     """task: zero_shot — the classes described in words, and the prompt templates."""
 
-    classes: list[str] = []  # `name` or `name=description`; default: the source's labels
-    templates: list[str] = []  # each with one {} for the class text; default: vislab's seven
+    classes: list[str] = Field(
+        [], description="`name` or `name=description` per class; default: the source's labels."
+    )
+    templates: list[str] = Field(
+        [],
+        description=(
+            "Prompt templates, each with one {} for the class's text; default: vislab's seven."
+        ),
+    )
 
 
 # Settings that only some tasks read; every other setting is read by every task. A report shows
@@ -217,14 +374,21 @@ def settings_of(config: dict) -> dict:
 
 
 class ExperimentConfig(_Section):
-    task: str = "classification"  # a registered task (vislab.tasks); checked by the registry
-    name: str | None = None  # run directory name; default: <task>-<backbone>
-    output_dir: str = "runs"
-    data: DataConfig
-    model: ModelConfig = ModelConfig()
-    train: TrainConfig = TrainConfig()
-    evaluate: EvaluateConfig = EvaluateConfig()
-    zero_shot: ZeroShotConfig = ZeroShotConfig()
+    task: str = Field(
+        "classification",
+        description="classification, detection, captioning, video, zero_shot or linear_probe.",
+    )
+    name: str | None = Field(
+        None, description="The run directory's name; default: <task>-<backbone>."
+    )
+    output_dir: str = Field("runs", description="The folder the run directories go in.")
+    data: DataConfig = Field(description="The images and how they are prepared.")
+    model: ModelConfig = Field(ModelConfig(), description="The model.")
+    train: TrainConfig = Field(TrainConfig(), description="The training.")
+    evaluate: EvaluateConfig = Field(EvaluateConfig(), description="The evaluation and the report.")
+    zero_shot: ZeroShotConfig = Field(
+        ZeroShotConfig(), description="task zero_shot: the classes in words and the prompts."
+    )
 
     @field_validator("name")
     @classmethod

@@ -113,6 +113,7 @@ def read_safetensors(path: str | Path) -> dict:
         ) from None
 
 
+TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".xlsx", ".xlsm", ".dta")  # read_table
 TABLE_FORMATS = ("csv", "parquet", "dta")  # `--format`: CSV, Parquet (R: arrow), Stata
 
 

@@ -1,4 +1,5 @@
-"""Reading the tables researchers bring: CSV (any common delimiter), TSV, Parquet and Excel.
+"""Reading the tables researchers bring: CSV (any common delimiter), TSV, Parquet, Excel and
+Stata (.dta: labelled codes as their labels, see vislab/stata.py).
 
 Every cell is kept as written: only an empty cell is missing. pandas would also read "NA",
 "None", "null", "N/A", "nan" as missing, and a code or class with such a name would vanish (a
@@ -29,8 +30,8 @@ TEXT_COLUMNS = {"sample_id": str}  # always read as written: a sample's id is he
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """A CSV / TSV / Parquet / Excel table as a DataFrame, with an error naming the file; or
-    the folder of Parquet shards a finished collection job wrote (`vislab predict`, `zero-shot`,
+    """A CSV / TSV / Parquet / Excel / Stata table as a DataFrame, with an error naming the file;
+    or the folder of Parquet shards a finished collection job wrote (`vislab predict`, `zero-shot`,
     `embed` with a folder `--out`)."""
     path = Path(path)
     if path.is_dir() and (path / "_plan.json").is_file():
@@ -41,7 +42,11 @@ def read_table(path: str | Path) -> pd.DataFrame:
     try:
         if suffix in (".parquet", ".pq"):
             return pd.read_parquet(path)
-        if suffix in EXCEL or _is_zip(path):
+        if suffix == ".dta":
+            from vislab.stata import read_stata_table
+
+            frame = _text_columns(read_stata_table(path), path)
+        elif suffix in EXCEL or _is_zip(path):
             frame = _read_excel(path)
         else:
             frame = _read_text(path, "\t" if suffix == ".tsv" else None)
@@ -96,6 +101,17 @@ def _read_excel(path: Path) -> pd.DataFrame:
         ) from None
     options = {"sheet_name": 0, "na_values": [""], "dtype": TEXT_COLUMNS}
     return pd.read_excel(path, keep_default_na=False, **options)
+
+
+def _text_columns(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """The columns that are always text (TEXT_COLUMNS) as text, whatever the file stored."""
+    for column in TEXT_COLUMNS:
+        if column in frame.columns and pd.api.types.is_numeric_dtype(frame[column]):
+            raise InputError(
+                f"{path}: column {column!r} holds numbers; it is an id of hex digits and must "
+                "be text (in Stata: tostring)."
+            )
+    return frame
 
 
 def _is_zip(path: Path) -> bool:

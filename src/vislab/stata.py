@@ -15,6 +15,11 @@ Stata's rules, and what vislab does about each so that nothing changes without a
   are 1 and 0;
 - a column that mixes text and numbers is written as text, each cell as a CSV file writes it;
   dates and times as ISO text; a column of lists (embeddings) cannot be written.
+
+Reading a .dta (any table vislab reads: manifests, predictions, coded sheets) gives the table
+as Stata shows it: labelled codes as their labels, "" and Stata's missing numbers missing. Only
+in a file vislab wrote (its data label says so) are renamed variables named from their labels
+again; a user's variable labels describe variables and are not their names.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ RESERVED = {  # Stata's reserved words (and str1 to str2045: `_reserved`)
 NAME_LENGTH, LABEL_LENGTH = 32, 80
 LONG_RANGE = (-2_147_483_647, 2_147_483_620)  # Stata's long
 EXACT = 2**53  # whole numbers a double holds exactly
+DATA_LABEL = "Written by vislab: renamed variables have their column's name as label"
 
 
 def stata_names(columns) -> list[str]:
@@ -79,6 +85,7 @@ def stata_bytes(frame: pd.DataFrame, source: str) -> bytes:
         buffer,
         write_index=False,
         version=118,
+        data_label=DATA_LABEL,
         variable_labels=labels,  # text beyond 2,045 bytes: strL (pandas does it)
     )
     return buffer.getvalue()
@@ -130,9 +137,41 @@ def _text(value) -> str:
 
 
 def read_stata_table(path) -> pd.DataFrame:
-    """A .dta file vislab wrote, each renamed variable under its column's name again (its
-    label); text as written ("" where a cell was missing)."""
-    with pd.io.stata.StataReader(path) as reader:
-        frame = reader.read(convert_categoricals=False)
-        labels = reader.variable_labels()
-    return frame.rename(columns={name: label for name, label in labels.items() if label})
+    """A .dta file as a table, as Stata shows it: a labelled code as its label (a code without
+    a label as its number), text as written with "" (Stata's only missing text) missing, Stata's
+    missing numbers (., .a to .z) missing. Variables keep their names; in a file vislab wrote
+    (its data label says so), each renamed variable gets its column's name back from its label."""
+    try:
+        with pd.io.stata.StataReader(path) as reader:
+            frame = reader.read(convert_missing=False, convert_categoricals=True)
+            labels = reader.variable_labels()
+            written_here = reader.data_label == DATA_LABEL
+    except ValueError as error:  # pandas refuses a value label shared by two codes
+        found = re.search(r"column (\S+) are not unique", str(error))
+        if found is None:
+            raise
+        raise InputError(
+            f"{path}: two codes of variable {found.group(1)} have the same value label, so its "
+            "labels cannot stand for its codes. Give each code its own label in Stata (label "
+            "define), or drop the variable's labels (label values VARIABLE), and save again."
+        ) from None
+    for column in frame.columns:
+        values = frame[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            frame[column] = values.map(_label_text).astype(object).where(values.notna())
+        elif not pd.api.types.is_numeric_dtype(values) and not _is_dates(values):
+            frame[column] = values.where(values != "")
+    if written_here:
+        frame = frame.rename(columns={name: label for name, label in labels.items() if label})
+    return frame
+
+
+def _label_text(value) -> str:
+    """A value label's text; a code without a label as Stata shows it (3, not 3.0)."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _is_dates(values: pd.Series) -> bool:
+    return pd.api.types.is_datetime64_any_dtype(values)

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from tests.estimation.test_prevalence import _collection
+from tests.files_page import page_json, shape_problems
 from vislab import estimate
 from vislab.cli import run
 from vislab.errors import InputError
@@ -105,6 +106,10 @@ def test_a_formula_adds_a_regression_table(coded_sample, capsys):
     west = found["coefficients"]["region[T.west]"]
     assert set(west) == {"corrected", "naive", "coded_only"}
     assert {"value", "ci", "se", "p_value"} <= set(west["corrected"])
+    written = json.loads((folder / "regression.json").read_text())
+    data_at = {".prevalence", ".groups", ".groups.*", ".groups.*.*.prevalence", ".differences"}
+    data_at |= {".differences.*", ".differences.*.*", ".regression.coefficients"}
+    assert shape_problems(page_json("estimates.json"), written, data_at) == []  # the docs
 
 
 def test_without_a_sample_the_codes_are_a_simple_random_sample_and_it_says_so(tmp_path, capsys):
@@ -339,3 +344,26 @@ def test_tables_for_r_and_stata(coded_sample, capsys):
                 else:
                     assert found[column].astype(str).tolist() == expected[column].tolist()
     assert run([*command, "--format", "xlsx"]) == 2
+
+
+def test_codes_saved_from_stata_give_the_same_estimates(coded_sample):
+    """A coder's sheet saved from Stata (the codes as numbers with value labels) is read as
+    the labels, so the estimates equal those from the CSV."""
+    folder, _ = coded_sample
+    sheet = pd.read_csv(folder / "coded_A.csv", keep_default_na=False)
+    numbers = {"police": 1, "none": 2}
+    sheet.assign(A=sheet["A"].map(numbers).astype("int8")).to_stata(
+        folder / "coded_A.dta",
+        write_index=False,
+        version=118,
+        value_labels={"A": {n: code for code, n in numbers.items()}},
+        variable_labels={"A": "Coder A: police in the photo?"},
+    )
+    found = {
+        suffix: estimate(
+            folder / "collection.csv", [folder / f"coded_A{suffix}"], "A", folder / "validation"
+        )
+        for suffix in (".csv", ".dta")
+    }
+    assert found[".dta"]["prevalence"] == found[".csv"]["prevalence"]
+    assert found[".dta"]["n_coded"] == 300

@@ -144,3 +144,30 @@ def test_audit_command_writes_page_json_and_tables(tmp_path, capsys):
         )
         == 1
     )
+
+
+@pytest.mark.parametrize("table_format", ["parquet", "dta"])
+def test_audit_tables_for_r_and_stata_hold_the_csv_tables_values(tmp_path, table_format):
+    from vislab.files import read_table
+
+    frame = _metadata()
+    frame["path"] = [f"img{i}.png" for i in range(len(frame))]
+    frame.to_csv(tmp_path / "manifest.csv", index=False)
+    tables = {}
+    for kind in ("csv", table_format):
+        out = tmp_path / kind
+        command = ["audit", str(tmp_path / "manifest.csv"), "--out", str(out), "--quiet"]
+        assert run([*command, "--format", kind]) == 0
+        tables[kind] = {path.stem: read_table(path) for path in (out / "tables").iterdir()}
+        assert {path.suffix for path in (out / "tables").iterdir()} == {f".{kind}"}
+    assert set(tables["csv"]) == set(tables[table_format]) and tables["csv"]
+    for name, expected in tables["csv"].items():
+        found = tables[table_format][name]
+        assert list(found.columns) == list(expected.columns), name
+        for column in expected.columns:
+            if pd.api.types.is_bool_dtype(expected[column]):
+                assert found[column].astype(bool).tolist() == expected[column].tolist()
+            elif pd.api.types.is_numeric_dtype(expected[column]):
+                np.testing.assert_allclose(found[column], expected[column], rtol=1e-12)
+            else:
+                assert found[column].tolist() == expected[column].tolist(), (name, column)

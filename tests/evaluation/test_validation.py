@@ -259,3 +259,24 @@ def test_a_coders_label_is_the_reference_where_the_collection_has_a_label_of_its
     expected = np.average(right, weights=key["weight"])
     assert found == pytest.approx(expected)
     assert expected != pytest.approx(np.average(key["prediction"] == "cat", weights=key["weight"]))
+
+
+@pytest.mark.parametrize("table_format", ["parquet", "dta"])
+def test_the_key_for_r_or_stata_holds_sample_csv(tmp_path, capsys, table_format):
+    """--format writes sample.parquet or sample.dta beside sample.csv (which the other
+    commands read), with the same rows and values."""
+    from vislab.files import read_table
+
+    _collection(n=500).drop(columns="truth").to_csv(tmp_path / "predictions.csv", index=False)
+    out = tmp_path / "validation"
+    command = ["validation-sample", str(tmp_path / "predictions.csv"), "--size", "40"]
+    assert run([*command, "--out", str(out), "--format", table_format, "--quiet"]) == 0
+    assert f"sample.{table_format} (the key" in capsys.readouterr().out
+    expected = pd.read_csv(out / "sample.csv", keep_default_na=False)
+    found = read_table(out / f"sample.{table_format}")
+    assert list(found.columns) == list(expected.columns) and len(found) == 40
+    for column in expected.columns:
+        if pd.api.types.is_numeric_dtype(expected[column]):
+            np.testing.assert_allclose(found[column], expected[column], rtol=1e-15)
+        else:
+            assert found[column].tolist() == expected[column].tolist(), column

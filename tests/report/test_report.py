@@ -98,6 +98,44 @@ def test_tables_for_a_paper(trained_run):
     assert "explanations" in metrics and metrics["explanations"]["method"] == "gradcam"
 
 
+def test_metrics_json_has_the_shape_the_docs_show(trained_run):
+    from tests.files_page import page_json, shape_problems
+
+    written = json.loads((trained_run / "metrics.json").read_text())
+    data_at = {".groups", ".groups.*", ".disparities"}
+    assert shape_problems(page_json("metrics.json"), written, data_at) == []
+
+
+def test_the_tables_in_the_format_the_config_asks(trained_run, tmp_path):
+    """evaluate.table_format: dta writes tables/*.dta (for Stata) with the CSV tables' values,
+    and the page names them."""
+    import shutil
+
+    import yaml
+
+    from vislab.files import read_table
+    from vislab.training import evaluate_run
+
+    run = shutil.copytree(trained_run, tmp_path / "run")
+    shutil.rmtree(run / "tables")
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["evaluate"]["table_format"] = "dta"
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    evaluate_run(run)
+    written = {path.suffix for path in (run / "tables").iterdir()}
+    assert written == {".dta", ".tex"}
+    assert "tables/*.dta" in (run / "report.html").read_text()
+    for name in ("metrics", "groups", "per_class"):
+        expected = pd.read_csv(trained_run / "tables" / f"{name}.csv", keep_default_na=False)
+        found = read_table(run / "tables" / f"{name}.dta")
+        assert list(found.columns) == list(expected.columns), name
+        for column in expected.columns:
+            if pd.api.types.is_numeric_dtype(expected[column]):
+                np.testing.assert_allclose(found[column], expected[column], rtol=1e-12)
+            else:
+                assert found[column].astype(str).tolist() == expected[column].tolist()
+
+
 def test_reliability_points_equal_a_direct_binning():
     rng = np.random.default_rng(0)
     scores = rng.dirichlet(np.ones(3), 200)

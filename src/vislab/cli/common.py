@@ -129,6 +129,20 @@ Force = Annotated[
 ]
 
 
+class TableFormat(StrEnum):
+    """The tables' file format: CSV, Parquet (R: arrow::read_parquet) or Stata (.dta)."""
+
+    csv = "csv"
+    parquet = "parquet"
+    dta = "dta"
+
+
+Tables = Annotated[
+    TableFormat,
+    typer.Option("--format", help="tables/ as csv, parquet (R: arrow) or dta (Stata 14+)."),
+]
+
+
 def fresh_outputs(*paths: Path | None, force: bool = False) -> None:
     """Refuse, before any work, to replace an earlier result: each output file (or non-empty
     output folder) must be new, unless --force was given."""

@@ -12,6 +12,7 @@ from vislab.cli.common import (
     Confidence,
     Force,
     Quiet,
+    TableFormat,
     entry_text,
     fresh_outputs,
     say,
@@ -23,14 +24,6 @@ from vislab.progress import set_quiet
 class Aggregate(StrEnum):
     any = "any"
     mean = "mean"
-
-
-class TableFormat(StrEnum):
-    """The tables' file format: CSV, Parquet (R: arrow::read_parquet) or Stata (.dta)."""
-
-    csv = "csv"
-    parquet = "parquet"
-    dta = "dta"
 
 
 class Regression(StrEnum):

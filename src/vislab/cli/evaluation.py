@@ -16,6 +16,8 @@ from vislab.cli.common import (
     Interval,
     Quiet,
     Seed,
+    TableFormat,
+    Tables,
     entry_text,
     fresh_outputs,
     print_metrics,
@@ -283,6 +285,7 @@ def audit(
     out: Annotated[
         Path, typer.Option(help="Folder for audit.html, audit.json and tables/.")
     ] = Path("audit"),
+    table_format: Tables = TableFormat.csv,
     force: Force = False,
     quiet: Quiet = False,
 ) -> None:
@@ -290,7 +293,7 @@ def audit(
     set_quiet(quiet)
     from vislab.evaluation.audit import audit as run_audit
     from vislab.evaluation.audit import audit_tables
-    from vislab.files import read_table, write_atomic, write_json
+    from vislab.files import read_table, write_json, write_table
     from vislab.report.audit_page import write_audit_page
 
     fresh_outputs(out, force=force)
@@ -300,7 +303,7 @@ def audit(
     result = run_audit(frame, columns, shares, min_share, min_count, source, str(reference))
     write_json(out / "audit.json", result)
     for name, table in audit_tables(result).items():
-        write_atomic(out / "tables" / f"{name}.csv", table.to_csv(index=False))
+        write_table(out / "tables" / f"{name}.{table_format.value}", table)
     write_audit_page(result, out)
     for spec, entry in result["attributes"].items():
         flagged = [name for name, g in entry["groups"].items() if g["under_represented"]]
@@ -375,6 +378,14 @@ def validation_sample(
     out: Annotated[
         Path, typer.Option(help="New folder for the sheet, the sample and the design.")
     ] = Path("validation"),
+    table_format: Annotated[
+        TableFormat,
+        typer.Option(
+            "--format",
+            help="Also the key as sample.parquet (R: arrow) or sample.dta (Stata 14+); "
+            "sample.csv is always written.",
+        ),
+    ] = TableFormat.csv,
     force: Force = False,
     quiet: Quiet = False,
 ) -> None:
@@ -390,7 +401,8 @@ def validation_sample(
     codes = coding_codes(table, codebook)
     if adaptive is not None:
         drawn = (adaptive, coded, label_column, seed, cluster)
-        return _adaptive_round(table, size, drawn, out, names, predictions, codes, study)
+        _adaptive_round(table, size, drawn, out, names, predictions, codes, study)
+        return _key_for_analysis(out, table_format.value)
     seed = 0 if seed is None else seed
     columns = split_list(strata)
     sample = draw_sample(
@@ -405,6 +417,20 @@ def validation_sample(
         **({"cluster": cluster} if cluster else {}),
     }
     save_sample(table, sample, out, settings, names, predictions, codes, study)
+    _key_for_analysis(out, table_format.value)
+
+
+def _key_for_analysis(out: Path, table_format: str) -> None:
+    """sample.csv again as sample.parquet or sample.dta (the other commands read the CSV)."""
+    if table_format == "csv":
+        return
+    from vislab.files import read_table, write_table
+
+    written = write_table(out / f"sample.{table_format}", read_table(out / "sample.csv"))
+    say(f"wrote {written} (the key, as sample.csv, for {_TOOLS[table_format]})")
+
+
+_TOOLS = {"parquet": "R (arrow) and Python", "dta": "Stata"}
 
 
 def _adaptive_round(table, size, drawn, out, coders, source, codes, study) -> None:

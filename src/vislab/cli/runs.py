@@ -178,10 +178,6 @@ def _read_back(out: Path):
     from vislab.engine.run import is_file_output
     from vislab.files import read_table
 
-    if out.suffix.lower() == ".dta":
-        from vislab.stata import read_stata_table
-
-        return read_stata_table(out)
     return read_table(out) if is_file_output(out) else pd.read_parquet(out)
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from vislab.data.table import Table
 from vislab.errors import InputError
-from vislab.files import LISTED_PATH, listed_files, read_json, read_table
+from vislab.files import LISTED_PATH, TABLE_SUFFIXES, listed_files, read_json, read_table
 
 
 @dataclass
@@ -132,7 +132,7 @@ def from_caption_manifest(
 def read_references(path: str | Path) -> tuple[dict, pd.DataFrame]:
     """{image_id: [caption, ...]} and a table of the images (image_id + metadata), in file order."""
     path = Path(path)
-    if path.suffix.lower() in (".csv", ".parquet", ".tsv"):
+    if path.suffix.lower() in TABLE_SUFFIXES:
         return _references_from_table(path)
     captions, images = read_coco_captions(path)
     return captions, images.rename(columns={"id": "image_id"})

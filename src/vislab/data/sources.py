@@ -22,7 +22,7 @@ import pandas as pd
 from vislab.data.splits import SPLIT_NAMES
 from vislab.data.table import SampleTable, _Arrays
 from vislab.errors import InputError
-from vislab.files import LISTED_PATH, listed_files, read_table, rows_text
+from vislab.files import LISTED_PATH, TABLE_SUFFIXES, listed_files, read_table, rows_text
 
 
 def load_source(data) -> SampleTable:
@@ -56,9 +56,11 @@ def source_from_path(path: str | Path, require_label: bool = True) -> SampleTabl
         return from_plain_folder(path)
     if path.is_dir():
         return from_imagefolder(path)
-    if path.suffix.lower() in (".csv", ".parquet", ".pq", ".tsv"):
+    if path.suffix.lower() in TABLE_SUFFIXES:
         return from_manifest(path, require_label=require_label)
-    raise InputError(f"{path}: expected an image folder or a manifest (.csv, .parquet).")
+    raise InputError(
+        f"{path}: expected an image folder or a manifest (.csv, .parquet, .xlsx or .dta)."
+    )
 
 
 def _has_loose_images(folder: Path) -> bool:

@@ -24,7 +24,7 @@ import torch
 
 from vislab.data.table import Table
 from vislab.errors import InputError
-from vislab.files import LISTED_PATH, listed_files, read_table, rows_text
+from vislab.files import LISTED_PATH, TABLE_SUFFIXES, listed_files, read_table, rows_text
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".webm", ".mkv", ".mov"}
 DIRECTIONS = ("left", "right", "up", "down")
@@ -306,7 +306,7 @@ def is_video_source(path: str | Path) -> bool:
     path = Path(path)
     if path.is_dir():
         return any(p.suffix.lower() in VIDEO_SUFFIXES for p in path.rglob("*"))
-    if path.suffix.lower() in (".csv", ".parquet", ".tsv"):
+    if path.suffix.lower() in TABLE_SUFFIXES:
         paths = read_table(path).get("path")
         if paths is None or not len(paths):
             return False

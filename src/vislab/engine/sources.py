@@ -25,9 +25,10 @@ import pandas as pd
 from vislab.engine.archives import ARCHIVE_SUFFIX, Archives, expand, is_archive
 from vislab.engine.hub import HubImages, ParquetImages, is_hub_source
 from vislab.errors import InputError
+from vislab.files import TABLE_SUFFIXES
 
 LARGE = 100_000  # items: a listing that takes a noticeable while says what it is doing
-MANIFEST_SUFFIXES = {".csv", ".tsv", ".txt", ".parquet", ".pq", ".xlsx"}
+MANIFEST_SUFFIXES = {*TABLE_SUFFIXES, ".txt"}
 
 
 @dataclass

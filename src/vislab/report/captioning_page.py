@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from vislab.data.captions import CaptionTable
-from vislab.report.html import embed_png, forest_section, write_report_page
+from vislab.report.html import embed_png, forest_section, tables_text, write_report_page
 from vislab.report.html_tables import groups_section, metrics_table
 
 GALLERY = 12
@@ -54,7 +54,7 @@ def write_captioning_report(
         f"<p>Task: captioning. Evaluated on {metrics['n']} images (pycocoevalcap's metrics on "
         "PTB-tokenized "
         "captions; CIDEr-D with the document frequencies of the whole reference set). "
-        "Tables for a paper: <code>tables/*.csv</code>, <code>tables/*.tex</code>.</p>",
+        f"{tables_text(run_dir)}</p>",
         "<h2>Metrics</h2>",
         metrics_table(metrics["metrics"]),
     ]

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from vislab.report import plots
-from vislab.report.html import figure, forest_section, write_report_page
+from vislab.report.html import figure, forest_section, tables_text, write_report_page
 from vislab.report.html_tables import cell, groups_section, metrics_table
 
 SCORE_THRESHOLD = 0.5
@@ -112,8 +112,7 @@ def write_detection_report(
     named on the page, the report is still written)."""
     sections = [
         f"<p>Task: detection. Evaluated on {metrics['n']} images (COCO evaluation, equal to "
-        "pycocotools). Tables for a paper: <code>tables/*.csv</code>, "
-        "<code>tables/*.tex</code>.</p>",
+        f"pycocotools). {tables_text(run_dir)}</p>",
         "<h2>Metrics</h2>",
         metrics_table(metrics["metrics"]),
         "<h2>Per class</h2>",

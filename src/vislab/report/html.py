@@ -135,8 +135,7 @@ def write_run_report(
     confusion = metrics["confusion_matrix"]
     sections = [
         f"<p>Task: {metrics['task']}. Evaluated on {metrics['n']} images. Intervals: "
-        f"{_bootstrap_text(metrics['bootstrap'])}. Tables for a paper: <code>tables/*.csv</code>, "
-        "<code>tables/*.tex</code>.</p>",
+        f"{_bootstrap_text(metrics['bootstrap'])}. {tables_text(run_dir)}</p>",
         "<h2>Metrics</h2>",
         metrics_table(metrics["metrics"]),
         "<h2>Confusion matrix</h2>",
@@ -176,7 +175,7 @@ def write_report_page(run_dir: str | Path, metrics: dict, sections: list[str]) -
         f"<style>{STYLE}</style></head>"
         f"<body>{''.join(body)}</body></html>"
     )
-    write_tables(metrics, run_dir / "tables")
+    write_tables(metrics, run_dir / "tables", table_format_of(run_dir))
     return write_atomic(run_dir / "report.html", page)
 
 
@@ -233,6 +232,19 @@ def _data_section(run_dir: Path) -> list[str]:
         f"<p>Image quality: {html.escape(problems or 'no problem found')}. Crops, edits, label "
         "issues and outliers: <code>vislab data inspect</code>.</p>",
     ]
+
+
+def table_format_of(run_dir: str | Path) -> str:
+    """The run's `evaluate.table_format` (csv, parquet or dta): its tables/ are written so."""
+    config = Path(run_dir) / "config.yaml"
+    settings = yaml.safe_load(config.read_text()) if config.is_file() else None
+    return ((settings or {}).get("evaluate") or {}).get("table_format", "csv")
+
+
+def tables_text(run_dir: str | Path) -> str:
+    """The sentence that names a report's tables/ files."""
+    kind = html.escape(table_format_of(run_dir))
+    return f"Tables for a paper: <code>tables/*.{kind}</code>, <code>tables/*.tex</code>."
 
 
 def _provenance(run_dir: Path) -> str:

@@ -1,4 +1,5 @@
-"""metrics.json as flat tables: CSV for analysis, LaTeX for a paper's appendix."""
+"""metrics.json as flat tables: CSV, Parquet or Stata for analysis, LaTeX for a paper's
+appendix."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from vislab.files import write_atomic
+from vislab.files import write_atomic, write_table
 
 
 def _interval(entry: dict) -> tuple[float | None, float | None]:
@@ -83,11 +84,12 @@ def latex(table: pd.DataFrame, caption: str) -> str:
     return shown.to_latex(index=False, float_format="%.3f", caption=caption, escape=True)
 
 
-def write_tables(metrics: dict, folder: str | Path) -> list[Path]:
+def write_tables(metrics: dict, folder: str | Path, table_format: str = "csv") -> list[Path]:
+    """FOLDER/NAME.csv (or .parquet, .dta: `table_format`) and NAME.tex of every table."""
     folder = Path(folder)
     written = []
     for name, table in metrics_tables(metrics).items():
-        written.append(write_atomic(folder / f"{name}.csv", table.to_csv(index=False)))
+        written.append(write_table(folder / f"{name}.{table_format}", table))
         caption = f"{name.replace('_', ' ').capitalize()} ({metrics['task']}, n = {metrics['n']})."
         written.append(write_atomic(folder / f"{name}.tex", latex(table, caption)))
     return written
