@@ -54,25 +54,45 @@ def train(
 
 
 def predict(
-    run_dir: str | Path, images: list[str | Path], batch_size: int | None = None
+    run_dir: str | Path,
+    images: list[str | Path],
+    batch_size: int | None = None,
+    out: str | Path | None = None,
+    resume: bool = False,
 ) -> pd.DataFrame:
     """A run's predictions for image (or video) files and folders, as `vislab predict` makes
-    them.
+    them; with `out`, for any source `vislab predict` takes, written to `out` as it writes them.
 
     Args:
         run_dir: a run directory `train` wrote.
-        images: image (or video) files and folders.
+        images: image (or video) files and folders; with `out` also a manifest, tar shards or
+            a hub dataset (`hf:NAME`).
         batch_size: images per batch (default: the run's).
+        out: a new predictions file (.csv, .parquet, .dta) or folder of Parquet shards: the
+            collection engine's job (sharded, resumable, an unreadable image skipped and
+            listed with its reason). Without it, the predictions are held in memory and an
+            unreadable file stops the call before any work.
+        resume: with `out`, finish an unfinished job from its last shard.
 
     Returns:
         The predictions table (a DataFrame): `id`, `path`, `prediction`, a `score_<class>` column
-            per class; one row per image (per box for a detector, per window for video).
+            per class; one row per image (per box for a detector, per window for video). With
+            `out`, the source's columns too, as the source holds them (a manifest's label 3
+            is a number; the prediction is the class's name, "3").
 
     Examples:
         >>> table = vislab.predict(run_dir, ["digits/images/3"])
         >>> len(table), list(table.columns[:4])
         (183, ['id', 'path', 'prediction', 'score_0'])
+        >>> whole = vislab.predict(run_dir, ["digits/manifest.csv"], out="digits.csv")
+        >>> both = table.merge(whole, left_on="id", right_on="path", suffixes=("", "_whole"))
+        >>> len(whole), len(both), bool((both["prediction"] == both["prediction_whole"]).all())
+        (1797, 183, True)
     """
+    if out is not None:
+        from vislab.prediction import predict_into
+
+        return predict_into(run_dir, images, out, batch_size, resume)[0]
     from vislab.prediction import predict as run_prediction
 
     return run_prediction(run_dir, images, batch_size)[0]

@@ -36,6 +36,42 @@ def predict(run_dir: str | Path, items: list[str | Path], batch_size: int | None
     return task.predictions(rows, table, run), task, table
 
 
+def predict_into(
+    run_dir: str | Path,
+    items: list[str | Path],
+    out: str | Path,
+    batch_size: int | None = None,
+    resume: bool = False,
+):
+    """Python's `vislab.predict(..., out=...)`: `vislab predict`'s job (any source: folders,
+    files, a manifest, tar shards, a hub dataset) into `out`, a new file or folder (an
+    unfinished one with `resume`), and the table it wrote. Returns (predictions, Outcome)."""
+    import pandas as pd
+
+    from vislab.engine.run import Settings, is_file_output, read_output
+
+    out = Path(out)
+    if not resume and (out.is_file() or (out.is_dir() and any(out.iterdir()))):
+        raise InputError(
+            f"{out} exists: vislab does not replace an earlier result. Choose a new `out`, or "
+            "resume=True to finish an unfinished one."
+        )
+    data = read_run(run_dir).config.data
+    settings = Settings(
+        resume=resume, batch_size=batch_size or data.batch_size, workers=data.num_workers
+    )
+    outcome, _ = predict_collection(run_dir, items, out, settings)
+    if is_file_output(out) or out.suffix.lower() != ".json":
+        table = read_output(out)
+        if "prediction" in table and pd.api.types.is_integer_dtype(table["prediction"]):
+            table["prediction"] = table["prediction"].astype(str)  # a class's name: text, as
+            # the in-memory predictions (a CSV file of digit classes reads back as numbers)
+        return table, outcome
+    import json
+
+    return pd.DataFrame(json.loads(out.read_text())), outcome  # COCO results
+
+
 def predict_collection(
     run_dir: str | Path, items: list[str | Path], out: str | Path, settings, full_decode=False
 ):

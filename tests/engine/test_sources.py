@@ -133,6 +133,27 @@ def test_the_engine_predicts_what_the_runs_own_prediction_path_predicts(trained_
     assert engine["prediction"].tolist() == reference["prediction"].tolist()
 
 
+def test_pythons_predict_with_out_is_the_commands_job(trained_run, tmp_path, monkeypatch):
+    """vislab.predict(..., out=X) runs `vislab predict`'s job on a manifest: the same table as
+    the command writes; an existing `out` is refused, with resume=True too (as the command)."""
+    import vislab
+    from vislab.errors import InputError
+
+    monkeypatch.chdir(tmp_path)
+    manifest = trained_run.parent.parent / "data" / "manifest.csv"
+    command = ["predict", str(trained_run), str(manifest), "--out", "cli.parquet", "--quiet"]
+    assert run(command) == 0
+    table = vislab.predict(trained_run, [manifest], out="python.parquet")
+    pd.testing.assert_frame_equal(table, pd.read_parquet("cli.parquet"))
+    assert "site" in table.columns and len(table) == len(pd.read_csv(manifest))
+    as_csv = vislab.predict(trained_run, [manifest], out="python.csv")
+    assert as_csv["prediction"].tolist() == table["prediction"].tolist()  # names, as text
+    with pytest.raises(InputError, match="python.parquet exists.*resume=True"):
+        vislab.predict(trained_run, [manifest], out="python.parquet")
+    with pytest.raises(InputError, match="python.parquet exists"):
+        vislab.predict(trained_run, [manifest], out="python.parquet", resume=True)
+
+
 def test_large_jpegs_are_decoded_at_a_reduced_scale_that_still_covers_the_input(tmp_path):
     """Pillow's draft keeps both sides at least the resize side; small images are untouched;
     the pixels the model sees stay close to a full decode's."""

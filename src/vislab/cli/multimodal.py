@@ -71,8 +71,8 @@ def zero_shot(
     table, and what made it (model, prompts, versions) in a .json beside a file or in the
     folder's _plan.json."""
     set_quiet(quiet)
-    from vislab.cli.runs import _read_back, say_skipped
-    from vislab.engine.run import Settings, is_file_output
+    from vislab.cli.runs import say_skipped
+    from vislab.engine.run import Settings, is_file_output, read_output
     from vislab.files import write_json, write_table
     from vislab.tasks.zero_shot import code_images, from_embeddings, write_zero_shot_report
 
@@ -90,7 +90,7 @@ def zero_shot(
             source, model, classes, templates and str(templates), out, settings
         )
         say_skipped(outcome)
-        table = _read_back(out)
+        table = read_output(out)
     if record_file is not None:
         write_json(record_file, record)
     elif "prompt_stability" in record:  # a folder: beside the provenance in _progress.json
@@ -140,8 +140,8 @@ def code(
     (score_<code>, prediction), and what made them (model, codebook, prompts) in a .json
     beside a file or in the folder's _progress.json."""
     set_quiet(quiet)
-    from vislab.cli.runs import _read_back, say_skipped
-    from vislab.engine.run import Settings, is_file_output
+    from vislab.cli.runs import say_skipped
+    from vislab.engine.run import Settings, is_file_output, read_output
     from vislab.files import write_json
     from vislab.tasks.coding import code_collection, prompt_stability
 
@@ -153,7 +153,7 @@ def code(
         source, codebook, model, prompt or [], out, settings, examples
     )
     say_skipped(outcome)
-    table = _read_back(out)
+    table = read_output(out)
     if len(record["prompts"]) > 1:
         record["prompt_stability"] = stability = prompt_stability(
             table, len(record["prompts"]), bootstrap

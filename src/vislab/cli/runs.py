@@ -148,7 +148,7 @@ def predict(
 ) -> None:
     """Predict with a run's model and its own preprocessing (a run of any task)."""
     set_quiet(quiet)
-    from vislab.engine.run import Settings, is_file_output
+    from vislab.engine.run import Settings, is_file_output, read_output
     from vislab.prediction import predict_collection
     from vislab.tasks.base import read_run
 
@@ -166,19 +166,9 @@ def predict(
     )
     outcome, task = predict_collection(run_dir, images, out, settings, full_decode)
     if out.suffix.lower() != ".json":  # COCO results: no table to read back
-        for line in task.summarize_predictions(_read_back(out)):
+        for line in task.summarize_predictions(read_output(out)):
             say(line)
     say_outcome(outcome)
-
-
-def _read_back(out: Path):
-    """The table a collection job wrote: one file, or the folder of shards."""
-    import pandas as pd
-
-    from vislab.engine.run import is_file_output
-    from vislab.files import read_table
-
-    return read_table(out) if is_file_output(out) else pd.read_parquet(out)
 
 
 def say_outcome(outcome) -> None:

@@ -65,6 +65,14 @@ def is_file_output(out: Path, job=None) -> bool:
     return out.suffix.lower() in getattr(job, "file_suffixes", FILE_SUFFIXES)
 
 
+def read_output(out: str | Path) -> pd.DataFrame:
+    """The table a job wrote: one file (.csv, .parquet, .dta), or the folder of shards."""
+    from vislab.files import read_table
+
+    out = Path(out)
+    return read_table(out) if is_file_output(out) else pd.read_parquet(out)
+
+
 def run_job(job: Job, listing: Listing, out: str | Path, settings: Settings, identity: dict):
     """Run `job` over every item of `listing` into `out`; `identity` names the job (what it
     computes and with what), checked on --resume.
