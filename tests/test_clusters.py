@@ -164,3 +164,10 @@ def test_the_script_quotes_every_argument_and_names_this_environments_vislab(tmp
     assert "--devices 4 --num-nodes 3 --resume" in line
     assert str(Path(sys.executable).parent / "vislab") in text
     assert text.count("#SBATCH --requeue") == 1
+
+
+def test_slurms_usage_shows_where_the_command_goes():
+    from typer.testing import CliRunner
+
+    shown = CliRunner().invoke(app, ["slurm", "--help"], prog_name="vislab", terminal_width=100)
+    assert "Usage: vislab slurm [OPTIONS] -- COMMAND [ARGS]..." in shown.output

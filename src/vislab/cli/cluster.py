@@ -46,4 +46,7 @@ def slurm(
 
 
 def register(app: typer.Typer) -> None:
-    app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(slurm)
+    app.command(
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+        options_metavar="[OPTIONS] -- COMMAND [ARGS]...",
+    )(slurm)
