@@ -96,7 +96,7 @@ def test_the_config_reference_has_every_key_with_its_default_and_a_description()
     written = config.PAGE.read_text()
     for key, (kind, default, text) in rows.items():
         assert text, f"{key} has no description (Field(description=...) in vislab/config.py)"
-        assert f"| `{key}` | {kind} | {default} |" in written
+        assert f"| `{config.shown_key(key)}` | {kind} | {default} |" in written
         if key not in ("data.source", "data.name"):  # the ones set above
             assert yaml.safe_load(default.strip("`")) == keys[key], key
     assert config.type_text(ExperimentConfig.model_fields["name"].annotation) == "text or `null`"

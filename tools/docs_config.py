@@ -102,10 +102,16 @@ def section() -> str:
         parts += [f"\n### {heading}{about}\n", "| key | type | default | what it does |"]
         parts.append("| --- | --- | --- | --- |")
         parts += [
-            f"| `{key}` | {kind} | {default} | {html.escape(text, quote=False)} |"
+            f"| `{shown_key(key)}` | {kind} | {default} | {html.escape(text, quote=False)} |"
             for key, kind, default, text in found
         ]
     return "\n".join([*parts, "", END])
+
+
+def shown_key(key: str) -> str:
+    """A key as its section's table shows it: without the section (`data.split.val` under
+    `data` is `split.val`)."""
+    return key.split(".", 1)[1] if "." in key else key
 
 
 def page(current: str) -> str:
