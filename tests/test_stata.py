@@ -156,3 +156,14 @@ def test_values_stata_cannot_hold_are_refused_with_the_column_named(tmp_path, va
     with pytest.raises(InputError, match=rf"table.dta: column 'count'.*{message}.*parquet"):
         write_table(tmp_path / "table.dta", pd.DataFrame({"count": values}))
     assert not (tmp_path / "table.dta").exists()
+
+
+def test_a_column_whose_name_a_label_cannot_hold_is_refused(tmp_path):
+    """A renamed column keeps its name only in its label (80 characters in Stata): a longer
+    name is refused rather than given back cut; an 80-character one comes back whole."""
+    fits, too_long = "share of " + "x" * 71, "share of " + "x" * 72
+    back = read_table(write_table(tmp_path / "fits.dta", pd.DataFrame({fits: [0.5]})))
+    assert list(back.columns) == [fits]
+    with pytest.raises(InputError, match=r"long.dta: the column 'share of x+'.*80 characters"):
+        write_table(tmp_path / "long.dta", pd.DataFrame({too_long: [0.5]}))
+    assert not (tmp_path / "long.dta").exists()

@@ -5,8 +5,9 @@ Stata's rules, and what vislab does about each so that nothing changes without a
 - variable names: letters, digits and _, not starting with a digit, at most 32 characters, not
   a reserved word. Other column names are made so (other characters become _, a leading digit
   gets a _ before it, long names are cut, repeats get _2, _3, ...), and every renamed variable
-  keeps its column's name as its variable label (Stata's `describe` shows it; labels are cut
-  at Stata's 80 characters);
+  keeps its column's name as its variable label (Stata's `describe` shows it); a column that
+  must be renamed and whose name is longer than a label's 80 characters is refused (its name
+  could not be given back);
 - text: Unicode, of any length (strL beyond Stata's 2,045 bytes); a missing cell is "", which
   is Stata's only missing text;
 - numbers: whole numbers stay whole within Stata's long and become double beyond it; a value no
@@ -71,10 +72,17 @@ def stata_bytes(frame: pd.DataFrame, source: str) -> bytes:
     """The frame as a .dta file's bytes; `source` names the file in errors."""
     names = stata_names(frame.columns)
     labels = {
-        name: str(column)[:LABEL_LENGTH]
+        name: str(column)
         for column, name in zip(frame.columns, names, strict=True)
         if name != str(column)
     }
+    long = [label for label in labels.values() if len(label) > LABEL_LENGTH]
+    if long:  # its label is the only place the name is kept: cut, it would come back changed
+        raise InputError(
+            f"{source}: the column {long[0]!r} is not a Stata name, and its name is longer "
+            f"than the {LABEL_LENGTH} characters a Stata label keeps, so it could not be "
+            "given back. Shorten the column's name, or write the table as .parquet (or .csv)."
+        )
     columns = {
         name: _column(frame[column], f"{source}: column {column!r}")
         for column, name in zip(frame.columns, names, strict=True)
