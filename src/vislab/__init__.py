@@ -77,8 +77,7 @@ def predict(
     Returns:
         The predictions table (a DataFrame): `id`, `path`, `prediction`, a `score_<class>` column
             per class; one row per image (per box for a detector, per window for video). With
-            `out`, the source's columns too, as the source holds them (a manifest's label 3
-            is a number; the prediction is the class's name, "3").
+            `out`, the source's columns too (a manifest's `label` as text, as `prediction`).
 
     Examples:
         >>> table = vislab.predict(run_dir, ["digits/images/3"])

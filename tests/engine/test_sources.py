@@ -154,6 +154,23 @@ def test_pythons_predict_with_out_is_the_commands_job(trained_run, tmp_path, mon
         vislab.predict(trained_run, [manifest], out="python.parquet", resume=True)
 
 
+def test_a_manifests_numeric_labels_are_class_names_beside_the_prediction(trained_run, tmp_path):
+    """A manifest's label 3 (a number in the file; 3.0 where a cell is blank) is the class
+    '3' in the predictions, as `prediction` is: in Parquet or Stata they compare as they should."""
+    images = sorted((trained_run.parent.parent / "data" / "images").rglob("*.png"))[:3]
+    names = [f"{k}.png" for k in range(3)]
+    for image, name in zip(images, names, strict=True):
+        shutil.copy(image, tmp_path / name)
+    manifest = tmp_path / "m.csv"
+    rows = {"path": names, "label": ["3", "", "10"], "site": [1, 2, 3]}
+    pd.DataFrame(rows).to_csv(manifest, index=False)
+    out = tmp_path / "p.parquet"
+    assert run(["predict", str(trained_run), str(manifest), "--out", str(out), "--quiet"]) == 0
+    table = pd.read_parquet(out)
+    assert table["label"].tolist()[0] == "3" and table["label"].tolist()[2] == "10"
+    assert pd.isna(table["label"].iat[1]) and table["site"].tolist() == [1, 2, 3]
+
+
 def test_large_jpegs_are_decoded_at_a_reduced_scale_that_still_covers_the_input(tmp_path):
     """Pillow's draft keeps both sides at least the resize side; small images are untouched;
     the pixels the model sees stay close to a full decode's."""

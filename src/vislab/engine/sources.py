@@ -260,7 +260,7 @@ def stat_all(paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 def from_manifest(manifest: Path) -> Listing:
     """A manifest's rows: `path` joined to the manifest's folder (inside it), `id` its own or
-    the path as written, every other column as metadata."""
+    the path as written, `label` as text (a class's name), every other column as metadata."""
     from vislab.files import joined_paths, refuse_outside, rows_text
     from vislab.spreadsheets import read_table
 
@@ -293,4 +293,8 @@ def from_manifest(manifest: Path) -> Listing:
     frame = frame.drop(columns="path")
     frame.insert(0, "path", shown)
     frame.insert(0, "id", ids.to_numpy())
+    if "label" in frame.columns:  # a class's name, as `prediction` is: the 3s are '3'
+        from vislab.data.sources import labels_as_text
+
+        frame["label"] = labels_as_text(frame["label"])
     return Listing(frame.reset_index(drop=True), Path.cwd(), stats, f"manifest {manifest}")
