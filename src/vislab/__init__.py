@@ -87,6 +87,8 @@ def predict(
         >>> both = table.merge(whole, left_on="id", right_on="path", suffixes=("", "_whole"))
         >>> len(whole), len(both), bool((both["prediction"] == both["prediction_whole"]).all())
         (1797, 183, True)
+        >>> whole["label"].iloc[0]  # the manifest's 0: a class's name, as the prediction is
+        '0'
     """
     if out is not None:
         from vislab.prediction import predict_into

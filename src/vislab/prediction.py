@@ -62,10 +62,12 @@ def predict_into(
     )
     outcome, _ = predict_collection(run_dir, items, out, settings)
     if is_file_output(out) or out.suffix.lower() != ".json":
+        from vislab.data.sources import labels_as_text
+
         table = read_output(out)
-        if "prediction" in table and pd.api.types.is_integer_dtype(table["prediction"]):
-            table["prediction"] = table["prediction"].astype(str)  # a class's name: text, as
-            # the in-memory predictions (a CSV file of digit classes reads back as numbers)
+        for column in ("prediction", "label"):  # classes' names: text, as in memory (a CSV
+            if column in table and pd.api.types.is_numeric_dtype(table[column]):  # of digit
+                table[column] = labels_as_text(table[column])  # classes reads back as numbers)
         return table, outcome
     import json
 

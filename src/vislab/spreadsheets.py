@@ -104,7 +104,7 @@ def _read_excel(path: Path) -> pd.DataFrame:
 
 
 def _text_columns(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
-    """The columns that are always text (TEXT_COLUMNS) as text, whatever the file stored."""
+    """The frame, if the columns that must be text (TEXT_COLUMNS) are text in it."""
     for column in TEXT_COLUMNS:
         if column in frame.columns and pd.api.types.is_numeric_dtype(frame[column]):
             raise InputError(

@@ -147,7 +147,8 @@ def test_pythons_predict_with_out_is_the_commands_job(trained_run, tmp_path, mon
     pd.testing.assert_frame_equal(table, pd.read_parquet("cli.parquet"))
     assert "site" in table.columns and len(table) == len(pd.read_csv(manifest))
     as_csv = vislab.predict(trained_run, [manifest], out="python.csv")
-    assert as_csv["prediction"].tolist() == table["prediction"].tolist()  # names, as text
+    for column in ("prediction", "label"):  # names, as text
+        assert as_csv[column].tolist() == table[column].tolist()
     with pytest.raises(InputError, match="python.parquet exists.*resume=True"):
         vislab.predict(trained_run, [manifest], out="python.parquet")
     with pytest.raises(InputError, match="python.parquet exists"):
