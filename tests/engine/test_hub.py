@@ -19,8 +19,9 @@ datasets = pytest.importorskip("datasets")
 
 @pytest.fixture(scope="module")
 def hub_folder(tmp_path_factory):
-    """A dataset repository's layout (data/test-*.parquet): 12 images, `id`, `site`, `caption`;
-    row 5's bytes are not an image. The good images also as files."""
+    """A dataset repository's layout (data/test-*.parquet): 12 images, `id`, `site`, `caption`,
+    a ClassLabel `label` (none on row 7); row 5's bytes are not an image. The good images also
+    as files."""
     root = tmp_path_factory.mktemp("hub")
     files = root / "files"
     files.mkdir()
@@ -33,16 +34,21 @@ def hub_folder(tmp_path_factory):
         if k != 5:
             (files / f"{k:02d}.png").write_bytes(data)
         images.append({"bytes": data, "path": None})
-        rows.append({"id": f"img-{k:02d}", "site": f"site{k % 2}", "caption": names[k % 3]})
+        label = -1 if k == 7 else k % 3  # -1: datasets' "no label"
+        rows.append(
+            {"id": f"img-{k:02d}", "site": f"site{k % 2}", "caption": names[k % 3], "label": label}
+        )
     features = datasets.Features(
         {
             "image": datasets.Image(),
             "id": datasets.Value("string"),
             "site": datasets.Value("string"),
             "caption": datasets.Value("string"),
+            "label": datasets.ClassLabel(names=names),
         }
     )
-    table = {"image": images, **{c: [r[c] for r in rows] for c in ("id", "site", "caption")}}
+    columns = ("id", "site", "caption", "label")
+    table = {"image": images, **{c: [r[c] for r in rows] for c in columns}}
     dataset = datasets.Dataset.from_dict(table, features=features)
     (root / "repo" / "data").mkdir(parents=True)
     for k, rows in enumerate((range(0, 7), range(7, 12))):  # two files, row groups of 3
@@ -68,6 +74,9 @@ def test_a_parquet_dataset_is_read_in_place_as_its_images_on_disk(
     assert table["id"].tolist() == [f"img-{k:02d}" for k in range(12) if k != 5]
     assert table["path"].iloc[0] == f"{source}/0"
     assert table["site"].tolist()[:2] == ["site0", "site1"] and "caption" in table.columns
+    names = list(COLORS)  # the ClassLabel column as its classes' names; -1 is no label
+    labels = ["" if pd.isna(v) else v for v in table["label"]]
+    assert labels == ["" if k == 7 else names[k % 3] for k in range(12) if k != 5]
     skipped = pd.read_csv(out / "_skipped.csv")
     assert skipped["id"].tolist() == ["img-05"] and skipped["path"].tolist() == [f"{source}/5"]
     assert skipped["reason"].iloc[0].startswith("not an image")
@@ -116,6 +125,10 @@ def test_a_dataset_of_another_format_is_prepared_and_read_by_row(trained_run, tm
     assert run(["predict", str(trained_run), str(folder), "--out", str(files), "--quiet"]) == 0
     found, expected = pd.read_csv(out), pd.read_csv(files)
     assert len(found) == 9 and "label" in found.columns
+    # the ClassLabel column as its classes' names (the dataset stores their index), as
+    # `prediction` holds them
+    assert sorted(found["label"]) == sorted(["red", "green", "blue"] * 3)
+    assert set(found["prediction"]) <= {"red", "green", "blue"}
     # datasets orders an image folder by its own rule: the same rows of scores, in any order
     pd.testing.assert_frame_equal(_scores(found), _scores(expected), check_dtype=False)
 

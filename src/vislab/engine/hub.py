@@ -99,7 +99,7 @@ def load(item: str):
     columns = _image_columns(features, item)
     dataset = dataset.cast_column(columns[0], datasets.Image(decode=False))
     frame = dataset.remove_columns(_heavy(features)).to_pandas()
-    frame = _with_id_and_path(frame, item)
+    frame = _with_id_and_path(_class_names(frame, features, item), item)
     identity = {"dataset": item, "dataset_fingerprint": dataset._fingerprint}
     return frame, HubImages(dataset, columns[0]), identity
 
@@ -114,6 +114,27 @@ def _image_columns(features, item: str) -> list[str]:
             "dataset's first Image column."
         )
     return columns
+
+
+def _class_names(frame: pd.DataFrame, features, source: str) -> pd.DataFrame:
+    """Each ClassLabel column as its classes' names, as vislab's predictions hold a label (the
+    dataset stores the class's index; -1 is its 'no label')."""
+    import datasets
+
+    for column, feature in features.items():
+        if not isinstance(feature, datasets.ClassLabel) or column not in frame.columns:
+            continue
+        codes = frame[column].to_numpy()
+        known = (codes >= 0) & (codes < len(feature.names))
+        if not (known | (codes == -1)).all():
+            bad = codes[~known & (codes != -1)][0]
+            raise InputError(
+                f"{source}: column '{column}' holds {bad}, which is not the index of one of "
+                f"its {len(feature.names)} classes."
+            )
+        names = np.asarray([str(name) for name in feature.names], dtype=object)
+        frame[column] = np.where(known, names[np.where(known, codes, 0)], None)
+    return frame
 
 
 def _heavy(features) -> list[str]:
@@ -145,7 +166,7 @@ def _from_parquet(item: str, files: list[str]):
             features = datasets.Features.from_arrow_schema(parquet.schema_arrow)
             column = column or _image_columns(features, item)[0]
             light = [c for c in features if c not in _heavy(features)]
-            frames.append(parquet.read(columns=light).to_pandas())
+            frames.append(_class_names(parquet.read(columns=light).to_pandas(), features, url))
             sizes = [parquet.metadata.row_group(k).num_rows for k in range(parquet.num_row_groups)]
             starts.append(np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
         versions[url] = _version(url)
