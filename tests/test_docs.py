@@ -208,3 +208,11 @@ def test_a_json_example_with_a_key_the_file_lacks_is_named():
     assert shape_problems({"ci": [0.1]}, real, data_at) == [".ci: 1 items, not 2"]
     wrong_inside = {"groups": {"gender": {"female": {"count": 2}}}}
     assert shape_problems(wrong_inside, real, data_at)[0].startswith(".groups.*.*.count")
+
+
+def test_a_console_block_runs_as_in_a_readers_shell(tmp_path, monkeypatch):
+    """A --quiet left in the test process (VISLAB_QUIET) does not silence the walk's commands."""
+    monkeypatch.setenv("VISLAB_QUIET", "1")
+    console = _tool("docs_console")
+    shown = console.run("echo quiet=${VISLAB_QUIET:-unset}", tmp_path)
+    assert shown == ["quiet=unset"]

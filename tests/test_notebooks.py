@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -52,3 +53,11 @@ def test_a_changed_output_is_a_difference():
     assert notebooks.differences("x", page, same) == []
     assert notebooks.differences("x", page, page.replace("heavy", "light"))
     assert notebooks.differences("x", page, page + "one more line\n")
+
+
+def test_a_notebook_runs_as_in_a_readers_fresh_kernel(monkeypatch):
+    """A --quiet that an earlier command left in the test process (VISLAB_QUIET) would
+    silence the notebook's notes and change its page: the kernel does not inherit it."""
+    monkeypatch.setenv("VISLAB_QUIET", "1")
+    env = notebooks.kernel_env()
+    assert "VISLAB_QUIET" not in env and os.environ["VISLAB_QUIET"] == "1"

@@ -171,6 +171,7 @@ def run(command: str, folder: Path) -> list[str]:
     env = {**os.environ, "COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb"}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONWARNINGS"] = "ignore"
+    env.pop("VISLAB_QUIET", None)  # as a reader's shell: no --quiet left by an earlier command
     done = subprocess.run(
         ["bash", "-c", command],
         cwd=folder,

@@ -44,17 +44,26 @@ def execute(name: str, folder: Path):
     from nbclient import NotebookClient
 
     notebook = jupytext.read(SOURCES / f"{name}.md")
-    here = str(Path(sys.executable).parent)  # `!vislab ...` finds this environment's vislab
-    env = {**os.environ, "PATH": f"{here}{os.pathsep}{os.environ.get('PATH', '')}"}
-    env.setdefault("PYTHONWARNINGS", "ignore")
     client = NotebookClient(
         notebook,
         timeout=TIMEOUT,
         kernel_name="python3",
         resources={"metadata": {"path": str(folder)}},
     )
-    client.execute(env=env)  # the kernel's environment; this process's is left as it was
+    client.execute(env=kernel_env())  # the kernel's environment; this process's is left alone
     return notebook
+
+
+def kernel_env() -> dict[str, str]:
+    """A reader's fresh kernel: `!vislab ...` finds this environment's vislab, and a --quiet
+    that an earlier command left in this process (VISLAB_QUIET) does not silence it."""
+    from vislab.progress import QUIET_VARIABLE
+
+    here = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": f"{here}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.setdefault("PYTHONWARNINGS", "ignore")
+    env.pop(QUIET_VARIABLE, None)
+    return env
 
 
 def page(name: str, notebook) -> tuple[str, dict[str, bytes]]:
