@@ -37,6 +37,13 @@ def make_image_folder(root: Path, per_class: int = 12, classes=("red", "green", 
     return root
 
 
+@pytest.fixture(autouse=True)
+def _not_quiet(monkeypatch):
+    """Each test starts as a fresh shell does: a --quiet that an earlier test's command set
+    (VISLAB_QUIET, in this process's environment) is gone, and so is this test's after it."""
+    monkeypatch.delenv("VISLAB_QUIET", raising=False)
+
+
 @pytest.fixture
 def image_folder(tmp_path: Path) -> Path:
     return make_image_folder(tmp_path / "images")

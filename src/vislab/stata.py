@@ -167,7 +167,7 @@ def read_stata_table(path) -> pd.DataFrame:
         values = frame[column]
         if isinstance(values.dtype, pd.CategoricalDtype):
             frame[column] = values.map(_label_text).astype(object).where(values.notna())
-        elif not pd.api.types.is_numeric_dtype(values) and not _is_dates(values):
+        elif not pd.api.types.is_numeric_dtype(values) and values.dtype.kind != "M":  # dates
             frame[column] = values.where(values != "")
     if written_here:
         frame = frame.rename(columns={name: label for name, label in labels.items() if label})
@@ -179,7 +179,3 @@ def _label_text(value) -> str:
     if isinstance(value, float | np.floating) and float(value).is_integer():
         return str(int(value))
     return str(value)
-
-
-def _is_dates(values: pd.Series) -> bool:
-    return pd.api.types.is_datetime64_any_dtype(values)
