@@ -35,7 +35,6 @@ LIBRARIES = (
     "grad-cam",
     "pycocotools",
     "faster-coco-eval",
-    "msgspec",
     "numba",
     "pycocoevalcap",
     "open-clip-torch",

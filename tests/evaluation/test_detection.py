@@ -13,7 +13,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from tests.evaluation.coco_reference import matches_from_cocoeval
-from vislab.evaluation.detection_matching import STATS, detection_metrics
+from vislab.evaluation.detection_matching import STATS, Stacked, detection_metrics
 
 
 def random_coco(seed: int, images=12, categories=3):
@@ -93,7 +93,8 @@ def test_twelve_numbers_equal_pycocotools(seed):
     gt, detections = random_coco(seed, images=int(3 + seed % 15))
     reference, matching = run_pycocotools(gt, detections)
     table, categories, thresholds, levels = matches_from_cocoeval(matching)
-    ours = detection_metrics(table, categories, thresholds, levels, np.ones((1, len(gt["images"]))))
+    stacked = Stacked.from_table(table, len(categories))
+    ours = detection_metrics(stacked, thresholds, levels, np.ones((1, len(gt["images"]))))
     for index, (name, *_) in enumerate(STATS):
         assert ours[name][0] == pytest.approx(reference.stats[index], abs=1e-9), name
     precision = reference.eval["precision"][:, :, :, 0, 2]  # all areas, 100 detections
@@ -160,7 +161,8 @@ def test_image_weights_of_zero_equal_evaluating_the_other_images():
     _, matching = run_pycocotools(gt, detections)
     table, categories, thresholds, levels = matches_from_cocoeval(matching)
     weights = np.array([[1.0 if i in keep else 0.0 for i in matching.params.imgIds]])
-    ours = detection_metrics(table, categories, thresholds, levels, weights)
+    stacked = Stacked.from_table(table, len(categories))
+    ours = detection_metrics(stacked, thresholds, levels, weights)
     for index, (name, *_) in enumerate(STATS):
         assert ours[name][0] == pytest.approx(reference.stats[index], abs=1e-9), name
 
@@ -477,8 +479,8 @@ def test_the_quick_look_passes_only_detections_the_full_check_passes(monkeypatch
 @pytest.mark.parametrize("seed", range(10))
 def test_files_read_straight_into_arrays_equal_the_checked_reading(tmp_path, seed):
     """Images listed in any order with ids far apart, annotations without area, iscrowd or id,
-    categories without a name: msgspec's typed reading gives the arrays of the checked
-    reading, field by field."""
+    categories without a name: the compiled reading gives the arrays of the checked reading,
+    field by field."""
     import dataclasses
     import json
 

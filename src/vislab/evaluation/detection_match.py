@@ -71,13 +71,14 @@ def _greedy(ious, boxes, detections, order, ignored, crowd, thresholds, taken, c
 @numba.njit(cache=True, nogil=True, parallel=True)
 def match_groups(truth_first, truth_last, found_first, found_last, truth_box, crowd,
                  truth_ignored, found_box, found_outside, thresholds, position, true_positive,
-                 false_positive):  # fmt: skip
+                 false_positive, counted):  # fmt: skip
     """For each group (one image and category: its boxes truth_first[n]:truth_last[n], its
     detections found_first[n]:found_last[n], sorted by score, at most 100), each area range a
     (truth_ignored (A, G): crowd or outside; found_outside (A, D)) and threshold t: whether
     detection d is a true positive (it took a box not ignored) or a false positive (it took
-    none and is inside the range), into [a, position[d], t] of (A, D, T). The groups are shared
-    among the cores."""
+    none and is inside the range), into [a, position[d], t] of (A, D, T), and whether it is
+    either at some threshold into counted[a, position[d]]. The groups are shared among the
+    cores."""
     groups, areas, count = len(found_first), truth_ignored.shape[0], len(thresholds)
     most_boxes = max(1, np.max(truth_last - truth_first)) if groups else 1
     most_found = max(1, np.max(found_last - found_first)) if groups else 1
@@ -91,13 +92,14 @@ def match_groups(truth_first, truth_last, found_first, found_last, truth_box, cr
             _match_group(truth_first[group], truth_last[group] - truth_first[group],
                          found_first[group], found_last[group] - found_first[group], truth_box,
                          crowd, truth_ignored, found_box, found_outside, thresholds, position,
-                         true_positive, false_positive, ious, order, taken, chosen)  # fmt: skip
+                         true_positive, false_positive, counted, ious, order, taken,
+                         chosen)  # fmt: skip
 
 
 @numba.njit(cache=True, nogil=True)
 def _match_group(first_box, boxes, first, detections, truth_box, crowd, truth_ignored,
                  found_box, found_outside, thresholds, position, true_positive, false_positive,
-                 ious, order, taken, chosen):  # fmt: skip
+                 counted, ious, order, taken, chosen):  # fmt: skip
     """One group of `match_groups`, with room for its IoUs, box order and choices."""
     for d in range(detections):
         for g in range(boxes):
@@ -126,13 +128,16 @@ def _match_group(first_box, boxes, first, detections, truth_box, crowd, truth_ig
                         placed += 1
             _greedy(ious, boxes, detections, order, ignored, group_crowd, thresholds, taken,
                     chosen[a])  # fmt: skip
-        for t in range(len(thresholds)):
-            for d in range(detections):
-                g, where = chosen[a, t, d], position[first + d]
+        for d in range(detections):  # [a, where, :] is contiguous
+            where = position[first + d]
+            for t in range(len(thresholds)):
+                g = chosen[a, t, d]
                 if g > -1:
                     true_positive[a, where, t] = not ignored[g]
                 else:
                     false_positive[a, where, t] = not found_outside[a, first + d]
+                if true_positive[a, where, t] or false_positive[a, where, t]:
+                    counted[a, where] = True
 
 
 class Matched(NamedTuple):
@@ -143,6 +148,7 @@ class Matched(NamedTuple):
     rank: np.ndarray  # (D,) rank among its image's detections of its category
     true_positive: np.ndarray  # (A, D, T)
     false_positive: np.ndarray  # (A, D, T)
+    counted: np.ndarray  # (A, D) true or false positive at some threshold
     category_start: np.ndarray  # (K + 1,) where each category's detections start
     truth_image: np.ndarray  # (G,) the boxes' images, by category
     truth_ignored: np.ndarray  # (A, G) crowd or outside the area range
@@ -167,9 +173,10 @@ def matched(arrays) -> Matched:
     found_outside = (found_area < low) | (found_area > high)  # (A, D)
     shape = (len(AREA_RANGES), len(found_order), len(THRESHOLDS))
     true_positive, false_positive = np.zeros(shape, np.bool_), np.zeros(shape, np.bool_)
+    counted = np.zeros(shape[:2], np.bool_)
     match_groups(order.truth_first, order.truth_last, order.group_first, order.group_last,
                  truth_box, crowd, truth_ignored, found_box, found_outside, THRESHOLDS,
-                 order.position, true_positive, false_positive)  # fmt: skip
+                 order.position, true_positive, false_positive, counted)  # fmt: skip
     detections = found_order[order.accumulated]  # in accumulate()'s order
     scores, found_image = arrays.found_score[detections], arrays.found_image[detections]
     rank, found_bounds = order.rank[order.accumulated], order.category_start
@@ -184,6 +191,7 @@ def matched(arrays) -> Matched:
         rank,
         true_positive,
         false_positive,
+        counted,
         found_bounds,
         truth_image,
         truth_ignored,

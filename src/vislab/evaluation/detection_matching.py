@@ -14,7 +14,7 @@ levels of the two copies.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -48,108 +48,112 @@ class Matches:
     true_positive: np.ndarray  # (T, D) matched and not ignored
     false_positive: np.ndarray  # (T, D) unmatched and not ignored
     ground_truth: np.ndarray  # (I,) non-ignored ground-truth boxes per image
-    _limited: dict = field(default_factory=dict, repr=False, compare=False)
 
-    def limited(self, max_dets: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The detections within the first `max_dets` of their image that count at some
-        threshold (true or false positive; one ignored at every threshold adds a rank whose
-        precision and recall repeat the one before, which changes no interpolated precision):
-        (image (D',), true positive (D', T), false positive (D', T)), contiguous for the
-        compiled pass; made once per limit and kept (every bootstrap block asks again)."""
-        if max_dets not in self._limited:
-            counted = self.true_positive.any(axis=0) | self.false_positive.any(axis=0)
-            keep = (self.rank < max_dets) & counted  # ignored at every threshold: no step
-            if keep.all():  # no copies (the compiled matching's arrays are laid out so)
-                keep = slice(None)
-            self._limited[max_dets] = (
-                np.ascontiguousarray(self.image[keep], dtype=np.int64),
-                np.ascontiguousarray(self.true_positive[:, keep].T),
-                np.ascontiguousarray(self.false_positive[:, keep].T),
+
+@dataclass
+class Stacked:
+    """Every category's detections one after another (each category's in Matches' order), with
+    their flags per area range: what the compiled accumulation reads (detection_curves.py)."""
+
+    image: np.ndarray  # (D,) int64
+    rank: np.ndarray  # (D,) int64
+    counted: np.ndarray  # (A, D) true or false positive at some threshold
+    true_positive: np.ndarray  # (A, D, T)
+    false_positive: np.ndarray  # (A, D, T)
+    category_start: np.ndarray  # (K + 1,) where each category's detections start
+    ground_truth: np.ndarray  # (A, K, I) non-ignored boxes per image
+
+    @classmethod
+    def from_table(cls, table: dict, categories: int, areas=AREAS) -> Stacked:
+        """The Matches of (category index, area name) for `categories` categories, stacked."""
+        first = [table[(k, areas[0])] for k in range(categories)]
+        start = np.cumsum([0] + [len(m.image) for m in first])
+        flags = {
+            name: np.stack(
+                [
+                    np.concatenate([getattr(table[(k, a)], name).T for k in range(categories)])
+                    if categories
+                    else np.zeros((0, 0), np.bool_)
+                    for a in areas
+                ]
             )
-        return self._limited[max_dets]
+            for name in ("true_positive", "false_positive")
+        }
+        return cls(
+            np.concatenate([m.image for m in first] or [[]]).astype(np.int64),
+            np.concatenate([m.rank for m in first] or [[]]).astype(np.int64),
+            flags["true_positive"].any(axis=2) | flags["false_positive"].any(axis=2),
+            flags["true_positive"],
+            flags["false_positive"],
+            start.astype(np.int64),
+            np.array(
+                [[table[(k, a)].ground_truth for k in range(categories)] for a in areas], float
+            ).reshape(len(areas), categories, -1),
+        )
 
 
-def final_recall(matches: Matches, weights: np.ndarray, max_dets: int) -> np.ndarray:
-    """Recall (b, T) after all detections: what AR needs, without the precision curve."""
-    keep = matches.rank < max_dets
-    positives = weights @ matches.ground_truth
-    hits = weights[:, matches.image[keep]] @ matches.true_positive[:, keep].T.astype(
-        float
-    )  # (b, T)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        recall = hits / positives[:, None]
-    recall[positives == 0] = -1.0
-    return recall
+def stacked_accumulation(
+    stacked: Stacked, weights: np.ndarray, levels: np.ndarray, limits=(100,)
+) -> tuple[np.ndarray, np.ndarray]:
+    """Interpolated precision (b, A, K, T, R) at limits[0] detections per image, and recall
+    (b, A, K, L, T) after the detections of rank below each limit; -1 where there is no ground
+    truth. pycocotools' accumulate() for each row of image weights (b, I), compiled
+    (detection_curves.py); at weights of 1 every operation is pycocotools' own, in its order:
+    the same numbers."""
+    from vislab.evaluation.detection_curves import stacked_curves
 
-
-def precision_recall(
-    matches: Matches, weights: np.ndarray, max_dets: int, recall_levels: np.ndarray
-):
-    """Interpolated precision (b, T, R) and final recall (b, T); -1 where no ground truth.
-
-    pycocotools' accumulate() for each row of image weights, in float64 and in one compiled
-    pass over the detections per row (detection_curves.py: the weighted true and false
-    positives so far, precision and recall, the precision envelope from the right, and the
-    envelope at the first rank whose recall reaches each level), the rows shared among the
-    CPU cores. At weights of 1 every operation is pycocotools' own, in its order: the same
-    numbers.
-    """
-    image, true_positive, false_positive = matches.limited(max_dets)
     weights = np.ascontiguousarray(weights, dtype=np.float64)
-    positives = weights @ matches.ground_truth  # (b,)
-    rows, thresholds = weights.shape[0], matches.true_positive.shape[0]
-    precision = np.zeros((rows, thresholds, len(recall_levels)))
-    recall = np.zeros((rows, thresholds))
-    if len(image):
-        from vislab.evaluation.detection_curves import curves
-
-        levels = np.asarray(recall_levels, dtype=np.float64)
-        curves(weights, image, true_positive, false_positive, positives, levels, precision, recall)
+    areas, categories, images = stacked.ground_truth.shape
+    positives = (weights @ stacked.ground_truth.reshape(-1, images).T).reshape(
+        len(weights), areas, categories
+    )
+    thresholds = stacked.true_positive.shape[2]
+    precision = np.zeros((len(weights), areas, categories, thresholds, len(levels)))
+    recall = np.zeros((len(weights), areas, categories, len(limits), thresholds))
+    stacked_curves(weights, stacked.image, stacked.rank, stacked.counted, stacked.true_positive,
+                   stacked.false_positive, stacked.category_start, positives,
+                   np.asarray(levels, dtype=np.float64), np.asarray(limits, dtype=np.int64),
+                   precision, recall)  # fmt: skip
     missing = positives == 0
     precision[missing], recall[missing] = -1.0, -1.0
     return precision, recall
 
 
+def precision_recall(
+    matches: Matches, weights: np.ndarray, max_dets: int, recall_levels: np.ndarray
+):
+    """Interpolated precision (b, T, R) and final recall (b, T) of one category and area range;
+    -1 where no ground truth."""
+    stacked = Stacked.from_table({(0, "all"): matches}, 1, areas=("all",))
+    precision, recall = stacked_accumulation(stacked, weights, recall_levels, (max_dets,))
+    return precision[:, 0, 0], recall[:, 0, 0, 0]
+
+
 def detection_metrics(
-    table: dict, categories: list, thresholds: np.ndarray, levels: np.ndarray, weights: np.ndarray
+    stacked: Stacked, thresholds: np.ndarray, levels: np.ndarray, weights: np.ndarray
 ) -> dict[str, np.ndarray]:
     """The twelve COCO numbers (b,) and per-category AP (b, K) for image weights (b, I)."""
-    with_precision = {(area, max_dets) for _, kind, _, area, max_dets in STATS if kind == "ap"}
-    recall_only = {(area, max_dets) for _, _, _, area, max_dets in STATS} - with_precision
-    per = {}
-    for area, max_dets in with_precision:
-        results = [
-            precision_recall(table[(k, area)], weights, max_dets, levels)
-            for k in range(len(categories))
-        ]
-        per[(area, max_dets)] = (
-            np.stack([r[0] for r in results], axis=3),
-            np.stack([r[1] for r in results], axis=2),
-        )
-    for area, max_dets in recall_only:
-        recall = np.stack(
-            [final_recall(table[(k, area)], weights, max_dets) for k in range(len(categories))],
-            axis=2,
-        )
-        per[(area, max_dets)] = (None, recall)
+    limits = sorted({max_dets for *_, max_dets in STATS}, reverse=True)  # 100 first
+    precision, recall = stacked_accumulation(stacked, weights, levels, limits)
     values = {}
     for name, kind, iou, area, max_dets in STATS:
-        precision, recall = per[(area, max_dets)]  # (b, T, R, K), (b, T, K)
+        a = AREAS.index(area)
         chosen = slice(None) if iou is None else np.flatnonzero(np.isclose(thresholds, iou))
-        part = precision[:, chosen] if kind == "ap" else recall[:, chosen]
+        if kind == "ap":  # (b, T, R, K): pycocotools' order, for the same sums
+            part = precision[:, a].transpose(0, 2, 3, 1)[:, chosen]
+        else:  # (b, T, K)
+            part = recall[:, a, :, limits.index(max_dets)].transpose(0, 2, 1)[:, chosen]
         values[name] = _valid_mean(part.reshape(part.shape[0], -1))
-    precision = per[("all", 100)][0]
-    values["per_class_ap"] = np.stack(
-        [
-            _valid_mean(precision[:, :, :, k].reshape(precision.shape[0], -1))
-            for k in range(len(categories))
-        ],
-        axis=1,
+    every = np.ascontiguousarray(precision[:, AREAS.index("all")])  # (b, K, T, R)
+    rows, categories = every.shape[:2]
+    values["per_class_ap"] = _valid_mean(every.reshape(rows * categories, -1)).reshape(
+        rows, categories
     )
     return values
 
 
 def _valid_mean(values: np.ndarray) -> np.ndarray:
+    """The mean over axis 1 of the values above -1 (-1 where none is)."""
     valid = values > -1
     with np.errstate(invalid="ignore"):
         means = np.where(valid, values, 0).sum(axis=1) / valid.sum(axis=1)
@@ -158,9 +162,11 @@ def _valid_mean(values: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Matching:
-    """One COCOeval matching: per (category index, area) its Matches, in COCOeval's order."""
+    """One COCOeval matching: per (category index, area) its Matches, in COCOeval's order, and
+    all of them stacked for the accumulation."""
 
     table: dict[tuple[int, str], Matches]
+    stacked: Stacked
     categories: list  # category ids
     thresholds: np.ndarray  # IoU thresholds (T,)
     levels: np.ndarray  # recall levels (R,)
@@ -172,37 +178,44 @@ class Matching:
         from vislab.evaluation.detection_match import LEVELS, THRESHOLDS, matched
 
         found, images, table = matched(arrays), len(arrays.image_ids), {}
-        for k in range(len(arrays.category_ids)):
+        categories = len(arrays.category_ids)
+        ground_truth = np.zeros((len(AREAS), categories, images))
+        for k in range(categories):
             boxes = slice(found.truth_start[k], found.truth_start[k + 1])
             part = slice(found.category_start[k], found.category_start[k + 1])
             for a, name in enumerate(AREAS):
                 counted = found.truth_image[boxes][~found.truth_ignored[a, boxes]]
+                ground_truth[a, k] = np.bincount(counted, minlength=images)
                 table[(k, name)] = Matches(
                     found.scores[part],
                     found.image[part],
                     found.rank[part],
                     found.true_positive[a, part].T,
                     found.false_positive[a, part].T,
-                    np.bincount(counted, minlength=images).astype(float),
+                    ground_truth[a, k],
                 )
-        return cls(table, arrays.category_ids, THRESHOLDS, LEVELS, arrays.image_ids)
+        stacked = Stacked(
+            np.ascontiguousarray(found.image, dtype=np.int64),
+            np.ascontiguousarray(found.rank, dtype=np.int64),
+            found.counted,
+            found.true_positive,
+            found.false_positive,
+            np.asarray(found.category_start, dtype=np.int64),
+            ground_truth,
+        )
+        return cls(table, stacked, arrays.category_ids, THRESHOLDS, LEVELS, arrays.image_ids)
 
     def metrics(self, weights: np.ndarray) -> dict[str, np.ndarray]:
         """The twelve numbers and per-class AP (NaN where undefined) for image weights (b, I)."""
-        values = detection_metrics(
-            self.table, self.categories, self.thresholds, self.levels, weights
-        )
+        values = detection_metrics(self.stacked, self.thresholds, self.levels, weights)
         return {name: np.where(v > -1, v, np.nan) for name, v in values.items()}
 
     def curves(self, iou: float = 0.5) -> np.ndarray:
         """Interpolated precision (K, R) per category at one IoU (all areas, 100 detections)."""
         index = int(np.flatnonzero(np.isclose(self.thresholds, iou))[0])
         ones = np.ones((1, len(self.image_ids)))
-        rows = [
-            precision_recall(self.table[(k, "all")], ones, 100, self.levels)[0][0, index]
-            for k in range(len(self.categories))
-        ]
-        return np.stack(rows) if rows else np.zeros((0, len(self.levels)))
+        precision, _ = stacked_accumulation(self.stacked, ones, self.levels)
+        return precision[0, AREAS.index("all"), :, index]
 
     def image_recall(self, min_score: float, iou: float = 0.5) -> np.ndarray:
         """(I,) per image: share of its (non-crowd) boxes matched at `iou` by a detection of the
