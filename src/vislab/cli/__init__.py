@@ -7,6 +7,8 @@ problems (reported), 2 usage errors.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import sys
 
 import typer
@@ -88,5 +90,22 @@ def run(argv: list[str]) -> int:
     return 0
 
 
+YOUNG_COLLECTION = 50_000  # allocations between two young collections (Python's default: 700)
+
+
+def settle_collector() -> None:
+    """Python's cyclic garbage collector set for a process that imports torch, timm and
+    Lightning (millions of objects that live as long as the process): a young collection every
+    50,000 allocations rather than 700, so that the collections of the older generations,
+    each a walk over every object those imports made, come as seldom as they need (nine during
+    the quickstart, about 1.5 s of its 16); and at exit the objects left are frozen, so that
+    the interpreter's last collections do not walk them again (1.5 s more). Garbage without
+    cycles is freed at once as ever; cycles, at the next young collection."""
+    gc.set_threshold(YOUNG_COLLECTION, *gc.get_threshold()[1:])
+    atexit.register(gc.freeze)  # registered first: run after every other exit handler
+
+
 def main() -> None:
+    """The `vislab` command (a process of its own)."""
+    settle_collector()
     sys.exit(run(sys.argv[1:]))
