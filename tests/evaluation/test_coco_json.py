@@ -68,6 +68,35 @@ def _write_every_way(path, content, rng: random.Random) -> None:
     path.write_bytes(text.encode())
 
 
+@pytest.mark.parametrize("seed", range(10))
+def test_files_read_straight_into_arrays_equal_the_checked_reading(tmp_path, seed):
+    """Images listed in any order with ids far apart, annotations without area, iscrowd or id,
+    categories without a name: the compiled reading gives the arrays of the checked reading,
+    field by field."""
+    gt, detections = random_coco(seed, images=int(5 + seed), categories=3)
+    rng = np.random.default_rng(seed)
+    new_ids = {
+        i["id"]: int(v)
+        for i, v in zip(gt["images"], rng.permutation(10**6)[: len(gt["images"])], strict=True)
+    }
+    for image in gt["images"]:
+        image["id"] = new_ids[image["id"]]
+    for item in [*gt["annotations"], *detections]:
+        item["image_id"] = new_ids[item["image_id"]]
+    gt["images"] = [gt["images"][i] for i in rng.permutation(len(gt["images"]))]
+    for annotation in gt["annotations"][::3]:
+        for key in ("area", "iscrowd", "id"):
+            annotation.pop(key)
+    gt["categories"][0].pop("name")  # shown by its id, as one named null
+    gt["categories"][1]["name"] = None
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "found.json").write_text(json.dumps(detections))
+    fast = read_arrays(tmp_path / "found.json", tmp_path / "gt.json")
+    checked = arrays_from_dicts(check_references(gt, "gt"), detections)
+    _same_arrays(fast, checked)
+    assert fast.category_names[:2] == [str(c["id"]) for c in gt["categories"][:2]]
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_files_written_any_way_give_the_checked_arrays(tmp_path, seed):
     rng = random.Random(seed)

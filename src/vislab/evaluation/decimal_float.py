@@ -130,16 +130,38 @@ def to_double(w, q, negative):
 
 
 @numba.njit(cache=True, nogil=True)
-def _careful(text, start):
-    """`read_number` digit by digit, counting the significant ones (no more than 19 kept)."""
+def _sign(text, start):
+    """(negative, where the digits start) of the number at start; -1 where no JSON number
+    starts there (no digit, or a leading zero before another digit)."""
     n, position = len(text), start
     negative = position < n and text[position] == 45  # -
     if negative:
         position += 1
     if position >= n or not 48 <= text[position] <= 57:
-        return 0.0, start, 0, 0
+        return negative, -1
     if text[position] == 48 and position + 1 < n and 48 <= text[position + 1] <= 57:
-        return 0.0, start, 0, 0  # a leading zero
+        return negative, -1
+    return negative, position
+
+
+@numba.njit(cache=True, nogil=True)
+def _result(w, exponent, negative, integer, digits, end):
+    """`read_number`'s answer for ±w * 10**exponent ending at `end`."""
+    value, decided = to_double(w, exponent, negative)
+    if not decided:
+        return 0.0, end, 3, 0
+    if integer and digits <= 18:
+        return value, end, 1, -np.int64(w) if negative else np.int64(w)
+    return value, end, 2, 0
+
+
+@numba.njit(cache=True, nogil=True)
+def _careful(text, start):
+    """`read_number` digit by digit, counting the significant ones (no more than 19 kept)."""
+    n = len(text)
+    negative, position = _sign(text, start)
+    if position < 0:
+        return 0.0, start, 0, 0
     w, digits, exponent, integer = np.uint64(0), 0, 0, True
     while position < n and 48 <= text[position] <= 57:
         if digits < 19:
@@ -181,12 +203,7 @@ def _careful(text, start):
         exponent += sign * written
     if digits > 19:
         return 0.0, position, 3, 0
-    value, decided = to_double(w, exponent, negative)
-    if not decided:
-        return 0.0, position, 3, 0
-    if integer and digits <= 18:
-        return value, position, 1, -np.int64(w) if negative else np.int64(w)
-    return value, position, 2, 0
+    return _result(w, exponent, negative, integer, digits, position)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -195,14 +212,10 @@ def read_number(text, start):
     number, 1 an integer of at most 18 digits (no fraction, no exponent; `whole` is it), 2
     another number, 3 a number `to_double` could not decide (the caller asks Python for
     text[start:end])."""
-    n, position = len(text), start
-    negative = position < n and text[position] == 45  # -
-    if negative:
-        position += 1
-    if position >= n or not 48 <= text[position] <= 57:
+    n = len(text)
+    negative, position = _sign(text, start)
+    if position < 0:
         return 0.0, start, 0, 0
-    if text[position] == 48 and position + 1 < n and 48 <= text[position + 1] <= 57:
-        return 0.0, start, 0, 0  # a leading zero
     w, first = np.uint64(0), position
     while position < n and 48 <= text[position] <= 57:
         w = w * np.uint64(10) + np.uint64(text[position] - 48)
@@ -221,9 +234,4 @@ def read_number(text, start):
         exponent = fraction - position
     if digits > 19 or (position < n and (text[position] == 101 or text[position] == 69)):
         return _careful(text, start)  # many digits (leading zeros?), or an exponent
-    value, decided = to_double(w, exponent, negative)
-    if not decided:
-        return 0.0, position, 3, 0
-    if integer and digits <= 18:
-        return value, position, 1, -np.int64(w) if negative else np.int64(w)
-    return value, position, 2, 0
+    return _result(w, exponent, negative, integer, digits, position)
