@@ -193,13 +193,17 @@ def test_large_jpegs_are_decoded_at_a_reduced_scale_that_still_covers_the_input(
     assert decode(png, 73).size == (128, 128)
 
 
-def test_force_replaces_a_finished_file_only_when_the_new_one_is_whole(trained_run, tmp_path):
+def test_force_replaces_a_finished_file_only_when_the_new_one_is_whole(
+    trained_run, tmp_path, capsys
+):
     image = next((trained_run.parent.parent / "data" / "images").rglob("*.png"))
     out = tmp_path / "p.csv"
     command = ["predict", str(trained_run), str(image), "--out", str(out), "--quiet"]
     assert run(command) == 0
     out.write_text("id,prediction\nmarked,x\n")
     assert run(command) == 2 and "marked" in out.read_text()  # never over an earlier result
+    assert run([*command, "--resume"]) == 1 and "marked" in out.read_text()
+    assert "its job finished, nothing is left to resume" in capsys.readouterr().err
     assert run([*command, str(tmp_path / "typo.png"), "--force"]) == 1  # fails before any work
     assert "marked" in out.read_text()  # the earlier result is still there
     assert run([*command, "--force"]) == 0 and "marked" not in out.read_text()

@@ -522,3 +522,13 @@ def test_a_box_id_plays_no_part_in_the_matching():
     for key, matches in expected.items():
         np.testing.assert_array_equal(ours[key].true_positive, matches.true_positive)
         np.testing.assert_array_equal(ours[key].false_positive, matches.false_positive)
+
+
+def test_no_category_stacks_to_empty_arrays():
+    """A table of no categories: nothing to accumulate, every number undefined (-1)."""
+    from vislab.evaluation.detection_match import LEVELS, THRESHOLDS
+
+    stacked = Stacked.from_table({}, 0)
+    assert stacked.ground_truth.shape == (4, 0, 0) and stacked.true_positive.shape[:2] == (4, 0)
+    values = detection_metrics(stacked, THRESHOLDS, LEVELS, np.ones((1, 0)))
+    assert values["mAP"].tolist() == [-1.0] and values["per_class_ap"].shape == (1, 0)

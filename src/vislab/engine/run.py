@@ -164,6 +164,11 @@ def _launch_name() -> str:
 def _refuse_to_start(job, listing, out: Path, folder: Path, settings: Settings) -> None:
     one_file = folder != out
     if _holds_something(out) and not (settings.replace if one_file else settings.resume):
+        if one_file and settings.resume:
+            raise InputError(
+                f"{out} is written: its job finished, nothing is left to resume. Read it as it "
+                "is, or give --force to run the job again and replace it at the end."
+            )
         raise InputError(
             f"{out} exists: vislab never writes over an earlier result. Give a new --out"
             + ("." if one_file else ", or --resume to finish an interrupted job.")

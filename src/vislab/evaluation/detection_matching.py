@@ -66,6 +66,8 @@ class Stacked:
     @classmethod
     def from_table(cls, table: dict, categories: int, areas=AREAS) -> Stacked:
         """The Matches of (category index, area name) for `categories` categories, stacked."""
+        from vislab.evaluation.detection_match import THRESHOLDS
+
         first = [table[(k, areas[0])] for k in range(categories)]
         start = np.cumsum([0] + [len(m.image) for m in first])
         flags = {
@@ -73,7 +75,7 @@ class Stacked:
                 [
                     np.concatenate([getattr(table[(k, a)], name).T for k in range(categories)])
                     if categories
-                    else np.zeros((0, 0), np.bool_)
+                    else np.zeros((0, len(THRESHOLDS)), np.bool_)
                     for a in areas
                 ]
             )
@@ -88,7 +90,7 @@ class Stacked:
             start.astype(np.int64),
             np.array(
                 [[table[(k, a)].ground_truth for k in range(categories)] for a in areas], float
-            ).reshape(len(areas), categories, -1),
+            ).reshape(len(areas), categories, len(first[0].ground_truth) if categories else 0),
         )
 
 
@@ -104,7 +106,7 @@ def stacked_accumulation(
 
     weights = np.ascontiguousarray(weights, dtype=np.float64)
     areas, categories, images = stacked.ground_truth.shape
-    positives = (weights @ stacked.ground_truth.reshape(-1, images).T).reshape(
+    positives = (weights @ stacked.ground_truth.reshape(areas * categories, images).T).reshape(
         len(weights), areas, categories
     )
     thresholds = stacked.true_positive.shape[2]
@@ -145,10 +147,10 @@ def detection_metrics(
             part = recall[:, a, :, limits.index(max_dets)].transpose(0, 2, 1)[:, chosen]
         values[name] = _valid_mean(part.reshape(part.shape[0], -1))
     every = np.ascontiguousarray(precision[:, AREAS.index("all")])  # (b, K, T, R)
-    rows, categories = every.shape[:2]
-    values["per_class_ap"] = _valid_mean(every.reshape(rows * categories, -1)).reshape(
-        rows, categories
-    )
+    rows, categories, thresholds, recalls = every.shape
+    values["per_class_ap"] = _valid_mean(
+        every.reshape(rows * categories, thresholds * recalls)
+    ).reshape(rows, categories)
     return values
 
 
