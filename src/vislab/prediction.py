@@ -56,6 +56,11 @@ def predict_into(
             f"{out} exists: vislab does not replace an earlier result. Choose a new `out`, or "
             "resume=True to finish an unfinished one."
         )
+    if resume and out.is_file():  # a one-file output is written when its job has finished
+        raise InputError(
+            f"{out} is written: its job finished, nothing is left to resume. Read it as it is, "
+            "or choose a new `out` to run the job again."
+        )
     data = read_run(run_dir).config.data
     settings = Settings(
         resume=resume, batch_size=batch_size or data.batch_size, workers=data.num_workers

@@ -135,7 +135,8 @@ def test_the_engine_predicts_what_the_runs_own_prediction_path_predicts(trained_
 
 def test_pythons_predict_with_out_is_the_commands_job(trained_run, tmp_path, monkeypatch):
     """vislab.predict(..., out=X) runs `vislab predict`'s job on a manifest: the same table as
-    the command writes; an existing `out` is refused, with resume=True too (as the command)."""
+    the command writes; an existing `out` is refused, and with resume=True it is said finished
+    (as the command says it), in Python's words."""
     import vislab
     from vislab.errors import InputError
 
@@ -151,7 +152,7 @@ def test_pythons_predict_with_out_is_the_commands_job(trained_run, tmp_path, mon
         assert as_csv[column].tolist() == table[column].tolist()
     with pytest.raises(InputError, match="python.parquet exists.*resume=True"):
         vislab.predict(trained_run, [manifest], out="python.parquet")
-    with pytest.raises(InputError, match="python.parquet exists"):
+    with pytest.raises(InputError, match="python.parquet is written: its job finished.*new `out`"):
         vislab.predict(trained_run, [manifest], out="python.parquet", resume=True)
 
 
