@@ -56,6 +56,7 @@ def test_a_moved_and_resumed_run_repeats_the_uninterrupted_run(interrupted, tmp_
     )
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # torch's note on the attack
 def test_a_checkpoint_that_would_run_code_is_refused_and_nothing_runs(
     interrupted, tmp_path, capsys
 ):
