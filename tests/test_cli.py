@@ -280,31 +280,3 @@ print("cycle collected", gone() is None)
     assert "exit 0" in lines and "threshold 50000" in lines, done.stdout + done.stderr
     assert "cycle collected True" in lines
     assert lines[-1] == "frozen at exit True"
-
-
-def test_a_process_of_a_distributed_run_exits_as_python_exits(tmp_path):
-    """With a process group (gloo, one process), nothing is frozen at exit: its threads are
-    joined as the interpreter's last collections free it."""
-    import subprocess
-    import sys
-
-    script = """
-import atexit, gc, sys
-atexit.register(lambda: print("frozen at exit", gc.get_freeze_count() > 0))
-import torch.distributed as dist
-import vislab.cli
-
-dist.init_process_group("gloo", init_method=sys.argv[1], rank=0, world_size=1)
-sys.argv = ["vislab", "--help"]
-try:
-    vislab.cli.main()
-except SystemExit as done:
-    print("exit", done.code)
-"""
-    rendezvous = f"file://{tmp_path / 'group'}"  # no port to share with other tests
-    done = subprocess.run(
-        [sys.executable, "-c", script, rendezvous], capture_output=True, text=True, timeout=120
-    )
-    lines = done.stdout.splitlines()
-    assert "exit 0" in lines, done.stdout + done.stderr
-    assert lines[-1] == "frozen at exit False"

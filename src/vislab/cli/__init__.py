@@ -100,18 +100,9 @@ def settle_collector() -> None:
     each a walk over every object those imports made, come as seldom as they need (nine during
     the quickstart, about 1.5 s of its 16); and at exit the objects left are frozen, so that
     the interpreter's last collections do not walk them again (1.5 s more). Garbage without
-    cycles is freed at once as ever; cycles, at the next young collection. A process of a
-    distributed run exits as Python exits (its process group's threads are joined as the
-    interpreter's last collections free it)."""
+    cycles is freed at once as ever; cycles, at the next young collection."""
     gc.set_threshold(YOUNG_COLLECTION, *gc.get_threshold()[1:])
-    atexit.register(_freeze_at_exit)  # registered first: run after every other exit handler
-
-
-def _freeze_at_exit() -> None:
-    distributed = sys.modules.get("torch.distributed")
-    if distributed is not None and distributed.is_available() and distributed.is_initialized():
-        return
-    gc.freeze()
+    atexit.register(gc.freeze)  # registered first: run after every other exit handler
 
 
 def main() -> None:
