@@ -280,3 +280,39 @@ print("cycle collected", gone() is None)
     assert "exit 0" in lines and "threshold 50000" in lines, done.stdout + done.stderr
     assert "cycle collected True" in lines
     assert lines[-1] == "frozen at exit True"
+
+
+def test_a_jobs_other_process_ends_without_the_interpreters_teardown(tmp_path):
+    """RANK=1 (as Lightning's launcher sets it): the command's output is flushed, its code
+    kept, its process group closed, and the process ends before the exit handlers and the
+    interpreter's teardown run; the main process (RANK unset) exits as ever."""
+    import os
+    import subprocess
+    import sys
+
+    script = """
+import atexit, sys
+atexit.register(lambda: print("teardown ran"))
+import torch.distributed as dist
+import vislab.cli
+
+dist.init_process_group("gloo", init_method=sys.argv[1], rank=0, world_size=1)
+destroy = dist.destroy_process_group
+dist.destroy_process_group = lambda *a: print("group closed") or destroy(*a)
+print("output before the end", end=" ")
+sys.argv = ["vislab", "no-such-command"]
+vislab.cli.main()
+"""
+    for rank, expected in (("1", 2), ("", 2)):
+        env = {**os.environ, "RANK": rank}
+        done = subprocess.run(
+            [sys.executable, "-c", script, f"file://{tmp_path / ('group' + rank)}"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+        assert done.returncode == expected, done.stderr
+        assert done.stdout.startswith("output before the end"), done.stdout
+        assert ("teardown ran" in done.stdout) == (rank == ""), done.stdout
+        assert ("group closed" in done.stdout) == (rank == "1"), done.stdout

@@ -107,5 +107,28 @@ def settle_collector() -> None:
 
 def main() -> None:
     """The `vislab` command (a process of its own)."""
+    from vislab.progress import other_process
+
     settle_collector()
-    sys.exit(run(sys.argv[1:]))
+    code = run(sys.argv[1:])
+    if other_process():
+        end_other_process(code)
+    sys.exit(code)
+
+
+def end_other_process(code: int) -> None:
+    """A job's process other than the main one, its share done (the main one gathered it):
+    its process group closed, its logs and output flushed, it ends here, without the
+    interpreter's teardown. There torch's C++ threads have now and then aborted the process
+    ("terminate called without an active exception"), and Lightning's launcher, seeing a
+    process fail, then killed the main one while it was still evaluating."""
+    import logging
+    import os
+
+    distributed = sys.modules.get("torch.distributed")
+    if distributed is not None and distributed.is_available() and distributed.is_initialized():
+        distributed.destroy_process_group()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
