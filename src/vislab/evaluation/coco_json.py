@@ -5,10 +5,11 @@ The JSON grammar is followed to the letter (RFC 8259: strings with their escapes
 UTF-8, numbers, literals, nesting); the fields vislab uses are taken, every other value is
 checked and skipped. Anything the quick reading is not sure of — a field of another kind than
 expected (an id that is not an integer, a box that is not four numbers, iscrowd not an
-integer), a field given twice, a required field missing, a key with an escape, a malformed
-file — makes it give up (status not 0): the checked reading then reads the file again and
-names the problem. Numbers are correctly rounded (decimal_float.py); the rare one it cannot
-decide is returned as its place in the text, for Python's `float()`.
+integer), a field given twice, a required field missing, a key with an escape or a letter
+outside printable ASCII, nesting deeper than 256, a malformed file — makes it give up
+(status not 0): the checked reading then reads the file again and names the problem. Numbers
+are correctly rounded (decimal_float.py); the rare one it cannot decide is returned as its
+place in the text, for Python's `float()`.
 """
 
 from __future__ import annotations
